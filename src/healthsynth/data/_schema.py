@@ -1,0 +1,521 @@
+"""The table schema: what each column is, what values it may hold, and what role it plays."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.errors import DataError, ParameterError, SchemaValidationError
+
+__all__ = ["KINDS", "ROLES", "SCHEMA_VERSION", "Column", "Schema", "infer_schema"]
+
+SCHEMA_VERSION = 1
+KINDS = ("numeric", "integer", "categorical", "boolean", "datetime", "identifier", "text")
+ROLES = ("target", "sensitive", "identifier", "group_key", "time")
+
+Kind = Literal["numeric", "integer", "categorical", "boolean", "datetime", "identifier", "text"]
+
+_ID_NAME = re.compile(
+    r"(^|[._\s-])(id|ids|uuid|guid|mrn|rownames|row_?id|record_?(id|no|number))$"
+    r"|^(patient|subject|person|case|record|encounter|visit)[._\s-]?(id|no|num|number)$",
+    re.IGNORECASE,
+)
+_MAX_DECIMALS = 6
+#: More distinct strings than this in a column is refused unless the user raises the cap.
+DEFAULT_MAX_CATEGORIES = 1000
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table.
+
+    Parameters
+    ----------
+    name
+        Column name as in the data.
+    kind
+        One of ``numeric`` (real numbers), ``integer``, ``categorical``, ``boolean``,
+        ``datetime``, ``identifier`` (never learned; surrogates are generated) or ``text``
+        (free text; left out of generation for now).
+    missing_rate
+        Share of missing values seen in the data the schema was inferred from.
+    categories
+        Allowed values of a categorical or boolean column, in the order first seen sorted.
+    minimum, maximum
+        Observed range of a numeric, integer or datetime column (datetimes as ISO strings).
+    precision
+        Number of decimals numeric values carry (0 for integers).
+    roles
+        Any of ``target``, ``sensitive``, ``identifier``, ``group_key``, ``time``.
+    dtype
+        The pandas dtype the column had, so generated data can be given the same one.
+    """
+
+    name: str
+    kind: Kind
+    missing_rate: float = 0.0
+    categories: tuple[Any, ...] | None = None
+    minimum: float | str | None = None
+    maximum: float | str | None = None
+    precision: int | None = None
+    roles: tuple[str, ...] = ()
+    dtype: str = "object"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ParameterError(
+                f"column '{self.name}': kind must be one of {', '.join(KINDS)}; got '{self.kind}'"
+            )
+        bad = [r for r in self.roles if r not in ROLES]
+        if bad:
+            raise ParameterError(
+                f"column '{self.name}': roles must be among {', '.join(ROLES)}; got {bad}"
+            )
+
+    @property
+    def is_modelled(self) -> bool:
+        """Whether generators learn this column (identifiers and free text are not learned)."""
+        return self.kind not in ("identifier", "text")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serializable dict."""
+        d = asdict(self)
+        d["categories"] = None if self.categories is None else [_json_scalar(c) for c in self.categories]
+        d["roles"] = list(self.roles)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Column:
+        """Build a column from :meth:`to_dict` output."""
+        d = dict(d)
+        if d.get("categories") is not None:
+            d["categories"] = tuple(d["categories"])
+        d["roles"] = tuple(d.get("roles", ()))
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ParameterError(f"schema column has unknown fields {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns of a table, their kinds, domains and roles.
+
+    Inferred once with :func:`infer_schema`, editable with :meth:`with_roles` and
+    :meth:`with_kind`, saved as versioned JSON with :meth:`save`.
+    """
+
+    columns: tuple[Column, ...]
+    version: int = SCHEMA_VERSION
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # -- access ---------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Column names in table order."""
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise DataError(
+            f"column '{name}' is not in the schema; the columns are: {', '.join(self.names)}"
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self.columns)
+
+    def with_role(self, role: str) -> list[str]:
+        """Names of the columns that carry ``role``."""
+        return [c.name for c in self.columns if role in c.roles]
+
+    @property
+    def target(self) -> str | None:
+        """The target column, if one was declared."""
+        t = self.with_role("target")
+        return t[0] if t else None
+
+    @property
+    def sensitive(self) -> list[str]:
+        """Sensitive-attribute columns."""
+        return self.with_role("sensitive")
+
+    @property
+    def modelled(self) -> list[Column]:
+        """Columns that generators learn."""
+        return [c for c in self.columns if c.is_modelled]
+
+    # -- editing ----------------------------------------------------------------------------
+    def with_roles(
+        self,
+        *,
+        target: str | None = None,
+        sensitive: Iterable[str] = (),
+        identifiers: Iterable[str] = (),
+    ) -> Schema:
+        """Return a copy with the given roles set (each name must be a column)."""
+        sensitive, identifiers = list(sensitive), list(identifiers)
+        for what, names in (
+            ("target", [target] if target else []),
+            ("sensitive", sensitive),
+            ("identifier", identifiers),
+        ):
+            missing = [n for n in names if n not in self]
+            if missing:
+                raise DataError(
+                    f"{what} column '{missing[0]}' is not in the data; the columns are: "
+                    f"{', '.join(self.names)}"
+                )
+        cols = []
+        for c in self.columns:
+            roles = [r for r in c.roles if r not in ("target",)] if target else list(c.roles)
+            kind = c.kind
+            if c.name == target:
+                roles.append("target")
+                if c.kind in ("identifier", "text"):
+                    raise DataError(
+                        f"target column '{c.name}' was inferred as {c.kind}; a target must be "
+                        "categorical, boolean or numeric"
+                    )
+            if c.name in sensitive and "sensitive" not in roles:
+                roles.append("sensitive")
+            if c.name in identifiers:
+                kind = "identifier"
+                if "identifier" not in roles:
+                    roles.append("identifier")
+            cols.append(replace(c, kind=kind, roles=tuple(roles)))
+        return replace(self, columns=tuple(cols))
+
+    def with_kind(self, name: str, kind: Kind, data: pd.DataFrame | None = None) -> Schema:
+        """Return a copy where column ``name`` has ``kind``; ``data`` re-infers its domain."""
+        col = self[name]
+        if data is not None:
+            new = _infer_column(data[name], name, forced_kind=kind)
+            new = replace(new, roles=col.roles)
+        else:
+            new = replace(col, kind=kind)
+        return replace(
+            self, columns=tuple(new if c.name == name else c for c in self.columns)
+        )
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self, df: pd.DataFrame, *, what: str = "the data", strict: bool = True) -> list[str]:
+        """Check ``df`` against the schema and report every problem at once.
+
+        Parameters
+        ----------
+        df
+            Data to check.
+        what
+            How to name the data in messages (e.g. a file name).
+        strict
+            Raise :class:`SchemaValidationError` listing all problems (default); otherwise
+            return the list of problems.
+        """
+        problems: list[str] = []
+        missing = [n for n in self.names if n not in df.columns and self[n].kind != "text"]
+        if missing:
+            problems.append(f"columns missing: {', '.join(missing)}")
+        extra = [str(c) for c in df.columns if c not in self]
+        if extra:
+            problems.append(f"columns not in the schema: {', '.join(extra)}")
+        for c in self.columns:
+            if c.name not in df.columns or c.kind in ("identifier", "text"):
+                continue
+            s = df[c.name]
+            present = s.dropna()
+            if c.missing_rate == 0.0 and len(present) < len(s):
+                problems.append(
+                    f"column '{c.name}' has {len(s) - len(present)} missing values but had none"
+                )
+            if c.kind in ("categorical", "boolean"):
+                allowed = set(c.categories or ())
+                bad = sorted({str(v) for v in present.unique() if v not in allowed})
+                if bad:
+                    problems.append(
+                        f"column '{c.name}' has values outside its categories: {', '.join(bad[:5])}"
+                        + (" ..." if len(bad) > 5 else "")
+                    )
+            elif c.kind in ("numeric", "integer"):
+                num = pd.to_numeric(present, errors="coerce")
+                if num.isna().any():
+                    ex = present[num.isna()].iloc[0]
+                    problems.append(f"column '{c.name}' has non-numeric values such as {ex!r}")
+                    continue
+                if len(num):
+                    lo, hi = float(num.min()), float(num.max())
+                    if c.minimum is not None and lo < float(c.minimum) - 1e-9:
+                        problems.append(f"column '{c.name}' has {lo} below its minimum {c.minimum}")
+                    if c.maximum is not None and hi > float(c.maximum) + 1e-9:
+                        problems.append(f"column '{c.name}' has {hi} above its maximum {c.maximum}")
+                    if c.precision is not None:
+                        scaled = num.to_numpy(float) * 10.0**c.precision
+                        if not np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):
+                            problems.append(
+                                f"column '{c.name}' has values with more than {c.precision} decimals"
+                            )
+        if problems and strict:
+            raise SchemaValidationError(problems, what=what)
+        return problems
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serializable dict."""
+        return {
+            "format": "healthsynth.schema",
+            "version": self.version,
+            "columns": [c.to_dict() for c in self.columns],
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Schema:
+        """Build a schema from :meth:`to_dict` output."""
+        if d.get("format") != "healthsynth.schema":
+            raise DataError("not a healthsynth schema (the 'format' field is missing or wrong)")
+        if int(d.get("version", 0)) > SCHEMA_VERSION:
+            raise DataError(
+                f"schema version {d.get('version')} is newer than this healthsynth supports "
+                f"({SCHEMA_VERSION}); upgrade healthsynth"
+            )
+        return cls(
+            columns=tuple(Column.from_dict(c) for c in d["columns"]),
+            version=int(d["version"]),
+            metadata=dict(d.get("metadata", {})),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write the schema as JSON (atomically)."""
+        from healthsynth.data._io import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        """Read a schema written by :meth:`save`."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise DataError(f"schema file {path} does not exist") from None
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise DataError(f"schema file {path} is corrupted ({e}); re-create it") from None
+
+
+# ---------------------------------------------------------------------------------------------
+def infer_schema(
+    df: pd.DataFrame,
+    *,
+    target: str | None = None,
+    sensitive: Iterable[str] = (),
+    identifiers: Iterable[str] = (),
+    kinds: Mapping[str, Kind] | None = None,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+    source: str = "the data",
+) -> Schema:
+    """Infer a :class:`Schema` from a DataFrame.
+
+    Parameters
+    ----------
+    df
+        The table.
+    target, sensitive, identifiers
+        Roles to assign (names must be columns of ``df``).
+    kinds
+        Column kinds that override inference, e.g. ``{"stage": "categorical"}``.
+    max_categories
+        A text column with more distinct values than this (and not an identifier) is refused
+        with advice, since no generator can learn such a domain from a table.
+    source
+        How to name the data in error messages (e.g. the file name).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{source} must be a pandas DataFrame; got {type(df).__name__}")
+    if df.shape[1] == 0:
+        raise DataError(f"{source} has no columns")
+    if df.shape[0] == 0:
+        raise DataError(f"{source} has a header but no rows")
+    dup = pd.Index(df.columns)[pd.Index(df.columns).duplicated()].unique().tolist()
+    if dup:
+        raise DataError(
+            f"{source} has duplicate column names: {', '.join(map(str, dup))}; rename them"
+        )
+    kinds = dict(kinds or {})
+    identifiers = set(identifiers)
+    unknown = [n for n in list(kinds) + sorted(identifiers) if n not in df.columns]
+    if unknown:
+        raise DataError(
+            f"column '{unknown[0]}' given as an override is not in {source}; the columns are: "
+            f"{', '.join(map(str, df.columns))}"
+        )
+    cols = []
+    for name in df.columns:
+        forced: Kind | None = kinds.get(name)
+        if name in identifiers:
+            forced = "identifier"
+        cols.append(
+            _infer_column(
+                df[name], str(name), forced_kind=forced, max_categories=max_categories,
+                source=source,
+            )
+        )
+    schema = Schema(columns=tuple(cols), metadata={"n_rows": int(len(df))})
+    return schema.with_roles(target=target, sensitive=sensitive, identifiers=identifiers)
+
+
+def _infer_column(
+    s: pd.Series,
+    name: str,
+    *,
+    forced_kind: Kind | None = None,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+    source: str = "the data",
+) -> Column:
+    n = len(s)
+    present = s.dropna()
+    missing_rate = float(1 - len(present) / n) if n else 0.0
+    dtype = str(s.dtype)
+    kind = forced_kind or _guess_kind(s, present, name, max_categories, source)
+    base = {"name": name, "kind": kind, "missing_rate": round(missing_rate, 6), "dtype": dtype}
+    roles: tuple[str, ...] = ("identifier",) if kind == "identifier" else ()
+    if kind in ("identifier", "text") or len(present) == 0:
+        return Column(**base, roles=roles)
+    if kind in ("categorical", "boolean"):
+        values = present.unique().tolist()
+        if len(values) > max_categories:
+            raise DataError(
+                f"column '{name}' in {source} has {len(values)} distinct values, more than "
+                f"max_categories={max_categories}; declare it an identifier (--id {name}), "
+                "drop it, or group its values"
+            )
+        cats = tuple(sorted((_py_scalar(v) for v in values), key=_sort_key))
+        return Column(**base, categories=cats)
+    if kind == "datetime":
+        t = pd.to_datetime(present, errors="coerce")
+        if t.isna().any():
+            raise DataError(
+                f"column '{name}' in {source} was declared datetime but holds "
+                f"{present[t.isna()].iloc[0]!r}, which is not a date"
+            )
+        return Column(**base, minimum=t.min().isoformat(), maximum=t.max().isoformat())
+    num = _to_numeric_or_fail(present, name, source)
+    prec = 0 if kind == "integer" else _precision(num.to_numpy(float))
+    return Column(
+        **base,
+        minimum=_py_scalar(num.min()),
+        maximum=_py_scalar(num.max()),
+        precision=prec,
+    )
+
+
+def _guess_kind(
+    s: pd.Series, present: pd.Series, name: str, max_categories: int, source: str
+) -> Kind:
+    n_present, n_unique = len(present), present.nunique()
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        vals = present.to_numpy(float)
+        integral = bool(np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)))
+        if _ID_NAME.search(name) and integral and n_unique >= 0.1 * max(n_present, 1):
+            return "identifier"
+        if n_present and set(np.unique(vals)) <= {0.0, 1.0} and n_unique == 2:
+            return "boolean"
+        return "integer" if integral else "numeric"
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return "categorical"
+    # object / string columns
+    if n_present == 0:
+        return "categorical"
+    strs = present.astype(str)
+    if _ID_NAME.search(name) and n_unique >= 0.1 * n_present:
+        return "identifier"
+    num = pd.to_numeric(strs, errors="coerce")
+    n_num = int(num.notna().sum())
+    if n_num == n_present:
+        vals = num.to_numpy(float)
+        return "integer" if np.all(vals == np.round(vals)) else "numeric"
+    if n_num >= 0.5 * n_present and n_unique > 10:
+        bad = strs[num.isna()]
+        raise DataError(
+            f"column '{name}' in {source} mixes numbers and text (e.g. {bad.iloc[0]!r} at row "
+            f"{bad.index[0]}); fix those values or declare the column categorical"
+        )
+    if n_present >= 20 and n_unique == n_present and strs.str.len().mean() < 40:
+        return "identifier"
+    long_text = strs.str.len().mean() > 40 and strs.str.count(" ").mean() >= 4
+    if long_text and n_unique > 0.5 * n_present:
+        return "text"
+    if n_unique > max_categories:
+        raise DataError(
+            f"column '{name}' in {source} has {n_unique} distinct values, more than "
+            f"max_categories={max_categories}; declare it an identifier (--id {name}), "
+            "drop it, or group its values"
+        )
+    lowered = {v.strip().lower() for v in strs.unique()}
+    if len(lowered) == 2 and lowered in ({"true", "false"}, {"yes", "no"}):
+        return "boolean"
+    return "categorical"
+
+
+def _to_numeric_or_fail(present: pd.Series, name: str, source: str) -> pd.Series:
+    num = pd.to_numeric(present, errors="coerce")
+    if num.isna().any():
+        bad = present[num.isna()]
+        raise DataError(
+            f"column '{name}' in {source} mixes numbers and text (e.g. {bad.iloc[0]!r} at row "
+            f"{bad.index[0]}); fix those values or declare the column categorical"
+        )
+    vals = num.to_numpy(float)
+    if not np.all(np.isfinite(vals)):
+        raise DataError(
+            f"column '{name}' in {source} holds infinite values; replace them with missing values"
+        )
+    return num
+
+
+def _precision(vals: np.ndarray) -> int | None:
+    """Smallest number of decimals (≤ 6) that represents every value; ``None`` if none does
+    (computed quantities such as BMI): such values are generated with 6 decimals at most."""
+    for d in range(_MAX_DECIMALS + 1):
+        scaled = vals * 10.0**d
+        if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):
+            return d
+    return None
+
+
+def _py_scalar(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return v  # keep floats as floats; JSON keeps 1.0 distinct from 1
+    return v
+
+
+def _json_scalar(v: Any) -> Any:
+    v = _py_scalar(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def _sort_key(v: Any) -> tuple[int, Any]:
+    if isinstance(v, bool):
+        return (0, int(v))
+    if isinstance(v, (int, float)):
+        return (1, v)
+    return (2, str(v))

@@ -1,0 +1,85 @@
+"""Every exception healthsynth raises on purpose.
+
+The tree::
+
+    HealthsynthError                 base class; the CLI prints its message and exits with code 2
+    ├── DataError                    a data file or DataFrame cannot be used as given
+    │   ├── DataFileError            missing, empty, unreadable, not UTF-8, duplicate header names
+    │   └── SchemaValidationError    values that break the schema; ``problems`` lists all of them
+    ├── ParameterError               a setting has a wrong value (also subclasses ValueError)
+    ├── ConditionError               an unknown column or value in ``conditions`` (also ValueError)
+    ├── NotFittedError               a generator was used before ``fit`` or ``load``
+    ├── ModelFolderError             a saved model folder is missing, incomplete or corrupted
+    └── MissingExtraError            an optional dependency is not installed; names the extra
+
+Every message is one sentence that names the file, column, parameter or value at fault, what was
+expected, and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConditionError",
+    "DataError",
+    "DataFileError",
+    "HealthsynthError",
+    "MissingExtraError",
+    "ModelFolderError",
+    "NotFittedError",
+    "ParameterError",
+    "SchemaValidationError",
+]
+
+
+class HealthsynthError(Exception):
+    """Base class of all errors raised on purpose by healthsynth."""
+
+
+class DataError(HealthsynthError, ValueError):
+    """The data cannot be used as given."""
+
+
+class DataFileError(DataError):
+    """A data file is missing, empty or unreadable."""
+
+
+class SchemaValidationError(DataError):
+    """Data break the schema.
+
+    Parameters
+    ----------
+    problems
+        Every problem found, one sentence each.
+    """
+
+    def __init__(self, problems: list[str], *, what: str = "the data") -> None:
+        self.problems = list(problems)
+        head = f"{what} does not match the schema ({len(self.problems)} problem"
+        head += "s): " if len(self.problems) != 1 else "): "
+        super().__init__(head + "; ".join(self.problems))
+
+
+class ParameterError(HealthsynthError, ValueError):
+    """A parameter has a value outside what it accepts."""
+
+
+class ConditionError(HealthsynthError, ValueError):
+    """A sampling condition names an unknown column or value."""
+
+
+class NotFittedError(HealthsynthError, RuntimeError):
+    """A generator was used before it was fitted or loaded."""
+
+
+class ModelFolderError(HealthsynthError):
+    """A saved model folder is missing, incomplete or corrupted."""
+
+
+class MissingExtraError(HealthsynthError, ImportError):
+    """An optional dependency is missing."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the package '{package}', which is not installed; "
+            f"install it with: pip install 'healthsynth[{extra}]'"
+        )

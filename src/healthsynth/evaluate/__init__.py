@@ -1,0 +1,11 @@
+"""Metrics for synthetic data, grouped by dimension, behind one contract.
+
+Every metric is a module with a keyword-only ``compute(*, real, synthetic, holdout=None,
+schema, seed=0)`` that returns :class:`MetricRecord` objects, and a card in its docstring.
+:func:`evaluate` runs a list of them and returns plain JSON-serializable data.
+"""
+
+from healthsynth.evaluate._base import METRICS, MetricRecord, get_metric, run_metric
+from healthsynth.evaluate._runner import evaluate
+
+__all__ = ["METRICS", "MetricRecord", "evaluate", "get_metric", "run_metric"]

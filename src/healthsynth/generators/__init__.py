@@ -1,0 +1,13 @@
+"""Synthetic-data generators behind one contract, found by name in a registry."""
+
+from healthsynth.generators._base import Generator, HealthsynthWarning
+from healthsynth.generators._registry import GeneratorRegistry, registry
+
+__all__ = ["Generator", "GeneratorRegistry", "HealthsynthWarning", "load_generator", "registry"]
+
+
+def load_generator(path):  # noqa: ANN001, ANN201 - thin dispatcher
+    """Load any saved generator folder (its ``generator.json`` names the class)."""
+    from healthsynth.generators._folder import load_any
+
+    return load_any(path)

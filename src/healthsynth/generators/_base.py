@@ -1,0 +1,137 @@
+"""The generator contract shared by every generator."""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.data import Schema, write_table
+from healthsynth.errors import NotFittedError, ParameterError
+
+__all__ = ["Generator", "HealthsynthWarning"]
+
+
+class HealthsynthWarning(UserWarning):
+    """Something the user should know about, that does not stop the run."""
+
+
+class Generator(ABC):
+    """A synthetic-data generator.
+
+    Subclasses take keyword-only settings in ``__init__`` and store them unchanged (no I/O, no
+    seeding); ``fit`` validates, learns state into attributes ending in ``_`` and returns
+    ``self``; ``sample`` always returns rows that match the schema.
+    """
+
+    #: Registry name.
+    name: ClassVar[str] = ""
+
+    schema_: Schema
+
+    @abstractmethod
+    def fit(self, data: pd.DataFrame, *, schema: Schema | None = None) -> Generator:
+        """Learn from ``data`` (a schema is inferred when none is given)."""
+
+    @abstractmethod
+    def sample(
+        self,
+        n: int,
+        *,
+        conditions: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> pd.DataFrame:
+        """Return ``n`` synthetic rows, optionally with some columns fixed or bounded."""
+
+    @abstractmethod
+    def save(self, path: str | Path) -> Path:
+        """Save to a model folder."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | Path) -> Generator:
+        """Load a model folder written by :meth:`save`."""
+
+    # -- shared helpers -------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        import inspect
+
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "schema_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(data) or load(path) first"
+            )
+
+    @staticmethod
+    def _check_n(n: Any) -> int:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ParameterError(f"n must be a positive whole number of rows; got {n!r}")
+        return int(n)
+
+    def sample_to_file(
+        self,
+        n: int,
+        path: str | Path,
+        *,
+        conditions: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        block_size: int = 50_000,
+    ) -> Path:
+        """Sample ``n`` rows to a CSV or Parquet file in blocks (memory stays bounded).
+
+        The file appears only when complete (written to a temporary path, then renamed).
+        """
+        from healthsynth.data import atomic_path
+
+        n = self._check_n(n)
+        path = Path(path)
+        if n <= block_size:
+            return write_table(self.sample(n, conditions=conditions, seed=seed), path)
+        suffix = path.suffix.lower()
+        if suffix not in (".csv", ".parquet", ".pq"):
+            write_table(pd.DataFrame(), path)  # raises the standard message
+        seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=n // block_size + 1)
+        with atomic_path(path) as tmp:
+            writer = None
+            done = 0
+            for i, block_seed in enumerate(seeds):
+                m = min(block_size, n - done)
+                if m <= 0:
+                    break
+                block = self.sample(m, conditions=conditions, seed=int(block_seed))
+                block = self._renumber_ids(block, start=done)
+                if suffix == ".csv":
+                    block.to_csv(tmp, mode="a" if i else "w", header=(i == 0), index=False)
+                else:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    table = pa.Table.from_pandas(block, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+                done += m
+            if writer is not None:
+                writer.close()
+        return path
+
+    def _renumber_ids(self, block: pd.DataFrame, *, start: int) -> pd.DataFrame:
+        return block
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`HealthsynthWarning`."""
+    warnings.warn(message, HealthsynthWarning, stacklevel=3)

@@ -1,0 +1,173 @@
+"""Parsing and checking sampling conditions against a schema.
+
+Accepted forms (Python ``conditions=`` mapping, or CLI ``--condition`` strings):
+
+* ``{"sex": "female"}`` / ``sex=female`` — one value;
+* ``{"stage": [3, 4]}`` — any of several values;
+* ``{"age": ">=60"}`` / ``age>=60`` — a bound (``>=``, ``>``, ``<=``, ``<``) on a numeric column;
+* ``{"age": "60..70"}`` / ``age=60..70`` — a closed range.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.data import Schema
+from healthsynth.errors import ConditionError
+
+__all__ = ["Condition", "parse_condition_strings", "resolve_conditions"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A constraint on one column: a set of allowed values, or a closed numeric interval."""
+
+    column: str
+    values: tuple[Any, ...] | None = None
+    low: float = -np.inf
+    high: float = np.inf
+
+    def describe(self) -> str:
+        """Human-readable form."""
+        if self.values is not None:
+            return f"{self.column} in {list(self.values)}" if len(self.values) > 1 else (
+                f"{self.column} = {self.values[0]!r}"
+            )
+        return f"{self.low} <= {self.column} <= {self.high}"
+
+
+
+_CLI = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s*(?P<op>>=|<=|==|=|>|<)\s*(?P<val>.*?)\s*$")
+_OP_VALUE = re.compile(r"^\s*(?P<op>>=|<=|>|<)\s*(?P<val>.+?)\s*$")
+_RANGE = re.compile(r"^\s*(?P<lo>[-+0-9.eE]+)\s*\.\.\s*(?P<hi>[-+0-9.eE]+)\s*$")
+
+
+def parse_condition_strings(items: list[str]) -> dict[str, Any]:
+    """Turn CLI strings such as ``sex=female`` or ``age>=60`` into a conditions mapping."""
+    out: dict[str, Any] = {}
+    for item in items:
+        m = _CLI.match(item)
+        if not m or not m["val"]:
+            raise ConditionError(
+                f"condition '{item}' is not of the form COLUMN=VALUE, COLUMN>=NUMBER, "
+                "COLUMN<=NUMBER or COLUMN=LOW..HIGH"
+            )
+        op, val = m["op"], m["val"]
+        out[m["col"]] = val if op in ("=", "==") else f"{op}{val}"
+    return out
+
+
+def resolve_conditions(
+    conditions: Mapping[str, Any] | None, schema: Schema
+) -> dict[str, Condition]:
+    """Check ``conditions`` against ``schema`` and return one :class:`Condition` per column."""
+    if not conditions:
+        return {}
+    if not isinstance(conditions, Mapping):
+        raise ConditionError(
+            f"conditions must be a mapping of column to value; got {type(conditions).__name__}"
+        )
+    modelled = {c.name: c for c in schema.modelled}
+    out: dict[str, Condition] = {}
+    for name, raw in conditions.items():
+        if name not in schema:
+            raise ConditionError(
+                f"condition column '{name}' is not in the data; valid columns: "
+                f"{', '.join(modelled)}"
+            )
+        if name not in modelled:
+            raise ConditionError(
+                f"condition column '{name}' is an {schema[name].kind} column, which is not "
+                f"generated from the data; condition on one of: {', '.join(modelled)}"
+            )
+        col = modelled[name]
+        if col.kind in ("categorical", "boolean"):
+            out[name] = _categorical(name, raw, list(col.categories or ()))
+        else:
+            out[name] = _numeric(name, raw, col.precision, col.kind)
+    return out
+
+
+def _categorical(name: str, raw: Any, cats: list[Any]) -> Condition:
+    wanted = list(raw) if isinstance(raw, (list, tuple, set, frozenset)) else [raw]
+    if len(wanted) == 1 and isinstance(wanted[0], str) and (
+        _OP_VALUE.match(wanted[0]) or _RANGE.match(wanted[0])
+    ):
+        lo, hi = _bounds(name, wanted[0], 0)
+        nums = pd.to_numeric(pd.Series(cats, dtype=object), errors="coerce")
+        if nums.isna().any():
+            raise ConditionError(
+                f"condition on '{name}' is a range, but '{name}' is categorical; use one of its "
+                f"values: {', '.join(map(str, cats))}"
+            )
+        return Condition(name, low=lo, high=hi)
+    resolved = []
+    for w in wanted:
+        match = [c for c in cats if c == w or str(c) == str(w) or _num_equal(c, w)]
+        if not match:
+            raise ConditionError(
+                f"value {w!r} never occurs in column '{name}'; valid values: "
+                f"{', '.join(map(str, cats))}"
+            )
+        resolved.append(match[0])
+    return Condition(name, values=tuple(resolved))
+
+
+def _numeric(name: str, raw: Any, precision: int | None, kind: str) -> Condition:
+    if isinstance(raw, (list, tuple)) and len(raw) == 2 and all(
+        isinstance(v, (int, float, np.number)) for v in raw
+    ):
+        return Condition(name, low=float(raw[0]), high=float(raw[1]))
+    if isinstance(raw, str):
+        if _OP_VALUE.match(raw) or _RANGE.match(raw):
+            lo, hi = _bounds(name, raw, precision or 0)
+            return Condition(name, low=lo, high=hi)
+        if kind == "datetime":
+            t = pd.to_datetime(raw, errors="coerce")
+            if pd.isna(t):
+                raise ConditionError(f"condition on date column '{name}' is not a date: {raw!r}")
+            v = (t - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0
+            return Condition(name, low=v, high=v)
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise ConditionError(
+            f"condition on numeric column '{name}' must be a number, a bound such as '>=60', or "
+            f"a range such as '60..70'; got {raw!r}"
+        ) from None
+    return Condition(name, low=v, high=v)
+
+
+def _bounds(name: str, text: str, precision: int) -> tuple[float, float]:
+    step = 10.0 ** (-precision)
+    m = _RANGE.match(text)
+    try:
+        if m:
+            lo, hi = float(m["lo"]), float(m["hi"])
+            if lo > hi:
+                raise ConditionError(f"condition range on '{name}' is empty: {text}")
+            return lo, hi
+        m2 = _OP_VALUE.match(text)
+        assert m2 is not None
+        v = float(m2["val"])
+    except ValueError:
+        raise ConditionError(f"condition on '{name}' needs a number: {text!r}") from None
+    return {
+        ">=": (v, np.inf),
+        ">": (v + step, np.inf),
+        "<=": (-np.inf, v),
+        "<": (-np.inf, v - step),
+    }[m2["op"]]
+
+
+def _num_equal(a: Any, b: Any) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,124 @@
+"""Model folders: writing them atomically and reading them back without unpickling anything.
+
+Layout::
+
+    MODEL_DIR/
+      generator.json   which generator, its settings, its learned non-weight state (JSON)
+      schema.json      the table schema
+      training.json    the training record (time, memory, epochs, losses, seeds, versions)
+      model/           a standard Hugging Face folder: config.json + model.safetensors (+ tokenizer)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from healthsynth.errors import ModelFolderError
+
+__all__ = ["FORMAT", "atomic_folder", "load_any", "read_json", "runtime_info", "peak_rss_mb"]
+
+FORMAT = "healthsynth.generator"
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder; on success it replaces ``path`` (which must be a model folder,
+    an empty folder, or absent)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ModelFolderError(f"cannot save the model to {path}: it is a file, not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / "generator.json").exists():
+        raise ModelFolderError(
+            f"cannot save the model to {path}: the folder holds other files; choose a new or "
+            "empty folder"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def read_json(path: Path, folder: Path) -> dict[str, Any]:
+    """Read one JSON file of a model folder, with a clear error if it is missing or broken."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFolderError(
+            f"model folder {folder} is incomplete: {path.name} is missing; fit the model again"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFolderError(
+            f"model folder {folder} is corrupted: {path.name} is not valid JSON ({e})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"model folder {folder} is corrupted: {path.name} is not an object")
+    return data
+
+
+def check_folder(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Return the folder and its generator.json, or raise :class:`ModelFolderError`."""
+    folder = Path(path)
+    if not folder.exists():
+        raise ModelFolderError(f"model folder {folder} does not exist; fit a model first")
+    if not folder.is_dir():
+        raise ModelFolderError(f"model folder {folder} is a file, not a folder")
+    meta = read_json(folder / "generator.json", folder)
+    if meta.get("format") != FORMAT:
+        raise ModelFolderError(f"{folder} is not a healthsynth model folder (wrong format field)")
+    return folder, meta
+
+
+def load_any(path: str | Path) -> Any:
+    """Load whichever generator a model folder holds."""
+    from healthsynth.generators._registry import registry
+
+    _, meta = check_folder(path)
+    name = meta.get("generator")
+    if not isinstance(name, str) or name not in registry.names():
+        raise ModelFolderError(
+            f"model folder {path} names an unknown generator {name!r}; known: "
+            f"{', '.join(registry.names())}"
+        )
+    return registry.get(name).load(path)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024, 1)
+
+
+def runtime_info() -> dict[str, Any]:
+    """Versions of Python and the main libraries, and the machine."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("healthsynth", "torch", "transformers", "numpy", "pandas", "scikit-learn"):
+        try:
+            info[pkg] = version(pkg)
+        except PackageNotFoundError:
+            info[pkg] = None
+    info["cpu_count"] = os.cpu_count()
+    return info
