@@ -281,7 +281,7 @@ class Schema:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Schema:
         """Build a schema from :meth:`to_dict` output."""
-        if d.get("format") != "healthsynth.schema":
+        if not isinstance(d, Mapping) or d.get("format") != "healthsynth.schema":
             raise DataError("not a healthsynth schema (the 'format' field is missing or wrong)")
         if int(d.get("version", 0)) > SCHEMA_VERSION:
             raise DataError(
@@ -308,7 +308,7 @@ class Schema:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise DataError(f"schema file {path} does not exist") from None
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, ParameterError) as e:
             raise DataError(f"schema file {path} is corrupted ({e}); re-create it") from None
 
 

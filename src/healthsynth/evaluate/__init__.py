@@ -9,3 +9,13 @@ from healthsynth.evaluate._base import METRICS, MetricRecord, get_metric, run_me
 from healthsynth.evaluate._runner import evaluate
 
 __all__ = ["METRICS", "MetricRecord", "evaluate", "get_metric", "run_metric"]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """Lets ``healthsynth.evaluate(real=..., synthetic=...)`` call :func:`evaluate`."""
+
+    def __call__(self, **kwargs):  # noqa: ANN003, ANN204
+        return evaluate(**kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -112,8 +112,8 @@ class TabularLM(Generator):
         epochs: int | None = None,
         batch_size: int | None = None,
         learning_rate: float | None = None,
-        n_embd: int = 128,
-        n_layer: int = 4,
+        n_embd: int = 96,
+        n_layer: int = 3,
         n_head: int = 4,
         dropout: float = 0.1,
         n_bins: int = 32,
@@ -126,7 +126,7 @@ class TabularLM(Generator):
         privacy_stop: bool = True,
         privacy_every: int = 5,
         base_model: str | Path | None = None,
-        sample_batch_size: int = 4096,
+        sample_batch_size: int = 1024,
         temperature: float = 1.0,
         seed: int = 0,
         verbose: bool = False,
@@ -418,7 +418,10 @@ class TabularLM(Generator):
             raise ModelFolderError(
                 f"model folder {folder} was written by a newer healthsynth; upgrade to load it"
             )
-        schema = Schema.load(folder / "schema.json")
+        try:
+            schema = Schema.load(folder / "schema.json")
+        except DataError as e:
+            raise ModelFolderError(f"model folder {folder} is corrupted: {e}") from None
         params = {k: v for k, v in meta.get("params", {}).items() if k in cls._param_names()}
         self = cls(**params)
         try:

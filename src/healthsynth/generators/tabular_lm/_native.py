@@ -37,6 +37,7 @@ def build_model(
         n_layer=n_layer,
         n_head=n_head,
         n_inner=4 * n_embd,
+        activation_function="gelu",
         resid_pdrop=dropout,
         embd_pdrop=dropout,
         attn_pdrop=dropout,
