@@ -47,8 +47,9 @@ METRICS = ["column_distance", "dependence_difference", "detection_auc", "tstr", 
 def run(cmd: list[str], log: Path, timeout: float) -> int:
     with open(log, "w") as fh:
         try:
-            return subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout,
-                                  cwd=ROOT).returncode
+            return subprocess.run(
+                cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT
+            ).returncode
         except subprocess.TimeoutExpired:
             fh.write(f"\nTIMEOUT after {timeout} s\n")
             return 124
@@ -81,16 +82,42 @@ def fit_and_sample(method: str, d: Path, n: int, seed: int, args) -> dict:
     if rec_path.exists() and synth.exists() and not args.force:
         return json.loads(rec_path.read_text())
     if method == "tabular-lm":
-        cmd = [PY, "benchmarks/run_healthsynth_cell.py", "--train", str(d / "train.csv"),
-               "--schema", str(d / "schema.json"), "--n", str(n), "--out", str(synth),
-               "--record", str(rec_path), "--seed", str(seed)]
+        cmd = [
+            PY,
+            "benchmarks/run_healthsynth_cell.py",
+            "--train",
+            str(d / "train.csv"),
+            "--schema",
+            str(d / "schema.json"),
+            "--n",
+            str(n),
+            "--out",
+            str(synth),
+            "--record",
+            str(rec_path),
+            "--seed",
+            str(seed),
+        ]
         if args.lm_max_time:
             cmd += ["--max-time", str(args.lm_max_time)]
         timeout = 3600
     else:
-        cmd = [PEERS_PY, "benchmarks/peers/run_peer.py", "--method", method, "--train",
-               str(d / "train.csv"), "--n", str(n), "--out", str(synth), "--seed", str(seed),
-               "--record", str(rec_path)]
+        cmd = [
+            PEERS_PY,
+            "benchmarks/peers/run_peer.py",
+            "--method",
+            method,
+            "--train",
+            str(d / "train.csv"),
+            "--n",
+            str(n),
+            "--out",
+            str(synth),
+            "--seed",
+            str(seed),
+            "--record",
+            str(rec_path),
+        ]
         if method == "realtabformer":
             cmd += ["--time-budget", str(args.rtf_budget)]
         timeout = args.rtf_budget + 3600
@@ -98,8 +125,12 @@ def fit_and_sample(method: str, d: Path, n: int, seed: int, args) -> dict:
     rc = run(cmd, d / f"{method}.log", timeout)
     if rc != 0 or not rec_path.exists():
         tail = (d / f"{method}.log").read_text()[-1500:]
-        rec = {"method": method, "status": "failed", "error": tail, "wall_seconds":
-               round(time.perf_counter() - t0, 1)}
+        rec = {
+            "method": method,
+            "status": "failed",
+            "error": tail,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        }
         rec_path.write_text(json.dumps(rec, indent=1))
         return rec
     return json.loads(rec_path.read_text())
@@ -110,8 +141,9 @@ def score(real, synth, holdout, schema, seed) -> dict:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = evaluate(real=real, synthetic=synth, holdout=holdout, schema=schema,
-                       metrics=METRICS, seed=seed)
+        res = evaluate(
+            real=real, synthetic=synth, holdout=holdout, schema=schema, metrics=METRICS, seed=seed
+        )
     return {r["name"]: r for r in res["records"]}
 
 
@@ -128,8 +160,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rtf-budget", type=float, default=600.0)
     p.add_argument("--lm-max-time", type=float, default=None)
-    p.add_argument("--max-rows", type=int, default=None,
-                   help="subsample tables larger than this before the split")
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=None,
+        help="subsample tables larger than this before the split",
+    )
     p.add_argument("--max-synthetic", type=int, default=3000)
     p.add_argument("--force", action="store_true")
     p.add_argument("--memory-only", action="store_true")
@@ -144,16 +180,20 @@ def main() -> None:
     for name in args.datasets.split(","):
         train, holdout, schema, d = prepare(name, args.out, args.seed, args.max_rows)
         n = min(len(train), args.max_synthetic)
-        row = {"dataset": name, "rows": len(train) + len(holdout), "train_rows": len(train),
-               "columns": len(schema.modelled), "n_synthetic": n}
+        row = {
+            "dataset": name,
+            "rows": len(train) + len(holdout),
+            "train_rows": len(train),
+            "columns": len(schema.modelled),
+            "n_synthetic": n,
+        }
         ref = score(train, holdout, holdout, schema, args.seed)  # holdout scored as synthetic
         for k, r in ref.items():  # self-referential entries of the ceiling row: show the truth
             if k.startswith("tstr_"):
                 r["value"] = r["reference"]  # real data's utility = train-on-real
             if k == "closer_to_train_share":
                 r["value"] = None
-        results.append({**row, "method": "real holdout (ceiling)", "record": {},
-                        "scores": ref})
+        results.append({**row, "method": "real holdout (ceiling)", "record": {}, "scores": ref})
         for method in args.methods.split(","):
             print(f"[{time.strftime('%H:%M:%S')}] {name}: {method}", flush=True)
             rec = fit_and_sample(method, d, n, args.seed, args)
@@ -181,12 +221,15 @@ def to_markdown(results: list[dict]) -> str:
     for ds in dict.fromkeys(r["dataset"] for r in results):
         rows = [r for r in results if r["dataset"] == ds]
         r0 = rows[0]
-        lines += [f"### {ds} ({r0['rows']:,} rows, {r0['columns']} columns; "
-                  f"{r0['train_rows']:,} to train, {r0['n_synthetic']:,} sampled)", "",
-                  "| generator | fit s | sample rows/s | peak MB | epochs | column dist ↓ | "
-                  "dependence diff ↓ | detection AUC ↓ | TSTR AUC ↑ (TRTR) | DCR ratio ↑ | "
-                  "copies (holdout) | closer-to-train | schema problems |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"### {ds} ({r0['rows']:,} rows, {r0['columns']} columns; "
+            f"{r0['train_rows']:,} to train, {r0['n_synthetic']:,} sampled)",
+            "",
+            "| generator | fit s | sample rows/s | peak MB | epochs | column dist ↓ | "
+            "dependence diff ↓ | detection AUC ↓ | TSTR AUC ↑ (TRTR) | DCR ratio ↑ | "
+            "copies (holdout) | closer-to-train | schema problems |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
             rec, s = r["record"], r["scores"]
             if rec.get("status") == "failed":
@@ -223,10 +266,22 @@ def memory_benchmark(args) -> None:
     d = args.out / "memory"
     d.mkdir(parents=True, exist_ok=True)
     big.to_parquet(d / "train.parquet", index=False)
-    cmd = [PY, "benchmarks/run_healthsynth_cell.py", "--train", str(d / "train.parquet"),
-           "--n", "100000", "--out", str(d / "synthetic.parquet"), "--record",
-           str(d / "record.json"), "--seed", str(args.seed), "--max-time",
-           str(args.lm_max_time or 300)]
+    cmd = [
+        PY,
+        "benchmarks/run_healthsynth_cell.py",
+        "--train",
+        str(d / "train.parquet"),
+        "--n",
+        "100000",
+        "--out",
+        str(d / "synthetic.parquet"),
+        "--record",
+        str(d / "record.json"),
+        "--seed",
+        str(args.seed),
+        "--max-time",
+        str(args.lm_max_time or 300),
+    ]
     rc = run(cmd, d / "log.txt", 3600)
     print("exit", rc)
     print((d / "record.json").read_text() if (d / "record.json").exists() else "no record")

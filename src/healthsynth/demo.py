@@ -37,8 +37,10 @@ def run_demo(
     df = load_dataset(dataset)
     schema = infer_schema(df, target=target, sensitive=sensitive or [], source=dataset)
     train, holdout = train_holdout_split(df, holdout=0.2, seed=seed)
-    say(f"[bold]{dataset}[/]: {len(df):,} real rows × {df.shape[1]} columns; training on "
-        f"{len(train):,}, holding out {len(holdout):,} to compare against")
+    say(
+        f"[bold]{dataset}[/]: {len(df):,} real rows × {df.shape[1]} columns; training on "
+        f"{len(train):,}, holding out {len(holdout):,} to compare against"
+    )
     model = TabularLM(max_time=max_time, seed=seed, verbose=console is not None)
     model.fit(train, schema=schema)
     model.save(output / "model")
@@ -47,9 +49,11 @@ def run_demo(
     sample_seconds = time.perf_counter() - t0
     write_table(synthetic, output / "synthetic.csv")
     rec = model.training_record_
-    say(f"fitted in {rec['fit_seconds']:.0f} s ({rec['epochs_run']} epochs, "
+    say(
+        f"fitted in {rec['fit_seconds']:.0f} s ({rec['epochs_run']} epochs, "
         f"{rec['n_parameters']:,} parameters); sampled {len(synthetic):,} rows in "
-        f"{sample_seconds:.1f} s ({len(synthetic) / sample_seconds:,.0f} rows/s)")
+        f"{sample_seconds:.1f} s ({len(synthetic) / sample_seconds:,.0f} rows/s)"
+    )
 
     table = Table("column", "real (train)", "synthetic", "real holdout", title="Columns")
     for c in schema.modelled:
@@ -93,5 +97,3 @@ def _summary(s: pd.Series, kind: str) -> str:
 
 def _fmt(v: Any) -> str:
     return "—" if v is None else f"{v:.3f}"
-
-

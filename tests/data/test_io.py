@@ -67,7 +67,9 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=400))
 def test_fuzz_csv_reader_never_crashes_uncontrolled(tmp_path, blob):
     p = tmp_path / "fuzz.csv"
@@ -80,9 +82,20 @@ def test_fuzz_csv_reader_never_crashes_uncontrolled(tmp_path, blob):
         assert len(df) > 0 and not pd.Index(df.columns).duplicated().any()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.lists(st.sampled_from(["1", "2.5", "", "x", "NA", "é", '"', ",", "-3"]),
-                         min_size=1, max_size=4), min_size=1, max_size=6))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["1", "2.5", "", "x", "NA", "é", '"', ",", "-3"]),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_fuzz_csv_like_text_then_infer(tmp_path, rows):
     from healthsynth.data import infer_schema
 

@@ -16,8 +16,14 @@ def test_infers_kinds_and_domains_on_nafld1():
     s = infer_schema(df, target="status", sensitive=["male"])
     kinds = {c.name: c.kind for c in s.columns}
     assert kinds == {
-        "id": "identifier", "age": "integer", "male": "boolean", "weight": "numeric",
-        "height": "integer", "bmi": "numeric", "case.id": "identifier", "futime": "integer",
+        "id": "identifier",
+        "age": "integer",
+        "male": "boolean",
+        "weight": "numeric",
+        "height": "integer",
+        "bmi": "numeric",
+        "case.id": "identifier",
+        "futime": "integer",
         "status": "boolean",
     }
     assert s["weight"].precision == 1
@@ -26,15 +32,24 @@ def test_infers_kinds_and_domains_on_nafld1():
     assert s["age"].minimum == df.age.min() and s["age"].maximum == df.age.max()
     assert s["weight"].missing_rate == pytest.approx(df.weight.isna().mean(), abs=1e-6)
     assert s.target == "status" and s.sensitive == ["male"]
-    assert [c.name for c in s.modelled] == ["age", "male", "weight", "height", "bmi", "futime",
-                                            "status"]
+    assert [c.name for c in s.modelled] == [
+        "age",
+        "male",
+        "weight",
+        "height",
+        "bmi",
+        "futime",
+        "status",
+    ]
 
 
 def test_categorical_text_and_datetime():
     df = real("survival/colon")
     df["visit"] = pd.to_datetime("2020-01-01") + pd.to_timedelta(df["time"], unit="D")
-    df["note"] = [f"patient was seen in clinic number {i} and reported feeling unwell today"
-                  for i in range(len(df))]
+    df["note"] = [
+        f"patient was seen in clinic number {i} and reported feeling unwell today"
+        for i in range(len(df))
+    ]
     df["rx"] = df["rx"].astype(str)
     s = infer_schema(df)
     assert s["rx"].kind == "categorical" and set(s["rx"].categories) == {"Obs", "Lev", "Lev+5FU"}
@@ -81,10 +96,14 @@ def test_unknown_target_names_columns():
 
 def test_too_many_categories_is_refused_with_advice():
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"code": [f"c{v}" for v in rng.integers(0, 20_000, 40_000)],
-                       "x": rng.normal(size=40_000)})
-    with pytest.raises(DataError, match=r"column 'code' .* distinct values, more than "
-                                        r"max_categories=1000; declare it an identifier"):
+    df = pd.DataFrame(
+        {"code": [f"c{v}" for v in rng.integers(0, 20_000, 40_000)], "x": rng.normal(size=40_000)}
+    )
+    with pytest.raises(
+        DataError,
+        match=r"column 'code' .* distinct values, more than "
+        r"max_categories=1000; declare it an identifier",
+    ):
         infer_schema(df)
     assert infer_schema(df, identifiers=["code"])["code"].kind == "identifier"
 
@@ -93,7 +112,9 @@ def test_mixed_types_named_with_row():
     df = real("MASS/Pima.tr")
     df["glu"] = df["glu"].astype(object)
     df.loc[5, "glu"] = "high"
-    with pytest.raises(DataError, match=r"column 'glu' .* mixes numbers and text \(e.g. 'high' at row 5\)"):
+    with pytest.raises(
+        DataError, match=r"column 'glu' .* mixes numbers and text \(e.g. 'high' at row 5\)"
+    ):
         infer_schema(df)
 
 

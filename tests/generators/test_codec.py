@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from healthsynth.data import infer_schema
@@ -48,11 +47,9 @@ def test_round_trip_is_exact_for_discrete_and_close_for_continuous(nafld):
 def test_decoded_values_keep_range_and_precision(nafld):
     df, schema, codec = nafld
     rng = np.random.default_rng(1)
-    random_tokens = np.stack(
-        [rng.integers(0, size, 5000) for size in codec.slot_size], axis=1
-    )
+    random_tokens = np.stack([rng.integers(0, size, 5000) for size in codec.slot_size], axis=1)
     # fine tokens of a missing coarse token must be 0, as the decoder enforces while sampling
-    for ci, slots in enumerate(codec.column_slots):
+    for slots in codec.column_slots:
         if len(slots) == 2:
             na = codec.slot_size[slots[0]] - 1
             random_tokens[random_tokens[:, slots[0]] == na, slots[1]] = 0
@@ -84,7 +81,9 @@ def test_condition_parsing_and_errors(nafld):
     assert (conds["bmi"].low, conds["bmi"].high) == (20, 30)
     with pytest.raises(ConditionError, match="'sex' is not in the data; valid columns: age, male"):
         resolve_conditions({"sex": "female"}, schema)
-    with pytest.raises(ConditionError, match=r"value '2' never occurs in column 'male'; valid values: 0, 1"):
+    with pytest.raises(
+        ConditionError, match=r"value '2' never occurs in column 'male'; valid values: 0, 1"
+    ):
         resolve_conditions({"male": "2"}, schema)
     with pytest.raises(ConditionError, match="identifier column"):
         resolve_conditions({"id": 3}, schema)

@@ -10,8 +10,7 @@ from healthsynth.errors import NotFittedError, ParameterError
 from healthsynth.generators import load_generator, registry
 from tests.helpers import real
 
-FAST = {"tabular-lm": {"epochs": 3, "n_embd": 32, "n_layer": 1, "n_head": 2,
-                       "privacy_stop": False}}
+FAST = {"tabular-lm": {"epochs": 3, "n_embd": 32, "n_layer": 1, "n_head": 2, "privacy_stop": False}}
 
 
 @pytest.fixture(scope="module", params=registry.names())

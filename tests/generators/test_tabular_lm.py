@@ -21,7 +21,8 @@ def test_samples_are_valid_and_marginals_plausible(pima, pima_model):
     pima_model.schema_.validate(out)
     # 200 rows (160 to train on) leave a wide sampling error: within 0.12 of the real share
     assert out["type"].value_counts(normalize=True)["Yes"] == pytest.approx(
-        (pima["type"] == "Yes").mean(), abs=0.12)
+        (pima["type"] == "Yes").mean(), abs=0.12
+    )
     assert out["glu"].mean() == pytest.approx(pima["glu"].mean(), rel=0.08)
     assert out["npreg"].dtype == np.int64 and out["ped"].dtype == np.float64
     assert set(out["type"]) <= {"Yes", "No"}
@@ -55,7 +56,9 @@ def test_unknown_conditions_list_valid_options(pima_model):
         pima_model.sample(5, conditions={"sex": "F"})
     with pytest.raises(ConditionError, match="valid values: No, Yes"):
         pima_model.sample(5, conditions={"type": "Maybe"})
-    with pytest.raises(ConditionError, match=r"outside the range column 'age' had in training \(21 to 63\)"):
+    with pytest.raises(
+        ConditionError, match=r"outside the range column 'age' had in training \(21 to 63\)"
+    ):
         pima_model.sample(5, conditions={"age": ">=70"})
 
 
@@ -64,8 +67,9 @@ def test_condition_that_never_occurs_warns_and_still_returns_rows(pima_model):
         warnings.simplefilter("always")
         out = pima_model.sample(50, conditions={"age": ">=60", "npreg": 0, "bmi": "<=20"}, seed=0)
     assert len(out) == 50 and (out["age"] >= 60).all() and (out["npreg"] == 0).all()
-    assert any(issubclass(x.category, HealthsynthWarning) and "extrapolations" in str(x.message)
-               for x in w)
+    assert any(
+        issubclass(x.category, HealthsynthWarning) and "extrapolations" in str(x.message) for x in w
+    )
 
 
 def test_missing_values_generated_at_real_rates(nafld_model):
@@ -90,7 +94,9 @@ def test_wide_table_never_returns_empty_rows():
 
 def test_free_text_left_out_with_warning_and_all_missing_column():
     df = real("MASS/Pima.tr")
-    df["note"] = [f"seen at the clinic on visit {i}, reports feeling well and active" for i in range(len(df))]
+    df["note"] = [
+        f"seen at the clinic on visit {i}, reports feeling well and active" for i in range(len(df))
+    ]
     df["empty"] = np.nan
     with pytest.warns(HealthsynthWarning) as w:
         gen = TabularLM(epochs=1, **TINY).fit(df)
@@ -117,8 +123,16 @@ def test_early_stopping_and_privacy_stop():
     assert gen.training_record_["stop_reason"] == "early_stopping"
     # a model allowed to memorise 120 rows: the privacy-aware stop must end it and say so
     df = real("MASS/biopsy", 160)
-    gen = TabularLM(epochs=300, patience=300, n_embd=128, n_layer=2, dropout=0.0,
-                    learning_rate=5e-3, perm_prob=0.0, privacy_every=5).fit(df)
+    gen = TabularLM(
+        epochs=300,
+        patience=300,
+        n_embd=128,
+        n_layer=2,
+        dropout=0.0,
+        learning_rate=5e-3,
+        perm_prob=0.0,
+        privacy_every=5,
+    ).fit(df)
     rec = gen.training_record_
     assert rec["privacy_checks"], "privacy checks must run"
     assert rec["stop_reason"] == "privacy", rec["privacy_checks"]

@@ -15,7 +15,7 @@ __all__ = ["HEALTH_DATASETS", "export_dataset", "list_datasets", "load_dataset"]
 
 #: Real health datasets this project develops and benchmarks on, with a one-line description.
 HEALTH_DATASETS: dict[str, str] = {
-    "survival/nafld1": "NAFLD cohort, 17,549 persons: age, sex, weight, height, BMI, follow-up, status",
+    "survival/nafld1": "NAFLD cohort, 17,549 persons: age, sex, weight, height, BMI, follow-up",
     "survival/colon": "Adjuvant chemotherapy for colon cancer, 1,858 records (two per patient)",
     "survival/pbc": "Mayo Clinic primary biliary cholangitis trial, 418 patients, labs and outcome",
     "survival/gbsg": "German Breast Cancer Study Group, 686 patients",

@@ -8,6 +8,8 @@ Both the privacy-aware stop of the generators and the privacy metrics use it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
@@ -26,7 +28,7 @@ class RowEncoder:
     def fit(self, reference: pd.DataFrame) -> RowEncoder:
         """Learn spreads and category lists from ``reference``."""
         self.columns_ = [c for c in self.schema.modelled if c.name in reference.columns]
-        self.params_: dict[str, object] = {}
+        self.params_: dict[str, Any] = {}
         for c in self.columns_:
             s = reference[c.name]
             if c.kind in ("numeric", "integer", "datetime"):
@@ -74,9 +76,7 @@ def _as_float(s: pd.Series, kind: str) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").to_numpy(float)
 
 
-def nearest_distances(
-    query: np.ndarray, reference: np.ndarray, *, k: int = 1
-) -> np.ndarray:
+def nearest_distances(query: np.ndarray, reference: np.ndarray, *, k: int = 1) -> np.ndarray:
     """Distances (L1 on encoded rows) from each query row to its ``k`` nearest reference rows."""
     nn = NearestNeighbors(n_neighbors=min(k, len(reference)), metric="manhattan")
     nn.fit(reference)

@@ -88,7 +88,9 @@ class Column:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable dict."""
         d = asdict(self)
-        d["categories"] = None if self.categories is None else [_json_scalar(c) for c in self.categories]
+        d["categories"] = (
+            None if self.categories is None else [_json_scalar(c) for c in self.categories]
+        )
         d["roles"] = list(self.roles)
         return d
 
@@ -204,12 +206,12 @@ class Schema:
             new = replace(new, roles=col.roles)
         else:
             new = replace(col, kind=kind)
-        return replace(
-            self, columns=tuple(new if c.name == name else c for c in self.columns)
-        )
+        return replace(self, columns=tuple(new if c.name == name else c for c in self.columns))
 
     # -- validation -------------------------------------------------------------------------
-    def validate(self, df: pd.DataFrame, *, what: str = "the data", strict: bool = True) -> list[str]:
+    def validate(
+        self, df: pd.DataFrame, *, what: str = "the data", strict: bool = True
+    ) -> list[str]:
         """Check ``df`` against the schema and report every problem at once.
 
         Parameters
@@ -262,7 +264,8 @@ class Schema:
                         scaled = num.to_numpy(float) * 10.0**c.precision
                         if not np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):
                             problems.append(
-                                f"column '{c.name}' has values with more than {c.precision} decimals"
+                                f"column '{c.name}' has values with more than "
+                                f"{c.precision} decimals"
                             )
         if problems and strict:
             raise SchemaValidationError(problems, what=what)
@@ -365,7 +368,10 @@ def infer_schema(
             forced = "identifier"
         cols.append(
             _infer_column(
-                df[name], str(name), forced_kind=forced, max_categories=max_categories,
+                df[name],
+                str(name),
+                forced_kind=forced,
+                max_categories=max_categories,
                 source=source,
             )
         )
@@ -386,7 +392,12 @@ def _infer_column(
     missing_rate = float(1 - len(present) / n) if n else 0.0
     dtype = str(s.dtype)
     kind = forced_kind or _guess_kind(s, present, name, max_categories, source)
-    base = {"name": name, "kind": kind, "missing_rate": round(missing_rate, 6), "dtype": dtype}
+    base: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "missing_rate": round(missing_rate, 6),
+        "dtype": dtype,
+    }
     roles: tuple[str, ...] = ("identifier",) if kind == "identifier" else ()
     if kind in ("identifier", "text") or len(present) == 0:
         return Column(**base, roles=roles)
@@ -487,8 +498,10 @@ def _to_numeric_or_fail(present: pd.Series, name: str, source: str) -> pd.Series
 
 
 def _precision(vals: np.ndarray) -> int | None:
-    """Smallest number of decimals (≤ 6) that represents every value; ``None`` if none does
-    (computed quantities such as BMI): such values are generated with 6 decimals at most."""
+    """Smallest number of decimals (≤ 6) that represents every value, else ``None``.
+
+    ``None`` marks computed quantities such as BMI; they are generated with 6 decimals at most.
+    """
     for d in range(_MAX_DECIMALS + 1):
         scaled = vals * 10.0**d
         if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):

@@ -5,17 +5,20 @@ schema, seed=0)`` that returns :class:`MetricRecord` objects, and a card in its 
 :func:`evaluate` runs a list of them and returns plain JSON-serializable data.
 """
 
+import sys as _sys
+import types as _types
+
 from healthsynth.evaluate._base import METRICS, MetricRecord, get_metric, run_metric
 from healthsynth.evaluate._runner import evaluate
 
 __all__ = ["METRICS", "MetricRecord", "evaluate", "get_metric", "run_metric"]
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(_types.ModuleType):
     """Lets ``healthsynth.evaluate(real=..., synthetic=...)`` call :func:`evaluate`."""
 
     def __call__(self, **kwargs):  # noqa: ANN003, ANN204
         return evaluate(**kwargs)
 
 
-__import__("sys").modules[__name__].__class__ = _CallableModule
+_sys.modules[__name__].__class__ = _CallableModule

@@ -84,9 +84,16 @@ def run_metric(name: str, **kwargs: Any) -> list[MetricRecord]:
     try:
         records = fn(**kwargs)
     except Exception as e:  # a broken metric must not sink the whole evaluation
-        records = [MetricRecord(name=name, dimension=_dimension(name), value=None,
-                                direction="higher", status="failed",
-                                message=f"{type(e).__name__}: {e}")]
+        records = [
+            MetricRecord(
+                name=name,
+                dimension=_dimension(name),
+                value=None,
+                direction="higher",
+                status="failed",
+                message=f"{type(e).__name__}: {e}",
+            )
+        ]
     took = round(time.perf_counter() - start, 3)
     for r in records:
         r.seconds = took

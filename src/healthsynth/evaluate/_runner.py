@@ -41,7 +41,10 @@ def evaluate(
     start = time.perf_counter()
     records = []
     for n in names:
-        records += run_metric(n, real=real, synthetic=synthetic, holdout=holdout, schema=schema,
-                              seed=seed)
-    return {"records": [r.to_dict() for r in records],
-            "seconds": round(time.perf_counter() - start, 3)}
+        records += run_metric(
+            n, real=real, synthetic=synthetic, holdout=holdout, schema=schema, seed=seed
+        )
+    return {
+        "records": [r.to_dict() for r in records],
+        "seconds": round(time.perf_counter() - start, 3),
+    }

@@ -36,11 +36,12 @@ class Condition:
     def describe(self) -> str:
         """Human-readable form."""
         if self.values is not None:
-            return f"{self.column} in {list(self.values)}" if len(self.values) > 1 else (
-                f"{self.column} = {self.values[0]!r}"
+            return (
+                f"{self.column} in {list(self.values)}"
+                if len(self.values) > 1
+                else (f"{self.column} = {self.values[0]!r}")
             )
         return f"{self.low} <= {self.column} <= {self.high}"
-
 
 
 _CLI = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s*(?P<op>>=|<=|==|=|>|<)\s*(?P<val>.*?)\s*$")
@@ -96,8 +97,10 @@ def resolve_conditions(
 
 def _categorical(name: str, raw: Any, cats: list[Any]) -> Condition:
     wanted = list(raw) if isinstance(raw, (list, tuple, set, frozenset)) else [raw]
-    if len(wanted) == 1 and isinstance(wanted[0], str) and (
-        _OP_VALUE.match(wanted[0]) or _RANGE.match(wanted[0])
+    if (
+        len(wanted) == 1
+        and isinstance(wanted[0], str)
+        and (_OP_VALUE.match(wanted[0]) or _RANGE.match(wanted[0]))
     ):
         lo, hi = _bounds(name, wanted[0], 0)
         nums = pd.to_numeric(pd.Series(cats, dtype=object), errors="coerce")
@@ -120,8 +123,10 @@ def _categorical(name: str, raw: Any, cats: list[Any]) -> Condition:
 
 
 def _numeric(name: str, raw: Any, precision: int | None, kind: str) -> Condition:
-    if isinstance(raw, (list, tuple)) and len(raw) == 2 and all(
-        isinstance(v, (int, float, np.number)) for v in raw
+    if (
+        isinstance(raw, (list, tuple))
+        and len(raw) == 2
+        and all(isinstance(v, (int, float, np.number)) for v in raw)
     ):
         return Condition(name, low=float(raw[0]), high=float(raw[1]))
     if isinstance(raw, str):

@@ -18,8 +18,8 @@ import resource
 import shutil
 import sys
 import tempfile
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ FORMAT = "healthsynth.generator"
 
 @contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces ``path`` (which must be a model folder,
-    an empty folder, or absent)."""
+    """Yield a temporary folder that replaces ``path`` on success.
+
+    ``path`` must be a model folder, an empty folder, or absent.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ModelFolderError(f"cannot save the model to {path}: it is a file, not a folder")

@@ -45,7 +45,9 @@ class GeneratorRegistry:
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
-            raise ImportError(f"generator '{name}' ({self._paths[name]}) failed to load: {e}") from e
+            raise ImportError(
+                f"generator '{name}' ({self._paths[name]}) failed to load: {e}"
+            ) from e
 
     def create(self, name: str, **params: Any) -> Any:
         """Instantiate the generator ``name`` with keyword settings."""

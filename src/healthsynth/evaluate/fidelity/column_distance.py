@@ -72,8 +72,13 @@ def compute(
     if holdout is not None:
         ref_per = column_distances(real, holdout, schema)
         ref = float(np.mean(list(ref_per.values())))
-    return [MetricRecord(
-        name="column_distance", dimension="fidelity", value=float(np.mean(list(per.values()))),
-        direction="lower", reference=ref,
-        details={"per_column": per, "per_column_reference": ref_per},
-    )]
+    return [
+        MetricRecord(
+            name="column_distance",
+            dimension="fidelity",
+            value=float(np.mean(list(per.values()))),
+            direction="lower",
+            reference=ref,
+            details={"per_column": per, "per_column_reference": ref_per},
+        )
+    ]

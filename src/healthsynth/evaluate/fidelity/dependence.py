@@ -96,5 +96,13 @@ def compute(
     value, diffs = _score(real, synthetic, schema)
     ref = _score(real, holdout, schema)[0] if holdout is not None else None
     worst = dict(sorted(diffs.items(), key=lambda kv: -kv[1])[:10])
-    return [MetricRecord(name="dependence_difference", dimension="fidelity", value=value,
-                         direction="lower", reference=ref, details={"largest_gaps": worst})]
+    return [
+        MetricRecord(
+            name="dependence_difference",
+            dimension="fidelity",
+            value=value,
+            direction="lower",
+            reference=ref,
+            details={"largest_gaps": worst},
+        )
+    ]

@@ -1,4 +1,4 @@
-"""Detection AUC: can a classifier tell synthetic rows from real ones?
+"""Detection AUC: how well a classifier tells synthetic rows from real ones.
 
 Card
 ----
@@ -30,8 +30,13 @@ __all__ = ["compute", "detection_auc"]
 
 
 def detection_auc(
-    real: pd.DataFrame, other: pd.DataFrame, schema: Schema, *, seed: int = 0,
-    max_rows: int = 5000, n_boot: int = 200,
+    real: pd.DataFrame,
+    other: pd.DataFrame,
+    schema: Schema,
+    *,
+    seed: int = 0,
+    max_rows: int = 5000,
+    n_boot: int = 200,
 ) -> tuple[float, tuple[float, float]]:
     """Cross-validated AUC of real-vs-other and a bootstrap 95% interval."""
     rng = np.random.default_rng(seed)
@@ -45,8 +50,11 @@ def detection_auc(
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     for tr, te in folds.split(x, y):
         clf = HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.1, categorical_features=cat if cat.any() else None,
-            random_state=seed, early_stopping=False,
+            max_iter=200,
+            learning_rate=0.1,
+            categorical_features=cat if cat.any() else None,
+            random_state=seed,
+            early_stopping=False,
         )
         clf.fit(x[tr], y[tr])
         scores[te] = clf.predict_proba(x[te])[:, 1]
@@ -71,5 +79,13 @@ def compute(
     """Detection AUC of synthetic vs real (0.5 is ideal)."""
     auc, interval = detection_auc(real, synthetic, schema, seed=seed)
     ref = detection_auc(real, holdout, schema, seed=seed)[0] if holdout is not None else None
-    return [MetricRecord(name="detection_auc", dimension="fidelity", value=auc,
-                         direction="lower", interval=interval, reference=ref)]
+    return [
+        MetricRecord(
+            name="detection_auc",
+            dimension="fidelity",
+            value=auc,
+            direction="lower",
+            interval=interval,
+            reference=ref,
+        )
+    ]

@@ -44,9 +44,15 @@ def compute(
     rx, sx = enc.transform(real), enc.transform(synthetic)
     d_syn = nearest_distances(sx, rx)[:, 0]
     if holdout is None:
-        return [MetricRecord(name="dcr_median", dimension="privacy",
-                             value=float(np.median(d_syn)), direction="higher",
-                             message="no holdout: the ratio to fresh real data is unavailable")]
+        return [
+            MetricRecord(
+                name="dcr_median",
+                dimension="privacy",
+                value=float(np.median(d_syn)),
+                direction="higher",
+                message="no holdout: the ratio to fresh real data is unavailable",
+            )
+        ]
     hx = enc.transform(holdout)
     d_hold = nearest_distances(hx, rx)[:, 0]
     med_h = float(np.median(d_hold))
@@ -57,19 +63,36 @@ def compute(
         b = rng.choice(d_hold, len(d_hold))
         if np.median(b) > 0:
             boots.append(np.median(a) / np.median(b))
-    interval = tuple(float(v) for v in np.percentile(boots, [2.5, 97.5])) if boots else None
+    interval = None
+    if boots:
+        lo, hi = np.percentile(boots, [2.5, 97.5])
+        interval = (float(lo), float(hi))
     sub = rng.choice(len(real), size=min(len(holdout), len(real)), replace=False)
     d_tr = nearest_distances(sx, rx[sub])[:, 0]
     d_ho = nearest_distances(sx, hx)[:, 0]
     closer = float(np.mean(d_tr < d_ho) + 0.5 * np.mean(d_tr == d_ho))
     return [
-        MetricRecord(name="dcr_median_ratio", dimension="privacy", value=ratio,
-                     direction="higher", interval=interval, reference=1.0,
-                     details={"median_dcr_synthetic": float(np.median(d_syn)),
-                              "median_dcr_holdout": med_h}),
-        MetricRecord(name="exact_copy_rate", dimension="privacy",
-                     value=float(np.mean(d_syn == 0)), direction="lower",
-                     reference=float(np.mean(d_hold == 0))),
-        MetricRecord(name="closer_to_train_share", dimension="privacy", value=closer,
-                     direction="target", reference=0.5),
+        MetricRecord(
+            name="dcr_median_ratio",
+            dimension="privacy",
+            value=ratio,
+            direction="higher",
+            interval=interval,
+            reference=1.0,
+            details={"median_dcr_synthetic": float(np.median(d_syn)), "median_dcr_holdout": med_h},
+        ),
+        MetricRecord(
+            name="exact_copy_rate",
+            dimension="privacy",
+            value=float(np.mean(d_syn == 0)),
+            direction="lower",
+            reference=float(np.mean(d_hold == 0)),
+        ),
+        MetricRecord(
+            name="closer_to_train_share",
+            dimension="privacy",
+            value=closer,
+            direction="target",
+            reference=0.5,
+        ),
     ]

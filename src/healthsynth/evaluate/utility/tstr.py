@@ -43,8 +43,9 @@ def train_and_score(
         present = np.unique(yte)
         if len(np.unique(ytr)) < 2:
             return 0.5, "auc"  # a model that saw one class cannot rank
-        clf = HistGradientBoostingClassifier(max_iter=200, categorical_features=cat_arg,
-                                             random_state=seed)
+        clf = HistGradientBoostingClassifier(
+            max_iter=200, categorical_features=cat_arg, random_state=seed
+        )
         clf.fit(xtr, ytr)
         proba = np.zeros((len(xte), len(classes)))
         proba[:, clf.classes_] = clf.predict_proba(xte)
@@ -54,10 +55,12 @@ def train_and_score(
             return float(roc_auc_score(yte, proba[:, 1])), "auc"
         proba = proba[:, present] / np.clip(proba[:, present].sum(1, keepdims=True), 1e-12, None)
         remap = {c: i for i, c in enumerate(present)}
-        return float(roc_auc_score([remap[v] for v in yte], proba, multi_class="ovr",
-                                   average="macro")), "auc"
-    reg = HistGradientBoostingRegressor(max_iter=200, categorical_features=cat_arg,
-                                        random_state=seed)
+        return float(
+            roc_auc_score([remap[v] for v in yte], proba, multi_class="ovr", average="macro")
+        ), "auc"
+    reg = HistGradientBoostingRegressor(
+        max_iter=200, categorical_features=cat_arg, random_state=seed
+    )
     ytr = pd.to_numeric(train[target]).to_numpy(float)
     reg.fit(xtr, ytr)
     return float(r2_score(pd.to_numeric(test[target]).to_numpy(float), reg.predict(xte))), "r2"
@@ -74,11 +77,25 @@ def compute(
     """TSTR score with train-on-real as the reference."""
     if schema.target is None or holdout is None:
         why = "no target column declared" if schema.target is None else "no holdout given"
-        return [MetricRecord(name="tstr", dimension="utility", value=None, direction="higher",
-                             status="not_applicable", message=why)]
+        return [
+            MetricRecord(
+                name="tstr",
+                dimension="utility",
+                value=None,
+                direction="higher",
+                status="not_applicable",
+                message=why,
+            )
+        ]
     tstr, kind = train_and_score(synthetic, holdout, schema, seed=seed)
     trtr, _ = train_and_score(real, holdout, schema, seed=seed)
-    return [MetricRecord(name=f"tstr_{kind}", dimension="utility", value=tstr, direction="higher",
-                         reference=trtr, details={"target": schema.target,
-                                                  "train_on_real": trtr,
-                                                  "gap": trtr - tstr})]
+    return [
+        MetricRecord(
+            name=f"tstr_{kind}",
+            dimension="utility",
+            value=tstr,
+            direction="higher",
+            reference=trtr,
+            details={"target": schema.target, "train_on_real": trtr, "gap": trtr - tstr},
+        )
+    ]

@@ -75,8 +75,12 @@ class _ColumnCodec:
             sub[b, 0], sub[b, -1] = xb.min(), xb.max()
         return cls(
             column,
-            {"mode": "continuous", "has_na": has_na, "edges": edges.tolist(),
-             "sub_edges": sub.tolist()},
+            {
+                "mode": "continuous",
+                "has_na": has_na,
+                "edges": edges.tolist(),
+                "sub_edges": sub.tolist(),
+            },
         )
 
     # -- vocabulary -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from healthsynth.data import Schema, infer_schema
 from healthsynth.data._distance import RowEncoder, nearest_distances
 from healthsynth.errors import DataError, ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, warn
-from healthsynth.generators._conditions import resolve_conditions
+from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     FORMAT,
     atomic_folder,
@@ -25,7 +25,6 @@ from healthsynth.generators._folder import (
     read_json,
     runtime_info,
 )
-from healthsynth.generators._conditions import Condition
 from healthsynth.generators.tabular_lm._codec import TableCodec
 
 __all__ = ["MIN_ROWS", "TabularLM"]
@@ -157,7 +156,9 @@ class TabularLM(Generator):
     def _validate_params(self) -> None:
         for name, (types, ok) in _PARAMS.items():
             v = getattr(self, name)
-            if isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            if isinstance(v, bool) and bool not in (
+                types if isinstance(types, tuple) else (types,)
+            ):
                 raise ParameterError(f"parameter '{name}' must be a number; got {v!r}")
             if not isinstance(v, types) or not ok(v):
                 raise ParameterError(f"parameter '{name}' has an invalid value {v!r}")
@@ -187,8 +188,10 @@ class TabularLM(Generator):
             )
         for c in schema.columns:
             if c.kind == "text":
-                warn(f"column '{c.name}' holds free text, which tabular-lm does not generate yet; "
-                     "it is left out of the synthetic data")
+                warn(
+                    f"column '{c.name}' holds free text, which tabular-lm does not generate yet; "
+                    "it is left out of the synthetic data"
+                )
             elif c.is_modelled and data[c.name].isna().all():
                 warn(f"column '{c.name}' is entirely missing; it is generated as missing")
         if not schema.modelled:
@@ -204,7 +207,10 @@ class TabularLM(Generator):
         val_df = data.iloc[order[:n_val]].reset_index(drop=True)
         train_df = data.iloc[order[n_val:]].reset_index(drop=True)
         codec = TableCodec.fit(
-            schema, train_df, n_bins=self.n_bins, n_sub_bins=self.n_sub_bins,
+            schema,
+            train_df,
+            n_bins=self.n_bins,
+            n_sub_bins=self.n_sub_bins,
             max_discrete=self.max_discrete,
         )
         self.schema_ = schema
@@ -225,14 +231,28 @@ class TabularLM(Generator):
                 train_tokens = codec.encode(train_df, rng)
                 val_tokens = codec.encode(val_df, rng)
                 self.model_ = build_model(
-                    codec, n_embd=self.n_embd, n_layer=self.n_layer, n_head=self.n_head,
-                    dropout=self.dropout, seed=self.seed,
+                    codec,
+                    n_embd=self.n_embd,
+                    n_layer=self.n_layer,
+                    n_head=self.n_head,
+                    dropout=self.dropout,
+                    seed=self.seed,
                 )
                 record = train_model(
-                    self.model_, codec, train_tokens, val_tokens, epochs=epochs,
-                    batch_size=batch_size, learning_rate=lr, weight_decay=0.01,
-                    patience=self.patience, perm_prob=self.perm_prob, max_time=self.max_time,
-                    seed=self.seed, privacy_check=check, privacy_every=self.privacy_every,
+                    self.model_,
+                    codec,
+                    train_tokens,
+                    val_tokens,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    learning_rate=lr,
+                    weight_decay=0.01,
+                    patience=self.patience,
+                    perm_prob=self.perm_prob,
+                    max_time=self.max_time,
+                    seed=self.seed,
+                    privacy_check=check,
+                    privacy_every=self.privacy_every,
                     progress=progress if self.verbose else None,
                 )
             else:
@@ -240,9 +260,16 @@ class TabularLM(Generator):
 
                 self.text_ = TextLM.from_base(Path(self.base_model), codec, schema)
                 record = self.text_.train(
-                    train_df, val_df, epochs=self.epochs or 3, batch_size=self.batch_size or 8,
-                    learning_rate=lr, patience=self.patience, perm_prob=self.perm_prob,
-                    max_time=self.max_time, seed=self.seed, privacy_check=check,
+                    train_df,
+                    val_df,
+                    epochs=self.epochs or 3,
+                    batch_size=self.batch_size or 8,
+                    learning_rate=lr,
+                    patience=self.patience,
+                    perm_prob=self.perm_prob,
+                    max_time=self.max_time,
+                    seed=self.seed,
+                    privacy_check=check,
                     privacy_every=self.privacy_every,
                     progress=progress if self.verbose else None,
                 )
@@ -273,8 +300,9 @@ class TabularLM(Generator):
         """A closure that scores how much closer the model's rows sit to training rows."""
         m = len(val_df)
         enc = RowEncoder(self.schema_).fit(train_df)
-        sub = np.random.default_rng(self.seed + 1).choice(len(train_df), size=min(m, len(train_df)),
-                                                          replace=False)
+        sub = np.random.default_rng(self.seed + 1).choice(
+            len(train_df), size=min(m, len(train_df)), replace=False
+        )
         train_x = enc.transform(train_df.iloc[sub])
         val_x = enc.transform(val_df)
         # the fixed validation rows dominate the noise of the share: size the margin by them
@@ -288,8 +316,11 @@ class TabularLM(Generator):
             d_train = nearest_distances(sx, train_x)[:, 0]
             d_val = nearest_distances(sx, val_x)[:, 0]
             share = float(np.mean(d_train < d_val) + 0.5 * np.mean(d_train == d_val))
-            return {"closer_to_train_share": round(share, 4), "threshold": round(0.5 + margin, 4),
-                    "passed": share <= 0.5 + margin}
+            return {
+                "closer_to_train_share": round(share, 4),
+                "threshold": round(0.5 + margin, 4),
+                "passed": share <= 0.5 + margin,
+            }
 
         return check
 
@@ -328,9 +359,14 @@ class TabularLM(Generator):
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
         codec = self.codec_
         if self.text_ is not None:
-            return self.text_.sample(n, conds, rng=rng, generator=gen,
-                                     temperature=self.temperature,
-                                     batch_size=min(self.sample_batch_size, 256))
+            return self.text_.sample(
+                n,
+                conds,
+                rng=rng,
+                generator=gen,
+                temperature=self.temperature,
+                batch_size=min(self.sample_batch_size, 256),
+            )
         from healthsynth.generators.tabular_lm._native import sample_tokens, slot_order
 
         names = [c.name for c in codec.columns]
@@ -342,8 +378,15 @@ class TabularLM(Generator):
         for start in range(0, n, self.sample_batch_size):
             m = min(self.sample_batch_size, n - start)
             toks, logp = sample_tokens(
-                self.model_, codec, m, order=order, masks=masks, fine_tables=tables,
-                generator=gen, temperature=self.temperature, constrained_slots=constrained,
+                self.model_,
+                codec,
+                m,
+                order=order,
+                masks=masks,
+                fine_tables=tables,
+                generator=gen,
+                temperature=self.temperature,
+                constrained_slots=constrained,
             )
             blocks.append(codec.decode(toks, rng, conds))
             logps.append(logp)
@@ -361,7 +404,7 @@ class TabularLM(Generator):
 
     def _finish(self, df: pd.DataFrame, *, start: int) -> pd.DataFrame:
         """Add surrogate identifiers and put columns in schema order."""
-        out = {}
+        out: dict[str, Any] = {}
         for c in self.schema_.columns:
             if c.kind == "text":
                 continue
@@ -431,9 +474,10 @@ class TabularLM(Generator):
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
         model_dir = folder / "model"
-        if not (model_dir / "config.json").exists() or not (
-            model_dir / "model.safetensors"
-        ).exists():
+        if (
+            not (model_dir / "config.json").exists()
+            or not (model_dir / "model.safetensors").exists()
+        ):
             raise ModelFolderError(
                 f"model folder {folder} is incomplete: model/config.json or "
                 "model/model.safetensors is missing; fit the model again"
@@ -502,6 +546,9 @@ def _progress(verbose: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         transient=False,
     )

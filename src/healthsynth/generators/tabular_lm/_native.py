@@ -138,8 +138,10 @@ def train_model(
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
-        lambda step: min(1.0, (step + 1) / warmup)
-        * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))),
+        lambda step: (
+            min(1.0, (step + 1) / warmup)
+            * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+        ),
     )
     val_order = np.tile(np.arange(codec.n_slots), (len(val_tokens), 1))
     history: list[dict[str, Any]] = []
@@ -180,9 +182,7 @@ def train_model(
             }
             history.append(entry)
             if progress is not None:
-                progress.update(
-                    task, advance=1, description=f"training (val loss {val:.3f})"
-                )
+                progress.update(task, advance=1, description=f"training (val loss {val:.3f})")
             if val < best[0] - 1e-4:
                 best = (val, copy.deepcopy(model.state_dict()), epoch)
                 bad_epochs = 0
@@ -243,7 +243,9 @@ def evaluate_loss(
     model.eval()
     total = 0.0
     for i in range(0, len(tokens), batch_size):
-        loss = _loss(model, codec, range_mask, tokens[i : i + batch_size], order[i : i + batch_size])
+        loss = _loss(
+            model, codec, range_mask, tokens[i : i + batch_size], order[i : i + batch_size]
+        )
         total += float(loss) * len(tokens[i : i + batch_size])
     model.train()
     return total / max(len(tokens), 1)
@@ -283,9 +285,7 @@ def sample_tokens(
     cache_arg = _cache_argument(transformer)
     for slot in order.tolist():
         types = torch.full((n, 1), int(codec.marker[slot]), dtype=torch.long)
-        res = transformer(
-            input_ids=prev, token_type_ids=types, use_cache=True, **{cache_arg: past}
-        )
+        res = transformer(input_ids=prev, token_type_ids=types, use_cache=True, **{cache_arg: past})
         past = res.past_key_values
         h = res.last_hidden_state[:, -1]
         off, size = int(codec.offset[slot]), codec.slot_size[slot]

@@ -142,8 +142,10 @@ class TextLM:
 
     def _format(self, ci: int, value: Any) -> str:
         c = self.columns[ci]
-        x = float(value) if c.kind != "datetime" else float(
-            (pd.Timestamp(value) - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0
+        x = (
+            float(value)
+            if c.kind != "datetime"
+            else float((pd.Timestamp(value) - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0)
         )
         prec = c.precision if c.precision is not None else 6
         text = f"{x:.{prec}f}"
@@ -221,7 +223,8 @@ class TextLM:
             for epoch in range(1, epochs + 1):
                 self.model.train()
                 orders = self._orders(len(train_df), perm_prob, rng)
-                seqs = [self.encode_row(r, o) for (_, r), o in zip(train_df.iterrows(), orders)]
+                rows = train_df.iterrows()
+                seqs = [self.encode_row(r, o) for (_, r), o in zip(rows, orders, strict=True)]
                 perm = rng.permutation(len(seqs))
                 total, seen = 0.0, 0
                 for i in range(0, len(seqs), batch_size):
@@ -242,9 +245,14 @@ class TextLM:
                         float(self._loss(val_seqs[i : i + 32])) * len(val_seqs[i : i + 32])
                         for i in range(0, len(val_seqs), 32)
                     ) / max(len(val_seqs), 1)
-                history.append({"epoch": epoch, "train_nll_per_token": total / max(seen, 1),
-                                "val_nll_per_token": val,
-                                "seconds": round(time.perf_counter() - start, 3)})
+                history.append(
+                    {
+                        "epoch": epoch,
+                        "train_nll_per_token": total / max(seen, 1),
+                        "val_nll_per_token": val,
+                        "seconds": round(time.perf_counter() - start, 3),
+                    }
+                )
                 if progress is not None:
                     progress.update(task, advance=1, description=f"fine-tuning (val {val:.3f})")
                 if val < best[0] - 1e-4:
@@ -266,10 +274,18 @@ class TextLM:
                     break
         self.model.load_state_dict(best[1])
         self.model.eval()
-        return {"epochs_run": len(history), "epochs_planned": epochs, "best_epoch": best[2],
-                "best_val_nll_per_token": best[0], "stop_reason": stop_reason, "steps": step,
-                "history": history, "privacy_checks": privacy_log,
-                "train_seconds": round(time.perf_counter() - start, 3), "encoding": "text"}
+        return {
+            "epochs_run": len(history),
+            "epochs_planned": epochs,
+            "best_epoch": best[2],
+            "best_val_nll_per_token": best[0],
+            "stop_reason": stop_reason,
+            "steps": step,
+            "history": history,
+            "privacy_checks": privacy_log,
+            "train_seconds": round(time.perf_counter() - start, 3),
+            "encoding": "text",
+        }
 
     # -- sampling -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -289,10 +305,11 @@ class TextLM:
         order = first + [i for i in range(len(names)) if i not in first]
         rows: list[dict[str, Any]] = []
         for start in range(0, n, batch_size):
-            rows += self._sample_batch(min(batch_size, n - start), order, conds, generator,
-                                       temperature)
+            rows += self._sample_batch(
+                min(batch_size, n - start), order, conds, generator, temperature
+            )
         out = {}
-        for ci, c in enumerate(self.columns):
+        for c in self.columns:
             cc = self.codec.codecs[c.name]
             vals = [r[c.name] for r in rows]
             if cc.mode == "cat":
@@ -311,12 +328,16 @@ class TextLM:
     ) -> tuple[list[int], bool]:
         """Allowed next character tokens after ``text``, and whether ``text`` is complete."""
         c = self.columns[ci]
-        lo = float(self.codec.codecs[c.name].state.get("edges", [None])[0]
-                   if self.codec.codecs[c.name].mode == "continuous"
-                   else min(self.codec.codecs[c.name].values))
-        hi = float(self.codec.codecs[c.name].state["edges"][-1]
-                   if self.codec.codecs[c.name].mode == "continuous"
-                   else max(self.codec.codecs[c.name].values))
+        lo = float(
+            self.codec.codecs[c.name].state.get("edges", [None])[0]
+            if self.codec.codecs[c.name].mode == "continuous"
+            else min(self.codec.codecs[c.name].values)
+        )
+        hi = float(
+            self.codec.codecs[c.name].state["edges"][-1]
+            if self.codec.codecs[c.name].mode == "continuous"
+            else max(self.codec.codecs[c.name].values)
+        )
         if cond is not None:
             lo, hi = max(lo, cond.low), min(hi, cond.high)
         prec = c.precision if c.precision is not None else 6
@@ -392,8 +413,10 @@ class TextLM:
         if cc.mode == "cat":
             assert node is not None
             ids = [t for t, child in node.children.items() if _subtree_ok(child, cond)]
-            if node.terminal and node is not self.tries[name] and (
-                cond is None or _value_ok(node.value, cond)
+            if (
+                node.terminal
+                and node is not self.tries[name]
+                and (cond is None or _value_ok(node.value, cond))
             ):
                 ids.append(stop)
             return ids
@@ -440,7 +463,7 @@ class TextLM:
 
 
 def _feasible(prefix: str, lo: float, hi: float, prec: int) -> bool:
-    """Can ``prefix`` be extended to a number in [lo, hi] with at most ``prec`` decimals?"""
+    """Whether ``prefix`` extends to a number in [lo, hi] with at most ``prec`` decimals."""
     neg = prefix.startswith("-")
     body = prefix[1:] if neg else prefix
     if body.count(".") > 1 or "-" in body:
