@@ -29,6 +29,8 @@ _ID_NAME = re.compile(
     re.IGNORECASE,
 )
 _MAX_DECIMALS = 6
+#: An integer target with at most this many distinct values is inferred as categorical.
+_MAX_CLASS_LEVELS = 10
 #: More distinct strings than this in a column is refused unless the user raises the cap.
 DEFAULT_MAX_CATEGORIES = 1000
 
@@ -376,7 +378,13 @@ def infer_schema(
             )
         )
     schema = Schema(columns=tuple(cols), metadata={"n_rows": int(len(df))})
-    return schema.with_roles(target=target, sensitive=sensitive, identifiers=identifiers)
+    schema = schema.with_roles(target=target, sensitive=sensitive, identifiers=identifiers)
+    # a whole-number target with a handful of values is a class label (e.g. 0 = censored,
+    # 1 = transplant, 2 = dead), so evaluation treats it as classification
+    if target is not None and target not in kinds and schema[target].kind == "integer":
+        if df[target].nunique() <= _MAX_CLASS_LEVELS:
+            schema = schema.with_kind(target, "categorical", data=df)
+    return schema
 
 
 def _infer_column(

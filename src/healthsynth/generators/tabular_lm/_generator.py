@@ -41,7 +41,7 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "n_embd": ((int,), lambda v: v >= 8),
     "n_layer": ((int,), lambda v: v >= 1),
     "n_head": ((int,), lambda v: v >= 1),
-    "dropout": ((float, int), lambda v: 0 <= v < 1),
+    "dropout": ((float, int, type(None)), lambda v: v is None or 0 <= v < 1),
     "n_bins": ((int,), lambda v: v >= 2),
     "n_sub_bins": ((int,), lambda v: v >= 1),
     "max_discrete": ((int,), lambda v: v >= 1),
@@ -74,7 +74,8 @@ class TabularLM(Generator):
     batch_size, learning_rate
         ``None`` picks them from the table size.
     n_embd, n_layer, n_head, dropout
-        Transformer size (from-scratch model only).
+        Transformer size (from-scratch model only); ``dropout=None`` uses 0.2 below 1,000
+        training rows and 0.1 above (measured on survival/pbc and survival/colon).
     n_bins, n_sub_bins, max_discrete
         Numeric encoding: at most ``n_bins`` quantile bins × ``n_sub_bins`` sub-intervals; a
         column with at most ``max_discrete`` distinct values gets one token per value.
@@ -114,12 +115,12 @@ class TabularLM(Generator):
         n_embd: int = 96,
         n_layer: int = 3,
         n_head: int = 4,
-        dropout: float = 0.1,
+        dropout: float | None = None,
         n_bins: int = 32,
         n_sub_bins: int = 16,
         max_discrete: int = 100,
         validation_fraction: float = 0.1,
-        patience: int = 6,
+        patience: int = 12,
         perm_prob: float = 0.5,
         max_time: float | None = None,
         privacy_stop: bool = True,
