@@ -223,6 +223,7 @@ class TabularLM(Generator):
         steps_per_epoch = math.ceil(n_train / batch_size)
         epochs = self.epochs or int(np.clip(math.ceil(3000 / steps_per_epoch), 8, 300))
         lr = self.learning_rate or (2e-3 if self.base_model is None else 1e-4)
+        dropout = self.dropout if self.dropout is not None else (0.2 if n_train < 1000 else 0.1)
         check = self._privacy_check(train_df, val_df) if self.privacy_stop else None
         progress = _progress(self.verbose)
         with progress:
@@ -236,7 +237,7 @@ class TabularLM(Generator):
                     n_embd=self.n_embd,
                     n_layer=self.n_layer,
                     n_head=self.n_head,
-                    dropout=self.dropout,
+                    dropout=dropout,
                     seed=self.seed,
                 )
                 record = train_model(
@@ -282,6 +283,7 @@ class TabularLM(Generator):
             "params": _jsonable(self.get_params()),
             "batch_size": batch_size,
             "learning_rate": lr,
+            "dropout": dropout,
             "n_parameters": n_params,
             "n_rows": int(len(data)),
             "n_train_rows": int(n_train),
