@@ -12,7 +12,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 "$py" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+# pip's notes about unusable local index folders are noise; real errors still show
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 if ! "$py" -c "import torch" >/dev/null 2>&1; then
-  "$py" -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
+  quiet "$py" -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 fi
-"$py" -m pip install --quiet -e ".[${extras}]"
+quiet "$py" -m pip install --quiet -e ".[${extras}]"
