@@ -156,6 +156,7 @@ def train_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for epoch in range(1, epochs + 1):
+            best_before_epoch = best
             model.train()
             perm = rng.permutation(n)
             running, seen = 0.0, 0
@@ -210,9 +211,16 @@ def train_model(
         if best[2] <= last_pass:
             model.load_state_dict(best[1])
             kept = best[2]
-        else:
+        elif last_pass > 0:
             model.load_state_dict(privacy_safe)
             kept = last_pass
+        elif best_before_epoch[2] > 0:
+            # the first check failed: nothing was verified, so keep the best weights from
+            # before the failing epoch (never the random initialisation)
+            model.load_state_dict(best_before_epoch[1])
+            kept = best_before_epoch[2]
+        else:
+            kept = len(history)
     else:
         model.load_state_dict(best[1])
         kept = best[2]
