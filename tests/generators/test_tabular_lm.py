@@ -182,6 +182,7 @@ def test_load_errors(tmp_path, pima_model):
 
 
 def test_base_model_fine_tunes_a_local_checkpoint(tmp_path, pima):
+    pima = pima.assign(empty=np.nan)  # an all-missing column must decode as missing too
     corpus = [", ".join(f"{c} is {v}" for c, v in r.items()) for _, r in pima.head(80).iterrows()]
     ckpt = build_tiny_checkpoint(tmp_path / "ckpt", corpus + ["0123456789.-"])
     schema = infer_schema(pima, target="type")
@@ -190,6 +191,7 @@ def test_base_model_fine_tunes_a_local_checkpoint(tmp_path, pima):
     out = gen.sample(40, seed=0, conditions={"type": "Yes", "age": ">=40"})
     schema.validate(out)
     assert (out["type"] == "Yes").all() and (out["age"] >= 40).all()
+    assert out["empty"].isna().all()
     gen.save(tmp_path / "m")
     assert (tmp_path / "m" / "model" / "tokenizer.json").exists()
     meta = json.loads((tmp_path / "m" / "generator.json").read_text())

@@ -77,8 +77,15 @@ class TextLM:
         self.char_of = {v: k for k, v in self.chars.items()}
         self.missing = self._ids(_MISSING)
         self.tries: dict[str, _Trie] = {}
+        self.ranges: dict[str, tuple[float, float] | None] = {}
         for c in self.columns:
             cc = codec.codecs[c.name]
+            if cc.mode == "continuous":
+                self.ranges[c.name] = (float(cc.edges[0]), float(cc.edges[-1]))
+            elif cc.mode == "discrete":
+                self.ranges[c.name] = (
+                    (float(min(cc.values)), float(max(cc.values))) if cc.values else None
+                )
             if cc.mode == "cat":
                 trie = _Trie()
                 for v in cc.values:
@@ -328,16 +335,10 @@ class TextLM:
     ) -> tuple[list[int], bool]:
         """Allowed next character tokens after ``text``, and whether ``text`` is complete."""
         c = self.columns[ci]
-        lo = float(
-            self.codec.codecs[c.name].state.get("edges", [None])[0]
-            if self.codec.codecs[c.name].mode == "continuous"
-            else min(self.codec.codecs[c.name].values)
-        )
-        hi = float(
-            self.codec.codecs[c.name].state["edges"][-1]
-            if self.codec.codecs[c.name].mode == "continuous"
-            else max(self.codec.codecs[c.name].values)
-        )
+        span = self.ranges[c.name]
+        if span is None:  # no value was ever present: only "missing" can be written
+            return [], False
+        lo, hi = span
         if cond is not None:
             lo, hi = max(lo, cond.low), min(hi, cond.high)
         prec = c.precision if c.precision is not None else 6
