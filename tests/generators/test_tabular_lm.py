@@ -181,6 +181,7 @@ def test_load_errors(tmp_path, pima_model):
         pima_model.save(tmp_path / "other")
 
 
+@pytest.mark.filterwarnings("ignore:column 'empty' is entirely missing")
 def test_base_model_fine_tunes_a_local_checkpoint(tmp_path, pima):
     pima = pima.assign(empty=np.nan)  # an all-missing column must decode as missing too
     corpus = [", ".join(f"{c} is {v}" for c, v in r.items()) for _, r in pima.head(80).iterrows()]
