@@ -294,7 +294,7 @@ def sample_tokens(
     for slot in order.tolist():
         types = torch.full((n, 1), int(codec.marker[slot]), dtype=torch.long)
         res = transformer(input_ids=prev, token_type_ids=types, use_cache=True, **{cache_arg: past})
-        past = res.past_key_values
+        past = _returned_cache(res)
         h = res.last_hidden_state[:, -1]
         off, size = int(codec.offset[slot]), codec.slot_size[slot]
         logits = h @ weight[off : off + size].T
@@ -321,3 +321,8 @@ def _cache_argument(module: Any) -> str:
 
     params = inspect.signature(module.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
+
+
+def _returned_cache(output: Any) -> Any:
+    """The KV cache a forward pass returned (``cache`` in newer transformers)."""
+    return output["cache"] if "cache" in output else output.past_key_values

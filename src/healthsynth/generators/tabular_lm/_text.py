@@ -353,7 +353,7 @@ class TextLM:
         generator: torch.Generator,
         temperature: float,
     ) -> list[dict[str, Any]]:
-        from healthsynth.generators.tabular_lm._native import _cache_argument
+        from healthsynth.generators.tabular_lm._native import _cache_argument, _returned_cache
 
         model = self.model
         cache_arg = _cache_argument(model)
@@ -371,7 +371,7 @@ class TextLM:
             if all(done):
                 break
             res = model(input_ids=prev, use_cache=True, **{cache_arg: past})
-            past = res.past_key_values
+            past = _returned_cache(res)
             logits = res.logits[:, -1, :vocab] / temperature
             nxt = torch.full((n,), self.eos, dtype=torch.long)
             mask = torch.zeros((n, vocab), dtype=torch.bool)
