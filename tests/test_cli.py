@@ -238,9 +238,17 @@ def test_condition_combination_that_never_occurs(model_dir, tmp_path):
 def test_non_positive_n(model_dir, tmp_path, n):
     assert_user_error(
         invoke("sample", model_dir, "-n", n, "-o", tmp_path / "s.csv"),
-        "-n must be a positive number of rows",
+        "n must be a positive whole number of rows",
     )
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_output_suffix_checked_before_sampling(model_dir, tmp_path):
+    assert_user_error(
+        invoke("sample", model_dir, "-n", "5", "-o", tmp_path / "s.xlsx"),
+        "use a .csv or .parquet file",
+    )
+    assert not list(tmp_path.iterdir())
 
 
 def test_model_folder_missing_or_corrupted(model_dir, tmp_path):

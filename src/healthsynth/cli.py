@@ -139,15 +139,14 @@ def sample(
     """Sample synthetic rows from a model folder (large n is streamed to disk in blocks)."""
     _quiet_transformers()
     from healthsynth.data import atomic_path
-    from healthsynth.errors import ParameterError
-    from healthsynth.generators import load_generator
+    from healthsynth.data._io import table_format
+    from healthsynth.generators import Generator, load_generator
     from healthsynth.generators._conditions import parse_condition_strings
     from healthsynth.generators._folder import peak_rss_mb, runtime_info
 
-    if n <= 0:
-        raise ParameterError(f"-n must be a positive number of rows; got {n}")
-    if output.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise ParameterError(f"output file {output} must end in .csv or .parquet")
+    # fail on these before the (slower) model load
+    Generator._check_n(n)
+    table_format(output, "output file")
     conditions = parse_condition_strings(condition or [])
     model = load_generator(model_dir)
     start = time.perf_counter()

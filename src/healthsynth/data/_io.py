@@ -14,12 +14,20 @@ import pandas as pd
 
 from healthsynth.errors import DataFileError, ParameterError
 
-__all__ = ["TABLE_SUFFIXES", "atomic_path", "atomic_write_text", "read_table", "write_table"]
+__all__ = [
+    "TABLE_SUFFIXES",
+    "atomic_path",
+    "atomic_write_text",
+    "read_table",
+    "table_format",
+    "write_table",
+]
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
-def _format_of(path: Path, what: str) -> str:
+def table_format(path: Path, what: str) -> str:
+    """``csv`` or ``parquet`` from the file's suffix, or a :class:`DataFileError` saying so."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
@@ -37,7 +45,7 @@ def read_table(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     header-only or undecodable file and for duplicate column names.
     """
     path = Path(path)
-    fmt = _format_of(path, "data file")
+    fmt = table_format(path, "data file")
     if not path.exists():
         raise DataFileError(f"data file {path} does not exist")
     if path.is_dir():
@@ -123,7 +131,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as CSV or Parquet (by suffix), atomically."""
     path = Path(path)
-    fmt = _format_of(path, "output file")
+    fmt = table_format(path, "output file")
     with atomic_path(path) as tmp:
         if fmt == "csv":
             df.to_csv(tmp, index=False)

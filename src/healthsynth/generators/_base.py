@@ -95,14 +95,13 @@ class Generator(ABC):
         The file appears only when complete (written to a temporary path, then renamed).
         """
         from healthsynth.data import atomic_path
+        from healthsynth.data._io import table_format
 
         n = self._check_n(n)
         path = Path(path)
+        fmt = table_format(path, "output file")
         if n <= block_size:
             return write_table(self.sample(n, conditions=conditions, seed=seed), path)
-        suffix = path.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            write_table(pd.DataFrame(), path)  # raises the standard message
         seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=n // block_size + 1)
         with atomic_path(path) as tmp:
             writer = None
@@ -113,7 +112,7 @@ class Generator(ABC):
                     break
                 block = self.sample(m, conditions=conditions, seed=int(block_seed))
                 block = self._renumber_ids(block, start=done)
-                if suffix == ".csv":
+                if fmt == "csv":
                     block.to_csv(tmp, mode="a" if i else "w", header=(i == 0), index=False)
                 else:
                     import pyarrow as pa
