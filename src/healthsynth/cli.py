@@ -93,6 +93,10 @@ def fit(
         Path | None, typer.Option(help="Local pretrained causal LM folder to fine-tune.")
     ] = None,
     max_time: Annotated[float | None, typer.Option(help="Training time limit in seconds.")] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="Clinical rules (YAML) that every sampled row must satisfy."),
+    ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
 ) -> None:
     """Fit a generator on a table and save it as a model folder."""
@@ -114,7 +118,12 @@ def fit(
     if max_time is not None:
         params["max_time"] = max_time
     model = registry.create(generator, **params)
-    model.fit(df, schema=schema)
+    if rules is not None:
+        from healthsynth.knowledge import load_rules
+
+        model.fit(df, schema=schema, rules=load_rules(rules))
+    else:
+        model.fit(df, schema=schema)
     model.save(out_dir)
     rec = model.training_record_
     out.print(
@@ -168,6 +177,103 @@ def sample(
     with atomic_path(run_path) as tmp:
         tmp.write_text(json.dumps(run, indent=1), encoding="utf-8")
     out.print(f"wrote {n:,} rows to {output} in {took:.1f} s ({n / took:,.0f} rows/s)")
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    real: Annotated[Path, typer.Option(help="The real rows the generator was trained on.")],
+    synthetic: Annotated[Path, typer.Option(help="The synthetic rows to evaluate.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
+    holdout: Annotated[
+        Path | None, typer.Option(help="Real rows the generator never saw (the reference).")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Target column for utility.")] = None,
+    sensitive: Annotated[
+        str | None, typer.Option(help="Sensitive columns defining subgroups, comma-separated.")
+    ] = None,
+    rules: Annotated[Path | None, typer.Option(help="Clinical rules file (YAML).")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model folder: its schema and training record are used.")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="Only these metrics, comma-separated (default: all).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8",
+) -> None:
+    """Evaluate synthetic rows against real ones: writes report.html and scores.json."""
+    from healthsynth.data import Schema, read_table
+    from healthsynth.errors import DataError
+    from healthsynth.evaluate import evaluate as run_evaluation
+    from healthsynth.report import write_report
+
+    real_df = read_table(real, encoding=encoding)
+    syn_df = read_table(synthetic, encoding=encoding)
+    hold_df = read_table(holdout, encoding=encoding) if holdout is not None else None
+    schema = None
+    training = None
+    if model is not None:
+        from healthsynth.generators._folder import check_folder, read_json
+
+        check_folder(model)
+        schema = Schema.load(model / "schema.json")
+        training = read_json(model / "training.json", model)
+    ruleset = None
+    if rules is not None:
+        from healthsynth.knowledge import load_rules
+
+        ruleset = load_rules(rules)
+    run_path = synthetic.with_name(synthetic.name + ".run.json")
+    sampling = None
+    if run_path.is_file():
+        try:
+            sampling = json.loads(run_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            err.print(f"[yellow]warning:[/] {run_path} is not a readable run record; ignored")
+    result = run_evaluation(
+        real=real_df,
+        synthetic=syn_df,
+        holdout=hold_df,
+        schema=schema,
+        target=target,
+        sensitive=_split_names(sensitive),
+        rules=ruleset,
+        training=training,
+        sampling=sampling,
+        metrics=_split_names(metrics) or None,
+        seed=seed,
+        sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
+    )
+    for w in result["meta"]["warnings"]:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    ok = [r for r in result["records"] if r["status"] == "ok"]
+    if not ok:
+        reasons = sorted({r["message"] for r in result["records"] if r["message"]})
+        raise DataError(
+            "nothing could be evaluated: "
+            + ("; ".join(reasons[:3]) if reasons else "no metric applies to these tables")
+        )
+    path = write_report(result, out_dir)
+    _print_scores(result)
+    failed = [r for r in result["records"] if r["status"] == "failed"]
+    skipped = [r for r in result["records"] if r["status"] == "not_applicable"]
+    out.print(
+        f"{len(ok)} scores, {len(skipped)} not applicable, {len(failed)} failed, in "
+        f"{result['seconds']:.0f} s → {path}"
+    )
+
+
+def _print_scores(result: dict[str, Any]) -> None:
+    """Print the overall (not per-subgroup) scores next to their references."""
+    table = Table("dimension", "metric", "synthetic", "reference", "better", title="Scores")
+    for r in result["records"]:
+        if r["status"] != "ok" or r["subgroup"] is not None:
+            continue
+        ref = "—" if r["reference"] is None else f"{r['reference']:.3g}"
+        better = {"higher": "higher", "lower": "lower", "target": "near reference"}[r["direction"]]
+        table.add_row(r["dimension"], r["name"], f"{r['value']:.3g}", ref, better)
+    out.print(table)
 
 
 @app.command()

@@ -1,17 +1,34 @@
 """Metrics for synthetic data, grouped by dimension, behind one contract.
 
 Every metric is a module with a keyword-only ``compute(*, real, synthetic, holdout=None,
-schema, seed=0)`` that returns :class:`MetricRecord` objects, and a card in its docstring.
+schema, seed=0)`` (plus, where it needs them, ``rules``, ``training`` or ``sampling``) that
+returns :class:`MetricRecord` objects, and a card in its docstring. Dimensions: fidelity,
+utility, privacy, diversity, fairness, clinical, cost.
 :func:`evaluate` runs a list of them and returns plain JSON-serializable data.
 """
 
 import sys as _sys
 import types as _types
 
-from healthsynth.evaluate._base import METRICS, MetricRecord, get_metric, run_metric
+from healthsynth.evaluate._base import (
+    DIMENSIONS,
+    METRICS,
+    MetricRecord,
+    get_metric,
+    not_applicable,
+    run_metric,
+)
 from healthsynth.evaluate._runner import evaluate
 
-__all__ = ["METRICS", "MetricRecord", "evaluate", "get_metric", "run_metric"]
+__all__ = [
+    "DIMENSIONS",
+    "METRICS",
+    "MetricRecord",
+    "evaluate",
+    "get_metric",
+    "not_applicable",
+    "run_metric",
+]
 
 
 class _CallableModule(_types.ModuleType):

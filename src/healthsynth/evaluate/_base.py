@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -14,7 +15,15 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.errors import ParameterError
 
-__all__ = ["METRICS", "MetricRecord", "features", "get_metric", "run_metric"]
+__all__ = [
+    "DIMENSIONS",
+    "METRICS",
+    "MetricRecord",
+    "features",
+    "get_metric",
+    "not_applicable",
+    "run_metric",
+]
 
 Direction = Literal["higher", "lower", "target"]
 
@@ -58,14 +67,40 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-#: name -> "module:function" (``compute``), imported on first use.
+#: name -> module whose ``compute`` implements the metric, imported on first use. The module's
+#: package (``fidelity``, ``utility`` ...) is the metric's dimension.
 METRICS: dict[str, str] = {
+    # fidelity
     "column_distance": "healthsynth.evaluate.fidelity.column_distance",
     "dependence_difference": "healthsynth.evaluate.fidelity.dependence",
     "detection_auc": "healthsynth.evaluate.fidelity.detection",
+    "precision_recall": "healthsynth.evaluate.fidelity.precision_recall",
+    "missingness_patterns": "healthsynth.evaluate.fidelity.missingness",
+    # utility
     "tstr": "healthsynth.evaluate.utility.tstr",
+    "augmentation_lift": "healthsynth.evaluate.utility.augmentation",
+    "importance_agreement": "healthsynth.evaluate.utility.importance",
+    # privacy
     "dcr": "healthsynth.evaluate.privacy.dcr",
+    "membership_inference": "healthsynth.evaluate.privacy.membership",
+    "attribute_inference": "healthsynth.evaluate.privacy.attribute",
+    "anonymeter": "healthsynth.evaluate.privacy.anonymeter_risks",
+    # diversity
+    "coverage": "healthsynth.evaluate.diversity.coverage",
+    "duplicates": "healthsynth.evaluate.diversity.duplicates",
+    "rare_categories": "healthsynth.evaluate.diversity.rare_categories",
+    # fairness
+    "subgroup_shares": "healthsynth.evaluate.fairness.subgroup_shares",
+    "subgroup_fidelity": "healthsynth.evaluate.fairness.subgroup_fidelity",
+    "subgroup_utility": "healthsynth.evaluate.fairness.subgroup_utility",
+    # clinical validity
+    "rule_violations": "healthsynth.evaluate.clinical.rule_violations",
+    # cost
+    "cost": "healthsynth.evaluate.cost.resources",
 }
+
+#: the order dimensions are reported in
+DIMENSIONS = ("fidelity", "utility", "privacy", "diversity", "fairness", "clinical", "cost")
 
 
 def get_metric(name: str) -> Callable[..., list[MetricRecord]]:
@@ -77,9 +112,15 @@ def get_metric(name: str) -> Callable[..., list[MetricRecord]]:
     return importlib.import_module(METRICS[name]).compute  # type: ignore[no-any-return]
 
 
-def run_metric(name: str, **kwargs: Any) -> list[MetricRecord]:
-    """Run one metric, timing it; a failure becomes a ``failed`` record instead of a crash."""
+def run_metric(name: str, **context: Any) -> list[MetricRecord]:
+    """Run one metric, timing it; a failure becomes a ``failed`` record instead of a crash.
+
+    ``context`` may hold more than the metric takes (``rules``, ``training``, ``sampling`` ...):
+    each metric receives only the keyword arguments its ``compute`` declares.
+    """
     fn = get_metric(name)
+    params = inspect.signature(fn).parameters
+    kwargs = {k: v for k, v in context.items() if k in params}
     start = time.perf_counter()
     try:
         records = fn(**kwargs)
@@ -98,6 +139,14 @@ def run_metric(name: str, **kwargs: Any) -> list[MetricRecord]:
     for r in records:
         r.seconds = took
     return records
+
+
+def not_applicable(name: str, dimension: str, why: str, **fields: Any) -> MetricRecord:
+    """A record saying that a metric cannot apply to this data, and why."""
+    fields.setdefault("direction", "higher")
+    return MetricRecord(
+        name=name, dimension=dimension, value=None, status="not_applicable", message=why, **fields
+    )
 
 
 def _dimension(name: str) -> str:

@@ -1,15 +1,19 @@
-"""Running a portfolio of metrics."""
+"""Running the portfolio of metrics over one synthetic table."""
 
 from __future__ import annotations
 
+import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
-from healthsynth.data import Schema, infer_schema
-from healthsynth.evaluate._base import METRICS, run_metric
+from healthsynth.data import Schema
+from healthsynth.errors import ParameterError
+from healthsynth.evaluate._base import METRICS, _plain, run_metric
+from healthsynth.evaluate._prepare import prepare
 
 __all__ = ["evaluate"]
 
@@ -20,31 +24,116 @@ def evaluate(
     synthetic: pd.DataFrame,
     holdout: pd.DataFrame | None = None,
     schema: Schema | None = None,
+    target: str | None = None,
+    sensitive: Iterable[str] | None = None,
+    rules: Any = None,
+    training: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
     metrics: Sequence[str] | None = None,
     seed: int = 0,
+    sources: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Score ``synthetic`` against the ``real`` training rows (and a real ``holdout``).
+    """Score ``synthetic`` against the ``real`` training rows and a real ``holdout``.
 
-    Returns a plain dict: ``{"records": [...], "seconds": ...}`` where each record is a
-    :class:`~healthsynth.evaluate.MetricRecord` as a dict.
+    Parameters
+    ----------
+    real
+        The rows the generator was trained on.
+    synthetic
+        The generated rows.
+    holdout
+        Real rows the generator never saw. Most metrics use it as the reference ("what fresh
+        real data scores"); without it those metrics say they cannot apply.
+    schema
+        The table's schema; inferred from ``real`` when not given.
+    target, sensitive
+        Roles to set on the schema: the column utility metrics predict, and the columns that
+        define patient subgroups for fairness and attribute-inference metrics.
+    rules
+        A :class:`healthsynth.knowledge.RuleSet` for the clinical-validity metric.
+    training, sampling
+        The model folder's training record and the sampling run record, for the cost metric.
+    metrics
+        Names of the metrics to run (default: all of :data:`METRICS`).
+    seed
+        Seed for every subsample, split and model inside the metrics.
+    sources
+        How to name the tables in the report (e.g. file paths), by ``real``/``synthetic``/
+        ``holdout``.
+
+    Returns
+    -------
+    dict
+        Plain JSON-serializable data: ``records`` (one dict per
+        :class:`~healthsynth.evaluate.MetricRecord`), ``seconds`` and ``meta`` (what was
+        compared, with which settings and versions, and any warnings about the input).
     """
-    if schema is None:
-        schema = infer_schema(real)
     names = list(metrics) if metrics is not None else list(METRICS)
-    for n in names:
-        if n not in METRICS:
-            from healthsynth.errors import ParameterError
-
-            raise ParameterError(
-                f"metric '{n}' is not known; known metrics: {', '.join(sorted(METRICS))}"
-            )
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ParameterError(
+            f"metric '{unknown[0]}' is not known; known metrics: {', '.join(sorted(METRICS))}"
+        )
     start = time.perf_counter()
+    prep = prepare(
+        real=real,
+        synthetic=synthetic,
+        holdout=holdout,
+        schema=schema,
+        target=target,
+        sensitive=sensitive,
+    )
+    context = {
+        "real": prep.real,
+        "synthetic": prep.synthetic,
+        "holdout": prep.holdout,
+        "schema": prep.schema,
+        "seed": seed,
+        "rules": rules,
+        "training": dict(training) if training else None,
+        "sampling": dict(sampling) if sampling else None,
+        # fitted models shared between metrics of this one evaluation (e.g. the TSTR models)
+        "cache": {},
+    }
     records = []
     for n in names:
-        records += run_metric(
-            n, real=real, synthetic=synthetic, holdout=holdout, schema=schema, seed=seed
-        )
+        records += run_metric(n, **context)
+    sources = dict(sources or {})
+    meta = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "real": _describe(prep.real, sources.get("real")),
+        "synthetic": _describe(prep.synthetic, sources.get("synthetic")),
+        "holdout": _describe(prep.holdout, sources.get("holdout"))
+        if prep.holdout is not None
+        else None,
+        "target": prep.schema.target,
+        "sensitive": prep.schema.sensitive,
+        "schema": prep.schema.to_dict(),
+        "rules": rules.to_dict() if rules is not None and hasattr(rules, "to_dict") else None,
+        "model": dict(training) if training else None,
+        "warnings": prep.warnings,
+        "versions": _versions(),
+    }
     return {
         "records": [r.to_dict() for r in records],
         "seconds": round(time.perf_counter() - start, 3),
+        "meta": _plain(meta),
     }
+
+
+def _describe(df: pd.DataFrame | None, source: str | None) -> dict[str, Any]:
+    assert df is not None
+    return {"rows": int(len(df)), "columns": int(df.shape[1]), "source": source}
+
+
+def _versions() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, Any] = {"python": platform.python_version()}
+    for pkg in ("healthsynth", "numpy", "pandas", "scikit-learn", "anonymeter"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

@@ -8,6 +8,8 @@ boolean: half the L1 distance between category shares), plus the gap in missing-
 the record's value is the mean over columns of ``max(distance, missing-rate gap)``.
 Range: 0 (same marginals) to 1. Direction: lower is better.
 Reference: the same score for the real holdout against the training rows.
+Details: ``per_column`` distances, and ``distributions`` (per column, the shares of real,
+synthetic and holdout values in common bins or categories) for the report's plots.
 Limitations: marginals only — says nothing about relations between columns.
 Citation: the KS and TV complements are SDMetrics' KSComplement / TVComplement (DataCebo).
 """
@@ -20,7 +22,11 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.evaluate._base import MetricRecord
 
-__all__ = ["column_distances", "compute"]
+__all__ = ["column_distances", "compute", "distributions"]
+
+#: bins for numeric distribution plots, and categories shown before the rest become "other"
+_PLOT_BINS = 20
+_PLOT_CATEGORIES = 15
 
 
 def column_distances(a: pd.DataFrame, b: pd.DataFrame, schema: Schema) -> dict[str, float]:
@@ -79,6 +85,58 @@ def compute(
             value=float(np.mean(list(per.values()))),
             direction="lower",
             reference=ref,
-            details={"per_column": per, "per_column_reference": ref_per},
+            details={
+                "per_column": per,
+                "per_column_reference": ref_per,
+                "distributions": distributions(real, synthetic, holdout, schema),
+            },
         )
     ]
+
+
+def distributions(
+    real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None, schema: Schema
+) -> dict[str, dict[str, object]]:
+    """Shares of each table's values in common bins (numbers) or categories, per column.
+
+    Missing values get their own label, ``(missing)``, when any table has them.
+    """
+    out: dict[str, dict[str, object]] = {}
+    tables = {"real": real, "synthetic": synthetic, "holdout": holdout}
+    for c in schema.modelled:
+        present = {k: v[c.name] for k, v in tables.items() if v is not None}
+        any_missing = any(s.isna().any() for s in present.values())
+        if c.kind in ("categorical", "boolean"):
+            shares = real[c.name].dropna().astype(str).value_counts()
+            top = shares.index[:_PLOT_CATEGORIES].tolist()
+            labels = top + (["(other)"] if len(shares) > len(top) else [])
+            entry: dict[str, object] = {"kind": "categorical"}
+            for k, s in present.items():
+                v = s.dropna().astype(str)
+                counts = [float((v == t).sum()) for t in top]
+                if len(labels) > len(top):
+                    counts.append(float((~v.isin(top)).sum()))
+                entry[k] = counts
+        else:
+            xr = _num(real[c.name].dropna(), c.kind)
+            xr = xr[np.isfinite(xr)]
+            if len(xr) == 0:
+                continue
+            lo, hi = float(np.min(xr)), float(np.max(xr))
+            edges = np.linspace(lo, hi if hi > lo else lo + 1, _PLOT_BINS + 1)
+            labels = [f"{edges[i]:.4g}" for i in range(_PLOT_BINS)]
+            entry = {"kind": "numeric", "edges": edges.tolist()}
+            for k, s in present.items():
+                x = _num(s.dropna(), c.kind)
+                x = np.clip(x[np.isfinite(x)], edges[0], edges[-1])
+                entry[k] = np.histogram(x, bins=edges)[0].astype(float).tolist()
+        if any_missing:
+            labels = labels + ["(missing)"]
+            for k, s in present.items():
+                entry[k] = list(entry[k]) + [float(s.isna().sum())]  # type: ignore[call-overload]
+        for k, s in present.items():
+            entry[k] = [v / max(len(s), 1) for v in entry[k]]  # type: ignore[attr-defined]
+        entry["labels"] = labels
+        entry.setdefault("holdout", None)
+        out[c.name] = entry
+    return out

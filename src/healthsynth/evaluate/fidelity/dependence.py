@@ -8,6 +8,8 @@ ratio η (numeric–categorical) — computed on real and on synthetic rows (pai
 the value is the mean absolute difference over all pairs.
 Range: 0 (same dependence structure) to 1. Direction: lower is better.
 Reference: the same score for the real holdout against the training rows.
+Details: the ten largest gaps, and the full ``real``/``synthetic``/``difference`` matrices over
+``columns`` (at most 40 columns) for the report's heatmap.
 Limitations: pairwise only; association strength, not direction, for categorical pairs.
 Citation: SDMetrics' CorrelationSimilarity / ContingencySimilarity follow the same idea.
 """
@@ -78,10 +80,21 @@ def association_matrix(df: pd.DataFrame, schema: Schema) -> dict[tuple[str, str]
     }
 
 
-def _score(a: pd.DataFrame, b: pd.DataFrame, schema: Schema) -> tuple[float, dict[str, float]]:
+def _score(
+    a: pd.DataFrame, b: pd.DataFrame, schema: Schema
+) -> tuple[float, dict[str, float], dict[tuple[str, str], float], dict[tuple[str, str], float]]:
     ma, mb = association_matrix(a, schema), association_matrix(b, schema)
     diffs = {f"{k[0]}~{k[1]}": abs(ma[k] - mb[k]) for k in ma}
-    return (float(np.mean(list(diffs.values()))) if diffs else 0.0), diffs
+    return (float(np.mean(list(diffs.values()))) if diffs else 0.0), diffs, ma, mb
+
+
+def _square(names: list[str], pairs: dict[tuple[str, str], float]) -> list[list[float | None]]:
+    idx = {n: i for i, n in enumerate(names)}
+    m: list[list[float | None]] = [[None] * len(names) for _ in names]
+    for (x, y), v in pairs.items():
+        if x in idx and y in idx:
+            m[idx[x]][idx[y]] = m[idx[y]][idx[x]] = v
+    return m
 
 
 def compute(
@@ -93,9 +106,14 @@ def compute(
     seed: int = 0,
 ) -> list[MetricRecord]:
     """Mean absolute difference of pairwise associations (lower is better)."""
-    value, diffs = _score(real, synthetic, schema)
+    value, diffs, ma, mb = _score(real, synthetic, schema)
     ref = _score(real, holdout, schema)[0] if holdout is not None else None
     worst = dict(sorted(diffs.items(), key=lambda kv: -kv[1])[:10])
+    names = [c.name for c in schema.modelled][:40]
+    details: dict[str, object] = {"largest_gaps": worst, "columns": names}
+    details["real"] = _square(names, ma)
+    details["synthetic"] = _square(names, mb)
+    details["difference"] = _square(names, {k: abs(ma[k] - mb[k]) for k in ma})
     return [
         MetricRecord(
             name="dependence_difference",
@@ -103,6 +121,6 @@ def compute(
             value=value,
             direction="lower",
             reference=ref,
-            details={"largest_gaps": worst},
+            details=details,
         )
     ]

@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, features
+from healthsynth.evaluate._base import MetricRecord, features, not_applicable
 
 __all__ = ["compute", "detection_auc"]
 
@@ -77,8 +77,20 @@ def compute(
     seed: int = 0,
 ) -> list[MetricRecord]:
     """Detection AUC of synthetic vs real (0.5 is ideal)."""
+    if min(len(real), len(synthetic)) < 20:
+        return [
+            not_applicable(
+                "detection_auc",
+                "fidelity",
+                "a cross-validated detection classifier needs at least 20 real and 20 "
+                f"synthetic rows; got {len(real)} and {len(synthetic)}",
+                direction="lower",
+            )
+        ]
     auc, interval = detection_auc(real, synthetic, schema, seed=seed)
-    ref = detection_auc(real, holdout, schema, seed=seed)[0] if holdout is not None else None
+    ref = None
+    if holdout is not None and len(holdout) >= 20:
+        ref = detection_auc(real, holdout, schema, seed=seed)[0]
     return [
         MetricRecord(
             name="detection_auc",

@@ -2,68 +2,184 @@
 
 Card
 ----
-What: a gradient-boosting model (HistGradientBoosting) predicts the schema's target column from
-the other columns; it is trained once on the synthetic rows and once on the real training rows,
-and both are scored on the real holdout. Classification: ROC AUC (macro one-vs-rest for more
-than two classes); regression: R².
-Range: AUC 0.5–1, R² ≤ 1. Direction: higher is better; the reference is train-on-real.
-Not applicable without a target column or a holdout.
-Limitations: one model family, default settings; a small holdout gives a wide interval.
-Citation: Esteban et al. 2017 (TSTR); the "utility" axis of synthcity and SDV.
+What: a gradient-boosting model (scikit-learn's HistGradientBoosting, native missing values and
+categories) predicts the schema's target from the other columns. It is trained once on the
+synthetic rows and once on the real training rows, and both are scored on the real holdout.
+Classification: ROC AUC (macro one-vs-rest for more than two classes), macro F1 of the predicted
+class, and the expected calibration error (ECE, 10 equal-width bins of the top-class
+probability). Regression: R².
+Range: AUC 0.5–1, F1 0–1, R² ≤ 1 (higher is better); ECE 0–1 (lower is better).
+Reference: the same score for the model trained on the real training rows (train-on-real).
+Interval: a 95% bootstrap over the holdout rows (AUC, F1, R²).
+Not applicable without a target column, without a holdout, or when the real target has fewer
+than two classes. A synthetic table with a single class scores AUC 0.5 (the model cannot rank).
+Limitations: one model family with default settings; at most ``max_train_rows`` training rows;
+a small holdout gives a wide interval.
+Citation: Esteban, Hyland & Rätsch 2017 (TSTR); the "utility" axis of synthcity and SDV.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.metrics import f1_score, r2_score, roc_auc_score
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, features
+from healthsynth.evaluate._base import MetricRecord, features, not_applicable
 
-__all__ = ["compute", "train_and_score"]
+__all__ = ["Predictions", "compute", "fit_predict", "score", "train_and_score", "why_not"]
+
+_N_BOOT = 200
 
 
-def train_and_score(
-    train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, seed: int = 0
-) -> tuple[float, str]:
-    """Fit on ``train``, score on ``test``; returns (score, score name)."""
+@dataclass
+class Predictions:
+    """A fitted model's predictions on a test table."""
+
+    task: str  # "classification" | "regression"
+    y: np.ndarray  # class codes (classification) or values, for test rows with a target
+    pred: np.ndarray  # class probabilities (rows × classes) or predicted values
+    rows: np.ndarray  # positions of those test rows in the test table
+    model: Any
+    x: np.ndarray  # the encoded test features (for permutation importance)
+    single_class: bool = False
+
+
+def why_not(schema: Schema, real: pd.DataFrame, holdout: pd.DataFrame | None) -> str | None:
+    """Why utility metrics cannot apply to these tables, or None when they can."""
+    target = schema.target
+    if target is None:
+        return "no target column declared (pass --target COLUMN)"
+    if holdout is None:
+        return "no holdout given: utility is measured on real rows the generator never saw"
+    if target not in real.columns:
+        return f"the target '{target}' is not among the compared columns"
+    col = schema[target]
+    if col.kind in ("categorical", "boolean"):
+        if real[target].nunique() < 2:
+            return f"the real target '{target}' has a single class, so there is nothing to predict"
+        if holdout[target].nunique() < 2:
+            return f"the holdout's target '{target}' has a single class, so AUC is undefined"
+    if len(holdout[holdout[target].notna()]) < 5:
+        return "the holdout has fewer than 5 rows with a target value"
+    return None
+
+
+def fit_predict(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: Schema,
+    *,
+    seed: int = 0,
+    max_train_rows: int = 20_000,
+    cache: dict[Any, Any] | None = None,
+) -> Predictions:
+    """Fit the utility model on ``train`` and predict the ``test`` rows that have a target.
+
+    ``cache`` (the evaluation's shared dict) lets the utility and fairness metrics reuse one
+    fitted model per (train, test) pair within one evaluation.
+    """
+    if cache is not None:
+        key = ("fit_predict", id(train), id(test), seed, max_train_rows)
+        if key not in cache:
+            cache[key] = fit_predict(train, test, schema, seed=seed, max_train_rows=max_train_rows)
+        return cache[key]  # type: ignore[no-any-return]
     target = schema.target
     assert target is not None
     col = schema[target]
     train = train[train[target].notna()]
-    test = test[test[target].notna()]
+    if len(train) > max_train_rows:
+        rng = np.random.default_rng(seed)
+        train = train.iloc[rng.choice(len(train), max_train_rows, replace=False)]
+    rows = np.flatnonzero(test[target].notna().to_numpy())
+    test = test.iloc[rows]
     (xtr, xte), _, cat = features([train, test], schema, exclude=[target])
+    # a feature missing in every training row carries nothing to learn (and breaks binning)
+    empty = np.isnan(xtr).all(axis=0) if len(xtr) else np.zeros(xtr.shape[1], bool)
+    xtr[:, empty] = 0.0
+    xte[:, empty] = 0.0
     cat_arg = cat if cat.any() else None
     if col.kind in ("categorical", "boolean"):
         classes = list(col.categories or [])
         ytr = pd.Categorical(train[target], categories=classes).codes
         yte = pd.Categorical(test[target], categories=classes).codes
-        present = np.unique(yte)
+        proba = np.zeros((len(xte), len(classes)))
         if len(np.unique(ytr)) < 2:
-            return 0.5, "auc"  # a model that saw one class cannot rank
+            # a model that saw one class predicts it with certainty: it cannot rank
+            if len(ytr):
+                proba[:, ytr[0]] = 1.0
+            return Predictions("classification", yte, proba, rows, None, xte, single_class=True)
         clf = HistGradientBoostingClassifier(
             max_iter=200, categorical_features=cat_arg, random_state=seed
         )
         clf.fit(xtr, ytr)
-        proba = np.zeros((len(xte), len(classes)))
         proba[:, clf.classes_] = clf.predict_proba(xte)
-        if len(present) < 2:
-            return float("nan"), "auc"
-        if len(classes) == 2:
-            return float(roc_auc_score(yte, proba[:, 1])), "auc"
-        proba = proba[:, present] / np.clip(proba[:, present].sum(1, keepdims=True), 1e-12, None)
-        remap = {c: i for i, c in enumerate(present)}
-        return float(
-            roc_auc_score([remap[v] for v in yte], proba, multi_class="ovr", average="macro")
-        ), "auc"
+        return Predictions("classification", yte, proba, rows, clf, xte)
     reg = HistGradientBoostingRegressor(
         max_iter=200, categorical_features=cat_arg, random_state=seed
     )
-    ytr = pd.to_numeric(train[target]).to_numpy(float)
-    reg.fit(xtr, ytr)
-    return float(r2_score(pd.to_numeric(test[target]).to_numpy(float), reg.predict(xte))), "r2"
+    reg.fit(xtr, pd.to_numeric(train[target]).to_numpy(float))
+    y = pd.to_numeric(test[target]).to_numpy(float)
+    return Predictions("regression", y, reg.predict(xte), rows, reg, xte)
+
+
+def score(p: Predictions, name: str, idx: np.ndarray | None = None) -> float:
+    """Score ``name`` (``auc``, ``f1``, ``ece`` or ``r2``) on all rows or rows ``idx``."""
+    y, pred = (p.y, p.pred) if idx is None else (p.y[idx], p.pred[idx])
+    if name == "r2":
+        return float(r2_score(y, pred)) if len(y) > 1 else float("nan")
+    if name == "f1":
+        return float(f1_score(y, pred.argmax(1), average="macro", zero_division=0))
+    if name == "ece":
+        conf = pred.max(1)
+        hit = (pred.argmax(1) == y).astype(float)
+        bins = np.minimum((conf * 10).astype(int), 9)
+        return float(
+            sum(
+                abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
+                for b in np.unique(bins)
+            )
+        )
+    present = np.unique(y)
+    if len(present) < 2:
+        return float("nan")
+    if pred.shape[1] == 2:
+        return float(roc_auc_score(y, pred[:, 1]))
+    sub = pred[:, present]
+    sub = sub / np.clip(sub.sum(1, keepdims=True), 1e-12, None)
+    remap = np.searchsorted(present, y)
+    if len(present) == 2:
+        return float(roc_auc_score(remap, sub[:, 1]))
+    return float(roc_auc_score(remap, sub, multi_class="ovr", average="macro"))
+
+
+def bootstrap(p: Predictions, name: str, *, seed: int) -> tuple[float, float] | None:
+    """95% bootstrap interval of ``score`` over the test rows."""
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(_N_BOOT):
+        v = score(p, name, rng.integers(0, len(p.y), len(p.y)))
+        if np.isfinite(v):
+            vals.append(v)
+    if len(vals) < _N_BOOT // 2:
+        return None
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def train_and_score(
+    train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, seed: int = 0
+) -> tuple[float, str]:
+    """Fit on ``train``, score on ``test``; returns (score, score name: ``auc`` or ``r2``)."""
+    p = fit_predict(train, test, schema, seed=seed)
+    name = "auc" if p.task == "classification" else "r2"
+    if p.single_class:
+        return 0.5, name
+    return score(p, name), name
 
 
 def compute(
@@ -73,29 +189,37 @@ def compute(
     holdout: pd.DataFrame | None = None,
     schema: Schema,
     seed: int = 0,
+    cache: dict[Any, Any] | None = None,
 ) -> list[MetricRecord]:
-    """TSTR score with train-on-real as the reference."""
-    if schema.target is None or holdout is None:
-        why = "no target column declared" if schema.target is None else "no holdout given"
-        return [
+    """TSTR scores with train-on-real as the reference."""
+    why = why_not(schema, real, holdout)
+    if why is not None:
+        return [not_applicable("tstr", "utility", why)]
+    assert holdout is not None
+    syn = fit_predict(synthetic, holdout, schema, seed=seed, cache=cache)
+    ref = fit_predict(real, holdout, schema, seed=seed, cache=cache)
+    names = ["auc", "f1", "ece"] if syn.task == "classification" else ["r2"]
+    out = []
+    for name in names:
+        value = score(syn, name)
+        if name == "auc" and syn.single_class:
+            value = 0.5
+        reference = score(ref, name)
+        out.append(
             MetricRecord(
-                name="tstr",
+                name=f"tstr_{name}",
                 dimension="utility",
-                value=None,
-                direction="higher",
-                status="not_applicable",
-                message=why,
+                value=value,
+                direction="lower" if name == "ece" else "higher",
+                interval=None if name == "ece" else bootstrap(syn, name, seed=seed),
+                reference=reference,
+                details={
+                    "target": schema.target,
+                    "train_on_real": reference,
+                    "gap": reference - value,
+                    "test_rows": int(len(syn.y)),
+                },
+                message="the synthetic target has a single class" if syn.single_class else None,
             )
-        ]
-    tstr, kind = train_and_score(synthetic, holdout, schema, seed=seed)
-    trtr, _ = train_and_score(real, holdout, schema, seed=seed)
-    return [
-        MetricRecord(
-            name=f"tstr_{kind}",
-            dimension="utility",
-            value=tstr,
-            direction="higher",
-            reference=trtr,
-            details={"target": schema.target, "train_on_real": trtr, "gap": trtr - tstr},
         )
-    ]
+    return out

@@ -138,8 +138,13 @@ class _ColumnCodec:
         return [coarse.astype(np.int64), fine.astype(np.int64)]
 
     def decode(
-        self, codes: list[np.ndarray], rng: np.random.Generator, cond: Condition | None
+        self,
+        codes: list[np.ndarray],
+        rng: np.random.Generator,
+        cond: Condition | None,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> pd.Series:
+        """Values from tokens; ``bounds`` (per-row low, high) narrow continuous values."""
         n = len(codes[0])
         na_code = self.slot_sizes[0] - 1
         miss = (codes[0] == na_code) if self.has_na else np.zeros(n, bool)
@@ -165,6 +170,9 @@ class _ColumnCodec:
             b = sub[np.arange(n), j + 1]
             if cond is not None and cond.values is None:
                 a, b = np.maximum(a, cond.low), np.minimum(b, cond.high)
+                b = np.maximum(a, b)
+            if bounds is not None:
+                a, b = np.maximum(a, bounds[0]), np.minimum(b, bounds[1])
                 b = np.maximum(a, b)
             x = a + rng.random(n) * (b - a)
             prec = self.column.precision if self.column.precision is not None else 6
@@ -297,13 +305,20 @@ class TableCodec:
         local: np.ndarray,
         rng: np.random.Generator,
         conditions: dict[str, Condition] | None = None,
+        bounds: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> pd.DataFrame:
-        """Turn local token indices (canonical slot order) back into a DataFrame."""
+        """Turn local token indices (canonical slot order) back into a DataFrame.
+
+        ``bounds`` maps a column index to per-row (low, high) limits for its values.
+        """
         conditions = conditions or {}
+        bounds = bounds or {}
         out = {}
         for ci, c in enumerate(self.columns):
             codes = [local[:, s] for s in self.column_slots[ci]]
-            out[c.name] = self.codecs[c.name].decode(codes, rng, conditions.get(c.name))
+            out[c.name] = self.codecs[c.name].decode(
+                codes, rng, conditions.get(c.name), bounds.get(ci)
+            )
         return pd.DataFrame(out)
 
     def slot_masks(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from healthsynth.data import Schema, infer_schema
 from healthsynth.data._distance import RowEncoder, nearest_distances
-from healthsynth.errors import DataError, ModelFolderError, ParameterError
+from healthsynth.errors import ConditionError, DataError, ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, warn
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
@@ -31,6 +31,8 @@ __all__ = ["MIN_ROWS", "TabularLM"]
 
 #: Fewer rows than this cannot be split into training and validation parts.
 MIN_ROWS = 10
+#: Rounds of redrawing rows that break a rule before giving up.
+_MAX_REDRAWS = 20
 _FORMAT_VERSION = 1
 
 _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
@@ -169,8 +171,14 @@ class TabularLM(Generator):
             )
 
     # -- fit ----------------------------------------------------------------------------------
-    def fit(self, data: pd.DataFrame, *, schema: Schema | None = None) -> TabularLM:
-        """Learn the table ``data``; infer the schema unless one is given."""
+    def fit(
+        self, data: pd.DataFrame, *, schema: Schema | None = None, rules: Any = None
+    ) -> TabularLM:
+        """Learn the table ``data``; infer the schema unless one is given.
+
+        ``rules`` (a :class:`healthsynth.knowledge.RuleSet`, or a path to a rules YAML file)
+        are enforced on every sampled row: decoding never produces a row that breaks them.
+        """
         import torch
 
         self._validate_params()
@@ -217,6 +225,11 @@ class TabularLM(Generator):
         self.schema_ = schema
         self.codec_ = codec
         self.text_: Any = None
+        self.rules_ = _as_rules(rules, schema)
+        if self.rules_ is not None and self.base_model is None:
+            from healthsynth.generators.tabular_lm._rules import RuleDecoder
+
+            RuleDecoder(self.rules_, codec)  # refuses rules it cannot enforce, before training
 
         n_train = len(train_df)
         batch_size = self.batch_size or int(np.clip(n_train // 16, 16, 256))
@@ -362,14 +375,19 @@ class TabularLM(Generator):
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
         codec = self.codec_
         if self.text_ is not None:
-            return self.text_.sample(
-                n,
-                conds,
-                rng=rng,
-                generator=gen,
-                temperature=self.temperature,
-                batch_size=min(self.sample_batch_size, 256),
-            )
+
+            def draw_text(m: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+                block = self.text_.sample(
+                    m,
+                    conds,
+                    rng=rng,
+                    generator=gen,
+                    temperature=self.temperature,
+                    batch_size=min(self.sample_batch_size, 256),
+                )
+                return block, np.zeros(m), np.zeros(m, bool)
+
+            return self._valid_rows(draw_text, n, conds)[0]
         from healthsynth.generators.tabular_lm._native import sample_tokens, slot_order
 
         names = [c.name for c in codec.columns]
@@ -377,9 +395,14 @@ class TabularLM(Generator):
         order = slot_order(codec, first)
         masks, tables = codec.slot_masks(conds)
         constrained = {s for c in first for s in codec.column_slots[c]}
-        blocks, logps = [], []
-        for start in range(0, n, self.sample_batch_size):
-            m = min(self.sample_batch_size, n - start)
+        decoder = None
+        if self.rules_ is not None:
+            from healthsynth.generators.tabular_lm._rules import RuleDecoder
+
+            decoder = RuleDecoder(self.rules_, codec)
+
+        def draw(m: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+            state = decoder.start(m, order) if decoder is not None else None
             toks, logp = sample_tokens(
                 self.model_,
                 codec,
@@ -390,8 +413,19 @@ class TabularLM(Generator):
                 generator=gen,
                 temperature=self.temperature,
                 constrained_slots=constrained,
+                rules=decoder,
+                rule_state=state,
             )
-            blocks.append(codec.decode(toks, rng, conds))
+            bounds = state.bounds() if state is not None else None
+            block = codec.decode(toks, rng, conds, bounds)
+            bad = state.infeasible.numpy() if state is not None else np.zeros(m, bool)
+            return block, logp, bad
+
+        blocks, logps = [], []
+        for start in range(0, n, self.sample_batch_size):
+            m = min(self.sample_batch_size, n - start)
+            block, logp = self._valid_rows(draw, m, conds)
+            blocks.append(block)
             logps.append(logp)
         df = pd.concat(blocks, ignore_index=True)
         if conds:
@@ -404,6 +438,40 @@ class TabularLM(Generator):
                     "in the training data, so these rows are extrapolations"
                 )
         return df
+
+    def _valid_rows(
+        self, draw: Any, m: int, conds: dict[str, Condition]
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Draw ``m`` rows, drawing again the rows that break a rule.
+
+        Rule masks make such rows impossible on the native path unless the rules contradict
+        each other or the conditions; the text path relies on redrawing alone.
+        """
+        block, logp, bad = draw(m)
+        if self.rules_ is None:
+            return block, logp
+        block = block.reset_index(drop=True)
+        for _ in range(_MAX_REDRAWS):
+            bad = bad | self.rules_.violations(block).to_numpy().any(axis=1)
+            if not bad.any():
+                return block, logp
+            idx = np.flatnonzero(bad)
+            again, again_logp, again_bad = draw(len(idx))
+            block.iloc[idx] = again.to_numpy()
+            logp[idx] = again_logp
+            bad = np.zeros(m, bool)
+            bad[idx] = again_bad
+        broken = self.rules_.violations(block).any(axis=0)
+        names = ", ".join(str(r) for r in broken[broken].index) or "rule masks left no value"
+        extra = (
+            f" together with the conditions ({'; '.join(c.describe() for c in conds.values())})"
+            if conds
+            else ""
+        )
+        raise ConditionError(
+            f"no valid row could be drawn for {int(bad.sum())} of {m} rows: the rules ({names})"
+            f"{extra} cannot all hold; check the rules file"
+        )
 
     def _finish(self, df: pd.DataFrame, *, start: int) -> pd.DataFrame:
         """Add surrogate identifiers and put columns in schema order."""
@@ -450,6 +518,10 @@ class TabularLM(Generator):
             (tmp / "training.json").write_text(
                 json.dumps(_jsonable(self.training_record_), indent=1), encoding="utf-8"
             )
+            if self.rules_ is not None:
+                (tmp / "rules.json").write_text(
+                    json.dumps(self.rules_.to_dict(), indent=1), encoding="utf-8"
+                )
         return path
 
     @classmethod
@@ -512,7 +584,33 @@ class TabularLM(Generator):
         self.schema_ = schema
         self.codec_ = codec
         self.training_record_ = read_json(folder / "training.json", folder)
+        self.rules_ = None
+        if (folder / "rules.json").exists():
+            from healthsynth.knowledge import RuleSet
+
+            try:
+                self.rules_ = RuleSet.from_dict(read_json(folder / "rules.json", folder))
+            except (DataError, ParameterError, KeyError, TypeError, ValueError) as e:
+                raise ModelFolderError(
+                    f"model folder {folder} is corrupted: rules.json is unreadable ({e})"
+                ) from None
         return self
+
+
+def _as_rules(rules: Any, schema: Schema) -> Any:
+    """A checked RuleSet from a RuleSet, a list of rules or a YAML path (None: no rules)."""
+    if rules is None:
+        return None
+    from healthsynth.knowledge import RuleSet, load_rules
+
+    if isinstance(rules, (str, Path)):
+        rules = load_rules(rules)
+    elif not isinstance(rules, RuleSet):
+        rules = RuleSet(rules)
+    if len(rules) == 0:
+        return None
+    rules.check(schema)
+    return rules
 
 
 def _surrogate_ids(dtype: str, start: int, n: int) -> np.ndarray:

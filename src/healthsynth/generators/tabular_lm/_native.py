@@ -271,12 +271,15 @@ def sample_tokens(
     generator: torch.Generator,
     temperature: float = 1.0,
     constrained_slots: set[int] | None = None,
+    rules: Any = None,
+    rule_state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` rows of local tokens (canonical slot order) with a KV cache.
 
     Returns the tokens and, per row, the log-probability the model gave to the constrained
     slots' allowed tokens (0 when nothing was constrained) — a measure of how plausible the
-    conditions are under the model.
+    conditions are under the model. ``rules`` (a ``RuleDecoder``) narrows each step's tokens
+    further, recording what it decided in ``rule_state``.
     """
     model.eval()
     transformer = model.transformer
@@ -304,12 +307,16 @@ def sample_tokens(
             allowed = tables[slot][chosen[coarse_of[slot]]] & slot_masks[slot]
         else:
             allowed = slot_masks[slot].expand(n, size)
+        if rules is not None:
+            allowed = rules.mask(slot, rule_state, allowed)
         masked = logits.masked_fill(~allowed, float("-inf"))
         if slot in constrained_slots:
             cond_logp += torch.logsumexp(masked, dim=1) - torch.logsumexp(logits, dim=1)
         probs = torch.softmax(masked, dim=1)
         pick = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         chosen[slot] = pick
+        if rules is not None:
+            rules.record(slot, rule_state, pick)
         out[:, slot] = pick.numpy()
         prev = (pick + off).unsqueeze(1)
     return out, cond_logp.numpy()

@@ -1,0 +1,147 @@
+"""Lining up the tables of an evaluation: one schema, the same columns, comparable dtypes.
+
+Problems that leave something to evaluate become warnings (kept in the result's ``meta``);
+problems that leave nothing to evaluate raise :class:`~healthsynth.errors.DataError` with one
+sentence saying what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from healthsynth.data import Schema, infer_schema
+from healthsynth.errors import DataError
+
+__all__ = ["Prepared", "prepare"]
+
+
+@dataclass
+class Prepared:
+    """Tables restricted to the columns every one of them has, and the schema of those columns."""
+
+    real: pd.DataFrame
+    synthetic: pd.DataFrame
+    holdout: pd.DataFrame | None
+    schema: Schema
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(
+    *,
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame | None = None,
+    schema: Schema | None = None,
+    target: str | None = None,
+    sensitive: Iterable[str] | None = None,
+) -> Prepared:
+    """Check and align the tables; see the module docstring for what is an error."""
+    warnings: list[str] = []
+    for what, df in (("real", real), ("synthetic", synthetic), ("holdout", holdout)):
+        if df is None:
+            continue
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"the {what} table must be a pandas DataFrame; got {type(df).__name__}")
+        if len(df) == 0:
+            raise DataError(f"the {what} table has no rows; nothing can be evaluated")
+    sensitive = list(sensitive or [])
+    absent_sensitive = [c for c in sensitive if c not in real.columns]
+    if absent_sensitive:
+        warnings.append(
+            f"sensitive column(s) {', '.join(map(repr, absent_sensitive))} are not in the real "
+            "table, so fairness and attribute-inference metrics leave them out"
+        )
+        sensitive = [c for c in sensitive if c in real.columns]
+    if target is not None and target not in real.columns:
+        raise DataError(
+            f"target column '{target}' is not in the real table; its columns are: "
+            f"{', '.join(map(str, real.columns))}"
+        )
+    if schema is None:
+        schema = infer_schema(real, target=target, sensitive=sensitive, source="the real table")
+    elif target is not None or sensitive:
+        schema = schema.with_roles(
+            target=target or schema.target,
+            sensitive=sorted(set(schema.sensitive) | set(sensitive)),
+        )
+    missing = [c.name for c in schema.modelled if c.name not in synthetic.columns]
+    extra = [c for c in synthetic.columns if c not in schema]
+    if missing:
+        warnings.append(
+            f"the synthetic table lacks column(s) {', '.join(map(repr, missing))}; "
+            "every metric leaves them out"
+        )
+    if extra:
+        warnings.append(
+            f"the synthetic table has column(s) the real one lacks: "
+            f"{', '.join(map(repr, map(str, extra)))}; they are ignored"
+        )
+    if holdout is not None:
+        hmiss = [c.name for c in schema.modelled if c.name not in holdout.columns]
+        if hmiss:
+            warnings.append(
+                f"the holdout lacks column(s) {', '.join(map(repr, hmiss))}; "
+                "every metric leaves them out"
+            )
+            missing += hmiss
+    keep = []
+    synthetic = synthetic.copy()
+    for c in schema.modelled:
+        if c.name in missing:
+            continue
+        if real[c.name].isna().all():
+            warnings.append(f"column '{c.name}' is missing in every real row; it is left out")
+            continue
+        s, note = _coerce(synthetic[c.name], c.kind, c.name)
+        if note:
+            warnings.append(note)
+        synthetic[c.name] = s
+        keep.append(c.name)
+    if not keep:
+        raise DataError(
+            "the synthetic and real tables share no column that can be compared "
+            f"(real: {', '.join(map(str, real.columns))}; "
+            f"synthetic: {', '.join(map(str, synthetic.columns))}); check that they describe "
+            "the same table"
+        )
+    drop = {c.name for c in schema.modelled if c.name not in keep}
+    target_name = schema.target
+    if target_name in drop:
+        warnings.append(f"the target '{target_name}' cannot be compared, so utility is skipped")
+    cols = tuple(c for c in schema.columns if c.name not in drop)
+    schema = replace(schema, columns=cols)
+    names = [c.name for c in cols if c.name in real.columns]
+    return Prepared(
+        real=real[names].reset_index(drop=True),
+        synthetic=synthetic[[n for n in names if n in synthetic.columns]].reset_index(drop=True),
+        holdout=holdout[[n for n in names if n in holdout.columns]].reset_index(drop=True)
+        if holdout is not None
+        else None,
+        schema=schema,
+        warnings=warnings,
+    )
+
+
+def _coerce(s: pd.Series, kind: str, name: str) -> tuple[pd.Series, str | None]:
+    """Bring a synthetic column to the real column's kind; say how many values did not fit."""
+    if kind in ("numeric", "integer"):
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            return s, None
+        out = pd.to_numeric(s, errors="coerce")
+    elif kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return s, None
+        out = pd.to_datetime(s, errors="coerce")
+    else:
+        return s, None
+    bad = int((out.isna() & s.notna()).sum())
+    if bad == 0:
+        return out, None
+    example = s[out.isna() & s.notna()].iloc[0]
+    return out, (
+        f"synthetic column '{name}' should be {kind} but {bad} of its values are not "
+        f"(e.g. {example!r}); they count as missing"
+    )

@@ -1,0 +1,210 @@
+"""Clinical rule violations.
+
+Card
+----
+What: the share of synthetic rows that break at least one clinical rule (value ranges,
+implications such as "sex = male ⇒ not pregnant", ICD-10-CM codes specific to one sex or age
+band; see ``healthsynth.knowledge``), plus one record per rule with that rule's violation rate.
+A rule that needs a column the synthetic table lacks gets a ``not_applicable`` record naming the
+missing columns; the others are still scored.
+Range: 0 (no row breaks a rule) to 1. Direction: lower is better.
+Reference: the same share in the real holdout when one is given, otherwise in the real training
+rows (``details["reference_table"]`` says which); ``real_rate`` in the per-rule details is the
+rate in that same reference table. Real data also break rules (coding errors, rules that are too
+strict), so the reference is the level to compare with, not zero. The overall record carries a
+95% Wilson interval for the synthetic share.
+Limitations: only as good as the rules: a rule set says nothing about relations it does not
+state, and a generator that enforces the rules while decoding scores zero by construction (the
+figure then checks the decoder, not what the model learned). Rules check one row at a time, so
+rules across rows or tables (e.g. a patient's visits in order) are out of scope.
+Citation: the clinical-validity checks follow the idea of CMS's Medicare Code Editor
+(sex / age conflicts between diagnosis codes and patient data), with code groups derived from
+the ICD-10-CM chapter and category definitions, not the MCE edit lists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.data import Schema
+from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.knowledge import Rule, RuleSet, load_rules
+
+__all__ = ["compute"]
+
+_NAME = "rule_violation_rate"
+_DIMENSION = "clinical"
+_Z95 = 1.959963984540054
+
+
+def _as_ruleset(rules: RuleSet | Iterable[Rule] | str | PathLike[str] | None) -> RuleSet:
+    if rules is None:
+        return RuleSet([])
+    if isinstance(rules, RuleSet):
+        return rules
+    if isinstance(rules, (str, PathLike)):
+        return load_rules(rules)
+    return RuleSet(rules)
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    p = k / n
+    denom = 1 + _Z95**2 / n
+    centre = (p + _Z95**2 / (2 * n)) / denom
+    half = _Z95 * math.sqrt(p * (1 - p) / n + _Z95**2 / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _missing(rule: Rule, df: pd.DataFrame) -> list[str]:
+    return [c for c in rule.columns if c not in df.columns]
+
+
+def _rate(bad: np.ndarray) -> float | None:
+    return float(bad.mean()) if len(bad) else None
+
+
+def compute(
+    *,
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame | None = None,
+    schema: Schema,
+    rules: RuleSet | Iterable[Rule] | str | PathLike[str] | None = None,
+    seed: int = 0,
+) -> list[MetricRecord]:
+    """Share of synthetic rows that break at least one rule (lower is better), and per rule.
+
+    Parameters
+    ----------
+    real
+        Real training rows.
+    synthetic
+        Synthetic rows to score.
+    holdout
+        Real rows not used for training; when given they are the reference instead of ``real``.
+    schema
+        Schema of the tables (not needed by this metric; part of the metric contract).
+    rules
+        A :class:`~healthsynth.knowledge.RuleSet`, rules, or the path of a YAML rule file.
+    seed
+        Unused: the metric is deterministic.
+
+    Returns
+    -------
+    list of MetricRecord
+        The overall record first (``subgroup`` None), then one per rule
+        (``subgroup="rule:<name>"``).
+    """
+    ruleset = _as_ruleset(rules)
+    if len(ruleset) == 0:
+        return [
+            not_applicable(
+                "rule_violations", _DIMENSION, "no rules given (pass --rules RULES.yaml)"
+            )
+        ]
+
+    ref_name = "holdout" if holdout is not None else "real"
+    ref = holdout if holdout is not None else real
+
+    records: list[MetricRecord] = []
+    per_rule: list[dict[str, Any]] = []
+    syn_any = np.zeros(len(synthetic), dtype=bool)
+    ref_any = np.zeros(len(ref), dtype=bool)
+    n_scored = 0
+    for rule in ruleset:
+        subgroup = f"rule:{rule.name}"
+        missing = _missing(rule, synthetic)
+        if missing:
+            why = (
+                f"rule '{rule.name}' needs columns the synthetic table lacks: {', '.join(missing)}"
+            )
+            records.append(
+                not_applicable(
+                    _NAME,
+                    _DIMENSION,
+                    why,
+                    direction="lower",
+                    subgroup=subgroup,
+                    details={"missing_columns": missing},
+                )
+            )
+            per_rule.append(
+                {
+                    "name": rule.name,
+                    "description": rule.description,
+                    "source": rule.source,
+                    "status": "not_applicable",
+                    "missing_columns": missing,
+                }
+            )
+            continue
+        n_scored += 1
+        syn_bad = rule.violations(synthetic)
+        syn_any |= syn_bad
+        applicable = int(rule.applies(synthetic).sum())
+        real_rate = None
+        if not _missing(rule, ref):
+            ref_bad = rule.violations(ref)
+            ref_any |= ref_bad
+            real_rate = _rate(ref_bad)
+        syn_rate = _rate(syn_bad)
+        row: dict[str, Any] = {
+            "name": rule.name,
+            "description": rule.description,
+            "source": rule.source,
+            "synthetic_violations": int(syn_bad.sum()),
+            "synthetic_rate": syn_rate,
+            "real_rate": real_rate,
+            "applicable_rows": applicable,
+        }
+        per_rule.append(row)
+        records.append(
+            MetricRecord(
+                name=_NAME,
+                dimension=_DIMENSION,
+                value=syn_rate,
+                direction="lower",
+                subgroup=subgroup,
+                reference=real_rate,
+                details=dict(row),
+            )
+        )
+
+    details: dict[str, Any] = {
+        "reference_table": ref_name,
+        "n_synthetic_rows": len(synthetic),
+        "n_rules": len(ruleset),
+        "n_rules_scored": n_scored,
+        "rules": per_rule,
+    }
+    if n_scored == 0:
+        overall = not_applicable(
+            _NAME,
+            _DIMENSION,
+            "no rule can be checked: every rule needs a column the synthetic table lacks",
+            direction="lower",
+            details=details,
+        )
+    elif len(synthetic) == 0:
+        overall = not_applicable(
+            _NAME, _DIMENSION, "the synthetic table has no rows", direction="lower", details=details
+        )
+    else:
+        k = int(syn_any.sum())
+        details["synthetic_rows_violating"] = k
+        overall = MetricRecord(
+            name=_NAME,
+            dimension=_DIMENSION,
+            value=k / len(synthetic),
+            direction="lower",
+            interval=_wilson(k, len(synthetic)),
+            reference=_rate(ref_any),
+            details=details,
+        )
+    return [overall, *records]

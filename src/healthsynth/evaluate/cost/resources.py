@@ -1,0 +1,94 @@
+"""Cost: what the synthetic data took to make — time, memory, tokens and money.
+
+Card
+----
+What: figures read from the model folder's training record (``training.json``: ``fit_seconds``,
+``fit_cpu_seconds``, ``peak_rss_mb``, ``n_parameters``) and from the sampling run record
+(``SYNTHETIC.run.json`` written by ``healthsynth sample``: ``seconds``, ``rows_per_second``,
+``peak_rss_mb``), and, for API backends, the token counts and estimated price the record holds
+(``tokens_in``, ``tokens_out``, ``cost_usd``). One record per figure, with its unit in
+``details["unit"]``; no reference (nothing real to compare with).
+Direction: lower is better, except rows per second.
+Not applicable when neither record is given (``--model MODEL_DIR``; the run record is found
+next to the synthetic file).
+Limitations: figures are as measured on the machine that made the data; compare them only
+between runs on the same machine.
+Citation: compute and token cost as an evaluation axis of synthetic data, as called for in
+the review behind this project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from healthsynth.data import Schema
+from healthsynth.evaluate._base import MetricRecord, not_applicable
+
+__all__ = ["compute"]
+
+#: (record key, metric name, unit, direction) read from the training record
+_TRAINING = (
+    ("fit_seconds", "fit_wall_seconds", "s", "lower"),
+    ("fit_cpu_seconds", "fit_cpu_seconds", "s", "lower"),
+    ("peak_rss_mb", "fit_peak_memory_mb", "MiB", "lower"),
+    ("n_parameters", "model_parameters", "count", "lower"),
+    ("tokens_in", "fit_tokens_in", "tokens", "lower"),
+    ("tokens_out", "fit_tokens_out", "tokens", "lower"),
+    ("cost_usd", "fit_cost_usd", "USD", "lower"),
+)
+#: the same for the sampling run record
+_SAMPLING = (
+    ("seconds", "sample_wall_seconds", "s", "lower"),
+    ("rows_per_second", "sample_rows_per_second", "rows/s", "higher"),
+    ("peak_rss_mb", "sample_peak_memory_mb", "MiB", "lower"),
+    ("tokens_in", "sample_tokens_in", "tokens", "lower"),
+    ("tokens_out", "sample_tokens_out", "tokens", "lower"),
+    ("cost_usd", "sample_cost_usd", "USD", "lower"),
+)
+
+
+def compute(
+    *,
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: Schema,
+    training: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
+) -> list[MetricRecord]:
+    """One record per cost figure found in the training and sampling records."""
+    if not training and not sampling:
+        return [
+            not_applicable(
+                "cost",
+                "cost",
+                "no training or sampling record given (pass --model MODEL_DIR; the sampling "
+                "record SYNTHETIC.run.json is read when it sits next to the synthetic file)",
+                direction="lower",
+            )
+        ]
+    out = []
+    for rec, table, source in (
+        (training, _TRAINING, "training"),
+        (sampling, _SAMPLING, "sampling"),
+    ):
+        if not rec:
+            continue
+        for key, name, unit, direction in table:
+            v = rec.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out.append(
+                    MetricRecord(
+                        name=name,
+                        dimension="cost",
+                        value=float(v),
+                        direction=direction,  # type: ignore[arg-type]
+                        details={"unit": unit, "source": source},
+                    )
+                )
+    if training and isinstance(training.get("generator"), str):
+        for r in out:
+            r.details["generator"] = training["generator"]
+    return out

@@ -1,0 +1,274 @@
+"""Clinical rules enforced while decoding: token masks that keep every sampled row valid.
+
+A rule (:class:`healthsynth.knowledge.Rule`) reads "if all ``when`` predicates hold, ``then``
+holds". Columns are decoded one at a time in a known order, so each rule is enforced at the
+step that decodes the *last* of its columns, when the others are known:
+
+* the last column is the ``then`` column: if the ``when`` part (possibly) holds for a row, its
+  tokens are limited to values satisfying ``then`` (a missing value passes when ``missing_ok``);
+* the last column is a ``when`` column: if the other ``when`` predicates (possibly) hold and the
+  ``then`` column (possibly) fails, its tokens are limited to values for which its own ``when``
+  predicate fails (a missing value never satisfies a predicate).
+
+Categorical and discrete columns have one exact value per token. A continuous column's value is
+only known up to its fine token's interval, so decided columns are judged conservatively ("may
+hold", "may fail"), and a continuous column being restricted to a range keeps the tokens whose
+interval meets the range and has its value clamped into it when decoded. A requirement that is
+not an interval (outside a two-sided range) drops every token whose interval meets the
+forbidden range. Rows whose masks leave no token (rules that contradict each other or the
+user's conditions) are marked, decoded freely, and redrawn by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from healthsynth.errors import ParameterError
+from healthsynth.generators.tabular_lm._codec import TableCodec, _ColumnCodec
+from healthsynth.knowledge import Predicate, Rule, RuleSet
+
+__all__ = ["RuleDecoder"]
+
+_INF = float("inf")
+
+
+@dataclass
+class _Requirement:
+    """What a restricted column must satisfy on some rows."""
+
+    rows: torch.Tensor  # (n,) bool: rows the requirement applies to
+    pred: Predicate
+    negate: bool  # True: the predicate must FAIL; False: it must HOLD
+    missing_ok: bool  # whether a missing value satisfies the requirement
+
+
+class RuleDecoder:
+    """Per-step token masks for a batch, given a rule set, a codec and a slot order."""
+
+    def __init__(self, rules: RuleSet, codec: TableCodec) -> None:
+        self.codec = codec
+        self.rules = list(rules)
+        names = [c.name for c in codec.columns]
+        self.col_index = {n: i for i, n in enumerate(names)}
+        for r in self.rules:
+            for p in (*r.when, r.then):
+                if p.column not in self.col_index:
+                    raise ParameterError(
+                        f"rule '{r.name}' uses column '{p.column}', which tabular-lm does not "
+                        f"generate (identifiers and free text are not modelled); modelled "
+                        f"columns: {', '.join(names)}"
+                    )
+                cc = codec.codecs[p.column]
+                if cc.mode == "continuous" and p.minimum is None and p.maximum is None:
+                    raise ParameterError(
+                        f"rule '{r.name}' compares continuous column '{p.column}' with a list "
+                        "of values; use a range (min/max) for a continuous column"
+                    )
+        # exact truth of each predicate per token of cat/discrete columns
+        self._truth: dict[int, np.ndarray] = {}
+
+    # -- predicate truth on decided columns -------------------------------------------------
+    def _token_truth(self, p: Predicate) -> np.ndarray:
+        key = id(p)
+        if key not in self._truth:
+            cc = self.codec.codecs[p.column]
+            values = pd.Series(list(cc.values), dtype=object)
+            t = p.holds(values) if len(values) else np.zeros(0, bool)
+            if cc.has_na:
+                t = np.concatenate([t, [False]])
+            self._truth[key] = np.asarray(t, bool)
+        return self._truth[key]
+
+    def _may(self, p: Predicate, state: _BatchState) -> tuple[torch.Tensor, torch.Tensor]:
+        """(may hold, may fail) per row for predicate ``p`` on an already decoded column."""
+        ci = self.col_index[p.column]
+        cc = self.codec.codecs[p.column]
+        if cc.mode != "continuous":
+            truth = torch.from_numpy(self._token_truth(p))
+            t = truth[state.tokens[ci]]
+            return t, ~t
+        lo, hi = state.low[ci], state.high[ci]
+        present = ~torch.isnan(lo)
+        pl = -_INF if p.minimum is None else float(p.minimum)
+        ph = _INF if p.maximum is None else float(p.maximum)
+        may_hold = present & (hi >= pl) & (lo <= ph)
+        may_fail = ~present | (lo < pl) | (hi > ph)
+        return may_hold, may_fail
+
+    def _missing(self, column: str, state: _BatchState) -> torch.Tensor:
+        ci = self.col_index[column]
+        cc = self.codec.codecs[column]
+        if cc.mode == "continuous":
+            return torch.isnan(state.low[ci])
+        if not cc.has_na:
+            return torch.zeros(state.n, dtype=torch.bool)
+        return state.tokens[ci] == cc.slot_sizes[0] - 1
+
+    # -- the batch ----------------------------------------------------------------------------
+    def start(self, n: int, order: np.ndarray) -> _BatchState:
+        """Begin a batch decoded in slot ``order``: work out where each rule is enforced."""
+        col_order: list[int] = []
+        for s in order.tolist():
+            c = self.codec.slot_column[s]
+            if c not in col_order:
+                col_order.append(c)
+        rank = {c: i for i, c in enumerate(col_order)}
+        enforce: dict[int, list[Rule]] = {}
+        for r in self.rules:
+            last = max((self.col_index[c] for c in r.columns), key=lambda c: rank[c])
+            enforce.setdefault(last, []).append(r)
+        return _BatchState(n=n, enforce=enforce, n_columns=len(self.codec.columns))
+
+    def _requirements(self, ci: int, state: _BatchState) -> list[_Requirement]:
+        name = self.codec.columns[ci].name
+        out = []
+        for r in state.enforce.get(ci, []):
+            gate = torch.ones(state.n, dtype=torch.bool)
+            own = [p for p in r.when if p.column == name]
+            for p in r.when:
+                if p.column != name:
+                    gate &= self._may(p, state)[0]
+            if r.then.column == name:
+                # (when C is also in `when`, requiring `then` wherever the other predicates may
+                # hold is conservative, and still valid)
+                out.append(_Requirement(gate, r.then, negate=False, missing_ok=r.missing_ok))
+                continue
+            then_fails = self._may(r.then, state)[1]
+            if r.missing_ok:
+                then_fails &= ~self._missing(r.then.column, state)
+            rows = gate & then_fails
+            for p in own:
+                # with several predicates on C in `when`, failing any one suffices; the first
+                # is chosen (conservative, still valid)
+                out.append(_Requirement(rows, p, negate=True, missing_ok=True))
+                break
+        return out
+
+    def mask(self, slot: int, state: _BatchState, base: torch.Tensor) -> torch.Tensor:
+        """Allowed tokens of ``slot`` for each row, given the model/condition mask ``base``."""
+        ci = self.codec.slot_column[slot]
+        cc = self.codec.codecs[self.codec.columns[ci].name]
+        part = self.codec.slot_part[slot]
+        if part == "fine":
+            reqs = state.pending.get(ci, [])
+        else:
+            reqs = self._requirements(ci, state)
+            state.pending[ci] = reqs
+        if not reqs:
+            return base
+        allowed = base.clone()
+        for q in reqs:
+            if not bool(q.rows.any()):
+                continue
+            if cc.mode != "continuous":
+                t = torch.from_numpy(self._token_truth(q.pred))
+                ok = ~t if q.negate else t.clone()
+                if cc.has_na:
+                    ok[-1] = q.missing_ok
+                allowed &= torch.where(q.rows[:, None], ok[None, :], True)
+            else:
+                ok_rows = self._interval_ok(cc, q, part, state)
+                allowed &= torch.where(q.rows[:, None], ok_rows, True)
+        empty = ~allowed.any(dim=1)
+        if bool(empty.any()):
+            state.infeasible |= empty
+            allowed[empty] = base[empty]
+        return allowed
+
+    def _interval_ok(
+        self, cc: _ColumnCodec, q: _Requirement, part: str, state: _BatchState
+    ) -> torch.Tensor:
+        """(n, tokens) allowed for a continuous column under requirement ``q``."""
+        pl = -_INF if q.pred.minimum is None else float(q.pred.minimum)
+        ph = _INF if q.pred.maximum is None else float(q.pred.maximum)
+        sub = torch.from_numpy(cc.sub_edges)  # (K, F+1)
+        a, b = sub[:, :-1], sub[:, 1:]  # (K, F)
+        step = 10.0 ** -(cc.column.precision if cc.column.precision is not None else 6)
+        if not q.negate:
+            lo, hi = pl, ph
+            two_sided_out = False
+        elif pl == -_INF:  # must be > ph
+            lo, hi, two_sided_out = ph + step, _INF, False
+        elif ph == _INF:  # must be < pl
+            lo, hi, two_sided_out = -_INF, pl - step, False
+        else:
+            lo, hi, two_sided_out = -_INF, _INF, True
+        if two_sided_out:
+            fine_ok = (b < pl) | (a > ph)  # the whole interval avoids [pl, ph]
+        else:
+            fine_ok = (b >= lo) & (a <= hi)
+        if not two_sided_out:
+            # rows under this requirement: narrow their bounds for the decoder's clamp
+            ci = self.col_index[q.pred.column]
+            rows = q.rows
+            state.bound_low[ci] = torch.where(
+                rows, torch.clamp(state.bound_low[ci], min=lo), state.bound_low[ci]
+            )
+            state.bound_high[ci] = torch.where(
+                rows, torch.clamp(state.bound_high[ci], max=hi), state.bound_high[ci]
+            )
+        if part == "coarse":
+            coarse_ok = fine_ok.any(dim=1)
+            if cc.has_na:
+                coarse_ok = torch.cat([coarse_ok, torch.tensor([q.missing_ok])])
+            return coarse_ok[None, :].expand(state.n, -1)
+        # fine slot: rows' chosen coarse token picks the row of the table
+        ci = self.col_index[q.pred.column]
+        chosen = state.tokens[ci]
+        out = fine_ok[chosen.clamp(max=fine_ok.shape[0] - 1)]
+        if cc.has_na:  # a missing value has one (meaningless) fine token: leave it alone
+            out[chosen == cc.slot_sizes[0] - 1] = True
+        return out
+
+    def record(self, slot: int, state: _BatchState, pick: torch.Tensor) -> None:
+        """Remember the token chosen at ``slot`` (and a continuous column's interval)."""
+        ci = self.codec.slot_column[slot]
+        cc = self.codec.codecs[self.codec.columns[ci].name]
+        part = self.codec.slot_part[slot]
+        if part != "fine":
+            state.tokens[ci] = pick
+            if cc.mode == "continuous":
+                na = cc.has_na & (pick == cc.slot_sizes[0] - 1)
+                state.low[ci] = torch.where(na, torch.nan, 0.0).double()
+                state.high[ci] = state.low[ci].clone()
+            return
+        coarse = state.tokens[ci]
+        na = coarse == cc.slot_sizes[0] - 1
+        if not cc.has_na:
+            na = torch.zeros_like(na)
+        k = coarse.clamp(max=cc.sub_edges.shape[0] - 1)
+        sub = torch.from_numpy(cc.sub_edges)
+        a, b = sub[k, pick], sub[k, pick + 1]
+        a = torch.maximum(a, state.bound_low[ci])
+        b = torch.minimum(b, state.bound_high[ci])
+        b = torch.maximum(a, b)
+        state.low[ci] = torch.where(na, torch.nan, a)
+        state.high[ci] = torch.where(na, torch.nan, b)
+
+
+class _BatchState:
+    """What the decoder knows about a batch so far."""
+
+    def __init__(self, *, n: int, enforce: dict[int, list[Rule]], n_columns: int) -> None:
+        self.n = n
+        self.enforce = enforce
+        self.tokens: dict[int, torch.Tensor] = {}
+        self.low: dict[int, torch.Tensor] = {}
+        self.high: dict[int, torch.Tensor] = {}
+        self.bound_low = {c: torch.full((n,), -_INF, dtype=torch.float64) for c in range(n_columns)}
+        self.bound_high = {c: torch.full((n,), _INF, dtype=torch.float64) for c in range(n_columns)}
+        self.pending: dict[int, list[_Requirement]] = {}
+        self.infeasible = torch.zeros(n, dtype=torch.bool)
+
+    def bounds(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per continuous column with finite bounds: (low, high) arrays for the decoder."""
+        out = {}
+        for c in self.bound_low:
+            lo, hi = self.bound_low[c], self.bound_high[c]
+            if bool(torch.isfinite(lo).any() | torch.isfinite(hi).any()):
+                out[c] = (lo.numpy(), hi.numpy())
+        return out

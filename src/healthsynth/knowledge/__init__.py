@@ -1,0 +1,38 @@
+"""Clinical rules: value ranges, implications and ICD-10-CM sex- and age-specific codes.
+
+One :class:`Rule` object serves both sides of the library: generators use it to keep invalid
+rows out of a sample, and the ``rule_violations`` metric counts the rows that break it.
+
+>>> from healthsynth.knowledge import Predicate, Rule, RuleSet
+>>> rule = Rule(
+...     name="range:age",
+...     when=(),
+...     then=Predicate("age", minimum=0, maximum=120),
+... )
+>>> rule.description
+'age in [0, 120] (always)'
+"""
+
+from healthsynth.knowledge._icd10cm import CODE_GROUPS, CodeGroup, group_prefixes, icd10cm_rules
+from healthsynth.knowledge._rules import (
+    RULES_VERSION,
+    Predicate,
+    Rule,
+    RuleSet,
+    normalize_code,
+)
+from healthsynth.knowledge._yaml import load_rules, rules_from_yaml_data
+
+__all__ = [
+    "CODE_GROUPS",
+    "RULES_VERSION",
+    "CodeGroup",
+    "Predicate",
+    "Rule",
+    "RuleSet",
+    "group_prefixes",
+    "icd10cm_rules",
+    "load_rules",
+    "normalize_code",
+    "rules_from_yaml_data",
+]

@@ -1,0 +1,10 @@
+"""A self-contained HTML report (and a JSON copy) of an evaluation result.
+
+The report only formats the plain data that :func:`healthsynth.evaluate` returns; it never
+trains a model or reads a data file. Plots are inline SVG and styles are inline CSS, so the
+page opens offline and prints well.
+"""
+
+from healthsynth.report._render import render_html, scores_json, verdict, write_report
+
+__all__ = ["render_html", "scores_json", "verdict", "write_report"]

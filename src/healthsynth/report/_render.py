@@ -1,0 +1,560 @@
+"""Turning an evaluation result (plain JSON data) into one self-contained HTML page."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from healthsynth.data._io import atomic_write_text
+from healthsynth.errors import ParameterError
+from healthsynth.report import _plots
+from healthsynth.report._plots import Plot
+
+__all__ = [
+    "DIMENSIONS",
+    "GLOSSARY",
+    "HEADLINES",
+    "NEAR_FRACTION",
+    "SCALE_FLOOR",
+    "render_html",
+    "scores_json",
+    "verdict",
+    "write_report",
+]
+
+logger = logging.getLogger(__name__)
+
+#: dimensions in report order; records of any other dimension follow in their own sections
+DIMENSIONS = ("fidelity", "utility", "privacy", "diversity", "fairness", "clinical", "cost")
+
+#: preferred headline metrics of each dimension, best first (overall records only); when none
+#: of them is present the scorecard falls back to what the dimension has (see ``_headlines``)
+HEADLINES: dict[str, tuple[str, ...]] = {
+    "fidelity": ("detection_auc", "column_distance"),
+    "utility": ("tstr_auc", "tstr_r2", "tstr"),
+    "privacy": ("dcr_median_ratio", "membership_inference_auc", "dcr_median"),
+    "diversity": ("coverage", "duplicate_rate"),
+    "fairness": ("subgroup_utility_gap_max",),
+    "clinical": ("rule_violation_rate", "rule_violations"),
+    "cost": (),
+}
+_MAX_HEADLINES = 2
+
+#: "near": worse than the reference by at most this fraction of the reference's size
+NEAR_FRACTION = 0.10
+#: references smaller than this in size count as this size when judging "near"
+SCALE_FLOOR = 0.1
+
+VERDICT_TEXT = {
+    "within": "within reference",
+    "near": "near reference",
+    "far": "far from reference",
+    "unjudged": "no reference",
+    "missing": "no value",
+}
+_VERDICT_ORDER = ("far", "near", "within", "unjudged", "missing")
+
+#: one line per metric name: what it measures and how to read it
+GLOSSARY: dict[str, str] = {
+    # fidelity
+    "column_distance": "Mean over columns of the distance between real and synthetic marginals "
+    "(Kolmogorov–Smirnov for numbers, total variation for categories, or the gap in missing "
+    "rates); 0 = same marginals.",
+    "dependence_difference": "Mean absolute difference of pairwise associations (Spearman, "
+    "Cramér's V, correlation ratio) between real and synthetic rows; 0 = same structure.",
+    "detection_auc": "ROC AUC of a classifier trained to tell synthetic rows from real ones; "
+    "0.5 = indistinguishable, 1 = fully separable.",
+    "alpha_precision": "How faithfully synthetic rows fall inside the real data's typical "
+    "region (α-precision curve summarised to one score); 1 = ideal.",
+    "beta_recall": "How well synthetic rows cover the real data's region (β-recall curve "
+    "summarised to one score); 1 = ideal.",
+    "missingness_pattern_distance": "Total-variation distance between the shares of "
+    "missing-value patterns (which columns are missing together); 0 = same patterns.",
+    # utility
+    "tstr": "Train on synthetic, test on real: a model trained on synthetic rows and scored on "
+    "the real holdout; the reference is the same model trained on real rows.",
+    "tstr_auc": "Train on synthetic, test on real (ROC AUC on the holdout); the reference is "
+    "the same model trained on the real training rows.",
+    "tstr_r2": "Train on synthetic, test on real (R² on the holdout); the reference is the same "
+    "model trained on the real training rows.",
+    "tstr_f1": "Train on synthetic, test on real (F1 on the holdout); the reference is the same "
+    "model trained on the real training rows.",
+    "tstr_ece": "Calibration error of the train-on-synthetic model on the holdout; lower is "
+    "better.",
+    "augmentation_auc": "Holdout score of a model trained on real plus synthetic rows; the "
+    "reference is the model trained on real rows only.",
+    "importance_agreement": "Agreement of feature importances between models trained on real "
+    "and on synthetic rows.",
+    # privacy
+    "dcr_median": "Median distance from each synthetic row to its closest real training row.",
+    "dcr_median_ratio": "Median distance to closest training record of synthetic rows divided "
+    "by the same for real holdout rows; below 1 means synthetic rows sit closer to the "
+    "training rows than fresh real data does.",
+    "exact_copy_rate": "Share of synthetic rows identical to a real training row.",
+    "closer_to_train_share": "Share of synthetic rows closer to a training row than to a "
+    "holdout row; 0.5 is what data that never saw the training rows scores.",
+    "nndr": "Median ratio of the distances to the first and second nearest training rows; "
+    "small values mean synthetic rows single out one training row.",
+    "membership_inference_auc": "ROC AUC of an attack telling training rows from holdout rows "
+    "using the synthetic data; 0.5 = no better than chance.",
+    "attribute_inference": "Success of guessing a sensitive value of a training row from its "
+    "other columns via the nearest synthetic row; the reference is the same against holdout "
+    "rows.",
+    "singling_out_risk": "Anonymeter: risk that synthetic rows single out one real person "
+    "(attack success beyond the control rows); 0 = none.",
+    "linkability_risk": "Anonymeter: risk that synthetic rows link two halves of a real "
+    "record; 0 = none.",
+    "inference_risk": "Anonymeter: risk that synthetic rows reveal a secret column of a real "
+    "record; 0 = none.",
+    # diversity
+    "coverage": "Share of real categories and value bins that occur in the synthetic data; "
+    "1 = all covered.",
+    "duplicate_rate": "Share of synthetic rows that repeat an earlier synthetic row.",
+    "rare_category_retention": "How well categories rare in real data (under 5%) keep their "
+    "share in synthetic data; 1 = all kept.",
+    # fairness
+    "subgroup_share": "Share of each subgroup among synthetic rows; the reference is its real "
+    "share.",
+    "subgroup_share_distance": "Total-variation distance between real and synthetic subgroup "
+    "shares of a sensitive column.",
+    "subgroup_column_distance": "Column distance measured within each subgroup.",
+    "subgroup_utility": "Train-on-synthetic score within each subgroup of the holdout; the "
+    "reference is the train-on-real score.",
+    "subgroup_utility_gap_max": "Largest gap between train-on-real and train-on-synthetic "
+    "scores over the subgroups of a sensitive column.",
+    # clinical
+    "rule_violation_rate": "Share of synthetic rows that break at least one clinical rule (per "
+    "rule in subgroups rule:NAME); the reference is the rate in real data.",
+    "rule_violations": "Clinical rule checks.",
+}
+_NO_GLOSS = "No description registered for this metric; see its module's docstring."
+
+
+def verdict(
+    value: float | None,
+    reference: float | None,
+    direction: str,
+    interval: Sequence[float | None] | None = None,
+) -> str:
+    """Judge a value against the real-data reference.
+
+    Parameters
+    ----------
+    value
+        The metric's value on synthetic data.
+    reference
+        What fresh real data (the holdout) scores on the same metric.
+    direction
+        ``"higher"`` or ``"lower"`` is better, or ``"target"`` (the reference is the ideal).
+    interval
+        Optional ``[lo, hi]`` uncertainty interval of ``value``.
+
+    Returns
+    -------
+    str
+        ``"within"``: as good as the reference or better, or the reference lies inside the
+        interval; ``"near"``: worse by at most ``NEAR_FRACTION`` of ``max(|reference|,
+        SCALE_FLOOR)``; ``"far"``: worse by more; ``"unjudged"``: no reference;
+        ``"missing"``: no value.
+    """
+    if not _finite(value):
+        return "missing"
+    if not _finite(reference):
+        return "unjudged"
+    assert value is not None and reference is not None
+    if direction == "higher":
+        worse = reference - value
+    elif direction == "lower":
+        worse = value - reference
+    else:
+        worse = abs(value - reference)
+    if worse <= 0:
+        return "within"
+    if interval is not None and len(interval) == 2:
+        lo, hi = interval
+        if _finite(lo) and _finite(hi) and lo <= reference <= hi:  # type: ignore[operator]
+            return "within"
+    if worse <= NEAR_FRACTION * max(abs(reference), SCALE_FLOOR):
+        return "near"
+    return "far"
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _number(x: Any) -> float | None:
+    return float(x) if _finite(x) else None
+
+
+@dataclass
+class _Record:
+    """A record from the result, with missing fields filled and a verdict."""
+
+    name: str
+    dimension: str
+    value: float | None
+    direction: str
+    subgroup: str | None
+    interval: tuple[float | None, float | None] | None
+    reference: float | None
+    seconds: float | None
+    details: Mapping[str, Any]
+    status: str
+    message: str | None
+    verdict: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.verdict = (
+            verdict(self.value, self.reference, self.direction, self.interval)
+            if self.status == "ok"
+            else "missing"
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> _Record:
+        interval = d.get("interval")
+        pair = None
+        if isinstance(interval, Sequence) and not isinstance(interval, str) and len(interval) == 2:
+            pair = (_number(interval[0]), _number(interval[1]))
+        subgroup = d.get("subgroup")
+        message = d.get("message")
+        details = d.get("details")
+        return cls(
+            name=str(d.get("name", "unnamed")),
+            dimension=str(d.get("dimension") or "other"),
+            value=_number(d.get("value")),
+            direction=str(d.get("direction") or "higher"),
+            subgroup=None if subgroup is None else str(subgroup),
+            interval=pair,
+            reference=_number(d.get("reference")),
+            seconds=_number(d.get("seconds")),
+            details=details if isinstance(details, Mapping) else {},
+            status=str(d.get("status") or "ok"),
+            message=None if message is None else str(message),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.value is not None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.subgroup is None else f"{self.name} [{self.subgroup}]"
+
+    def gap(self) -> float:
+        """How much worse than the reference, relative to its size (for ranking only)."""
+        if self.value is None or self.reference is None:
+            return -math.inf
+        diff = self.value - self.reference
+        worse = {"higher": -diff, "lower": diff}.get(self.direction, abs(diff))
+        return worse / max(abs(self.reference), SCALE_FLOOR)
+
+
+@dataclass
+class _Section:
+    dimension: str
+    records: list[_Record]
+    plots: list[Plot] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    costs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _headlines(dimension: str, records: list[_Record]) -> tuple[list[_Record], str]:
+    """The records the scorecard shows for one dimension, and why they were picked."""
+    overall = [r for r in records if r.subgroup is None]
+    preferred = [r for name in HEADLINES.get(dimension, ()) for r in overall if r.name == name][
+        :_MAX_HEADLINES
+    ]
+    if preferred:
+        return preferred, ""
+    ok_overall = [r for r in overall if r.ok]
+    if ok_overall:
+        return ok_overall[:1], ""
+    ok_sub = [r for r in records if r.ok]
+    if ok_sub:
+        return [max(ok_sub, key=lambda r: r.gap())], "worst subgroup"
+    return records[:1], ""
+
+
+def _safely(section: _Section, what: str, draw: Callable[[], list[Plot]]) -> None:
+    """Add ``draw()``'s plots to ``section``; a failure becomes a note, not a broken report."""
+    try:
+        section.plots.extend(draw())
+    except Exception as e:  # plotting odd data must never sink the report
+        logger.warning("could not draw %s: %s", what, e)
+        section.notes.append(f"The {what} could not be drawn ({type(e).__name__}: {e}).")
+
+
+def _first(records: list[_Record], name: str, key: str) -> _Record | None:
+    """The first overall record called ``name`` whose details hold ``key``."""
+    for r in records:
+        if r.name == name and r.subgroup is None and key in r.details:
+            return r
+    return None
+
+
+def _add_plots(section: _Section) -> None:
+    recs = section.records
+    dist = _first(recs, "column_distance", "distributions")
+    if dist is not None:
+
+        def draw_distributions() -> list[Plot]:
+            plots, left_out = _plots.distribution_plots(
+                dist.details["distributions"], limit=_plots.MAX_COLUMN_PLOTS
+            )
+            if left_out:
+                section.notes.append(
+                    f"Only the first {_plots.MAX_COLUMN_PLOTS} columns are plotted; "
+                    f"{left_out} more are left out to keep the report small "
+                    "(all are in scores.json)."
+                )
+            return plots
+
+        _safely(section, "per-column distributions", draw_distributions)
+    dep = _first(recs, "dependence_difference", "difference")
+    if dep is not None:
+        _safely(section, "dependence heatmap", lambda: _plots.dependence_heatmap(dep.details))
+    dcr = _first(recs, "dcr_median_ratio", "histogram")
+    if dcr is not None:
+        _safely(section, "distance histogram", lambda: _plots.dcr_histogram(dcr.details))
+    if section.dimension == "utility":
+        bars = [(r.label, r.value, r.reference) for r in recs if r.ok]
+        _safely(
+            section,
+            "utility bars",
+            lambda: _plots.reference_bars(
+                bars, title="Utility: synthetic against real reference", value_label="synthetic"
+            ),
+        )
+    if section.dimension == "fairness":
+        names = list(dict.fromkeys(r.name for r in recs if r.ok and r.subgroup is not None))
+        for name in names:
+            bars = [
+                (str(r.subgroup), r.value, r.reference)
+                for r in recs
+                if r.ok and r.name == name and r.subgroup is not None
+            ]
+            _safely(
+                section,
+                f"{name} bars",
+                lambda name=name, bars=bars: _plots.reference_bars(  # type: ignore[misc]
+                    bars, title=f"{name} by subgroup", value_label="synthetic"
+                ),
+            )
+
+
+def _add_tables(section: _Section) -> None:
+    rules = _first(section.records, "rule_violation_rate", "rules")
+    if rules is not None and isinstance(rules.details["rules"], Sequence):
+        section.rules = [dict(r) for r in rules.details["rules"] if isinstance(r, Mapping)]
+    if section.dimension == "cost":
+        section.costs = [
+            {"name": r.label, "value": r.value, "unit": r.details.get("unit")}
+            for r in section.records
+        ]
+
+
+def _sections(records: list[_Record]) -> list[_Section]:
+    extra = sorted({r.dimension for r in records} - set(DIMENSIONS))
+    sections = []
+    for dim in (*DIMENSIONS, *extra):
+        section = _Section(dim, [r for r in records if r.dimension == dim])
+        _add_plots(section)
+        _add_tables(section)
+        sections.append(section)
+    return sections
+
+
+def _scorecard(sections: list[_Section]) -> list[dict[str, Any]]:
+    lines = []
+    for s in sections:
+        heads, why = _headlines(s.dimension, s.records)
+        verdicts = [h.verdict for h in heads]
+        overall = next((v for v in _VERDICT_ORDER if v in verdicts), "missing")
+        lines.append({"dimension": s.dimension, "headlines": heads, "why": why, "verdict": overall})
+    return lines
+
+
+def _fmt(x: Any) -> str:
+    """A number for people: 4 significant digits; None becomes a dash."""
+    if x is None:
+        return "—"
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.4g}"
+
+
+def _fmt_interval(pair: Any) -> str:
+    if not pair:
+        return "—"
+    return f"[{_fmt(pair[0])}, {_fmt(pair[1])}]"
+
+
+def _fmt_seconds(x: Any) -> str:
+    return "—" if not _finite(x) else f"{x:.2f} s"
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("healthsynth.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.filters.update(num=_fmt, interval=_fmt_interval, seconds=_fmt_seconds)
+
+
+def _check(result: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(result, Mapping) or not isinstance(result.get("records"), list):
+        got = type(result).__name__
+        raise ParameterError(
+            "result must be the dict that healthsynth.evaluate returns, with a 'records' list; "
+            f"got a {got}" + (" without a 'records' list" if isinstance(result, Mapping) else "")
+        )
+    bad = [i for i, r in enumerate(result["records"]) if not isinstance(r, Mapping)]
+    if bad:
+        raise ParameterError(
+            f"result['records'][{bad[0]}] is not a dict; every record must be a record dict"
+        )
+    return result["records"]  # type: ignore[no-any-return]
+
+
+def _meta(result: Mapping[str, Any]) -> dict[str, Any]:
+    meta = result.get("meta")
+    meta = dict(meta) if isinstance(meta, Mapping) else {}
+    tables = []
+    for role in ("real", "synthetic", "holdout"):
+        t = meta.get(role)
+        t = t if isinstance(t, Mapping) else {}
+        tables.append(
+            {
+                "role": role,
+                "source": t.get("source"),
+                "rows": t.get("rows"),
+                "columns": t.get("columns"),
+                "given": bool(t),
+            }
+        )
+    versions = meta.get("versions")
+    model = meta.get("model")
+    sensitive = meta.get("sensitive")
+    warnings = meta.get("warnings")
+    return {
+        "tables": tables,
+        "target": meta.get("target"),
+        "sensitive": [str(s) for s in sensitive] if isinstance(sensitive, list) else [],
+        "created": meta.get("created"),
+        "seed": meta.get("seed"),
+        "versions": sorted(versions.items()) if isinstance(versions, Mapping) else [],
+        "model": sorted(model.items()) if isinstance(model, Mapping) else [],
+        "warnings": [str(w) for w in warnings] if isinstance(warnings, list) else [],
+        "seconds": result.get("seconds"),
+    }
+
+
+def render_html(result: Mapping[str, Any]) -> str:
+    """Render an evaluation result as one self-contained HTML page.
+
+    Parameters
+    ----------
+    result
+        What :func:`healthsynth.evaluate` returns: ``{"records": [...], "seconds": ...,
+        "meta": {...}}``. Any subset of records works, including none; ``meta`` may be partial
+        or missing.
+
+    Returns
+    -------
+    str
+        The page: inline CSS and inline SVG plots, no scripts and no network assets. Its
+        ``<main>`` element carries ``data-plot-count``, the number of plots drawn.
+
+    Raises
+    ------
+    ParameterError
+        If ``result`` is not a dict with a ``records`` list of dicts.
+    """
+    records = [_Record.from_dict(r) for r in _check(result)]
+    sections = _sections(records)
+    names = list(dict.fromkeys(r.name for r in records))
+    glossary = [(n, GLOSSARY.get(n, _NO_GLOSS)) for n in names]
+    return _ENV.get_template("report.html.j2").render(
+        meta=_meta(result),
+        scorecard=_scorecard(sections),
+        sections=sections,
+        plot_count=sum(len(s.plots) for s in sections),
+        n_records=len(records),
+        n_ok=sum(r.ok for r in records),
+        glossary=glossary,
+        verdict_text=VERDICT_TEXT,
+        near_percent=round(NEAR_FRACTION * 100),
+        scale_floor=SCALE_FLOOR,
+        max_column_plots=_plots.MAX_COLUMN_PLOTS,
+    )
+
+
+def _json_default(obj: Any) -> Any:
+    item = getattr(obj, "item", None)  # numpy scalars
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
+
+
+def _no_nan(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {str(k): _no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_no_nan(v) for v in obj]
+    return obj
+
+
+def scores_json(result: Mapping[str, Any]) -> str:
+    """The result as indented, strict JSON (NaN and infinities become ``null``)."""
+    try:
+        plain = json.loads(json.dumps(result, default=_json_default))
+        return json.dumps(_no_nan(plain), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    except (TypeError, ValueError) as e:
+        raise ParameterError(
+            f"result is not plain JSON-serializable data ({e}); pass what evaluate returns"
+        ) from None
+
+
+def write_report(result: Mapping[str, Any], out_dir: str | Path) -> Path:
+    """Write ``report.html`` and ``scores.json`` into ``out_dir``.
+
+    Each file is written to a temporary path and renamed, so a failure leaves no half-written
+    file behind.
+
+    Parameters
+    ----------
+    result
+        What :func:`healthsynth.evaluate` returns.
+    out_dir
+        Folder to write into; created if missing.
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+    """
+    out = Path(out_dir)
+    html = render_html(result)
+    scores = scores_json(result)
+    atomic_write_text(out / "scores.json", scores)
+    path = out / "report.html"
+    atomic_write_text(path, html)
+    return path
