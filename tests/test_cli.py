@@ -335,7 +335,7 @@ def test_evaluate_writes_report_and_scores(model_dir, pima_split, tmp_path):
 
 def test_evaluate_exit_2_only_when_nothing_can_be_evaluated(pima_split, tmp_path):
     other = tmp_path / "other.csv"
-    real("survival/pbc").to_csv(other, index=False)
+    real("MASS/Pima.tr").add_suffix("_v2").to_csv(other, index=False)
     r = invoke("evaluate", "--real", pima_split / "train.csv", "--synthetic", other, "-o", tmp_path)
     assert_user_error(r, "share no column")
     assert not (tmp_path / "report.html").exists()

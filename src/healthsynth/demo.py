@@ -1,4 +1,8 @@
-"""The demo: fit ``tabular-lm`` on a real health dataset and compare synthetic with real rows."""
+"""The demo: fit ``tabular-lm`` on a real health dataset, sample, and evaluate against real rows.
+
+Outputs: ``model/`` (the model folder), ``synthetic.csv``, ``report/report.html`` and
+``report/scores.json`` (the full evaluation), and ``comparison.json`` (a summary).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from healthsynth.data import infer_schema, load_dataset, train_holdout_split, wr
 
 __all__ = ["run_demo"]
 
+_EXAMPLES = Path(__file__).parent / "knowledge" / "examples"
+
 
 def run_demo(
     *,
@@ -23,14 +29,21 @@ def run_demo(
     sensitive: list[str] | None = None,
     max_time: float = 150.0,
     seed: int = 0,
+    rules: Any = "auto",
     console: Any = None,
 ) -> dict[str, Any]:
-    """Run the demo end to end; returns the comparison (also written to ``comparison.json``)."""
+    """Run the demo end to end; returns the comparison (also written to ``comparison.json``).
+
+    ``rules`` is a rule set (or YAML path) the generator must respect and the report counts;
+    ``"auto"`` uses the packaged rules of the dataset when there are some, None uses none.
+    """
     from rich.table import Table
 
     from healthsynth.data import atomic_path
     from healthsynth.evaluate import evaluate
     from healthsynth.generators.tabular_lm import TabularLM
+    from healthsynth.knowledge import load_rules
+    from healthsynth.report import scorecard_table, write_report
 
     start = time.perf_counter()
     say = console.print if console is not None else (lambda *a, **k: None)
@@ -41,8 +54,14 @@ def run_demo(
         f"[bold]{dataset}[/]: {len(df):,} real rows × {df.shape[1]} columns; training on "
         f"{len(train):,}, holding out {len(holdout):,} to compare against"
     )
+    if isinstance(rules, str) and rules == "auto":
+        packaged = _EXAMPLES / f"{dataset.split('/')[-1]}.yaml"
+        rules = packaged if packaged.exists() else None
+    ruleset = load_rules(rules) if isinstance(rules, (str, Path)) else rules
+    if ruleset is not None:
+        say(f"{len(ruleset)} clinical rules: every sampled row must satisfy them")
     model = TabularLM(max_time=max_time, seed=seed, verbose=console is not None)
-    model.fit(train, schema=schema)
+    model.fit(train, schema=schema, rules=ruleset)
     model.save(output / "model")
     t0 = time.perf_counter()
     synthetic = model.sample(len(train), seed=seed)
@@ -60,11 +79,25 @@ def run_demo(
         table.add_row(c.name, *(_summary(f[c.name], c.kind) for f in (train, synthetic, holdout)))
     say(table)
 
-    scores = evaluate(real=train, synthetic=synthetic, holdout=holdout, schema=schema, seed=seed)
-    mt = Table("metric", "synthetic", "real holdout (reference)", "better", title="Scores")
-    for r in scores["records"]:
-        mt.add_row(r["name"], _fmt(r["value"]), _fmt(r["reference"]), r["direction"])
-    say(mt)
+    scores = evaluate(
+        real=train,
+        synthetic=synthetic,
+        holdout=holdout,
+        schema=schema,
+        rules=ruleset,
+        training=rec,
+        sampling={
+            "seconds": round(sample_seconds, 3),
+            "rows_per_second": round(len(synthetic) / sample_seconds, 1),
+            "peak_rss_mb": rec["peak_rss_mb"],
+        },
+        seed=seed,
+        sources={"real": f"{dataset} (training split)", "synthetic": "tabular-lm",
+                 "holdout": f"{dataset} (holdout split)"},
+    )  # fmt: skip
+    report = write_report(scores, output / "report")
+    say(scorecard_table(scores))
+    say(f"evaluated in {scores['seconds']:.0f} s; report: {report}")
     result = {
         "dataset": dataset,
         "n_train": len(train),
@@ -74,6 +107,7 @@ def run_demo(
         "sample_seconds": round(sample_seconds, 3),
         "sample_rows_per_second": round(len(synthetic) / sample_seconds, 1),
         "peak_rss_mb": rec["peak_rss_mb"],
+        "report": str(report),
         "scores": scores,
         "schema": schema.to_dict(),
     }
@@ -93,7 +127,3 @@ def _summary(s: pd.Series, kind: str) -> str:
         return ", ".join(f"{k}: {v:.0%}" for k, v in shares.items()) + miss
     x = pd.to_numeric(present, errors="coerce").to_numpy(float)
     return f"{np.mean(x):.4g} ± {np.std(x):.3g}{miss}"
-
-
-def _fmt(v: Any) -> str:
-    return "—" if v is None else f"{v:.3f}"

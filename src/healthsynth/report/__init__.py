@@ -5,6 +5,14 @@ trains a model or reads a data file. Plots are inline SVG and styles are inline 
 page opens offline and prints well.
 """
 
-from healthsynth.report._render import render_html, scores_json, verdict, write_report
+from healthsynth.report._console import scorecard_table
+from healthsynth.report._render import render_html, scorecard, scores_json, verdict, write_report
 
-__all__ = ["render_html", "scores_json", "verdict", "write_report"]
+__all__ = [
+    "render_html",
+    "scorecard",
+    "scorecard_table",
+    "scores_json",
+    "verdict",
+    "write_report",
+]

@@ -24,6 +24,7 @@ __all__ = [
     "NEAR_FRACTION",
     "SCALE_FLOOR",
     "render_html",
+    "scorecard",
     "scores_json",
     "verdict",
     "write_report",
@@ -382,6 +383,42 @@ def _scorecard(sections: list[_Section]) -> list[dict[str, Any]]:
         overall = next((v for v in _VERDICT_ORDER if v in verdicts), "missing")
         lines.append({"dimension": s.dimension, "headlines": heads, "why": why, "verdict": overall})
     return lines
+
+
+def scorecard(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The report's scorecard as plain data, without drawing plots (for consoles and logs).
+
+    Returns one dict per dimension: ``dimension``, ``verdict`` (the worst of its headlines)
+    and ``headlines`` (dicts with ``name``, ``subgroup``, ``value``, ``interval``,
+    ``reference``, ``direction``, ``verdict``, ``status`` and ``message``).
+    """
+    records = [_Record.from_dict(r) for r in _check(result)]
+    extra = sorted({r.dimension for r in records} - set(DIMENSIONS))
+    out = []
+    for dim in (*DIMENSIONS, *extra):
+        heads, _ = _headlines(dim, [r for r in records if r.dimension == dim])
+        verdicts = [h.verdict for h in heads]
+        out.append(
+            {
+                "dimension": dim,
+                "verdict": next((v for v in _VERDICT_ORDER if v in verdicts), "missing"),
+                "headlines": [
+                    {
+                        "name": h.name,
+                        "subgroup": h.subgroup,
+                        "value": h.value,
+                        "interval": h.interval,
+                        "reference": h.reference,
+                        "direction": h.direction,
+                        "verdict": h.verdict,
+                        "status": h.status,
+                        "message": h.message,
+                    }
+                    for h in heads
+                ],
+            }
+        )
+    return out
 
 
 def _fmt(x: Any) -> str:

@@ -1,0 +1,43 @@
+"""The scorecard as a terminal table (the CLI and the demo print it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+from healthsynth.report._render import scorecard
+
+__all__ = ["scorecard_table"]
+
+_STYLE = {"within": "green", "near": "yellow", "far": "red", "unjudged": "", "missing": "dim"}
+
+
+def _num(x: Any) -> str:
+    return "—" if x is None else f"{x:.3g}"
+
+
+def scorecard_table(result: Mapping[str, Any]) -> Table:
+    """One row per headline metric: value, interval and reference, and the verdict."""
+    table = Table(
+        "dimension", "metric", "synthetic", "95% interval", "real reference", "verdict",
+        title="Scorecard (reference: what real data the generator never saw scores)",
+    )  # fmt: skip
+    for line in scorecard(result):
+        for i, h in enumerate(line["headlines"]):
+            name = h["name"] + (f" [{h['subgroup']}]" if h["subgroup"] else "")
+            iv = h["interval"]
+            interval = f"{_num(iv[0])} – {_num(iv[1])}" if iv else ""
+            v = h["verdict"]
+            shown = v if h["status"] == "ok" else (h["message"] or h["status"])[:60]
+            style = _STYLE.get(v, "")
+            table.add_row(
+                line["dimension"] if i == 0 else "",
+                name,
+                _num(h["value"]),
+                interval,
+                _num(h["reference"]),
+                f"[{style}]{shown}[/]" if style else shown,
+            )
+    return table
