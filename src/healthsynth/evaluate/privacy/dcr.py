@@ -22,7 +22,7 @@ Direction: ``dcr_median_ratio`` and ``nndr`` higher is safer (≥ the holdout's 
 synthetic rows sit no closer to training rows than fresh real rows do); ``exact_copy_rate``
 lower; ``closer_to_train_share`` 0.5 is ideal, above it the generator copies.
 Reference: the holdout, scored as if it were synthetic (ratio 1, share 0.5).
-Sample sizes: at most ``max_rows`` (10,000) synthetic and holdout rows are queried (a seeded
+Sample sizes: at most ``max_rows`` (5,000) synthetic and holdout rows are queried (a seeded
 subsample; the sizes are in ``details``); all training rows are searched, through an exact k-d
 tree, never a full distance matrix. The interval of ``dcr_median_ratio`` is a 95 % bootstrap
 interval (200 resamples of both DCR samples).
@@ -56,7 +56,7 @@ def compute(
     holdout: pd.DataFrame | None = None,
     schema: Schema,
     seed: int = 0,
-    max_rows: int = 10_000,
+    max_rows: int = 5_000,
 ) -> list[MetricRecord]:
     """DCR ratio, exact-copy rate, closer-to-train share and NNDR.
 
