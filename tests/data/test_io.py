@@ -105,3 +105,13 @@ def test_fuzz_csv_like_text_then_infer(tmp_path, rows):
         infer_schema(read_table(p))
     except DataError as e:
         assert "\n" not in str(e)
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from healthsynth.data._io import current_umask
+
+    path = write_table(real("MASS/Pima.tr"), tmp_path / "t.csv")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~current_umask()

@@ -111,7 +111,7 @@ def evaluate(
         "sensitive": prep.schema.sensitive,
         "schema": prep.schema.to_dict(),
         "rules": rules.to_dict() if rules is not None and hasattr(rules, "to_dict") else None,
-        "model": dict(training) if training else None,
+        "model": _model_summary(training),
         "warnings": prep.warnings,
         "versions": _versions(),
     }
@@ -120,6 +120,18 @@ def evaluate(
         "seconds": round(time.perf_counter() - start, 3),
         "meta": _plain(meta),
     }
+
+
+def _model_summary(training: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The training record's headline figures (no per-epoch history) for the report header."""
+    if not training:
+        return None
+    keep = {k: v for k, v in training.items() if isinstance(v, (str, int, float, bool))}
+    if isinstance(training.get("params"), Mapping):
+        keep["params"] = {
+            k: v for k, v in training["params"].items() if v is not None and k != "verbose"
+        }
+    return keep
 
 
 def _describe(df: pd.DataFrame | None, source: str | None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from healthsynth.data._io import current_umask
 from healthsynth.errors import ModelFolderError
 
 __all__ = ["FORMAT", "atomic_folder", "load_any", "read_json", "runtime_info", "peak_rss_mb"]
@@ -48,6 +49,8 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        # mkdtemp makes the folder private (0700); give it the permissions mkdir() would
+        os.chmod(tmp, 0o777 & ~current_umask())
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             if old.exists():

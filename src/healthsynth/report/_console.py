@@ -15,15 +15,19 @@ _STYLE = {"within": "green", "near": "yellow", "far": "red", "unjudged": "", "mi
 
 
 def _num(x: Any) -> str:
-    return "—" if x is None else f"{x:.3g}"
+    if x is None:
+        return "—"
+    return "0" if abs(x) < 1e-12 else f"{x:.3g}"
 
 
 def scorecard_table(result: Mapping[str, Any]) -> Table:
     """One row per headline metric: value, interval and reference, and the verdict."""
-    table = Table(
-        "dimension", "metric", "synthetic", "95% interval", "real reference", "verdict",
-        title="Scorecard (reference: what real data the generator never saw scores)",
-    )  # fmt: skip
+    table = Table(title="Scorecard (reference: what real data the generator never saw scores)")
+    table.add_column("dimension")
+    table.add_column("metric", overflow="fold", min_width=14)
+    for name in ("synthetic", "95% interval", "real reference"):
+        table.add_column(name, justify="right")
+    table.add_column("verdict")
     for line in scorecard(result):
         for i, h in enumerate(line["headlines"]):
             name = h["name"] + (f" [{h['subgroup']}]" if h["subgroup"] else "")
