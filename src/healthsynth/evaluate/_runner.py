@@ -126,7 +126,9 @@ def _model_summary(training: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The training record's headline figures (no per-epoch history) for the report header."""
     if not training:
         return None
-    keep = {k: v for k, v in training.items() if isinstance(v, (str, int, float, bool))}
+    keep: dict[str, Any] = {
+        k: v for k, v in training.items() if isinstance(v, (str, int, float, bool))
+    }
     if isinstance(training.get("params"), Mapping):
         keep["params"] = {
             k: v for k, v in training["params"].items() if v is not None and k != "verbose"
