@@ -27,22 +27,11 @@ from healthsynth.data import Schema
 from healthsynth.evaluate._base import MetricRecord, not_applicable
 from healthsynth.evaluate.fairness._groups import subgroups
 from healthsynth.evaluate.fairness.subgroup_shares import NO_SENSITIVE
-from healthsynth.evaluate.utility.tstr import Predictions, fit_predict, score, why_not
+from healthsynth.evaluate.utility.tstr import bootstrap, fit_predict, score, why_not
 
 __all__ = ["compute"]
 
 _MIN_ROWS = 10
-_N_BOOT = 200
-
-
-def _boot(p: Predictions, name: str, idx: np.ndarray, seed: int) -> tuple[float, float] | None:
-    rng = np.random.default_rng(seed)
-    vals = [score(p, name, rng.choice(idx, len(idx))) for _ in range(_N_BOOT)]
-    vals = [v for v in vals if np.isfinite(v)]
-    if len(vals) < _N_BOOT // 2:
-        return None
-    lo, hi = np.percentile(vals, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def compute(
@@ -95,7 +84,7 @@ def compute(
                     value=v,
                     direction="higher",
                     subgroup=label,
-                    interval=_boot(syn, name, idx, seed),
+                    interval=bootstrap(syn, name, seed=seed, idx=idx),
                     reference=rv,
                     details={"gap": rv - v, "holdout_rows": int(len(idx))},
                 )

@@ -157,12 +157,15 @@ def score(p: Predictions, name: str, idx: np.ndarray | None = None) -> float:
     return float(roc_auc_score(remap, sub, multi_class="ovr", average="macro"))
 
 
-def bootstrap(p: Predictions, name: str, *, seed: int) -> tuple[float, float] | None:
-    """95% bootstrap interval of ``score`` over the test rows."""
+def bootstrap(
+    p: Predictions, name: str, *, seed: int, idx: np.ndarray | None = None
+) -> tuple[float, float] | None:
+    """95% bootstrap interval of ``score`` over the test rows (or over the rows ``idx``)."""
     rng = np.random.default_rng(seed)
+    rows = np.arange(len(p.y)) if idx is None else np.asarray(idx)
     vals = []
     for _ in range(_N_BOOT):
-        v = score(p, name, rng.integers(0, len(p.y), len(p.y)))
+        v = score(p, name, rng.choice(rows, len(rows)))
         if np.isfinite(v):
             vals.append(v)
     if len(vals) < _N_BOOT // 2:
