@@ -186,3 +186,36 @@ def test_nothing_to_evaluate_is_one_clear_error():
         evaluate(real=train, synthetic=train.rename(columns=lambda c: c + "_x"))
     with pytest.raises(DataError, match="synthetic table has no rows"):
         evaluate(real=train, synthetic=train.head(0))
+
+
+def test_categories_stored_with_another_dtype_are_the_same_categories():
+    df = real("survival/pbc")
+    train, hold = train_holdout_split(df, holdout=0.4, seed=0)
+    syn = train.copy()
+    for c in ["ascites", "hepato", "spiders"]:  # 0.0/1.0 with gaps in the real file
+        syn[c] = syn[c].fillna(0).astype(int)
+    syn.loc[syn.index[:3], "sex"] = "x"
+    res = evaluate(real=train, synthetic=syn, holdout=hold, metrics=["column_distance"])
+    per = res["records"][0]["details"]["per_column"]
+    missing = float(train["ascites"].isna().mean())
+    assert abs(per["ascites"] - missing) < 1e-12  # only the missing-rate gap remains
+    assert any("'x'" in w and "not real categories" in w for w in res["meta"]["warnings"])
+
+
+def test_holdout_class_unknown_to_real_data_is_left_out():
+    train, hold = _pima()
+    hold = hold.copy()
+    hold.loc[hold.index[:5], "type"] = "Maybe"
+    res = evaluate(real=train, synthetic=train, holdout=hold, target="type", metrics=["tstr"])
+    auc = res["records"][0]
+    assert auc["status"] == "ok" and auc["details"]["test_rows_left_out"] == 5
+
+
+def test_copies_of_training_rows_are_not_better_than_real():
+    """Resampled training rows fool an unfolded detection AUC into < 0.5; folded, they don't."""
+    train, hold = _pima()
+    copies = train.sample(frac=1, replace=True, random_state=2)
+    res = evaluate(real=train, synthetic=copies, holdout=hold, metrics=["detection_auc"])
+    (rec,) = res["records"]
+    assert rec["details"]["raw_auc"] < 0.45 and rec["value"] > 0.55
+    assert rec["value"] > rec["reference"]

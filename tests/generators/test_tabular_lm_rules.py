@@ -77,3 +77,21 @@ def test_rules_on_unmodelled_or_continuous_value_lists_are_refused():
     )
     with pytest.raises(ParameterError, match="continuous column 'bili'"):
         TabularLM(epochs=1, privacy_stop=False).fit(df, rules=bad)
+
+
+def test_same_column_rule_and_unsatisfiable_rule():
+    df = real("survival/pbc")
+    rules = rules_from_yaml_data(
+        {"version": 1, "rules": [{"if": {"stage": {"min": 4}}, "then": {"stage": {"max": 2}}}]},
+        source="test",
+    )  # i.e. "stage is never 4": stages 1-3 must all stay possible
+    model = TabularLM(n_embd=32, n_layer=1, n_head=2, epochs=4, seed=0, privacy_stop=False)
+    syn = model.fit(df, rules=rules).sample(600, seed=0)
+    assert rules.violations(syn).to_numpy().sum() == 0
+    assert set(syn["stage"].dropna().unique()) == {1.0, 2.0, 3.0}
+    never = rules_from_yaml_data(
+        {"version": 1, "rules": [{"range": {"column": "age", "min": 200, "max": 300}}]},
+        source="test",
+    )
+    with pytest.raises(ParameterError, match="allows no value"):
+        TabularLM(epochs=1, privacy_stop=False).fit(df, rules=never)

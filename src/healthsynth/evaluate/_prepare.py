@@ -95,10 +95,15 @@ def prepare(
         if real[c.name].isna().all():
             warnings.append(f"column '{c.name}' is missing in every real row; it is left out")
             continue
-        s, note = _coerce(synthetic[c.name], c.kind, c.name)
+        s, note = _coerce(synthetic[c.name], c.kind, c.name, c.categories)
         if note:
             warnings.append(note)
         synthetic[c.name] = s
+        if holdout is not None:
+            h, note = _coerce(holdout[c.name], c.kind, c.name, c.categories, what="holdout")
+            if note:
+                warnings.append(note)
+            holdout = holdout.assign(**{c.name: h})
         keep.append(c.name)
     if not keep:
         raise DataError(
@@ -125,8 +130,21 @@ def prepare(
     )
 
 
-def _coerce(s: pd.Series, kind: str, name: str) -> tuple[pd.Series, str | None]:
-    """Bring a synthetic column to the real column's kind; say how many values did not fit."""
+def _coerce(
+    s: pd.Series,
+    kind: str,
+    name: str,
+    categories: tuple[object, ...] | None = None,
+    *,
+    what: str = "synthetic",
+) -> tuple[pd.Series, str | None]:
+    """Bring a column to the real column's kind; say how many values did not fit.
+
+    Categorical values are mapped onto the real categories, so ``1`` (int), ``1.0`` (float) and
+    ``"1"`` (text) are one category whichever way a file stored them.
+    """
+    if kind in ("categorical", "boolean"):
+        return _match_categories(s, categories or (), name, what)
     if kind in ("numeric", "integer"):
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             return s, None
@@ -142,6 +160,49 @@ def _coerce(s: pd.Series, kind: str, name: str) -> tuple[pd.Series, str | None]:
         return out, None
     example = s[out.isna() & s.notna()].iloc[0]
     return out, (
-        f"synthetic column '{name}' should be {kind} but {bad} of its values are not "
+        f"{what} column '{name}' should be {kind} but {bad} of its values are not "
         f"(e.g. {example!r}); they count as missing"
+    )
+
+
+def _key(v: object) -> str:
+    """A comparison key under which 1, 1.0, "1" and True-like spellings of a number agree."""
+    text = str(v).strip()
+    try:
+        f = float(text)
+    except ValueError:
+        return text
+    return repr(f) if f == f else text
+
+
+def _match_categories(
+    s: pd.Series, categories: tuple[object, ...], name: str, what: str
+) -> tuple[pd.Series, str | None]:
+    if not categories:
+        return s, None
+    exact = {c: c for c in categories}
+    by_key = {_key(c): c for c in categories}
+    uniques = s.dropna().unique()
+    mapping: dict[object, object] = {}
+    unknown = []
+    for u in uniques:
+        try:
+            hit = exact.get(u)
+        except TypeError:  # unhashable
+            hit = None
+        if hit is None:
+            hit = by_key.get(_key(u))
+        if hit is None:
+            unknown.append(u)
+        else:
+            mapping[u] = hit
+    if all(str(k) == str(v) for k, v in mapping.items()) and not unknown:
+        return s, None
+    out = s.astype(object).map(lambda v: mapping.get(v, v) if pd.notna(v) else None)
+    if not unknown:
+        return out, None
+    n_bad = int(s.isin(unknown).sum())
+    return out, (
+        f"{what} column '{name}' has {n_bad} value(s) that are not real categories "
+        f"(e.g. {unknown[0]!r}); they are compared as categories of their own"
     )

@@ -52,3 +52,11 @@ def test_not_applicable_without_sensitive_columns():
     for mod in (subgroup_shares, subgroup_fidelity, subgroup_utility):
         (rec,) = mod.compute(real=df, synthetic=df, holdout=df, schema=schema)
         assert rec.status == "not_applicable" and "--sensitive" in rec.message
+
+
+def test_coded_numeric_sensitive_column_gets_one_group_per_value():
+    df = real("survival/pbc")
+    schema = infer_schema(df, sensitive=["stage"])
+    recs = subgroup_shares.compute(real=df, synthetic=df, schema=schema)
+    labels = {r.subgroup for r in recs if r.name == "subgroup_share"}
+    assert labels == {"stage=1", "stage=2", "stage=3", "stage=4"}

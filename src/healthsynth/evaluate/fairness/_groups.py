@@ -1,8 +1,9 @@
 """Patient subgroups defined by a sensitive column.
 
-A categorical or boolean column defines one subgroup per category (``sex=f``); a numeric one is
-cut at the real data's quartiles (``age in [41, 53)``; the last group is closed). Subgroups
-with fewer than ``min_rows`` real rows are merged into nothing: they are reported as too small.
+A categorical or boolean column defines one subgroup per category (``sex=f``); a numeric one with
+at most 10 distinct values one per value (``stage=3``); any other numeric one is cut at the real
+data's quartiles, taken at data values (``age in [41, 53)``; the last group is closed). A
+subgroup too small for a metric is reported by that metric as not applicable.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ __all__ = ["Subgroup", "subgroups"]
 
 Subgroup = tuple[str, Callable[[pd.DataFrame], np.ndarray]]
 
+#: a numeric column with at most this many distinct values gets one subgroup per value
+_MAX_LEVELS = 10
+
 
 def subgroups(schema: Schema, real: pd.DataFrame, column: str) -> list[Subgroup]:
     """The subgroups of ``column`` as (label, function giving a row mask of a table)."""
@@ -29,7 +33,11 @@ def subgroups(schema: Schema, real: pd.DataFrame, column: str) -> list[Subgroup]
     x = x[np.isfinite(x)]
     if len(x) == 0:
         return []
-    edges = np.unique(np.quantile(x, [0, 0.25, 0.5, 0.75, 1]))
+    distinct = np.unique(x)
+    if len(distinct) <= _MAX_LEVELS:  # a coded number (stage 1-4): one group per value
+        return [(f"{column}={v:g}", _between(column, v, v, True)) for v in distinct]
+    # quantiles at data values, so every group holds real rows and labels are real values
+    edges = np.unique(np.quantile(x, [0, 0.25, 0.5, 0.75, 1], method="lower"))
     if len(edges) < 2:
         return [(f"{column}={edges[0]:.3g}", _between(column, edges[0], edges[0], True))]
     out = []

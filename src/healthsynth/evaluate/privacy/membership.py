@@ -89,12 +89,15 @@ def compute(
         ``membership_inference_auc`` with subgroups ``distance`` and ``density``.
     """
     if holdout is None or len(holdout) < 2 or len(real) == 0 or len(synthetic) == 0:
-        why = (
-            "no holdout: membership inference needs real rows the generator never saw "
-            "(at least 2) as non-members"
-            if holdout is None or len(holdout) < 2
-            else "no training or synthetic rows to attack with"
-        )
+        if holdout is None:
+            why = (
+                "no holdout: membership inference needs real rows the generator never saw "
+                "(at least 2) as non-members"
+            )
+        elif len(holdout) < 2:
+            why = f"the holdout has {len(holdout)} row; at least 2 are needed as non-members"
+        else:
+            why = "no training or synthetic rows to attack with"
         return [
             not_applicable(NAME, "privacy", why, subgroup=attack, direction="target")
             for attack in ("distance", "density")

@@ -12,7 +12,9 @@ Range: AUC 0.5–1, F1 0–1, R² ≤ 1 (higher is better); ECE 0–1 (lower is 
 Reference: the same score for the model trained on the real training rows (train-on-real).
 Interval: a 95% bootstrap over the holdout rows (AUC, F1, R²).
 Not applicable without a target column, without a holdout, or when the real target has fewer
-than two classes. A synthetic table with a single class scores AUC 0.5 (the model cannot rank).
+than two classes. Holdout rows without a target value, or with a class the real rows never had,
+are left out (their count is in ``details``). A synthetic table with a single class scores
+AUC 0.5 (the model cannot rank).
 Limitations: one model family with default settings; at most ``max_train_rows`` training rows;
 a small holdout gives a wide interval.
 Citation: Esteban, Hyland & Rätsch 2017 (TSTR); the "utility" axis of synthcity and SDV.
@@ -92,10 +94,16 @@ def fit_predict(
     assert target is not None
     col = schema[target]
     train = train[train[target].notna()]
+    if col.kind in ("categorical", "boolean"):  # a class no real row has cannot be scored
+        train = train[train[target].isin(list(col.categories or []))]
     if len(train) > max_train_rows:
         rng = np.random.default_rng(seed)
         train = train.iloc[rng.choice(len(train), max_train_rows, replace=False)]
-    rows = np.flatnonzero(test[target].notna().to_numpy())
+    usable = np.array(test[target].notna(), dtype=bool)
+    if col.kind in ("categorical", "boolean"):
+        # a holdout class the real data never had cannot be predicted: leave those rows out
+        usable &= test[target].isin(list(col.categories or [])).to_numpy()
+    rows = np.flatnonzero(usable)
     test = test.iloc[rows]
     (xtr, xte), _, cat = features([train, test], schema, exclude=[target])
     # a feature missing in every training row carries nothing to learn (and breaks binning)
@@ -221,6 +229,7 @@ def compute(
                     "train_on_real": reference,
                     "gap": reference - value,
                     "test_rows": int(len(syn.y)),
+                    "test_rows_left_out": int(len(holdout) - len(syn.y)),
                 },
                 message="the synthetic target has a single class" if syn.single_class else None,
             )

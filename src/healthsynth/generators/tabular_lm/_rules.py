@@ -44,6 +44,7 @@ class _Requirement:
     pred: Predicate
     negate: bool  # True: the predicate must FAIL; False: it must HOLD
     missing_ok: bool  # whether a missing value satisfies the requirement
+    unless: Predicate | None = None  # alternatively, this predicate (on the same column) fails
 
 
 class RuleDecoder:
@@ -70,6 +71,25 @@ class RuleDecoder:
                     )
         # exact truth of each predicate per token of cat/discrete columns
         self._truth: dict[int, np.ndarray] = {}
+        for r in self.rules:
+            if not r.when and not self._satisfiable(r):
+                raise ParameterError(
+                    f"rule '{r.name}' ({r.then.describe()}) allows no value column "
+                    f"'{r.then.column}' had in the training data, so no row could satisfy it; "
+                    "check its limits"
+                )
+
+    def _satisfiable(self, r: Rule) -> bool:
+        """Whether an always-on rule leaves some present value of its column.
+
+        (A rule met only by missing values would blank the column: surely a mistake.)
+        """
+        cc = self.codec.codecs[r.then.column]
+        if cc.mode != "continuous":
+            return bool(self._token_truth(r.then)[: len(cc.values)].any())
+        lo = -_INF if r.then.minimum is None else float(r.then.minimum)
+        hi = _INF if r.then.maximum is None else float(r.then.maximum)
+        return bool(cc.edges[-1] >= lo and cc.edges[0] <= hi)
 
     # -- predicate truth on decided columns -------------------------------------------------
     def _token_truth(self, p: Predicate) -> np.ndarray:
@@ -133,9 +153,17 @@ class RuleDecoder:
                 if p.column != name:
                     gate &= self._may(p, state)[0]
             if r.then.column == name:
-                # (when C is also in `when`, requiring `then` wherever the other predicates may
-                # hold is conservative, and still valid)
-                out.append(_Requirement(gate, r.then, negate=False, missing_ok=r.missing_ok))
+                # when C is also in `when` ("if age >= 60 then age <= 50"), a value may satisfy
+                # `then` or fail its own `when` predicate (the first one, if several)
+                out.append(
+                    _Requirement(
+                        gate,
+                        r.then,
+                        negate=False,
+                        missing_ok=r.missing_ok,
+                        unless=own[0] if own else None,
+                    )
+                )
                 continue
             then_fails = self._may(r.then, state)[1]
             if r.missing_ok:
@@ -167,8 +195,10 @@ class RuleDecoder:
             if cc.mode != "continuous":
                 t = torch.from_numpy(self._token_truth(q.pred))
                 ok = ~t if q.negate else t.clone()
+                if q.unless is not None:
+                    ok |= ~torch.from_numpy(self._token_truth(q.unless))
                 if cc.has_na:
-                    ok[-1] = q.missing_ok
+                    ok[-1] = q.missing_ok or q.unless is not None
                 allowed &= torch.where(q.rows[:, None], ok[None, :], True)
             else:
                 ok_rows = self._interval_ok(cc, q, part, state)
@@ -197,7 +227,14 @@ class RuleDecoder:
             lo, hi, two_sided_out = -_INF, pl - step, False
         else:
             lo, hi, two_sided_out = -_INF, _INF, True
-        if two_sided_out:
+        if q.unless is not None:
+            # allowed: inside `then`, or wholly outside the own `when` range; whole intervals
+            # only, so no clamping is needed (values in a straddling fine interval are lost)
+            wl = -_INF if q.unless.minimum is None else float(q.unless.minimum)
+            wh = _INF if q.unless.maximum is None else float(q.unless.maximum)
+            fine_ok = ((a >= pl) & (b <= ph)) | (b < wl) | (a > wh)
+            two_sided_out = True
+        elif two_sided_out:
             fine_ok = (b < pl) | (a > ph)  # the whole interval avoids [pl, ph]
         else:
             fine_ok = (b >= lo) & (a <= hi)
@@ -214,7 +251,8 @@ class RuleDecoder:
         if part == "coarse":
             coarse_ok = fine_ok.any(dim=1)
             if cc.has_na:
-                coarse_ok = torch.cat([coarse_ok, torch.tensor([q.missing_ok])])
+                na_ok = q.missing_ok or q.unless is not None
+                coarse_ok = torch.cat([coarse_ok, torch.tensor([na_ok])])
             return coarse_ok[None, :].expand(state.n, -1)
         # fine slot: rows' chosen coarse token picks the row of the table
         ci = self.col_index[q.pred.column]
