@@ -25,7 +25,7 @@ def scorecard_table(result: Mapping[str, Any]) -> Table:
     table = Table(title="Scorecard (reference: what real data the generator never saw scores)")
     table.add_column("dimension")
     table.add_column("metric", overflow="fold", min_width=14)
-    for name in ("synthetic", "95% interval", "real reference"):
+    for name in ("synthetic", "95% CI", "reference"):
         table.add_column(name, justify="right")
     table.add_column("verdict")
     for line in scorecard(result):
