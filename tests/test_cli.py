@@ -375,3 +375,15 @@ def test_fit_with_rules_samples_only_valid_rows(pima_csv, tmp_path):
     s = pd.read_csv(tmp_path / "s.csv")
     assert s["bmi"].between(25, 45).all()
     assert (s.loc[s["type"] == "Yes", "glu"] >= 120).all()
+
+
+def test_fit_other_generator_and_options_it_does_not_take(pima_csv, tmp_path):
+    r = invoke("fit", pima_csv, "--out", tmp_path / "m", "--generator", "marginals")
+    assert r.exit_code == 0, r.output
+    r = invoke("sample", tmp_path / "m", "-n", "50", "-o", tmp_path / "s.csv", "--seed", "0")
+    assert r.exit_code == 0 and len(pd.read_csv(tmp_path / "s.csv")) == 50
+    r = invoke("fit", pima_csv, "--out", tmp_path / "m2", "--generator", "marginals",
+               "--epochs", "3")  # fmt: skip
+    assert_user_error(r, "does not take --epochs")
+    r = invoke("fit", pima_csv, "--out", tmp_path / "m3", "--generator", "nope")
+    assert_user_error(r, "known generators: marginals, tabular-lm")

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from healthsynth.errors import HealthsynthError
+from healthsynth.errors import HealthsynthError, ParameterError
 
 app = typer.Typer(
     name="healthsynth",
@@ -112,24 +112,38 @@ def fit(
         identifiers=_split_names(ids),
         source=f"data file {data}",
     )
-    params: dict[str, Any] = {"epochs": epochs, "seed": seed, "verbose": True}
-    if base_model is not None:
-        params["base_model"] = str(base_model)
-    if max_time is not None:
-        params["max_time"] = max_time
-    model = registry.create(generator, **params)
+    import inspect
+
+    cls = registry.get(generator)
+    accepted = set(cls._param_names())
+    params: dict[str, Any] = {"seed": seed, "verbose": True}
+    asked = {"epochs": epochs, "base_model": base_model, "max_time": max_time}
+    for key, value in asked.items():
+        if value is None:
+            continue
+        if key not in accepted:
+            flag = "--" + key.replace("_", "-")
+            raise ParameterError(f"generator '{generator}' does not take {flag}; leave it out")
+        params[key] = str(value) if key == "base_model" else value
+    model = cls(**{k: v for k, v in params.items() if k in accepted})
     if rules is not None:
         from healthsynth.knowledge import load_rules
 
+        if "rules" not in inspect.signature(model.fit).parameters:
+            raise ParameterError(f"generator '{generator}' cannot enforce --rules; leave it out")
         model.fit(df, schema=schema, rules=load_rules(rules))
     else:
         model.fit(df, schema=schema)
     model.save(out_dir)
     rec = model.training_record_
+    how = (
+        f" ({rec['epochs_run']} epochs, stopped by {rec['stop_reason']})"
+        if "epochs_run" in rec
+        else ""
+    )
     out.print(
         f"fitted {generator} on {len(df):,} rows × {len(schema.modelled)} columns in "
-        f"{rec['fit_seconds']:.1f} s ({rec['epochs_run']} epochs, stopped by "
-        f"{rec['stop_reason']}, peak memory {rec['peak_rss_mb']:.0f} MiB) → {out_dir}"
+        f"{rec['fit_seconds']:.1f} s{how}, peak memory {rec['peak_rss_mb']:.0f} MiB → {out_dir}"
     )
 
 

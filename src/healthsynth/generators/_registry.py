@@ -56,3 +56,4 @@ class GeneratorRegistry:
 
 registry = GeneratorRegistry()
 registry.register("tabular-lm", "healthsynth.generators.tabular_lm:TabularLM")
+registry.register("marginals", "healthsynth.generators.marginals:IndependentMarginals")
