@@ -33,5 +33,10 @@ def test_public_api_surface():
         data.__all__
     )
     assert issubclass(errors.SchemaValidationError, errors.HealthsynthError)
-    assert generators.registry.names() == ["tabular-lm"]
+    assert generators.registry.names() == ["marginals", "tabular-lm"]
     assert callable(healthsynth.evaluate)
+    from healthsynth import evaluate, knowledge, report
+
+    assert {"evaluate", "METRICS", "MetricRecord", "DIMENSIONS"} <= set(evaluate.__all__)
+    assert {"Predicate", "Rule", "RuleSet", "load_rules", "icd10cm_rules"} <= set(knowledge.__all__)
+    assert {"render_html", "write_report", "scorecard", "scorecard_table"} <= set(report.__all__)
