@@ -26,7 +26,15 @@ from typing import Any
 from healthsynth.data._io import current_umask
 from healthsynth.errors import ModelFolderError
 
-__all__ = ["FORMAT", "atomic_folder", "load_any", "read_json", "runtime_info", "peak_rss_mb"]
+__all__ = [
+    "FORMAT",
+    "atomic_folder",
+    "load_any",
+    "open_folder",
+    "peak_rss_mb",
+    "read_json",
+    "runtime_info",
+]
 
 FORMAT = "healthsynth.generator"
 
@@ -93,6 +101,34 @@ def check_folder(path: str | Path) -> tuple[Path, dict[str, Any]]:
     if meta.get("format") != FORMAT:
         raise ModelFolderError(f"{folder} is not a healthsynth model folder (wrong format field)")
     return folder, meta
+
+
+def open_folder(
+    path: str | Path, *, name: str, format_version: int, param_names: list[str]
+) -> tuple[Path, dict[str, Any], Any, dict[str, Any]]:
+    """Check a model folder written for generator ``name`` and read its common parts.
+
+    Returns the folder, its generator.json, the schema, and the saved constructor settings
+    (only those in ``param_names``).
+    """
+    from healthsynth.data import Schema
+    from healthsynth.errors import DataError
+
+    folder, meta = check_folder(path)
+    if meta.get("generator") != name:
+        raise ModelFolderError(
+            f"model folder {folder} holds a '{meta.get('generator')}' model, not {name}"
+        )
+    if meta.get("format_version", 0) > format_version:
+        raise ModelFolderError(
+            f"model folder {folder} was written by a newer healthsynth; upgrade to load it"
+        )
+    try:
+        schema = Schema.load(folder / "schema.json")
+    except DataError as e:
+        raise ModelFolderError(f"model folder {folder} is corrupted: {e}") from None
+    params = {k: v for k, v in meta.get("params", {}).items() if k in param_names}
+    return folder, meta, schema, params
 
 
 def load_any(path: str | Path) -> Any:

@@ -25,7 +25,7 @@ from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     FORMAT,
     atomic_folder,
-    check_folder,
+    open_folder,
     peak_rss_mb,
     read_json,
     runtime_info,
@@ -190,16 +190,9 @@ class IndependentMarginals(Generator):
     @classmethod
     def load(cls, path: str | Path) -> IndependentMarginals:
         """Load a model folder written by :meth:`save`."""
-        folder, meta = check_folder(path)
-        if meta.get("generator") != cls.name:
-            raise ModelFolderError(
-                f"model folder {folder} holds a '{meta.get('generator')}' model, not {cls.name}"
-            )
-        try:
-            schema = Schema.load(folder / "schema.json")
-        except DataError as e:
-            raise ModelFolderError(f"model folder {folder} is corrupted: {e}") from None
-        params = {k: v for k, v in meta.get("params", {}).items() if k in cls._param_names()}
+        folder, _, schema, params = open_folder(
+            path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
+        )
         self = cls(**params)
         self.marginals_ = read_json(folder / "model" / "marginals.json", folder)
         missing = [c.name for c in schema.modelled if c.name not in self.marginals_]

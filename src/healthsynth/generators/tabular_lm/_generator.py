@@ -20,7 +20,7 @@ from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     FORMAT,
     atomic_folder,
-    check_folder,
+    open_folder,
     peak_rss_mb,
     read_json,
     runtime_info,
@@ -527,20 +527,9 @@ class TabularLM(Generator):
     @classmethod
     def load(cls, path: str | Path) -> TabularLM:
         """Load a model folder; weights come from safetensors only (nothing is unpickled)."""
-        folder, meta = check_folder(path)
-        if meta.get("generator") != cls.name:
-            raise ModelFolderError(
-                f"model folder {folder} holds a '{meta.get('generator')}' model, not {cls.name}"
-            )
-        if meta.get("format_version", 0) > _FORMAT_VERSION:
-            raise ModelFolderError(
-                f"model folder {folder} was written by a newer healthsynth; upgrade to load it"
-            )
-        try:
-            schema = Schema.load(folder / "schema.json")
-        except DataError as e:
-            raise ModelFolderError(f"model folder {folder} is corrupted: {e}") from None
-        params = {k: v for k, v in meta.get("params", {}).items() if k in cls._param_names()}
+        folder, meta, schema, params = open_folder(
+            path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
+        )
         self = cls(**params)
         try:
             codec = TableCodec(schema, meta["codec"])
