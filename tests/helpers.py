@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from healthsynth.data import load_dataset
+from healthsynth.errors import MissingExtraError
 
 _CACHE: dict[str, pd.DataFrame] = {}
 
@@ -19,6 +24,21 @@ def real(name: str, n: int | None = None, seed: int = 0) -> pd.DataFrame:
     if n is not None and n < len(df):
         df = df.sample(n, random_state=seed)
     return df.reset_index(drop=True).copy()
+
+
+@contextmanager
+def extra_or_skip() -> Iterator[None]:
+    """Skip the test when a generator's optional library is not installed.
+
+    With ``HEALTHSYNTH_REQUIRE_EXTRAS=1`` (a run where every extra should be there) the test
+    fails instead, so a missing library cannot hide behind a skip.
+    """
+    try:
+        yield
+    except MissingExtraError as e:
+        if os.environ.get("HEALTHSYNTH_REQUIRE_EXTRAS") == "1":
+            pytest.fail(f"HEALTHSYNTH_REQUIRE_EXTRAS=1 but an extra is missing: {e}")
+        pytest.skip(str(e))
 
 
 def build_tiny_checkpoint(path: Path, corpus: list[str]) -> Path:

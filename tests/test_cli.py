@@ -386,4 +386,4 @@ def test_fit_other_generator_and_options_it_does_not_take(pima_csv, tmp_path):
                "--epochs", "3")  # fmt: skip
     assert_user_error(r, "does not take --epochs")
     r = invoke("fit", pima_csv, "--out", tmp_path / "m3", "--generator", "nope")
-    assert_user_error(r, "known generators: marginals, tabular-lm")
+    assert_user_error(r, "known generators: bayesian-network, ctgan, gaussian-copula, marginals")

@@ -33,10 +33,33 @@ def test_public_api_surface():
         data.__all__
     )
     assert issubclass(errors.SchemaValidationError, errors.HealthsynthError)
-    assert generators.registry.names() == ["marginals", "tabular-lm"]
+    assert generators.registry.names() == [
+        "bayesian-network",
+        "ctgan",
+        "gaussian-copula",
+        "marginals",
+        "random-oversampling",
+        "smote",
+        "tabular-lm",
+        "tvae",
+    ]
     assert callable(healthsynth.evaluate)
     from healthsynth import evaluate, knowledge, report
 
     assert {"evaluate", "METRICS", "MetricRecord", "DIMENSIONS"} <= set(evaluate.__all__)
     assert {"Predicate", "Rule", "RuleSet", "load_rules", "icd10cm_rules"} <= set(knowledge.__all__)
     assert {"render_html", "write_report", "scorecard", "scorecard_table"} <= set(report.__all__)
+    from healthsynth import benchmark
+
+    assert {"load_config", "run_benchmark", "packaged_configs", "frontier", "rank_table"} <= set(
+        benchmark.__all__
+    )
+
+
+def test_benchmark_import_does_not_pull_the_baseline_libraries():
+    code = (
+        "import sys, healthsynth.benchmark; "
+        "print([m for m in ('sdv', 'ctgan', 'pgmpy', 'imblearn', 'torch') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

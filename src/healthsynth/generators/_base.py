@@ -31,6 +31,8 @@ class Generator(ABC):
 
     #: Registry name.
     name: ClassVar[str] = ""
+    #: Whether saved folders hold pickles, which run code when loaded (load only your own).
+    pickled: ClassVar[bool] = False
 
     schema_: Schema
 

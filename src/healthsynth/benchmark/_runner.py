@@ -1,0 +1,231 @@
+"""Running a benchmark: cells in worker processes, resumable, with a time limit per cell."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from healthsynth.benchmark._cells import Cell, frame_and_schema, plan, run_cell, write_cell
+from healthsynth.benchmark._config import BenchmarkConfig
+from healthsynth.errors import ParameterError
+
+__all__ = ["BenchmarkRun", "run_benchmark"]
+
+#: seconds a cell may run past its budget (process start, writing files) before it is stopped
+_GRACE_S = 30.0
+
+
+@dataclass
+class BenchmarkRun:
+    """What a call to :func:`run_benchmark` did."""
+
+    out_dir: Path
+    cells: int
+    ran: int
+    skipped: int
+    status: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _done(root: Path, cell: Cell, config: BenchmarkConfig, retry_failed: bool) -> bool:
+    path = root / cell.folder / "cell.json"
+    if not path.is_file():
+        return False
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if info.get("hash") != config.cell_hash(cell.dataset, cell.method, cell.size, cell.seed):
+        return False  # the config changed for this cell: run it again
+    return not (retry_failed and info.get("status") != "ok")
+
+
+def _child(config: BenchmarkConfig, cell: Cell, root: Path, threads: int) -> None:
+    import os
+    import sys
+
+    code = 0
+    try:
+        run_cell(config, cell, root, threads=threads)
+    except BaseException:  # noqa: BLE001 - run_cell records failures; this is a last resort
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the result is on disk: skip the interpreter's teardown (seconds with torch loaded)
+    os._exit(code)
+
+
+def _stopped(config: BenchmarkConfig, cell: Cell, root: Path, status: str, error: str) -> dict:
+    info = {
+        "dataset": cell.dataset.name,
+        "method": cell.method.name,
+        "generator": cell.method.generator,
+        "train_size": cell.size,
+        "seed": cell.seed,
+        "hash": config.cell_hash(cell.dataset, cell.method, cell.size, cell.seed),
+        "status": status,
+        "error": error,
+    }
+    write_cell(root / cell.folder, "records.json", [])
+    write_cell(root / cell.folder, "cell.json", info)
+    return info
+
+
+def run_benchmark(
+    config: BenchmarkConfig,
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    on_event: Callable[[str, Cell, dict[str, Any] | None], None] | None = None,
+    isolate: bool = True,
+) -> BenchmarkRun:
+    """Run every cell of ``config`` not already done in ``out_dir``, then write the summary.
+
+    Parameters
+    ----------
+    config
+        A checked configuration (:func:`~healthsynth.benchmark.load_config`).
+    out_dir
+        The output folder; a folder from an earlier (killed) run is resumed: finished cells
+        whose settings are unchanged are kept.
+    workers
+        Cells run at once, each in its own process (default: the config's ``workers``).
+    retry_failed
+        Run failed and timed-out cells again instead of keeping their record.
+    on_event
+        Called with ``("skip", cell, None)`` for each cell already done, then
+        ``("start", cell, None)`` and ``("end", cell, cell_info)`` (progress).
+    isolate
+        Run each cell in a child process with the time limit enforced (default). ``False`` runs
+        cells in this process without a limit (for debugging).
+    """
+    from healthsynth.benchmark._summary import write_summary
+    from healthsynth.data._io import atomic_write_text
+
+    started = time.perf_counter()
+    workers = workers or config.workers
+    if workers < 1:
+        raise ParameterError(f"workers must be at least 1; got {workers}")
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    cells_root = root / "cells"
+    # every dataset is loaded and checked before any cell runs
+    for d in config.datasets:
+        frame_and_schema(d, config.source)
+    atomic_write_text(root / "config.json", json.dumps(config.to_dict(), indent=1))
+    cells = plan(config)
+    todo = [c for c in cells if not _done(cells_root, c, config, retry_failed)]
+    if on_event:
+        for c in cells:
+            if c not in todo:
+                on_event("skip", c, None)
+    status: dict[str, int] = {}
+    # one thread per cell: the cells' models are small, and OpenMP threads that outnumber the
+    # free cores slow scikit-learn down many times over; use --workers for parallelism
+    threads = 1
+
+    def finish(cell: Cell, info: dict[str, Any]) -> None:
+        status[info.get("status", "failed")] = status.get(info.get("status", "failed"), 0) + 1
+        if on_event:
+            on_event("end", cell, info)
+
+    if not isolate:
+        for cell in todo:
+            if on_event:
+                on_event("start", cell, None)
+            finish(cell, run_cell(config, cell, cells_root, threads=threads, redirect=False))
+    else:
+        _run_isolated(config, todo, cells_root, workers, threads, finish, on_event)
+    files = write_summary(root, config, cells)
+    return BenchmarkRun(
+        out_dir=root,
+        cells=len(cells),
+        ran=len(todo),
+        skipped=len(cells) - len(todo),
+        status=status,
+        seconds=round(time.perf_counter() - started, 1),
+        files=files,
+    )
+
+
+def _context() -> Any:
+    # fork starts a cell in milliseconds with the parent's imports and loaded data; where the
+    # platform lacks it, spawn (each cell then imports and loads for itself)
+    methods = mp.get_all_start_methods()
+    return mp.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _run_isolated(
+    config: BenchmarkConfig,
+    todo: list[Cell],
+    root: Path,
+    workers: int,
+    threads: int,
+    finish: Callable[[Cell, dict[str, Any]], None],
+    on_event: Callable[[str, Cell, dict[str, Any] | None], None] | None,
+) -> None:
+    ctx = _context()
+    # import what the cells use once here, so forked children start warm
+    from healthsynth import evaluate  # noqa: F401
+    from healthsynth.generators import registry
+
+    for m in {c.method.generator for c in todo if not c.method.builtin}:
+        try:
+            registry.get(m)
+        except ImportError:
+            pass  # the cell records the error
+    limit = config.time_budget_per_cell_s + _GRACE_S
+    queue = list(todo)
+    running: dict[Any, tuple[Cell, float]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                cell = queue.pop(0)
+                proc = ctx.Process(target=_child, args=(config, cell, root, threads), daemon=True)
+                proc.start()
+                running[proc] = (cell, time.monotonic() + limit)
+                if on_event:
+                    on_event("start", cell, None)
+            time.sleep(0.1)
+            for proc in list(running):
+                cell, deadline = running[proc]
+                if proc.exitcode is None and time.monotonic() < deadline:
+                    continue
+                if proc.exitcode is None:
+                    proc.kill()
+                    proc.join()
+                    info = _stopped(
+                        config,
+                        cell,
+                        root,
+                        "timeout",
+                        f"stopped after the time budget of {config.time_budget_per_cell_s:g} s "
+                        "per cell (time_budget_per_cell_s)",
+                    )
+                else:
+                    proc.join()
+                    path = root / cell.folder / "cell.json"
+                    try:
+                        info = json.loads(path.read_text(encoding="utf-8"))
+                    except (OSError, ValueError):
+                        info = _stopped(
+                            config,
+                            cell,
+                            root,
+                            "failed",
+                            f"the cell's process ended with exit code {proc.exitcode} before "
+                            "writing its result (out of memory?)",
+                        )
+                del running[proc]
+                finish(cell, info)
+    finally:
+        for proc in running:
+            proc.kill()
+            proc.join()
