@@ -48,10 +48,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from healthsynth.errors import ModelFolderError, ParameterError
+from healthsynth.errors import ConditionError, ModelFolderError, ParameterError
 from healthsynth.generators._base import warn
 from healthsynth.generators._conditions import Condition
-from healthsynth.errors import ConditionError
 from healthsynth.generators._library import LibraryGenerator, condition_mask, model_file
 
 __all__ = ["SMOTE", "RandomOversampling"]
