@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pandas as pd
+import pytest
 
 from healthsynth.benchmark import _runner, load_config, run_benchmark
 from healthsynth.benchmark._summary import experiment_table, frontier, rank_table
@@ -43,7 +44,15 @@ def test_cells_run_failures_are_recorded_and_summaries_written(tmp_path):
         metrics: {FAST_METRICS}
         """,
     )
-    run = run_benchmark(cfg, tmp_path / "out", workers=2)
+    with pytest.warns(UserWarning) as caught:
+        run = run_benchmark(cfg, tmp_path / "out", workers=2)
+    said = sorted(str(w.message) for w in caught)
+    assert said == [
+        "training size 5000 is larger than the 160 training rows of dataset 'pima'; its "
+        "cells are capped at 160 rows",
+        "training size 5000 is larger than the 334 training rows of dataset 'pbc'; its "
+        "cells are capped at 334 rows",
+    ]
     assert run.cells == 8 and run.ran == 8
     assert run.status == {"ok": 4, "failed": 4}
     res = pd.read_csv(tmp_path / "out" / "results.csv")

@@ -96,6 +96,18 @@ def split_for(
     return train_all.iloc[np.sort(order)].reset_index(drop=True), holdout, schema, notes
 
 
+def cell_identity(config: BenchmarkConfig, cell: Cell) -> dict[str, Any]:
+    """The fields that name a cell in its ``cell.json`` (with the settings' fingerprint)."""
+    return {
+        "dataset": cell.dataset.name,
+        "method": cell.method.name,
+        "generator": cell.method.generator,
+        "train_size": cell.size,
+        "seed": cell.seed,
+        "hash": config.cell_hash(cell.dataset, cell.method, cell.size, cell.seed),
+    }
+
+
 def write_cell(folder: Path, name: str, payload: Any) -> None:
     """Write one JSON file of a cell atomically."""
     from healthsynth.data._io import atomic_write_text
@@ -143,16 +155,8 @@ def run_cell(
     if redirect:
         _redirect_output(folder / "log.txt")
     _limit_threads(threads)
-    info: dict[str, Any] = {
-        "dataset": cell.dataset.name,
-        "method": cell.method.name,
-        "generator": cell.method.generator,
-        "train_size": cell.size,
-        "seed": cell.seed,
-        "hash": config.cell_hash(cell.dataset, cell.method, cell.size, cell.seed),
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": "running",
-    }
+    info = cell_identity(config, cell)
+    info.update(started=datetime.now(timezone.utc).isoformat(timespec="seconds"), status="running")
     started = time.perf_counter()
     records: list[dict[str, Any]] = []
     with warnings.catch_warnings(record=True) as caught:

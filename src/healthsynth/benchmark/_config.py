@@ -297,6 +297,12 @@ def _size(v: Any, source: Path) -> int | str:
     return _whole(v, "train_sizes", source, minimum=2, hint="or 'all'")
 
 
+def _relative_to(source: Path, value: Any) -> str:
+    """A path from the config, made absolute from the config file's folder."""
+    p = Path(str(value))
+    return str(p if p.is_absolute() else (source.parent / p).resolve())
+
+
 def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
     from healthsynth.data import HEALTH_DATASETS
 
@@ -331,10 +337,7 @@ def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
     if not _LABEL.match(name.replace("/", "-")):
         raise _fail(source, f"{where}: the name may hold only letters, digits and . _ + -")
     if path is not None:
-        path = Path(str(path))
-        if not path.is_absolute():
-            path = (source.parent / path).resolve()
-        path = str(path)
+        path = _relative_to(source, path)
     holdout = d.get("holdout", 0.2)
     if isinstance(holdout, bool) or not isinstance(holdout, (int, float)):
         raise _fail(source, f"{where}: 'holdout' must be a fraction between 0 and 1")
@@ -353,10 +356,7 @@ def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
         max_rows = _whole(max_rows, f"{name}.max_rows", source, minimum=10)
     rules = d.get("rules")
     if rules is not None:
-        rp = Path(str(rules))
-        if not rp.is_absolute():
-            rp = (source.parent / rp).resolve()
-        rules = str(rp)
+        rules = _relative_to(source, rules)
     target = d.get("target")
     if target is not None and not isinstance(target, str):
         raise _fail(source, f"{where}: 'target' must be a column name")

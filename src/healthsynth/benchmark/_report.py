@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from healthsynth.benchmark._config import BenchmarkConfig
 from healthsynth.benchmark._summary import (
+    FRONTIER_COLUMNS,
     RANKED,
     UTILITY_AXIS,
     _fmt,
@@ -239,21 +240,7 @@ def render_benchmark(results: pd.DataFrame, config: BenchmarkConfig) -> tuple[st
                     "text": "A generator is on the frontier when no other is at least as good on "
                     "both "
                     "axes and better on one. Error bars: standard deviation over seeds.",
-                    "tables": [
-                        _table(
-                            fr[
-                                [
-                                    "dataset",
-                                    "generator",
-                                    "utility",
-                                    "privacy",
-                                    "privacy_raw",
-                                    "on_frontier",
-                                    "dominated_by",
-                                ]
-                            ]
-                        )
-                    ],
+                    "tables": [_table(fr[FRONTIER_COLUMNS])],
                     "plots": _frontier_plots(fr, colours),
                     "notes": [],
                 }

@@ -10,9 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthsynth.benchmark._cells import Cell, frame_and_schema, plan, run_cell, write_cell
+from healthsynth.benchmark._cells import (
+    Cell,
+    cell_identity,
+    frame_and_schema,
+    plan,
+    run_cell,
+    write_cell,
+)
 from healthsynth.benchmark._config import BenchmarkConfig
 from healthsynth.errors import ParameterError
+from healthsynth.generators._base import warn
 
 __all__ = ["BenchmarkRun", "run_benchmark"]
 
@@ -62,16 +70,7 @@ def _child(config: BenchmarkConfig, cell: Cell, root: Path, threads: int) -> Non
 
 
 def _stopped(config: BenchmarkConfig, cell: Cell, root: Path, status: str, error: str) -> dict:
-    info = {
-        "dataset": cell.dataset.name,
-        "method": cell.method.name,
-        "generator": cell.method.generator,
-        "train_size": cell.size,
-        "seed": cell.seed,
-        "hash": config.cell_hash(cell.dataset, cell.method, cell.size, cell.seed),
-        "status": status,
-        "error": error,
-    }
+    info = {**cell_identity(config, cell), "status": status, "error": error}
     write_cell(root / cell.folder, "records.json", [])
     write_cell(root / cell.folder, "cell.json", info)
     return info
@@ -118,7 +117,14 @@ def run_benchmark(
     cells_root = root / "cells"
     # every dataset is loaded and checked before any cell runs
     for d in config.datasets:
-        frame_and_schema(d, config.source)
+        frame, _ = frame_and_schema(d, config.source)
+        n_train = len(frame) - max(1, int(round(d.holdout * len(frame))))
+        too_big = [s for s in config.train_sizes if s != "all" and int(s) > n_train]
+        if too_big:
+            warn(
+                f"training size {too_big[0]} is larger than the {n_train} training rows of "
+                f"dataset '{d.name}'; its cells are capped at {n_train} rows"
+            )
     atomic_write_text(root / "config.json", json.dumps(config.to_dict(), indent=1))
     cells = plan(config)
     todo = [c for c in cells if not _done(cells_root, c, config, retry_failed)]

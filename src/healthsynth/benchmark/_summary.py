@@ -46,6 +46,17 @@ CAPS: dict[str, float] = {"dcr_median_ratio": 1.0}
 UTILITY_AXIS = ("tstr_auc", "tstr_r2")
 PRIVACY_AXIS = ("dcr_median_ratio",)
 
+#: the frontier's columns shown in the leaderboard and the report
+FRONTIER_COLUMNS = [
+    "dataset",
+    "generator",
+    "utility",
+    "privacy",
+    "privacy_raw",
+    "on_frontier",
+    "dominated_by",
+]
+
 COLUMNS = [
     "dataset",
     "generator",
@@ -404,19 +415,7 @@ def leaderboard_markdown(results: pd.DataFrame, config: BenchmarkConfig) -> str:
                 "capped at 1: rows farther away than new patients are not more private, only "
                 "less realistic.",
                 "",
-                _md(
-                    fr[
-                        [
-                            "dataset",
-                            "generator",
-                            "utility",
-                            "privacy",
-                            "privacy_raw",
-                            "on_frontier",
-                            "dominated_by",
-                        ]
-                    ]
-                ),
+                _md(fr[FRONTIER_COLUMNS]),
             ]
         for ds, table in dataset_tables(results).items():
             lines += [f"## {ds}", "", _md(table)]
