@@ -196,10 +196,15 @@ class BayesianNetwork(LibraryGenerator):
         nodes = list(states.columns)
         with preserved_global_rng():
             if len(nodes) > 1:
-                dag = estimators.HillClimbSearch(states).estimate(
+                # the search runs on integer node names: BIC scores an edge and its reverse
+                # alike, and pgmpy breaks such ties by set order, which for text names changes
+                # with each process's string-hash seed (the same data and seed gave different
+                # networks in different processes); integers hash the same everywhere
+                numbered = states.set_axis(range(len(nodes)), axis=1)
+                dag = estimators.HillClimbSearch(numbered).estimate(
                     scoring_method="bic-d", max_indegree=self.max_indegree, show_progress=False
                 )
-                edges = list(dag.edges())
+                edges = [(nodes[a], nodes[b]) for a, b in sorted(dag.edges())]
             else:
                 edges = []
             model = lib.DiscreteBayesianNetwork()
