@@ -390,7 +390,7 @@ def leaderboard_markdown(results: pd.DataFrame, config: BenchmarkConfig) -> str:
         f"{', '.join(map(str, config.train_sizes))}. Seeds: "
         f"{', '.join(map(str, config.seeds))}.",
         "",
-        "Cells: " + ", ".join(f"{int(v)} {k}" for k, v in status.items()),
+        "Cells: " + (", ".join(f"{int(v)} {k}" for k, v in status.items()) or "none finished yet"),
         "",
     ]
     failed = results[(results["metric"] == "cell_status") & (results["status"] != "ok")]
