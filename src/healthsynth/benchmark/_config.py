@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from healthsynth.data._io import read_yaml
 from healthsynth.errors import DataError, DataFileError
 
 __all__ = [
@@ -181,22 +181,7 @@ def load_config(path: str | Path) -> BenchmarkConfig:
             )
     if not p.is_file():
         raise DataFileError(f"benchmark config '{p}' is not a file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataFileError(f"benchmark config '{p}' is not UTF-8 text; save it as UTF-8") from e
-    except OSError as e:
-        raise DataFileError(f"benchmark config '{p}' cannot be read ({e.strerror})") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None)
-        why = f" ({problem})" if problem else ""
-        raise DataFileError(
-            f"benchmark config '{p}' is not valid YAML{at}{why}; fix the syntax there"
-        ) from e
+    data = read_yaml(p, what="benchmark config")
     return config_from_data(data, source=p)
 
 

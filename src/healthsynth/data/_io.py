@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -130,6 +131,56 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def read_yaml(path: str | Path, *, what: str) -> Any:
+    """Parse a YAML file, with every problem as one :class:`DataFileError` sentence.
+
+    ``what`` names the file in messages (``"rules file"``, ``"benchmark config"``). Syntax
+    errors give the line and column. Only ``true``/``false`` are booleans (YAML 1.2), so a value
+    such as ``no`` or ``off`` stays text.
+    """
+    import yaml
+
+    from healthsynth.errors import DataFileError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataFileError(f"{what} '{p}' does not exist; check the path")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataFileError(f"{what} '{p}' is not UTF-8 text; save it as UTF-8") from e
+    except OSError as e:
+        raise DataFileError(f"{what} '{p}' cannot be read ({e.strerror}); check it") from e
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a safe loader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None)
+        why = f" ({problem})" if problem else ""
+        raise DataFileError(f"{what} '{p}' is not valid YAML{at}{why}; fix the syntax there") from e
+
+
+def _yaml_loader() -> Any:
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """Safe loader where only ``true``/``false`` are booleans (YAML 1.2)."""
+
+    Loader.yaml_implicit_resolvers = {
+        k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    return Loader
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -6,7 +6,8 @@ Layout::
       generator.json   which generator, its settings, its learned non-weight state (JSON)
       schema.json      the table schema
       training.json    the training record (time, memory, epochs, losses, seeds, versions)
-      model/           a standard Hugging Face folder: config.json + model.safetensors (+ tokenizer)
+      model/           the generator's own files (tabular-lm: a standard Hugging Face folder,
+                       config.json + model.safetensors (+ tokenizer); the baselines: their state)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "peak_rss_mb",
     "read_json",
     "runtime_info",
+    "write_common",
 ]
 
 FORMAT = "healthsynth.generator"
@@ -101,6 +103,35 @@ def check_folder(path: str | Path) -> tuple[Path, dict[str, Any]]:
     if meta.get("format") != FORMAT:
         raise ModelFolderError(f"{folder} is not a healthsynth model folder (wrong format field)")
     return folder, meta
+
+
+def write_common(
+    folder: Path,
+    *,
+    name: str,
+    format_version: int,
+    params: dict[str, Any],
+    schema: Any,
+    training: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write the parts every model folder shares (what :func:`open_folder` reads back).
+
+    ``generator.json`` (format, generator name, settings and ``extra`` state), ``schema.json``
+    and ``training.json``.
+    """
+    schema.save(folder / "schema.json")
+    meta = {
+        "format": FORMAT,
+        "format_version": format_version,
+        "generator": name,
+        "params": params,
+        **(extra or {}),
+    }
+    (folder / "generator.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    (folder / "training.json").write_text(
+        json.dumps(training, indent=1, default=str), encoding="utf-8"
+    )
 
 
 def open_folder(

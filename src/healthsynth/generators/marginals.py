@@ -23,12 +23,12 @@ from healthsynth.errors import ConditionError, DataError, ModelFolderError
 from healthsynth.generators._base import Generator, warn
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
-    FORMAT,
     atomic_folder,
     open_folder,
     peak_rss_mb,
     read_json,
     runtime_info,
+    write_common,
 )
 
 __all__ = ["IndependentMarginals"]
@@ -174,16 +174,13 @@ class IndependentMarginals(Generator):
             (tmp / "model" / "marginals.json").write_text(
                 json.dumps(self.marginals_), encoding="utf-8"
             )
-            self.schema_.save(tmp / "schema.json")
-            meta = {
-                "format": FORMAT,
-                "format_version": _FORMAT_VERSION,
-                "generator": self.name,
-                "params": self.get_params(),
-            }
-            (tmp / "generator.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-            (tmp / "training.json").write_text(
-                json.dumps(self.training_record_, indent=1, default=str), encoding="utf-8"
+            write_common(
+                tmp,
+                name=self.name,
+                format_version=_FORMAT_VERSION,
+                params=self.get_params(),
+                schema=self.schema_,
+                training=self.training_record_,
             )
         return path
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from healthsynth.data._io import read_yaml
 from healthsynth.errors import DataFileError, ParameterError
 from healthsynth.knowledge._icd10cm import icd10cm_rules
 from healthsynth.knowledge._rules import RULES_VERSION, Predicate, Rule, RuleSet
@@ -32,19 +30,6 @@ _ICD_KEYS = (
     "adult_min_age",
 )
 _CONDITION_KEYS = ("min", "max", "starts_with")
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe loader where only ``true``/``false`` are booleans (YAML 1.2), so ``no`` stays text."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 class _EntryError(Exception):
@@ -70,20 +55,7 @@ def load_rules(path: str | PathLike[str]) -> RuleSet:
         the message is one sentence naming the file, the rule number and the key at fault.
     """
     p = Path(path)
-    if not p.is_file():
-        raise DataFileError(f"rules file '{p}' does not exist; check the path")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataFileError(f"rules file '{p}' is not UTF-8 text; save it as UTF-8") from e
-    except OSError as e:
-        raise DataFileError(f"rules file '{p}' cannot be read ({e.strerror}); check it") from e
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise DataFileError(f"rules file '{p}' is not valid YAML{at}; fix the syntax there") from e
+    data = read_yaml(p, what="rules file")
     return rules_from_yaml_data(data, source=f"rules file '{p}'")
 
 

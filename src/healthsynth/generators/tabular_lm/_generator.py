@@ -18,12 +18,12 @@ from healthsynth.errors import ConditionError, DataError, ModelFolderError, Para
 from healthsynth.generators._base import Generator, warn
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
-    FORMAT,
     atomic_folder,
     open_folder,
     peak_rss_mb,
     read_json,
     runtime_info,
+    write_common,
 )
 from healthsynth.generators.tabular_lm._codec import TableCodec
 
@@ -505,18 +505,17 @@ class TabularLM(Generator):
                 self.text_.save(tmp / "model")
             else:
                 self.model_.save_pretrained(tmp / "model", safe_serialization=True)
-            self.schema_.save(tmp / "schema.json")
-            meta = {
-                "format": FORMAT,
-                "format_version": _FORMAT_VERSION,
-                "generator": self.name,
-                "params": _jsonable(self.get_params()),
-                "encoding": "text" if self.text_ is not None else "slots",
-                "codec": self.codec_.to_dict(),
-            }
-            (tmp / "generator.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-            (tmp / "training.json").write_text(
-                json.dumps(_jsonable(self.training_record_), indent=1), encoding="utf-8"
+            write_common(
+                tmp,
+                name=self.name,
+                format_version=_FORMAT_VERSION,
+                params=_jsonable(self.get_params()),
+                schema=self.schema_,
+                training=_jsonable(self.training_record_),
+                extra={
+                    "encoding": "text" if self.text_ is not None else "slots",
+                    "codec": self.codec_.to_dict(),
+                },
             )
             if self.rules_ is not None:
                 (tmp / "rules.json").write_text(
