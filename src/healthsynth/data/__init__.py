@@ -1,27 +1,35 @@
 """Tables, their schema, readers and writers, and real example datasets."""
 
+from healthsynth.data._dataset import EVENT_COLUMNS, Dataset, EventTable
 from healthsynth.data._datasets import (
     HEALTH_DATASETS,
+    TIMELINE_DATASETS,
     export_dataset,
     list_datasets,
     load_dataset,
+    load_timelines,
 )
 from healthsynth.data._io import atomic_path, read_table, write_table
 from healthsynth.data._schema import KINDS, ROLES, SCHEMA_VERSION, Column, Schema, infer_schema
 from healthsynth.data._split import train_holdout_split
 
 __all__ = [
+    "EVENT_COLUMNS",
     "HEALTH_DATASETS",
+    "TIMELINE_DATASETS",
     "KINDS",
     "ROLES",
     "SCHEMA_VERSION",
     "Column",
+    "Dataset",
+    "EventTable",
     "Schema",
     "atomic_path",
     "export_dataset",
     "infer_schema",
     "list_datasets",
     "load_dataset",
+    "load_timelines",
     "read_table",
     "train_holdout_split",
     "write_table",

@@ -6,12 +6,21 @@ The package ships the R datasets as files, so nothing is downloaded at run time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from healthsynth.errors import DataError, MissingExtraError
 
-__all__ = ["HEALTH_DATASETS", "export_dataset", "list_datasets", "load_dataset"]
+__all__ = [
+    "HEALTH_DATASETS",
+    "TIMELINE_DATASETS",
+    "export_dataset",
+    "list_datasets",
+    "load_dataset",
+    "load_timelines",
+]
 
 #: Real health datasets this project develops and benchmarks on, with a one-line description.
 HEALTH_DATASETS: dict[str, str] = {
@@ -77,3 +86,68 @@ def export_dataset(name: str, path: str | Path) -> Path:
     from healthsynth.data._io import write_table
 
     return write_table(load_dataset(name), path)
+
+
+#: Real longitudinal cohorts, loaded as multi-table :class:`~healthsynth.data.Dataset` objects.
+TIMELINE_DATASETS: dict[str, str] = {
+    "nafld": (
+        "NAFLD cohort (survival/nafld1-3): 17,549 patients, 34,340 comorbidity events, "
+        "400,123 lab values"
+    ),
+    "pbcseq": "Mayo PBC trial follow-up visits (survival/pbcseq): 312 patients, 1,945 lab visits",
+}
+
+
+def load_timelines(name: str, *, max_patients: int | None = None, seed: int = 0) -> Any:
+    """Load a real longitudinal cohort as a :class:`~healthsynth.data.Dataset`.
+
+    ``nafld`` has the tables ``patients`` (nafld1: age, sex, weight, height, BMI, follow-up
+    days ``futime``, ``status`` 1 = died), ``events`` (nafld3: comorbidity diagnoses) and
+    ``labs`` (nafld2: test, value), all keyed by ``id`` with ``days`` from the index date. The
+    matched-case link ``case.id`` is dropped and ``male`` (0/1) becomes ``sex``
+    (female/male). ``pbcseq`` has ``patients`` (treatment, age, sex, follow-up ``futime``,
+    ``status`` 2 = died) and ``visits`` (one row per lab visit, wide).
+
+    ``max_patients`` keeps a random subset of patients (seeded) with all their events.
+    """
+    from healthsynth.data._dataset import Dataset
+
+    if name == "nafld":
+        p = load_dataset("survival/nafld1").drop(columns=["case.id"])
+        p.insert(2, "sex", np.where(p.pop("male") == 1, "male", "female"))
+        events = load_dataset("survival/nafld3")
+        labs = load_dataset("survival/nafld2")
+        ds = Dataset.from_tables(
+            {"patients": p, "events": events, "labs": labs},
+            key="id",
+            time="days",
+            end="futime",
+            death="status",
+            sex="sex",
+            age="age",
+        )
+    elif name == "pbcseq":
+        raw = load_dataset("survival/pbcseq")
+        static = ["id", "futime", "status", "trt", "age", "sex"]
+        p = raw[static].drop_duplicates("id").reset_index(drop=True)
+        visits = raw.drop(columns=[c for c in static if c != "id"])
+        ds = Dataset.from_tables(
+            {"patients": p, "visits": visits},
+            key="id",
+            time="day",
+            end="futime",
+            death="status",
+            death_value=2,
+            sex="sex",
+            age="age",
+        )
+    else:
+        raise DataError(
+            f"timeline dataset '{name}' is unknown; the known ones are: "
+            f"{', '.join(TIMELINE_DATASETS)}"
+        )
+    if max_patients is not None and max_patients < ds.n_patients:
+        ids = ds.patient_table[ds.key].to_numpy()
+        pick = np.random.default_rng(seed).choice(len(ids), size=max_patients, replace=False)
+        ds = ds.subset(ids[np.sort(pick)])
+    return ds

@@ -13,6 +13,7 @@ rows out of a sample, and the ``rule_violations`` metric counts the rows that br
 'age in [0, 120] (always)'
 """
 
+from healthsynth.knowledge._codes import PACKAGED_CODE_MAPS, CodeEntry, CodeMap, load_code_map
 from healthsynth.knowledge._icd10cm import CODE_GROUPS, CodeGroup, group_prefixes, icd10cm_rules
 from healthsynth.knowledge._rules import (
     RULES_VERSION,
@@ -25,13 +26,17 @@ from healthsynth.knowledge._yaml import load_rules, rules_from_yaml_data
 
 __all__ = [
     "CODE_GROUPS",
+    "PACKAGED_CODE_MAPS",
     "RULES_VERSION",
+    "CodeEntry",
     "CodeGroup",
+    "CodeMap",
     "Predicate",
     "Rule",
     "RuleSet",
     "group_prefixes",
     "icd10cm_rules",
+    "load_code_map",
     "load_rules",
     "normalize_code",
     "rules_from_yaml_data",

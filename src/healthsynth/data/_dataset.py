@@ -1,0 +1,488 @@
+"""Multi-table patient data: one patients table and event tables keyed by patient ID with a time.
+
+A :class:`Dataset` holds
+
+* a **patients table**: one row per patient, keyed by ``key``, with static attributes (age, sex,
+  follow-up time, death);
+* one or more **event tables**, each with the key and a ``time`` column (days relative to an index
+  date as numbers, or calendar dates) and either
+
+  - a **code** layout: one categorical column naming what happened (``event``, ``test``), and
+    optionally one numeric column holding its value (a lab result), or
+  - a **wide** layout: one row per visit with several measured columns (``bili``, ``albumin``).
+
+:meth:`Dataset.events` turns every event table into one long frame
+(``key``, ``time``, ``table``, ``item``, ``value``), which is what timeline generators and
+metrics work on; :meth:`Dataset.from_events` turns such a frame back into tables of the same
+layout. Validation runs when the dataset is built and reports the first problem in one sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.data._io import read_table, write_table
+from healthsynth.data._schema import Schema, infer_schema
+from healthsynth.errors import DataError
+
+__all__ = ["Dataset", "EventTable", "EVENT_COLUMNS"]
+
+#: columns of the long event frame returned by :meth:`Dataset.events`
+EVENT_COLUMNS = ("table", "item", "value")
+
+Layout = Literal["code", "wide"]
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """How one event table is laid out.
+
+    Parameters
+    ----------
+    layout
+        ``"code"``: ``code`` names the event and ``value`` (optional) holds its number;
+        ``"wide"``: every column in ``columns`` is a measured item of the visit.
+    code, value
+        The code and value columns of a ``code`` table.
+    columns
+        The measured columns of a ``wide`` table.
+    """
+
+    layout: Layout
+    code: str | None = None
+    value: str | None = None
+    columns: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "layout": self.layout,
+            "code": self.code,
+            "value": self.value,
+            "columns": list(self.columns),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EventTable:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            layout=d["layout"],
+            code=d.get("code"),
+            value=d.get("value"),
+            columns=tuple(d.get("columns", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A patients table and event tables keyed by patient ID with a time column.
+
+    Build one with :meth:`from_tables` (which infers layouts and schemas and validates) or
+    :meth:`read` (from files). Times are numbers (days from an index date) or dates; they stay
+    as given.
+
+    Parameters
+    ----------
+    tables
+        Table name -> DataFrame; ``patients`` names the patients table.
+    key
+        The patient ID column, present in every table.
+    time
+        The time column of the event tables (the same name in each).
+    patients
+        Name of the patients table.
+    layouts
+        Event table name -> :class:`EventTable`.
+    schemas
+        Table name -> :class:`~healthsynth.data.Schema` (inferred when not given).
+    end, death
+        Optional patients columns: the end of follow-up on the time scale of the events, and a
+        flag (1/True) that the patient died at ``end``.
+    sex, age
+        Optional patients columns: the patient's sex (``m``/``male``/``f``/``female``, any case)
+        and age in years at the index date, used by sex- and age-specific clinical rules.
+    death_value
+        The value of ``death`` that means "died" (default 1; ``True`` also counts).
+    """
+
+    tables: Mapping[str, pd.DataFrame]
+    key: str
+    time: str
+    patients: str
+    layouts: Mapping[str, EventTable]
+    schemas: Mapping[str, Schema] = field(default_factory=dict)
+    end: str | None = None
+    death: str | None = None
+    sex: str | None = None
+    age: str | None = None
+    death_value: Any = 1
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_tables(
+        cls,
+        tables: Mapping[str, pd.DataFrame],
+        *,
+        key: str,
+        time: str,
+        patients: str | None = None,
+        end: str | None = None,
+        death: str | None = None,
+        sex: str | None = None,
+        age: str | None = None,
+        death_value: Any = 1,
+        layouts: Mapping[str, EventTable] | None = None,
+        sources: Mapping[str, str] | None = None,
+    ) -> Dataset:
+        """Build and validate a dataset; ``patients`` defaults to the first table.
+
+        ``sources`` names each table in error messages (e.g. its file); it defaults to
+        ``table 'NAME'``.
+        """
+        if not tables:
+            raise DataError("a dataset needs a patients table and at least one event table")
+        names = list(tables)
+        patients = patients or names[0]
+        src = {n: (sources or {}).get(n, f"table '{n}'") for n in names}
+        if patients not in tables:
+            raise DataError(
+                f"the patients table '{patients}' is not among the tables: {', '.join(names)}"
+            )
+        if len(tables) < 2:
+            raise DataError(
+                f"{src[patients]} is the only table; give at least one event table as well"
+            )
+        for n, df in tables.items():
+            if not isinstance(df, pd.DataFrame):
+                raise DataError(f"{src[n]} must be a pandas DataFrame; got {type(df).__name__}")
+            if key not in df.columns:
+                raise DataError(
+                    f"{src[n]} has no patient ID column '{key}'; its columns are: "
+                    f"{', '.join(map(str, df.columns))}"
+                )
+        p = tables[patients]
+        if len(p) == 0:
+            raise DataError(f"{src[patients]} has no rows")
+        if p[key].isna().any():
+            raise DataError(f"{src[patients]} has a missing patient ID in column '{key}'")
+        dup = p[key][p[key].duplicated()]
+        if len(dup):
+            raise DataError(
+                f"{src[patients]} lists patient ID {dup.iloc[0]!r} more than once "
+                f"({int(p[key].duplicated().sum())} duplicate IDs in column '{key}'); the patients "
+                "table needs one row per patient"
+            )
+        if len(p) < 2:
+            raise DataError(
+                f"{src[patients]} holds one patient; a generator needs several patients to learn "
+                "from"
+            )
+        for col, what in ((end, "end"), (death, "death"), (sex, "sex"), (age, "age")):
+            if col is not None and col not in p.columns:
+                raise DataError(
+                    f"the {what} column '{col}' is not in {src[patients]}; its columns are: "
+                    f"{', '.join(map(str, p.columns))}"
+                )
+        known = set(p[key].tolist())
+        layouts = dict(layouts or {})
+        clean: dict[str, pd.DataFrame] = {patients: p.reset_index(drop=True)}
+        for n, df in tables.items():
+            if n == patients:
+                continue
+            if len(df) == 0:
+                raise DataError(f"{src[n]} has no rows; drop it or give it events")
+            if time not in df.columns:
+                raise DataError(
+                    f"{src[n]} has no time column '{time}'; its columns are: "
+                    f"{', '.join(map(str, df.columns))}"
+                )
+            df = df.copy()
+            df[time] = _check_times(df[time], src[n], time)
+            if df[key].isna().any():
+                raise DataError(f"{src[n]} has a missing patient ID in column '{key}'")
+            unknown = ~df[key].isin(known)
+            if unknown.any():
+                raise DataError(
+                    f"{src[n]} has events for patient ID {df[key][unknown].iloc[0]!r}, which is "
+                    f"not in {src[patients]} ({int(unknown.sum())} such rows); add the patient or "
+                    "drop the events"
+                )
+            layout = layouts.get(n) or _infer_layout(df, key=key, time=time, source=src[n])
+            clean[n] = df.reset_index(drop=True)
+            layouts[n] = layout
+        kinds = {n: _time_kind(clean[n][time]) for n in clean if n != patients}
+        if len(set(kinds.values())) > 1:
+            raise DataError(
+                f"the time column '{time}' holds numbers in some tables and dates in others "
+                f"({', '.join(f'{n}: {k}' for n, k in kinds.items())}); use one kind throughout"
+            )
+        schemas = {
+            n: infer_schema(df, identifiers=[key], source=src[n]) for n, df in clean.items()
+        }
+        return cls(
+            tables=clean,
+            key=key,
+            time=time,
+            patients=patients,
+            layouts=layouts,
+            schemas=schemas,
+            end=end,
+            death=death,
+            sex=sex,
+            age=age,
+            death_value=death_value,
+        )
+
+    @classmethod
+    def read(
+        cls,
+        paths: Mapping[str, str | Path],
+        *,
+        key: str,
+        time: str,
+        patients: str | None = None,
+        **kwargs: Any,
+    ) -> Dataset:
+        """Read each table from a CSV or Parquet file and build the dataset."""
+        tables = {n: read_table(p) for n, p in paths.items()}
+        sources = {n: f"data file {p}" for n, p in paths.items()}
+        return cls.from_tables(
+            tables, key=key, time=time, patients=patients, sources=sources, **kwargs
+        )
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def event_tables(self) -> list[str]:
+        """Names of the event tables, in order."""
+        return [n for n in self.tables if n != self.patients]
+
+    @property
+    def patient_table(self) -> pd.DataFrame:
+        """The patients table."""
+        return self.tables[self.patients]
+
+    @property
+    def n_patients(self) -> int:
+        """Number of patients."""
+        return len(self.patient_table)
+
+    @property
+    def times_are_dates(self) -> bool:
+        """Whether event times are calendar dates (else numbers of days)."""
+        first = self.tables[self.event_tables[0]][self.time]
+        return _time_kind(first) == "dates"
+
+    def events(self) -> pd.DataFrame:
+        """Every event as one long frame: key, time, ``table``, ``item``, ``value``.
+
+        ``item`` is the code (code layout) or the measured column's name (wide layout, one row
+        per non-missing value); ``value`` is the number, or NaN for events without one. Rows are
+        ordered by patient, time, table order and item.
+        """
+        parts = []
+        for n in self.event_tables:
+            df, lay = self.tables[n], self.layouts[n]
+            if lay.layout == "code":
+                assert lay.code is not None
+                part = pd.DataFrame(
+                    {
+                        self.key: df[self.key].to_numpy(),
+                        self.time: df[self.time].to_numpy(),
+                        "table": n,
+                        "item": df[lay.code].astype("string").to_numpy(dtype=object),
+                        "value": (
+                            pd.to_numeric(df[lay.value], errors="coerce").to_numpy(float)
+                            if lay.value
+                            else np.nan
+                        ),
+                    }
+                )
+                part = part[pd.notna(part["item"])]
+            else:
+                long = df[[self.key, self.time, *lay.columns]].melt(
+                    id_vars=[self.key, self.time], var_name="item", value_name="value"
+                )
+                long = long[long["value"].notna()]
+                part = pd.DataFrame(
+                    {
+                        self.key: long[self.key].to_numpy(),
+                        self.time: long[self.time].to_numpy(),
+                        "table": n,
+                        "item": long["item"].astype(str).to_numpy(dtype=object),
+                        "value": pd.to_numeric(long["value"], errors="coerce").to_numpy(float),
+                    }
+                )
+            parts.append(part)
+        out = pd.concat(parts, ignore_index=True)
+        order = {n: i for i, n in enumerate(self.event_tables)}
+        out["_t"] = out["table"].map(order)
+        out = out.sort_values([self.key, self.time, "_t", "item"], kind="stable")
+        return out.drop(columns="_t").reset_index(drop=True)
+
+    def with_events(self, patients: pd.DataFrame, events: pd.DataFrame) -> Dataset:
+        """A dataset of the same layout from a patients table and a long event frame.
+
+        The inverse of :meth:`events`: code tables get one row per event; wide tables one row
+        per patient, time and table with the measured columns filled (missing where an item was
+        not measured). Column order and dtypes follow this dataset's tables.
+        """
+        tables: dict[str, pd.DataFrame] = {self.patients: patients.reset_index(drop=True)}
+        for n in self.event_tables:
+            lay, like = self.layouts[n], self.tables[n]
+            ev = events[events["table"] == n]
+            if lay.layout == "code":
+                assert lay.code is not None
+                df = pd.DataFrame(
+                    {self.key: ev[self.key].to_numpy(), self.time: ev[self.time].to_numpy()}
+                )
+                df[lay.code] = ev["item"].to_numpy()
+                if lay.value:
+                    df[lay.value] = ev["value"].to_numpy(float)
+            else:
+                wide = ev.groupby([self.key, self.time, "item"], sort=True)["value"].first()
+                wide = wide.unstack("item").reindex(columns=list(lay.columns)).reset_index()
+                wide.columns.name = None
+                df = wide
+            extra = [c for c in like.columns if c not in df.columns]
+            for c in extra:  # columns the layout does not model (none for inferred layouts)
+                df[c] = pd.Series([pd.NA] * len(df), dtype=like[c].dtype)
+            df = df[list(like.columns)]
+            df = _cast_like(df, like)
+            tables[n] = df.reset_index(drop=True)
+        return replace(self, tables=tables)
+
+    def subset(self, ids: Any) -> Dataset:
+        """The patients whose IDs are in ``ids`` and their events."""
+        keep = set(pd.Index(ids).tolist())
+        tables = {
+            n: df[df[self.key].isin(keep)].reset_index(drop=True) for n, df in self.tables.items()
+        }
+        return replace(self, tables=tables)
+
+    def split(self, *, holdout: float, seed: int) -> tuple[Dataset, Dataset]:
+        """Split by patient into training and holdout datasets."""
+        if not 0 < holdout < 1:
+            raise DataError(f"holdout must be a fraction between 0 and 1; got {holdout}")
+        ids = self.patient_table[self.key].to_numpy()
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(len(ids))
+        n_hold = max(1, int(round(holdout * len(ids))))
+        return self.subset(ids[perm[n_hold:]]), self.subset(ids[perm[:n_hold]])
+
+    def roles(self) -> dict[str, Any]:
+        """The JSON-ready description of keys, time and roles (no data)."""
+        return {
+            "key": self.key,
+            "time": self.time,
+            "patients": self.patients,
+            "tables": list(self.tables),
+            "layouts": {n: lay.to_dict() for n, lay in self.layouts.items()},
+            "end": self.end,
+            "death": self.death,
+            "sex": self.sex,
+            "age": self.age,
+            "death_value": _plain(self.death_value),
+            "times_are_dates": self.times_are_dates,
+        }
+
+    def died(self, patients: pd.DataFrame | None = None) -> np.ndarray:
+        """Boolean per patient row: died at ``end`` (all False without a death column)."""
+        p = self.patient_table if patients is None else patients
+        if self.death is None:
+            return np.zeros(len(p), bool)
+        s = p[self.death]
+        hit = s == self.death_value
+        if pd.api.types.is_bool_dtype(s):
+            hit = s == bool(self.death_value)
+        return hit.fillna(False).to_numpy(bool)
+
+    def write(self, folder: str | Path, *, fmt: Literal["csv", "parquet"] = "csv") -> Path:
+        """Write each table as ``NAME.csv`` / ``NAME.parquet`` into ``folder`` (atomically)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, df in self.tables.items():
+            write_table(df, folder / f"{n}.{fmt}")
+        return folder
+
+
+def _check_times(s: pd.Series, source: str, time: str) -> pd.Series:
+    """Numbers or dates; anything else is a :class:`DataError` naming a bad value."""
+    if s.isna().any():
+        raise DataError(
+            f"{source} has a missing time in column '{time}' (row {int(np.flatnonzero(s.isna())[0])}"
+            "); every event needs a time"
+        )
+    if pd.api.types.is_bool_dtype(s):
+        raise DataError(f"{source} column '{time}' holds true/false values, not times")
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        if pd.api.types.is_numeric_dtype(s) and not np.isfinite(s.to_numpy(float)).all():
+            raise DataError(f"{source} column '{time}' holds an infinite time")
+        return s
+    as_num = pd.to_numeric(s, errors="coerce")
+    if as_num.notna().all():
+        return as_num
+    as_date = pd.to_datetime(s, errors="coerce", format="mixed")
+    if as_date.notna().all():
+        return as_date
+    bad = s[as_num.isna() & as_date.isna()].iloc[0] if (as_num.isna() & as_date.isna()).any() else (
+        s[as_num.isna()].iloc[0]
+    )
+    raise DataError(
+        f"{source} column '{time}' holds {bad!r}, which is neither a number of days nor a date; "
+        "give days relative to an index date or dates such as 2021-03-04"
+    )
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _time_kind(s: pd.Series) -> str:
+    return "dates" if pd.api.types.is_datetime64_any_dtype(s) else "days"
+
+
+def _infer_layout(df: pd.DataFrame, *, key: str, time: str, source: str) -> EventTable:
+    rest = [c for c in df.columns if c not in (key, time)]
+    if not rest:
+        raise DataError(
+            f"{source} has only the ID and time columns; an event table needs a code column "
+            "(what happened) or measured columns"
+        )
+    text = [
+        c
+        for c in rest
+        if not pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+    ]
+    numeric = [c for c in rest if c not in text]
+    if len(text) == 1 and len(numeric) <= 1:
+        return EventTable("code", code=text[0], value=numeric[0] if numeric else None)
+    if text:
+        raise DataError(
+            f"{source} has several text columns ({', '.join(text)}); an event table holds one "
+            "code column (with at most one value column) or only numeric measured columns"
+        )
+    return EventTable("wide", columns=tuple(numeric))
+
+
+def _cast_like(df: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        want = like[c].dtype
+        if out[c].dtype == want:
+            continue
+        try:
+            if pd.api.types.is_integer_dtype(want) and out[c].isna().any():
+                out[c] = out[c].astype("Int64")
+            elif pd.api.types.is_integer_dtype(want):
+                out[c] = np.round(pd.to_numeric(out[c])).astype(want)
+            else:
+                out[c] = out[c].astype(want)
+        except (TypeError, ValueError):
+            pass
+    return out

@@ -1,0 +1,197 @@
+"""Mappings from a dataset's own event names to standard codes (ICD-10-CM, LOINC).
+
+A mapping is a small CSV with one row per ``(table, item)``: the vocabulary (``ICD10CM`` or
+``LOINC``), the code, the unit, a plausible range ``[low, high]`` for values, and a note saying
+why the code was chosen. Packaged mappings live in ``knowledge/mappings/`` (``nafld``,
+``pbcseq``); ``docs/timelines.md`` lists them. ICD-10-CM descriptions come from the code system
+itself (``simple_icd_10_cm``); LOINC names are the long common names, kept in the file.
+
+Items the mapping does not know are kept (events are never dropped for it) and reported by
+:meth:`CodeMap.unmapped`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.errors import DataFileError, ParameterError
+from healthsynth.knowledge._icd10cm import (
+    DEFAULT_ADULT_MIN_AGE,
+    DEFAULT_CHILD_MAX_AGE,
+    DEFAULT_MATERNAL_AGE,
+    DEFAULT_NEWBORN_MAX_AGE,
+    _cm,
+    group_prefixes,
+)
+from healthsynth.knowledge._rules import normalize_code
+
+__all__ = ["CodeEntry", "CodeMap", "load_code_map", "PACKAGED_CODE_MAPS"]
+
+#: packaged mappings, by name
+PACKAGED_CODE_MAPS = ("nafld", "pbcseq")
+
+_COLUMNS = ("table", "item", "vocabulary", "code", "unit", "low", "high", "note")
+_VOCABULARIES = ("ICD10CM", "LOINC")
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """One mapped item."""
+
+    table: str
+    item: str
+    vocabulary: str
+    code: str
+    description: str
+    unit: str | None
+    low: float | None
+    high: float | None
+    note: str
+
+    def sexes(self) -> tuple[str, ...]:
+        """The sexes (``female``, ``male``) this code allows: both unless ICD-10-CM says one."""
+        if self.vocabulary != "ICD10CM":
+            return ("female", "male")
+        code = normalize_code(self.code)
+        for group, other in (("female", "male"), ("male", "female")):
+            if any(code.startswith(p) for p in group_prefixes(group)):
+                return (group,)
+        return ("female", "male")
+
+    def ages(self) -> tuple[float, float]:
+        """The age band (years) this code allows; ``(0, inf)`` unless ICD-10-CM limits it."""
+        if self.vocabulary != "ICD10CM":
+            return (0.0, float("inf"))
+        code = normalize_code(self.code)
+        lo, hi = 0.0, float("inf")
+        bands = (
+            ("maternal", DEFAULT_MATERNAL_AGE[0], DEFAULT_MATERNAL_AGE[1]),
+            ("newborn", 0.0, DEFAULT_NEWBORN_MAX_AGE),
+            ("child", 0.0, DEFAULT_CHILD_MAX_AGE),
+            ("adult", DEFAULT_ADULT_MIN_AGE, float("inf")),
+        )
+        for group, a, b in bands:
+            if any(code.startswith(p) for p in group_prefixes(group)):
+                lo, hi = max(lo, a), min(hi, b)
+        return (lo, hi)
+
+
+class CodeMap:
+    """A table of :class:`CodeEntry` keyed by ``(table, item)``."""
+
+    def __init__(self, entries: Iterable[CodeEntry], *, name: str = "custom") -> None:
+        self.name = name
+        self.entries: dict[tuple[str, str], CodeEntry] = {(e.table, e.item): e for e in entries}
+
+    def get(self, table: str, item: str) -> CodeEntry | None:
+        """The entry for an item, or None when the mapping does not know it."""
+        return self.entries.get((table, str(item)))
+
+    def unmapped(self, events: pd.DataFrame) -> pd.DataFrame:
+        """Items of a long event frame (``table``, ``item``) the mapping does not know, counted."""
+        pairs = events.groupby(["table", "item"], sort=True).size().rename("events")
+        keep = [(t, i) not in self.entries for t, i in pairs.index]
+        return pairs[keep].reset_index()
+
+    def to_frame(self) -> pd.DataFrame:
+        """All entries as a DataFrame."""
+        return pd.DataFrame([e.__dict__ for e in self.entries.values()])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the rows of the CSV plus descriptions)."""
+        return {"name": self.name, "entries": [dict(e.__dict__) for e in self.entries.values()]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CodeMap:
+        """Inverse of :meth:`to_dict`."""
+        return cls((CodeEntry(**e) for e in d["entries"]), name=d.get("name", "custom"))
+
+
+def load_code_map(source: str | Path) -> CodeMap:
+    """Load a packaged mapping by name (``nafld``, ``pbcseq``) or a mapping CSV by path.
+
+    Raises :class:`~healthsynth.errors.DataFileError` naming the file, row and column for a
+    missing column, an unknown vocabulary, an ICD-10-CM code the code system does not know, or
+    a range that is not two numbers with low <= high.
+    """
+    if isinstance(source, str) and source in PACKAGED_CODE_MAPS:
+        ref = resources.files("healthsynth.knowledge") / "mappings" / f"{source}.csv"
+        with resources.as_file(ref) as p:
+            return _read(Path(p), name=source)
+    path = Path(source)
+    if not path.exists():
+        raise ParameterError(
+            f"code mapping '{source}' is neither a packaged mapping "
+            f"({', '.join(PACKAGED_CODE_MAPS)}) nor an existing CSV file"
+        )
+    return _read(path, name=path.stem)
+
+
+def _read(path: Path, *, name: str) -> CodeMap:
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise DataFileError(f"code mapping {path} is not a readable CSV ({e})") from None
+    missing = [c for c in _COLUMNS[:4] if c not in df.columns]
+    if missing:
+        raise DataFileError(
+            f"code mapping {path} lacks the column(s) {', '.join(missing)}; it needs "
+            f"{', '.join(_COLUMNS)}"
+        )
+    cm = _cm()
+    entries = []
+    for i, row in enumerate(df.to_dict("records"), start=2):
+        where = f"code mapping {path}, line {i}"
+        vocab = row["vocabulary"].strip().upper()
+        code = row["code"].strip()
+        if vocab not in _VOCABULARIES:
+            raise DataFileError(
+                f"{where}: vocabulary '{row['vocabulary']}' is not one of {', '.join(_VOCABULARIES)}"
+            )
+        if vocab == "ICD10CM":
+            if not cm.is_valid_item(code):
+                raise DataFileError(f"{where}: '{code}' is not an ICD-10-CM code")
+            description = cm.get_description(code)
+        else:
+            description = row.get("note", "").strip() or code
+        low, high = (_number(row.get(k, ""), where, k) for k in ("low", "high"))
+        if low is not None and high is not None and low > high:
+            raise DataFileError(f"{where}: low {low} is above high {high}")
+        entries.append(
+            CodeEntry(
+                table=row["table"].strip(),
+                item=row["item"].strip(),
+                vocabulary=vocab,
+                code=code,
+                description=description,
+                unit=(row.get("unit") or "").strip() or None,
+                low=low,
+                high=high,
+                note=(row.get("note") or "").strip(),
+            )
+        )
+    dup = pd.Series([(e.table, e.item) for e in entries]).duplicated()
+    if dup.any():
+        e = entries[int(np.flatnonzero(dup)[0])]
+        raise DataFileError(f"code mapping {path} lists ({e.table}, {e.item}) twice")
+    return CodeMap(entries, name=name)
+
+
+def _number(text: str, where: str, column: str) -> float | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataFileError(f"{where}: {column} '{text}' is not a number") from None
+    if not np.isfinite(value):
+        raise DataFileError(f"{where}: {column} '{text}' is not a finite number")
+    return value
