@@ -9,12 +9,14 @@ from healthsynth.data._datasets import (
     load_dataset,
     load_timelines,
 )
+from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
 from healthsynth.data._io import atomic_path, read_table, write_table
 from healthsynth.data._schema import KINDS, ROLES, SCHEMA_VERSION, Column, Schema, infer_schema
 from healthsynth.data._split import train_holdout_split
 
 __all__ = [
     "EVENT_COLUMNS",
+    "EXPORT_FORMATS",
     "HEALTH_DATASETS",
     "TIMELINE_DATASETS",
     "KINDS",
@@ -26,6 +28,7 @@ __all__ = [
     "Schema",
     "atomic_path",
     "export_dataset",
+    "export_dataset_as",
     "infer_schema",
     "list_datasets",
     "load_dataset",

@@ -13,7 +13,7 @@ A :class:`Dataset` holds
 
 :meth:`Dataset.events` turns every event table into one long frame
 (``key``, ``time``, ``table``, ``item``, ``value``), which is what timeline generators and
-metrics work on; :meth:`Dataset.from_events` turns such a frame back into tables of the same
+metrics work on; :meth:`Dataset.with_events` turns such a frame back into tables of the same
 layout. Validation runs when the dataset is built and reports the first problem in one sentence.
 """
 
@@ -222,9 +222,7 @@ class Dataset:
                 f"the time column '{time}' holds numbers in some tables and dates in others "
                 f"({', '.join(f'{n}: {k}' for n, k in kinds.items())}); use one kind throughout"
             )
-        schemas = {
-            n: infer_schema(df, identifiers=[key], source=src[n]) for n, df in clean.items()
-        }
+        schemas = {n: infer_schema(df, identifiers=[key], source=src[n]) for n, df in clean.items()}
         return cls(
             tables=clean,
             key=key,
@@ -370,9 +368,13 @@ class Dataset:
         if not 0 < holdout < 1:
             raise DataError(f"holdout must be a fraction between 0 and 1; got {holdout}")
         ids = self.patient_table[self.key].to_numpy()
+        if len(ids) < 2:
+            raise DataError(
+                f"the dataset holds {len(ids)} patient(s); a split by patient needs at least two"
+            )
         rng = np.random.default_rng(seed)
         perm = rng.permutation(len(ids))
-        n_hold = max(1, int(round(holdout * len(ids))))
+        n_hold = min(max(1, int(round(holdout * len(ids)))), len(ids) - 1)
         return self.subset(ids[perm[n_hold:]]), self.subset(ids[perm[:n_hold]])
 
     def roles(self) -> dict[str, Any]:
@@ -414,29 +416,60 @@ class Dataset:
 def _check_times(s: pd.Series, source: str, time: str) -> pd.Series:
     """Numbers or dates; anything else is a :class:`DataError` naming a bad value."""
     if s.isna().any():
+        row = int(np.flatnonzero(s.isna())[0])
         raise DataError(
-            f"{source} has a missing time in column '{time}' (row {int(np.flatnonzero(s.isna())[0])}"
-            "); every event needs a time"
+            f"{source} has a missing time in column '{time}' (row {row}); every event needs a time"
         )
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
     if pd.api.types.is_bool_dtype(s):
         raise DataError(f"{source} column '{time}' holds true/false values, not times")
-    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
-        if pd.api.types.is_numeric_dtype(s) and not np.isfinite(s.to_numpy(float)).all():
-            raise DataError(f"{source} column '{time}' holds an infinite time")
+    if pd.api.types.is_timedelta64_dtype(s):
+        raise DataError(
+            f"{source} column '{time}' holds durations; give them as numbers of days "
+            "(e.g. durations / pd.Timedelta(days=1))"
+        )
+    if pd.api.types.is_complex_dtype(s):
+        raise DataError(f"{source} column '{time}' holds complex numbers, not times")
+    if pd.api.types.is_datetime64_any_dtype(s):
         return s
+    if pd.api.types.is_numeric_dtype(s):
+        return _finite_days(s, source, time)
+    flags = s.map(lambda v: isinstance(v, (bool, np.bool_)))
+    if flags.any():
+        raise DataError(
+            f"{source} column '{time}' holds the true/false value {s[flags].iloc[0]!r}, not a time"
+        )
     as_num = pd.to_numeric(s, errors="coerce")
     if as_num.notna().all():
-        return as_num
+        return _finite_days(as_num, source, time)
     as_date = pd.to_datetime(s, errors="coerce", format="mixed")
-    if as_date.notna().all():
-        return as_date
-    bad = s[as_num.isna() & as_date.isna()].iloc[0] if (as_num.isna() & as_date.isna()).any() else (
-        s[as_num.isna()].iloc[0]
-    )
-    raise DataError(
-        f"{source} column '{time}' holds {bad!r}, which is neither a number of days nor a date; "
-        "give days relative to an index date or dates such as 2021-03-04"
-    )
+    neither = as_num.isna() & as_date.isna()
+    if neither.any():
+        raise DataError(
+            f"{source} column '{time}' holds {s[neither].iloc[0]!r}, which is neither a number "
+            "of days nor a date; give days relative to an index date or dates such as 2021-03-04"
+        )
+    if as_num.notna().any():
+        raise DataError(
+            f"{source} column '{time}' mixes numbers such as {s[as_num.notna()].iloc[0]!r} with "
+            f"dates such as {s[as_num.isna()].iloc[0]!r}; give every time as a number of days "
+            "relative to an index date, or every time as a date"
+        )
+    return as_date
+
+
+def _finite_days(s: pd.Series, source: str, time: str) -> pd.Series:
+    """Numeric times as int64/float64 (narrow floats widened); infinite values are an error."""
+    if pd.api.types.is_bool_dtype(s):
+        raise DataError(f"{source} column '{time}' holds true/false values, not times")
+    if pd.api.types.is_complex_dtype(s):
+        raise DataError(f"{source} column '{time}' holds complex numbers, not times")
+    if pd.api.types.is_float_dtype(s) and s.dtype != np.float64:
+        s = s.astype(np.float64)
+    if not np.isfinite(s.to_numpy(float)).all():
+        raise DataError(f"{source} column '{time}' holds an infinite time")
+    return s
 
 
 def _plain(v: Any) -> Any:

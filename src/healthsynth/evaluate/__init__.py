@@ -19,12 +19,14 @@ from healthsynth.evaluate._base import (
     run_metric,
 )
 from healthsynth.evaluate._runner import evaluate
+from healthsynth.evaluate.timeline import evaluate_timelines
 
 __all__ = [
     "DIMENSIONS",
     "METRICS",
     "MetricRecord",
     "evaluate",
+    "evaluate_timelines",
     "get_metric",
     "not_applicable",
     "run_metric",

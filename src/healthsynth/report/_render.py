@@ -510,7 +510,8 @@ def render_html(result: Mapping[str, Any]) -> str:
     result
         What :func:`healthsynth.evaluate` returns: ``{"records": [...], "seconds": ...,
         "meta": {...}}``. Any subset of records works, including none; ``meta`` may be partial
-        or missing.
+        or missing. ``meta["glossary"]`` (name -> one line) describes metrics the built-in
+        glossary lacks.
 
     Returns
     -------
@@ -526,7 +527,10 @@ def render_html(result: Mapping[str, Any]) -> str:
     records = [_Record.from_dict(r) for r in _check(result)]
     sections = _sections(records)
     names = list(dict.fromkeys(r.name for r in records))
-    glossary = [(n, GLOSSARY.get(n, _NO_GLOSS)) for n in names]
+    meta = result.get("meta")
+    extra = meta.get("glossary") if isinstance(meta, Mapping) else None  # e.g. timeline metrics
+    extra = extra if isinstance(extra, Mapping) else {}
+    glossary = [(n, GLOSSARY.get(n) or str(extra.get(n) or _NO_GLOSS)) for n in names]
     return _ENV.get_template("report.html.j2").render(
         meta=_meta(result),
         scorecard=_scorecard(sections),
