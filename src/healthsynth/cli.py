@@ -75,8 +75,12 @@ def _quiet_transformers() -> None:
 @app.command()
 @_user_errors
 def fit(
-    data: Annotated[Path, typer.Argument(help="Training table (.csv or .parquet).")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
+    data: Annotated[
+        Path | None, typer.Argument(help="Training table (.csv or .parquet); or use --table.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Model folder to write.")
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Target column.")] = None,
     sensitive: Annotated[
         str | None, typer.Option(help="Sensitive columns, comma-separated.")
@@ -84,7 +88,10 @@ def fit(
     ids: Annotated[
         str | None, typer.Option("--id", help="Identifier columns, comma-separated.")
     ] = None,
-    generator: Annotated[str, typer.Option(help="Generator name.")] = "tabular-lm",
+    generator: Annotated[
+        str | None,
+        typer.Option(help="Generator name (default: tabular-lm; timeline-lm with --table)."),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option(help="Training epochs (default: chosen from the data size).")
     ] = None,
@@ -98,12 +105,75 @@ def fit(
         typer.Option(help="Clinical rules (YAML) that every sampled row must satisfy."),
     ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=FILE of a multi-table dataset; repeatable. The first is the patients "
+            "table, the others event tables (timelines)."
+        ),
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Patient ID column (with --table).")] = None,
+    time_col: Annotated[
+        str | None,
+        typer.Option("--time", help="Event time column, days from an index date (with --table)."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Patients column: end of follow-up, in days.")
+    ] = None,
+    death: Annotated[
+        str | None, typer.Option(help="Patients column saying the patient died at the end.")
+    ] = None,
+    death_value: Annotated[str, typer.Option(help="Value of --death that means died.")] = "1",
+    sex: Annotated[str | None, typer.Option(help="Patients column: sex (f/m/female/male).")] = None,
+    age: Annotated[str | None, typer.Option(help="Patients column: age in years at day 0.")] = None,
+    code_map: Annotated[
+        str | None,
+        typer.Option(help="Item-to-code mapping: a packaged name (nafld, pbcseq) or a CSV file."),
+    ] = None,
 ) -> None:
-    """Fit a generator on a table and save it as a model folder."""
+    """Fit a generator on a table (or on patient timelines with --table) and save it."""
     _quiet_transformers()
+    if out_dir is None:
+        raise ParameterError("give the model folder to write with --out")
+    if table:
+        if data is not None:
+            raise ParameterError(f"give either a data file ({data}) or --table files, not both")
+        _fit_timelines(
+            table,
+            out_dir=out_dir,
+            generator=generator or "timeline-lm",
+            key=key,
+            time_col=time_col,
+            end=end,
+            death=death,
+            death_value=death_value,
+            sex=sex,
+            age=age,
+            code_map=code_map,
+            params={"epochs": epochs, "max_time": max_time, "seed": seed},
+            unused={
+                "--target": target,
+                "--sensitive": sensitive,
+                "--id": ids,
+                "--base-model": base_model,
+                "--rules": rules,
+            },
+        )
+        return
+    if data is None:
+        raise ParameterError("give a data file to fit on, or the tables of a dataset with --table")
+    for flag, value in (("--key", key), ("--time", time_col), ("--code-map", code_map)):
+        if value is not None:
+            raise ParameterError(f"{flag} goes with --table (multi-table timelines); leave it out")
+    generator = generator or "tabular-lm"
     from healthsynth.data import infer_schema, read_table
-    from healthsynth.generators import registry
+    from healthsynth.generators import registry, timeline_registry
 
+    if generator in timeline_registry.names():
+        raise ParameterError(
+            f"generator '{generator}' learns patient timelines: give the tables with --table "
+            "NAME=FILE (patients first), --key and --time"
+        )
     df = read_table(data, encoding=encoding)
     schema = infer_schema(
         df,
@@ -118,13 +188,13 @@ def fit(
     accepted = set(cls._param_names())
     params: dict[str, Any] = {"seed": seed, "verbose": True}
     asked = {"epochs": epochs, "base_model": base_model, "max_time": max_time}
-    for key, value in asked.items():
+    for param, value in asked.items():
         if value is None:
             continue
-        if key not in accepted:
-            flag = "--" + key.replace("_", "-")
+        if param not in accepted:
+            flag = "--" + param.replace("_", "-")
             raise ParameterError(f"generator '{generator}' does not take {flag}; leave it out")
-        params[key] = str(value) if key == "base_model" else value
+        params[param] = str(value) if param == "base_model" else value
     model = cls(**{k: v for k, v in params.items() if k in accepted})
     if rules is not None:
         from healthsynth.knowledge import load_rules
@@ -147,38 +217,163 @@ def fit(
     )
 
 
+def _parse_tables(items: list[str]) -> dict[str, Path]:
+    tables: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ParameterError(f"--table '{item}' is not of the form NAME=FILE")
+        if name in tables:
+            raise ParameterError(f"--table names the table '{name}' twice")
+        tables[name] = Path(path)
+    return tables
+
+
+def _scalar(text: str) -> Any:
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() else number
+
+
+def _read_dataset(tables: dict[str, Path], roles: dict[str, Any]) -> Any:
+    from healthsynth.data import Dataset
+
+    return Dataset.read(
+        tables,
+        key=roles["key"],
+        time=roles["time"],
+        patients=roles.get("patients"),
+        end=roles.get("end"),
+        death=roles.get("death"),
+        death_value=roles.get("death_value", 1),
+        sex=roles.get("sex"),
+        age=roles.get("age"),
+    )
+
+
+def _fit_timelines(
+    table: list[str],
+    *,
+    out_dir: Path,
+    generator: str,
+    key: str | None,
+    time_col: str | None,
+    end: str | None,
+    death: str | None,
+    death_value: str,
+    sex: str | None,
+    age: str | None,
+    code_map: str | None,
+    params: dict[str, Any],
+    unused: dict[str, Any],
+) -> None:
+    from healthsynth.generators import timeline_registry
+
+    for flag, value in unused.items():
+        if value is not None:
+            raise ParameterError(f"{flag} does not apply to timelines (--table); leave it out")
+    if key is None or time_col is None:
+        raise ParameterError(
+            "--table needs --key (the patient ID column) and --time (the event time column)"
+        )
+    cls = timeline_registry.get(generator)
+    tables = _parse_tables(table)
+    roles = {
+        "key": key,
+        "time": time_col,
+        "patients": next(iter(tables)),
+        "end": end,
+        "death": death,
+        "death_value": _scalar(death_value),
+        "sex": sex,
+        "age": age,
+    }
+    dataset = _read_dataset(tables, roles)
+    settings = {k: v for k, v in params.items() if v is not None}
+    model = cls(**settings, code_map=code_map, verbose=True)
+    model.fit(dataset)
+    model.save(out_dir)
+    rec = model.training_record_
+    out.print(
+        f"fitted {generator} on {rec['n_patients']:,} patients and {rec['n_events']:,} events in "
+        f"{rec['fit_seconds']:.1f} s ({rec['epochs_run']} epochs, stopped by "
+        f"{rec['stop_reason']}), peak memory {rec['peak_rss_mb']:.0f} MiB → {out_dir}"
+    )
+
+
 @app.command()
 @_user_errors
 def sample(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by 'fit'.")],
-    n: Annotated[int, typer.Option("-n", help="Number of rows.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.csv or .parquet).")],
+    n: Annotated[int, typer.Option("-n", help="Number of rows (patients, for timelines).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Output file (.csv or .parquet); a folder for timelines."
+        ),
+    ],
     condition: Annotated[
         list[str] | None,
-        typer.Option(help="COLUMN=VALUE, COLUMN>=NUMBER, COLUMN=LOW..HIGH; repeatable."),
+        typer.Option(
+            help="COLUMN=VALUE, COLUMN>=NUMBER, COLUMN=LOW..HIGH, or has=ITEM for timelines; "
+            "repeatable."
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Timelines only: csv, parquet, omop, meds or fhir."),
+    ] = None,
 ) -> None:
-    """Sample synthetic rows from a model folder (large n is streamed to disk in blocks)."""
+    """Sample synthetic rows (or patients) from a model folder, streamed to disk in blocks."""
     _quiet_transformers()
     from healthsynth.data import atomic_path
     from healthsynth.data._io import table_format
     from healthsynth.generators import Generator, load_generator
     from healthsynth.generators._conditions import parse_condition_strings
-    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+    from healthsynth.generators._folder import check_folder, peak_rss_mb, runtime_info
+    from healthsynth.generators._registry import timeline_registry
 
     # fail on these before the (slower) model load
     Generator._check_n(n)
-    table_format(output, "output file")
-    conditions = parse_condition_strings(condition or [])
+    _, meta = check_folder(model_dir)
+    timelines = meta.get("generator") in timeline_registry.names()
+    conditions = (
+        _timeline_conditions(condition or [])
+        if timelines
+        else (parse_condition_strings(condition or []))
+    )
+    if timelines:
+        formats = ("csv", "parquet", "omop", "meds", "fhir")
+        fmt = fmt or "csv"
+        if fmt not in formats:
+            raise ParameterError(f"--format '{fmt}' is not one of {', '.join(formats)}")
+        if output.exists() and not output.is_dir():
+            raise ParameterError(f"--output {output} is a file; timelines are written to a folder")
+    else:
+        if fmt is not None:
+            raise ParameterError(
+                "--format applies to timeline models; for a table the output file's suffix "
+                "(.csv or .parquet) sets the format"
+            )
+        table_format(output, "output file")
     model = load_generator(model_dir)
     start = time.perf_counter()
-    model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
+    if timelines:
+        model.sample_to_folder(n, output, fmt=fmt, conditions=conditions or None, seed=seed)
+    else:
+        model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
     took = time.perf_counter() - start
+    unit = "patients" if timelines else "rows"
     run = {
         "command": "sample",
         "model": str(model_dir),
         "n": n,
+        "unit": unit,
+        "format": fmt,
         "conditions": conditions,
         "seed": seed,
         "output": str(output),
@@ -187,10 +382,23 @@ def sample(
         "peak_rss_mb": peak_rss_mb(),
         "runtime": runtime_info(),
     }
-    run_path = output.with_name(output.name + ".run.json")
+    run_path = output / "run.json" if timelines else output.with_name(output.name + ".run.json")
     with atomic_path(run_path) as tmp:
-        tmp.write_text(json.dumps(run, indent=1), encoding="utf-8")
-    out.print(f"wrote {n:,} rows to {output} in {took:.1f} s ({n / took:,.0f} rows/s)")
+        tmp.write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
+    where = f"{output}/ ({fmt})" if timelines else str(output)
+    out.print(f"wrote {n:,} {unit} to {where} in {took:.1f} s ({n / took:,.0f} {unit}/s)")
+
+
+def _timeline_conditions(items: list[str]) -> dict[str, Any]:
+    """CLI conditions for timelines: ``has=ITEM`` (repeatable) plus the usual column ones."""
+    from healthsynth.generators._conditions import parse_condition_strings
+
+    has = [i.split("=", 1)[1].strip() for i in items if i.strip().startswith("has=")]
+    rest = [i for i in items if not i.strip().startswith("has=")]
+    conditions = parse_condition_strings(rest)
+    if has:
+        conditions["has"] = has
+    return conditions
 
 
 @app.command()
@@ -405,6 +613,27 @@ def datasets_list(
     for _, row in list_datasets(package).iterrows():
         table.add_row(row["name"], row["description"])
     out.print(table)
+
+
+@datasets_app.command("export-timelines")
+@_user_errors
+def datasets_export_timelines(
+    name: Annotated[str, typer.Argument(help="A real cohort: nafld or pbcseq.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the tables.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    max_patients: Annotated[
+        int | None, typer.Option(help="Keep a random subset of this many patients.")
+    ] = None,
+) -> None:
+    """Write a real longitudinal cohort's tables (patients, events, labs) to a folder."""
+    from healthsynth.data import load_timelines
+
+    if fmt not in ("csv", "parquet"):
+        raise ParameterError(f"--format must be csv or parquet; got '{fmt}'")
+    ds = load_timelines(name, max_patients=max_patients)
+    ds.write(output, fmt=fmt)  # type: ignore[arg-type]
+    listed = ", ".join(f"{n} ({len(df):,} rows)" for n, df in ds.tables.items())
+    out.print(f"wrote {name} to {output}/: {listed}")
 
 
 @datasets_app.command("export")

@@ -1,9 +1,16 @@
 """Synthetic-data generators behind one contract, found by name in a registry."""
 
 from healthsynth.generators._base import Generator, HealthsynthWarning
-from healthsynth.generators._registry import GeneratorRegistry, registry
+from healthsynth.generators._registry import GeneratorRegistry, registry, timeline_registry
 
-__all__ = ["Generator", "GeneratorRegistry", "HealthsynthWarning", "load_generator", "registry"]
+__all__ = [
+    "Generator",
+    "GeneratorRegistry",
+    "HealthsynthWarning",
+    "load_generator",
+    "registry",
+    "timeline_registry",
+]
 
 
 def load_generator(path):  # noqa: ANN001, ANN201 - thin dispatcher

@@ -164,16 +164,17 @@ def open_folder(
 
 def load_any(path: str | Path) -> Any:
     """Load whichever generator a model folder holds."""
-    from healthsynth.generators._registry import registry
+    from healthsynth.generators._registry import registry, timeline_registry
 
     _, meta = check_folder(path)
     name = meta.get("generator")
-    if not isinstance(name, str) or name not in registry.names():
-        raise ModelFolderError(
-            f"model folder {path} names an unknown generator {name!r}; known: "
-            f"{', '.join(registry.names())}"
-        )
-    return registry.get(name).load(path)
+    for reg in (registry, timeline_registry):
+        if isinstance(name, str) and name in reg.names():
+            return reg.get(name).load(path)
+    known = registry.names() + timeline_registry.names()
+    raise ModelFolderError(
+        f"model folder {path} names an unknown generator {name!r}; known: {', '.join(known)}"
+    )
 
 
 def peak_rss_mb() -> float:

@@ -8,14 +8,15 @@ from typing import Any
 
 from healthsynth.errors import ParameterError
 
-__all__ = ["GeneratorRegistry", "registry"]
+__all__ = ["GeneratorRegistry", "registry", "timeline_registry"]
 
 
 class GeneratorRegistry:
     """Maps generator names to ``module:Class`` paths, imported on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, group: str = "healthsynth.generators") -> None:
         self._paths: dict[str, str] = {}
+        self._group = group
         self._plugins_loaded = False
 
     def register(self, name: str, path: str) -> None:
@@ -26,7 +27,7 @@ class GeneratorRegistry:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        for ep in entry_points(group="healthsynth.generators"):
+        for ep in entry_points(group=self._group):
             self._paths.setdefault(ep.name, ep.value)
 
     def names(self) -> list[str]:
@@ -63,3 +64,7 @@ registry.register("tvae", "healthsynth.generators.ctgan_tvae:TVAE")
 registry.register("bayesian-network", "healthsynth.generators.bayesian_network:BayesianNetwork")
 registry.register("smote", "healthsynth.generators.oversampling:SMOTE")
 registry.register("random-oversampling", "healthsynth.generators.oversampling:RandomOversampling")
+
+#: Generators of multi-table patient timelines (they fit a :class:`healthsynth.data.Dataset`).
+timeline_registry = GeneratorRegistry(group="healthsynth.timeline_generators")
+timeline_registry.register("timeline-lm", "healthsynth.generators.timeline_lm:TimelineLM")

@@ -60,7 +60,7 @@ class CodeEntry:
         if self.vocabulary != "ICD10CM":
             return ("female", "male")
         code = normalize_code(self.code)
-        for group, other in (("female", "male"), ("male", "female")):
+        for group in ("female", "male"):
             if any(code.startswith(p) for p in group_prefixes(group)):
                 return (group,)
         return ("female", "male")
@@ -153,7 +153,8 @@ def _read(path: Path, *, name: str) -> CodeMap:
         code = row["code"].strip()
         if vocab not in _VOCABULARIES:
             raise DataFileError(
-                f"{where}: vocabulary '{row['vocabulary']}' is not one of {', '.join(_VOCABULARIES)}"
+                f"{where}: vocabulary '{row['vocabulary']}' is not one of "
+                f"{', '.join(_VOCABULARIES)}"
             )
         if vocab == "ICD10CM":
             if not cm.is_valid_item(code):

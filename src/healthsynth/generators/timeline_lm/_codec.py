@@ -1,0 +1,479 @@
+"""Patients as token sequences: static attributes, then events in time order.
+
+One patient is::
+
+    BOS  static slots (any order)  START  event  GAP event  GAP event ...  END
+
+* **static slots** are the patients table's columns, encoded by the tabular LM's
+  :class:`~healthsynth.generators.tabular_lm._codec.TableCodec` (categories as tokens, numbers as a
+  quantile bin plus a sub-bin), plus one yes/no *presence flag* per event item ("has ever had
+  diabetes"). Flags make cohorts cheap and exact: conditioning on ``has=diabetes`` fixes the flag,
+  and the decoder then must emit a diabetes event before it may end the timeline (and never emits
+  an item whose flag is "no").
+* **START** is the day of the first event relative to the index date (bin + sub-bin tokens);
+  **GAP** is the number of days since the previous event: a *same day* token, or bin + sub-bin
+  tokens for a positive gap. Gaps are never negative, so time never goes backwards.
+* an **event** is an item token (``table/item``) followed by its value tokens when the item has
+  values (a lab result: bin + sub-bin, so values are precise, not just binned).
+
+Every part of the sequence has its own block of the vocabulary and its own *state*; the state of
+each position decides which block may come next (a token-type id tells the model the state).
+The codec's state is plain JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.data import Column, Dataset, Schema
+from healthsynth.generators.tabular_lm._codec import BOS, PAD, TableCodec, _ColumnCodec
+
+__all__ = ["BOS", "PAD", "TimelineCodec", "flag_name"]
+
+_N_MARKERS = 7  # START_C, START_F, GAP_C, GAP_F, ITEM, VAL_C, VAL_F
+
+
+def flag_name(table: str, item: str) -> str:
+    """Name of the presence-flag column of an item."""
+    return f"has:{table}/{item}"
+
+
+def _time_column(name: str, precision: int | None) -> Column:
+    return Column(
+        name=name,
+        kind="integer" if precision == 0 else "numeric",
+        precision=precision,
+        dtype="int64" if precision == 0 else "float64",
+    )
+
+
+def _precision(x: np.ndarray) -> int | None:
+    x = x[np.isfinite(x)]
+    return 0 if len(x) == 0 or np.all(np.abs(x - np.round(x)) < 1e-9) else None
+
+
+class _Num:
+    """A numeric field (start day, gap, one item's values) with one or two token slots."""
+
+    def __init__(self, codec: _ColumnCodec) -> None:
+        self.codec = codec
+        self.sizes = codec.slot_sizes
+        self.two = codec.mode == "continuous"
+        if codec.mode == "cat":
+            vals = pd.to_numeric(pd.Series(codec.values, dtype=object), errors="coerce")
+            self.lb0 = vals.to_numpy(float)
+            self.ub0 = self.lb0.copy()
+        elif codec.mode == "discrete":
+            self.lb0 = np.asarray(codec.values, float)
+            self.ub0 = self.lb0.copy()
+        else:
+            self.lb0 = np.asarray(codec.edges[:-1], float)
+            self.ub0 = np.asarray(codec.edges[1:], float)
+            self.lb1 = codec.sub_edges[:, :-1]
+            self.ub1 = codec.sub_edges[:, 1:]
+        if codec.has_na:  # the NA token carries no number: never below or above a bound
+            self.lb0 = np.append(self.lb0, np.nan)
+            self.ub0 = np.append(self.ub0, np.nan)
+            if self.two:
+                self.lb1 = np.vstack([self.lb1, np.full(self.lb1.shape[1], np.nan)])
+                self.ub1 = np.vstack([self.ub1, np.full(self.ub1.shape[1], np.nan)])
+
+    def fine_table(self) -> np.ndarray:
+        return self.codec.fine_table()
+
+    def within(self, low: float | None, high: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Tokens whose interval meets [low, high] (NA tokens stay allowed)."""
+        lo = -np.inf if low is None else low
+        hi = np.inf if high is None else high
+        ok0 = ~((self.ub0 < lo) | (self.lb0 > hi))
+        ok1 = None
+        if self.two:
+            ok1 = ~((self.ub1 < lo) | (self.lb1 > hi)) & self.fine_table()
+            ok0 = ok0 & ok1.any(axis=1)
+        return ok0, ok1
+
+    def decode(
+        self, t0: np.ndarray, t1: np.ndarray | None, rng: np.random.Generator, low: Any, high: Any
+    ) -> np.ndarray:
+        codes = [t0] if not self.two else [t0, t1]
+        n = len(t0)
+        bounds = (
+            np.full(n, -np.inf if low is None else low),
+            np.full(n, np.inf if high is None else high),
+        )
+        s = self.codec.decode(codes, rng, None, bounds if self.two else None)
+        x = pd.to_numeric(s, errors="coerce").to_numpy(float)
+        if low is not None or high is not None:
+            x = np.clip(x, bounds[0], bounds[1])
+        return x
+
+
+class TimelineCodec:
+    """The token layout of patient timelines (see the module docstring).
+
+    Vocabulary: the static :class:`TableCodec` block (``PAD``, ``BOS``, its markers and slots),
+    then the timeline markers, ``END``, the start-day and gap blocks, one token per item, and
+    each valued item's value block(s).
+    """
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.static_schema = Schema.from_dict(state["static_schema"])
+        self.static = TableCodec(self.static_schema, state["static"])
+        self.items: list[tuple[str, str]] = [tuple(x) for x in state["items"]]  # type: ignore[misc]
+        self.flag_items: list[int] = list(state["flag_items"])
+        self.flag_columns = [flag_name(*self.items[i]) for i in self.flag_items]
+        self.max_tokens: int = int(state["max_tokens"])
+        tprec = state["time_precision"]
+        self.start = _Num(_ColumnCodec(_time_column("__start", tprec), state["start"]))
+        self.gap = _Num(_ColumnCodec(_time_column("__gap", tprec), state["gap"]))
+        assert self.start.two and self.gap.two, "time fields always have bins and sub-bins"
+        self.values: list[_Num | None] = []
+        for i, st in enumerate(state["values"]):
+            if st is None:
+                self.values.append(None)
+            else:
+                col = Column.from_dict(state["value_columns"][i])
+                self.values.append(_Num(_ColumnCodec(col, st)))
+        # -- vocabulary layout --
+        base = self.static.vocab_size
+        self.markers = np.arange(base, base + _N_MARKERS)
+        self.END = base + _N_MARKERS
+        nxt = self.END + 1
+
+        def block(size: int) -> int:
+            nonlocal nxt
+            start = nxt
+            nxt += size
+            return start
+
+        self.start_c = block(self.start.sizes[0])
+        self.start_f = block(self.start.sizes[1]) if self.start.two else -1
+        self.same_day = block(1)
+        self.gap_c = self.same_day + 1
+        block(self.gap.sizes[0])
+        self.gap_f = block(self.gap.sizes[1]) if self.gap.two else -1
+        self.item0 = block(len(self.items))
+        self.val_c: list[int] = []
+        self.val_f: list[int] = []
+        for v in self.values:
+            self.val_c.append(block(v.sizes[0]) if v is not None else -1)
+            self.val_f.append(block(v.sizes[1]) if v is not None and v.two else -1)
+        self.vocab_size = nxt
+        # -- states: static slots, then START_C, START_F, GAP_C, GAP_F, ITEM, VAL_C/F per item --
+        s = self.static.n_slots
+        self.S_START_C, self.S_START_F, self.S_GAP_C, self.S_GAP_F, self.S_ITEM = (
+            s,
+            s + 1,
+            s + 2,
+            s + 3,
+            s + 4,
+        )
+        self.S_VAL_C = [s + 5 + 2 * i for i in range(len(self.items))]
+        self.S_VAL_F = [s + 6 + 2 * i for i in range(len(self.items))]
+        self.n_states = s + 5 + 2 * len(self.items)
+        marker = np.zeros(self.n_states, np.int64)
+        marker[:s] = self.static.marker
+        marker[s : s + 5] = self.markers[:5]
+        marker[self.S_VAL_C] = self.markers[5]
+        marker[self.S_VAL_F] = self.markers[6]
+        self.state_marker = marker
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        dataset: Dataset,
+        *,
+        n_bins: int = 32,
+        n_sub_bins: int = 16,
+        max_discrete: int = 100,
+        max_flags: int = 64,
+        max_tokens: int = 512,
+    ) -> TimelineCodec:
+        """Learn the vocabulary from a dataset."""
+        events = dataset.events()
+        key, time = dataset.key, dataset.time
+        p = dataset.patient_table
+        items = events.groupby(["table", "item"], sort=False).size().sort_values(ascending=False)
+        # order items by table order, then frequency (stable for ties)
+        order = {n: i for i, n in enumerate(dataset.event_tables)}
+        item_list = sorted(items.index.tolist(), key=lambda ti: (order[ti[0]], -items[ti], ti[1]))
+        n_with = events.drop_duplicates([key, "table", "item"]).groupby(["table", "item"]).size()
+        flag_items = [
+            i
+            for i, ti in enumerate(item_list)
+            if ti in n_with.index and n_with[ti] < len(p)  # a flag that is always yes says nothing
+        ]
+        flag_items = sorted(flag_items, key=lambda i: -n_with[item_list[i]])[:max_flags]
+        flag_items.sort()
+        static_df, static_schema = _static_frame(dataset, item_list, flag_items)
+        static = TableCodec.fit(
+            static_schema,
+            static_df,
+            n_bins=n_bins,
+            n_sub_bins=n_sub_bins,
+            max_discrete=max_discrete,
+        )
+        t = _days(events[time], dataset)
+        tprec = _precision(t)
+        first = events.assign(_t=t).groupby(key, sort=False)["_t"].min()
+        gaps = _gaps(events[key].to_numpy(), t)
+        gaps = gaps[gaps > 0]
+        if len(gaps) == 0:
+            gaps = np.array([1.0])
+        start_state = _ColumnCodec.fit(
+            _time_column("__start", tprec),
+            pd.Series(_spread(first.to_numpy(float))),
+            n_bins=n_bins,
+            n_sub_bins=n_sub_bins,
+            max_discrete=0,
+        ).state
+        gap_state = _ColumnCodec.fit(
+            _time_column("__gap", tprec),
+            pd.Series(_spread(gaps)),
+            n_bins=n_bins,
+            n_sub_bins=n_sub_bins,
+            max_discrete=0,
+        ).state
+        values: list[dict[str, Any] | None] = []
+        value_columns: list[dict[str, Any] | None] = []
+        grouped = dict(tuple(events.groupby(["table", "item"], sort=False)["value"]))
+        for ti in item_list:
+            v = grouped[ti]
+            if v.notna().sum() == 0:
+                values.append(None)
+                value_columns.append(None)
+                continue
+            col = _value_column(ti, v)
+            values.append(
+                _ColumnCodec.fit(
+                    col, v, n_bins=n_bins, n_sub_bins=n_sub_bins, max_discrete=max_discrete
+                ).state
+            )
+            value_columns.append(col.to_dict())
+        return cls(
+            {
+                "static_schema": static_schema.to_dict(),
+                "static": static.to_dict(),
+                "items": [list(ti) for ti in item_list],
+                "flag_items": flag_items,
+                "time_precision": tprec,
+                "start": _jsonable(start_state),
+                "gap": _jsonable(gap_state),
+                "values": [_jsonable(v) for v in values],
+                "value_columns": value_columns,
+                "max_tokens": int(max_tokens),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable state."""
+        return self.state
+
+    # -- encoding -------------------------------------------------------------------------
+    def encode(
+        self, dataset: Dataset, rng: np.random.Generator
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], int]:
+        """Static local tokens (patients × slots) and, per patient, timeline tokens and states.
+
+        Timeline tokens are global ids; a timeline longer than ``max_tokens`` is cut (and then
+        has no ``END``). Returns the static tokens, the token and state arrays, and how many
+        patients were cut.
+        """
+        key = dataset.key
+        item_index = {ti: i for i, ti in enumerate(self.items)}
+        static_df, _ = _static_frame(
+            dataset, self.items, self.flag_items, schema=self.static_schema
+        )
+        static_local = self.static.encode(static_df, rng)
+        ids = dataset.patient_table[key].to_numpy()
+        ev = dataset.events()
+        ev = ev[[ti in item_index for ti in zip(ev["table"], ev["item"], strict=True)]]
+        t = _days(ev[dataset.time], dataset)
+        pid = ev[key].to_numpy()
+        n = len(ev)
+        first = np.ones(n, bool)
+        if n:
+            first[1:] = pid[1:] != pid[:-1]
+        gap = np.zeros(n)
+        if n:
+            gap[1:] = t[1:] - t[:-1]
+        item = np.array(
+            [item_index[ti] for ti in zip(ev["table"], ev["item"], strict=True)], np.int64
+        )
+        # five candidate tokens per event: time coarse, time fine, item, value coarse, value fine
+        tok = np.full((n, 5), -1, np.int64)
+        st = np.full((n, 5), -1, np.int64)
+        start_tok = self.start.codec.encode(pd.Series(t), rng)
+        gap_tok = self.gap.codec.encode(pd.Series(np.where(gap > 0, gap, 1.0)), rng)
+        same = (~first) & (gap <= 0)
+        pos = (~first) & (gap > 0)
+        tok[first, 0] = self.start_c + start_tok[0][first]
+        st[first, 0] = self.S_START_C
+        if self.start.two:
+            tok[first, 1] = self.start_f + start_tok[1][first]
+            st[first, 1] = self.S_START_F
+        tok[same, 0] = self.same_day
+        st[same, 0] = self.S_GAP_C
+        tok[pos, 0] = self.gap_c + gap_tok[0][pos]
+        st[pos, 0] = self.S_GAP_C
+        if self.gap.two:
+            tok[pos, 1] = self.gap_f + gap_tok[1][pos]
+            st[pos, 1] = self.S_GAP_F
+        tok[:, 2] = self.item0 + item
+        st[:, 2] = self.S_ITEM
+        vals = ev["value"].to_numpy(float)
+        for i, num in enumerate(self.values):
+            if num is None:
+                continue
+            rows = item == i
+            if not rows.any():
+                continue
+            codes = num.codec.encode(pd.Series(vals[rows]), rng)
+            tok[rows, 3] = self.val_c[i] + codes[0]
+            st[rows, 3] = self.S_VAL_C[i]
+            if num.two:
+                tok[rows, 4] = self.val_f[i] + codes[1]
+                st[rows, 4] = self.S_VAL_F[i]
+        keep = tok >= 0
+        flat_tok = tok[keep]
+        flat_st = st[keep]
+        per_event = keep.sum(axis=1)
+        # split the flat arrays by patient, in the patients table's order
+        counts = pd.Series(per_event).groupby(pid).sum() if n else pd.Series(dtype=int)
+        lengths = counts.reindex(ids, fill_value=0).to_numpy()
+        order_in_flat = pd.Index(pd.unique(pid)) if n else pd.Index([])
+        starts_flat = np.concatenate([[0], np.cumsum(counts.reindex(order_in_flat).to_numpy())])
+        where = {p: starts_flat[j] for j, p in enumerate(order_in_flat)}
+        toks, states = [], []
+        cut = 0
+        for p, length in zip(ids, lengths, strict=True):
+            a = where.get(p, 0)
+            tt = flat_tok[a : a + length]
+            ss = flat_st[a : a + length]
+            if length + 1 > self.max_tokens:
+                cut += 1
+                tt, ss = tt[: self.max_tokens], ss[: self.max_tokens]
+            else:
+                tt = np.append(tt, self.END)
+                ss = np.append(ss, self.S_START_C if length == 0 else self.S_GAP_C)
+            toks.append(tt)
+            states.append(ss)
+        return static_local, toks, states, cut
+
+    # -- masks ----------------------------------------------------------------------------
+    def state_blocks(self) -> list[tuple[int, int]]:
+        """Per state, the (start, size) of its vocabulary block (END counted separately)."""
+        out = [
+            (int(self.static.offset[s]), int(self.static.slot_size[s]))
+            for s in range(self.static.n_slots)
+        ]
+        out.append((self.start_c, self.start.sizes[0]))
+        out.append((self.start_f, self.start.sizes[1] if self.start.two else 0))
+        out.append((self.same_day, 1 + self.gap.sizes[0]))
+        out.append((self.gap_f, self.gap.sizes[1] if self.gap.two else 0))
+        out.append((self.item0, len(self.items)))
+        for i, v in enumerate(self.values):
+            out.append((self.val_c[i], v.sizes[0] if v is not None else 0))
+            out.append((self.val_f[i], v.sizes[1] if v is not None and v.two else 0))
+        return out
+
+    def state_mask(self) -> np.ndarray:
+        """(states, vocab) bool: the tokens each state may emit (END in START_C and GAP_C)."""
+        m = np.zeros((self.n_states, self.vocab_size), bool)
+        for s, (a, size) in enumerate(self.state_blocks()):
+            if size:
+                m[s, a : a + size] = True
+        m[self.S_START_C, self.END] = True
+        m[self.S_GAP_C, self.END] = True
+        return m
+
+
+def _days(t: pd.Series, dataset: Dataset) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(t):
+        raise NotImplementedError  # handled by the generator, which converts dates first
+    return pd.to_numeric(t).to_numpy(float)
+
+
+def _spread(x: np.ndarray) -> np.ndarray:
+    """Time values with at least two distinct numbers, so that they get bins and sub-bins."""
+    if len(np.unique(x)) < 2:
+        x = np.append(x, (x.max() if len(x) else 0.0) + 1.0)
+    return x
+
+
+def _gaps(pid: np.ndarray, t: np.ndarray) -> np.ndarray:
+    if len(t) < 2:
+        return np.zeros(0)
+    same = pid[1:] == pid[:-1]
+    return (t[1:] - t[:-1])[same]
+
+
+def _value_column(ti: tuple[str, str], v: pd.Series) -> Column:
+    x = pd.to_numeric(v, errors="coerce").to_numpy(float)
+    prec = _precision(x)
+    if prec is None:
+        finite = x[np.isfinite(x)]
+        for d in range(1, 7):
+            if np.all(np.abs(finite * 10**d - np.round(finite * 10**d)) < 1e-6):
+                prec = d
+                break
+    return Column(
+        name=f"{ti[0]}/{ti[1]}",
+        kind="numeric",
+        precision=prec,
+        dtype="float64",
+        missing_rate=float(np.mean(~np.isfinite(x))) if len(x) else 0.0,
+    )
+
+
+def _static_frame(
+    dataset: Dataset,
+    items: list[tuple[str, str]],
+    flag_items: list[int],
+    *,
+    schema: Schema | None = None,
+) -> tuple[pd.DataFrame, Schema]:
+    """The patients table (without the key) plus one yes/no column per flagged item."""
+    from healthsynth.data import infer_schema
+
+    p = dataset.patient_table
+    key = dataset.key
+    ev = dataset.events()
+    have = ev.drop_duplicates([key, "table", "item"])
+    df = p.drop(columns=[key]).reset_index(drop=True)
+    for i in flag_items:
+        table, item = items[i]
+        ids = have.loc[(have["table"] == table) & (have["item"] == item), key]
+        df[flag_name(table, item)] = p[key].isin(set(ids.tolist())).astype(np.int64).to_numpy()
+    if schema is None:
+        base = dataset.schemas.get(dataset.patients)
+        kinds = {flag_name(*items[i]): "boolean" for i in flag_items}
+        schema = infer_schema(df, kinds=kinds, source="the patients table")
+        if base is not None:  # keep the user's column kinds for the patients' own columns
+            cols = [base[c.name] if c.name in base else c for c in schema.columns]
+            schema = Schema(columns=tuple(cols), metadata=schema.metadata)
+        cols = tuple(
+            Column(**{**c.to_dict(), "categories": (0, 1), "roles": ()})
+            if c.name.startswith("has:")
+            else c
+            for c in schema.columns
+        )
+        schema = Schema(columns=cols, metadata=schema.metadata)
+    return df, schema
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
