@@ -404,8 +404,13 @@ def _timeline_conditions(items: list[str]) -> dict[str, Any]:
 @app.command()
 @_user_errors
 def evaluate(
-    real: Annotated[Path, typer.Option(help="The real rows the generator was trained on.")],
-    synthetic: Annotated[Path, typer.Option(help="The synthetic rows to evaluate.")],
+    real: Annotated[
+        Path,
+        typer.Option(help="The real rows the generator was trained on (a folder for timelines)."),
+    ],
+    synthetic: Annotated[
+        Path, typer.Option(help="The synthetic rows to evaluate (a folder for timelines).")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
     holdout: Annotated[
         Path | None, typer.Option(help="Real rows the generator never saw (the reference).")
@@ -430,6 +435,18 @@ def evaluate(
     from healthsynth.evaluate import evaluate as run_evaluation
     from healthsynth.report import scorecard_table, write_report
 
+    if real.is_dir():
+        _evaluate_timelines(
+            real=real,
+            synthetic=synthetic,
+            holdout=holdout,
+            model=model,
+            out_dir=out_dir,
+            metrics=metrics,
+            seed=seed,
+            unused={"--target": target, "--sensitive": sensitive, "--rules": rules},
+        )
+        return
     real_df = read_table(real, encoding=encoding)
     syn_df = read_table(synthetic, encoding=encoding)
     hold_df = read_table(holdout, encoding=encoding) if holdout is not None else None
@@ -483,6 +500,82 @@ def evaluate(
     out.print(
         f"{len(ok)} scores, {len(skipped)} not applicable, {len(failed)} failed, in "
         f"{result['seconds']:.0f} s → {path}"
+    )
+
+
+def _evaluate_timelines(
+    *,
+    real: Path,
+    synthetic: Path,
+    holdout: Path | None,
+    model: Path | None,
+    out_dir: Path,
+    metrics: str | None,
+    seed: int,
+    unused: dict[str, Any],
+) -> None:
+    """Evaluate synthetic timelines (folders of tables) against real ones."""
+    from healthsynth.evaluate import evaluate_timelines
+    from healthsynth.generators._folder import check_folder, read_json
+    from healthsynth.report import scorecard_table, write_report
+
+    for flag, value in unused.items():
+        if value is not None:
+            raise ParameterError(f"{flag} does not apply to timelines (folders); leave it out")
+    if model is None:
+        raise ParameterError(
+            f"--real {real} is a folder of timeline tables: give --model MODEL_DIR too, whose "
+            "generator.json says which tables, key and time columns they have"
+        )
+    folder, meta = check_folder(model)
+    template = meta.get("template")
+    if not isinstance(template, dict):
+        raise ParameterError(f"model folder {model} does not hold a timeline model")
+    roles = template["roles"]
+
+    def read(where: Path, what: str) -> Any:
+        if not where.is_dir():
+            raise ParameterError(f"--{what} {where} must be a folder of tables, like --real")
+        paths = {}
+        for name in roles["tables"]:
+            found = [where / f"{name}.{ext}" for ext in ("csv", "parquet")]
+            found = [f for f in found if f.exists()]
+            if not found:
+                raise ParameterError(
+                    f"--{what} folder {where} has no {name}.csv or {name}.parquet; it needs the "
+                    f"tables {', '.join(roles['tables'])}"
+                )
+            paths[name] = found[0]
+        return _read_dataset(paths, roles)
+
+    real_ds = read(real, "real")
+    syn_ds = read(synthetic, "synthetic")
+    hold_ds = read(holdout, "holdout") if holdout is not None else None
+    code_map = None
+    if (folder / "code_map.json").exists():
+        from healthsynth.knowledge import CodeMap
+
+        code_map = CodeMap.from_dict(read_json(folder / "code_map.json", folder))
+    sampling = None
+    if (synthetic / "run.json").is_file():
+        sampling = json.loads((synthetic / "run.json").read_text(encoding="utf-8"))
+    result = evaluate_timelines(
+        real=real_ds,
+        synthetic=syn_ds,
+        holdout=hold_ds,
+        code_map=code_map,
+        metrics=_split_names(metrics) or None,
+        seed=seed,
+        training=read_json(folder / "training.json", folder),
+        sampling=sampling,
+        sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
+    )
+    path = write_report(result, out_dir)
+    out.print(scorecard_table(result))
+    statuses = [r["status"] for r in result["records"]]
+    out.print(
+        f"{statuses.count('ok')} scores, {statuses.count('not_applicable')} not applicable, "
+        f"{statuses.count('failed')} failed, in {result['seconds']:.0f} s → {path}"
     )
 
 
