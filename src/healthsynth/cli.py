@@ -162,8 +162,8 @@ def fit(
         return
     if data is None:
         raise ParameterError("give a data file to fit on, or the tables of a dataset with --table")
-    for flag, value in (("--key", key), ("--time", time_col), ("--code-map", code_map)):
-        if value is not None:
+    for flag, given in (("--key", key), ("--time", time_col), ("--code-map", code_map)):
+        if given is not None:
             raise ParameterError(f"{flag} goes with --table (multi-table timelines); leave it out")
     generator = generator or "tabular-lm"
     from healthsynth.data import infer_schema, read_table

@@ -17,7 +17,7 @@ from healthsynth.errors import (
     NotFittedError,
     ParameterError,
 )
-from healthsynth.generators import load_generator
+from healthsynth.generators import HealthsynthWarning, load_generator
 from healthsynth.generators.timeline_lm import TimelineLM
 from healthsynth.knowledge import CodeEntry, CodeMap, load_code_map
 
@@ -192,8 +192,8 @@ def test_sample_to_folder_omop(fitted, tmp_path):
 
 def test_wide_visit_table_pbcseq():
     ds = load_timelines("pbcseq")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # items the mapping does not know are kept, and the user is told which
+    with pytest.warns(HealthsynthWarning, match=r"does not know 5 item\(s\): visits/ascites"):
         gen = TimelineLM(epochs=2, code_map="pbcseq", **TINY).fit(ds)
     syn = gen.sample(40, seed=1)
     v = syn.tables["visits"]
@@ -202,6 +202,7 @@ def test_wide_visit_table_pbcseq():
     ev = _events(syn)
     assert (ev["day"] <= ev["futime"]).all()
     assert ev.loc[ev["item"] == "albumin", "value"].between(0.5, 7).all()
+    assert {"ascites", "stage"} <= set(ev["item"])
 
 
 def test_unfitted_and_bad_input(nafld):

@@ -180,8 +180,10 @@ def _read(path: Path, *, name: str) -> CodeMap:
         )
     dup = pd.Series([(e.table, e.item) for e in entries]).duplicated()
     if dup.any():
-        e = entries[int(np.flatnonzero(dup)[0])]
-        raise DataFileError(f"code mapping {path} lists ({e.table}, {e.item}) twice")
+        twice = entries[int(np.flatnonzero(dup)[0])]
+        raise DataFileError(
+            f"code mapping {path} lists ({twice.table}, {twice.item}) twice; keep one row"
+        )
     return CodeMap(entries, name=name)
 
 

@@ -98,7 +98,7 @@ class _Num:
     def decode(
         self, t0: np.ndarray, t1: np.ndarray | None, rng: np.random.Generator, low: Any, high: Any
     ) -> np.ndarray:
-        codes = [t0] if not self.two else [t0, t1]
+        codes = [t0] if t1 is None or not self.two else [t0, t1]
         n = len(t0)
         bounds = (
             np.full(n, -np.inf if low is None else low),
@@ -452,11 +452,11 @@ def _static_frame(
         df[flag_name(table, item)] = p[key].isin(set(ids.tolist())).astype(np.int64).to_numpy()
     if schema is None:
         base = dataset.schemas.get(dataset.patients)
-        kinds = {flag_name(*items[i]): "boolean" for i in flag_items}
+        kinds: dict[str, Any] = {flag_name(*items[i]): "boolean" for i in flag_items}
         schema = infer_schema(df, kinds=kinds, source="the patients table")
         if base is not None:  # keep the user's column kinds for the patients' own columns
-            cols = [base[c.name] if c.name in base else c for c in schema.columns]
-            schema = Schema(columns=tuple(cols), metadata=schema.metadata)
+            kept = [base[c.name] if c.name in base else c for c in schema.columns]
+            schema = Schema(columns=tuple(kept), metadata=schema.metadata)
         cols = tuple(
             Column(**{**c.to_dict(), "categories": (0, 1), "roles": ()})
             if c.name.startswith("has:")

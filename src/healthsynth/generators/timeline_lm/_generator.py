@@ -470,7 +470,9 @@ class TimelineLM:
             from healthsynth.generators.timeline_lm._model import _Sampler
 
             codec = self.codec_
-            sexes, ages, ranges = [], [], []
+            sexes: list[tuple[bool, bool]] = []
+            ages: list[tuple[float, float]] = []
+            ranges: list[tuple[float | None, float | None]] = []
             for table, item in codec.items:
                 entry = self.code_map_.get(table, item) if self.code_map_ is not None else None
                 if entry is None:
@@ -618,7 +620,12 @@ class TimelineLM:
                     _merge_parquet_parts(tmp)
             else:
                 ds = self.sample(n, conditions=conditions, seed=int(seeds[0]))
-                export_dataset_as(ds, tmp / "export", fmt=fmt, code_map=self.code_map_)
+                export_dataset_as(
+                    ds,
+                    tmp / "export",
+                    fmt=fmt,  # type: ignore[arg-type]
+                    code_map=self.code_map_,
+                )
                 for child in (tmp / "export").iterdir():
                     child.rename(tmp / child.name)
                 (tmp / "export").rmdir()

@@ -82,7 +82,9 @@ def _batches(data: _Data, token_budget: int, rng: np.random.Generator | None) ->
         order = np.lexsort((noise, lengths))
     else:
         order = np.argsort(lengths, kind="stable")
-    out, cur, longest = [], [], 0
+    out: list[np.ndarray] = []
+    cur: list[int] = []
+    longest = 0
     for i in order:
         longest = max(longest, lengths[i])
         if cur and longest * (len(cur) + 1) > token_budget:
@@ -318,10 +320,10 @@ class _Sampler:
             rows.append(t)
             n_rows += k
         # plausible value ranges on coarse value tokens
-        for i, ok0 in enumerate(self.value_ok0):
-            if ok0 is not None:
+        for i, allowed0 in enumerate(self.value_ok0):
+            if allowed0 is not None:
                 s = c.S_VAL_C[i]
-                base[s, c.val_c[i] : c.val_c[i] + len(ok0)] &= torch.from_numpy(ok0)
+                base[s, c.val_c[i] : c.val_c[i] + len(allowed0)] &= torch.from_numpy(allowed0)
         self.table = torch.cat(rows, dim=0)
         # state -> row in the table (fine states are offset by the chosen coarse token)
         self.row_base = torch.arange(c.n_states)
