@@ -235,6 +235,38 @@ def dcr_histogram(details: Any) -> list[Plot]:
     return [Plot(title="Distance to closest record", svg=_to_svg(fig))]
 
 
+def trajectory_plots(details: Any, *, limit: int = 8) -> list[Plot]:
+    """Yearly mean lab values over time, real training patients against synthetic ones.
+
+    ``details`` is the ``lab_trajectories`` record's: ``curves`` maps an item to its ``bins``
+    (years from day 0), ``real`` and ``synthetic`` means.
+    """
+    if not isinstance(details, Mapping) or not isinstance(details.get("curves"), Mapping):
+        return []
+    plots = []
+    for item, c in list(details["curves"].items())[:limit]:
+        if not isinstance(c, Mapping):
+            continue
+        bins = _numbers(c.get("bins"))
+        real = _numbers(c.get("real"), len(bins) if bins else None)
+        if bins is None or real is None:
+            continue
+        synth = [
+            float(v) if isinstance(v, (int, float)) and math.isfinite(v) else float("nan")
+            for v in (c.get("synthetic") or [None] * len(bins))
+        ][: len(bins)]
+        fig = _figure(3.2, 2.2)
+        ax = fig.add_subplot()
+        ax.plot(bins, real, marker="o", markersize=2.5, color=_REAL, label="real")
+        ax.plot(bins, synth, marker="o", markersize=2.5, color=_SYNTH, label="synthetic")
+        ax.set_xlabel("years from day 0", fontsize=7)
+        ax.set_ylabel("mean value", fontsize=7)
+        ax.legend(fontsize=6, frameon=False)
+        _tidy(ax)
+        plots.append(Plot(title=f"Lab trajectory: {_label(item)}", svg=_to_svg(fig)))
+    return plots
+
+
 def reference_bars(
     bars: Sequence[tuple[str, float | None, float | None]], *, title: str, value_label: str
 ) -> list[Plot]:

@@ -324,6 +324,9 @@ def _add_plots(section: _Section) -> None:
     dep = _first(recs, "dependence_difference", "difference")
     if dep is not None:
         _safely(section, "dependence heatmap", lambda: _plots.dependence_heatmap(dep.details))
+    traj = _first(recs, "lab_trajectories", "curves")
+    if traj is not None:
+        _safely(section, "lab trajectories", lambda: _plots.trajectory_plots(traj.details))
     dcr = _first(recs, "dcr_median_ratio", "histogram")
     if dcr is not None:
         _safely(section, "distance histogram", lambda: _plots.dcr_histogram(dcr.details))

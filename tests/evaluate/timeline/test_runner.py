@@ -68,6 +68,7 @@ def test_report_renders_the_timeline_records():
         assert name in html
     assert "kind:after_death" in html
     assert "R² of the share of patients with each item" in html  # glossary from meta
+    assert "Lab trajectory: labs/hdl" in html  # the yearly mean curves are drawn
 
 
 def test_unknown_metric_lists_the_valid_ones():
