@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from healthsynth.data import load_timelines
 from healthsynth.errors import DataFileError, ParameterError
@@ -123,3 +125,31 @@ def test_age_specific_codes():
     assert entry("O80").ages() == DEFAULT_MATERNAL_AGE  # the maternal band
     assert entry("E11.9").ages() == (0.0, math.inf)
     assert entry("2093-3", "LOINC").ages() == (0.0, math.inf)
+
+
+_HEADER = "table,item,vocabulary,code,unit,low,high,note\n"
+_CELLS = st.sampled_from(
+    ["labs", "hdl", "ICD10CM", "LOINC", "icd9", "E11.9", "O80", "XX.9", "2085-9", "", "5",
+     "-1", "1e999", "nan", "abc", '"', "a,b", "\u00e9", " "]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.lists(_CELLS, min_size=0, max_size=9), max_size=4),
+    header=st.booleans(),
+    raw=st.binary(max_size=40),
+)
+def test_fuzzed_map_files_raise_only_our_errors(tmp_path, rows, header, raw):
+    text = (_HEADER if header else "") + "".join(",".join(r) + "\n" for r in rows)
+    for i, content in enumerate((text.encode(), raw)):
+        path = tmp_path / f"fuzz{i}.csv"
+        path.write_bytes(content)
+        try:
+            cmap = load_code_map(path)
+        except (DataFileError, ParameterError) as e:
+            assert str(e) and "\n" not in str(e)
+        else:
+            assert all(isinstance(e.code, str) for e in cmap.entries.values())
