@@ -53,6 +53,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--task-item", default="diabetes")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--model-out", type=Path, default=None, help="keep the model folder here")
     args = ap.parse_args()
 
     import torch
@@ -85,9 +86,13 @@ def main() -> int:
         f"fit {fit_s:.0f} s, {rec['epochs_run']} epochs ({rec['stop_reason']}), "
         f"val nll {rec['best_val_nll_per_token']:.3f}, {rec['tokens_per_second']:.0f} tokens/s"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        gen.save(Path(tmp) / "model")
-        gen = TimelineLM.load(Path(tmp) / "model")
+    if args.model_out is not None:
+        gen.save(args.model_out)
+        gen = TimelineLM.load(args.model_out)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            gen.save(Path(tmp) / "model")
+            gen = TimelineLM.load(Path(tmp) / "model")
 
     n = train.n_patients
     t0 = time.perf_counter()

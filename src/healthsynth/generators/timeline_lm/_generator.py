@@ -432,12 +432,15 @@ class TimelineLM:
         if roles.get("end"):
             end = pd.to_numeric(static_df[roles["end"]], errors="coerce").to_numpy(float)
             end = np.where(np.isfinite(end), end, np.inf)
+        # an item whose presence flag came out "no" is never emitted (in training such a
+        # patient never has it); a "yes" is only context for the model, except for the items a
+        # cohort condition asks for, which must occur before the timeline may end
         required = np.zeros((m, n_items), bool)
         forbidden = np.zeros((m, n_items), bool)
         for i, col in zip(codec.flag_items, codec.flag_columns, strict=True):
             flag = pd.to_numeric(static_df[col], errors="coerce").to_numpy(float)
-            required[:, i] = flag == 1
             forbidden[:, i] = flag == 0
+        required[:, required_items] = True
         sex = np.full(m, -1)
         if roles.get("sex"):
             first = static_df[roles["sex"]].astype(str).str.strip().str.lower().str[:1]

@@ -168,16 +168,18 @@ def train_model(
     rng = np.random.default_rng(seed)
     state_mask = torch.from_numpy(codec.state_mask())
     steps_per_epoch = max(1, len(_batches(train, token_budget, None)))
-    total_steps = steps_per_epoch * epochs
-    warmup = max(1, int(0.03 * total_steps))
+    # the learning rate warms up, then decays on a cosine to a tenth over the steps training
+    # will take: all epochs, or (with a time limit) as many as the first epoch's pace allows
+    plan = {"total": steps_per_epoch * epochs}
+    warmup = max(1, int(0.03 * plan["total"]))
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda step: (
-            min(1.0, (step + 1) / warmup)
-            * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
-        ),
-    )
+
+    def lr_factor(step: int) -> float:
+        total = plan["total"]
+        done = min(step, total) / total
+        return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     history: list[dict[str, Any]] = []
     best = (math.inf, copy.deepcopy(model.state_dict()), 0)
     bad_epochs = 0
@@ -207,6 +209,9 @@ def train_model(
                     out_of_time = True
                     break
             tokens_seen += seen
+            if epoch == 1 and max_time is not None and not out_of_time:
+                pace = (time.perf_counter() - start) / steps_per_epoch
+                plan["total"] = max(step + 1, min(plan["total"], int(0.97 * max_time / pace)))
             val_loss = evaluate_loss(model, codec, val, token_budget, state_mask)
             history.append(
                 {
