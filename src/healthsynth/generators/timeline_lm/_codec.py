@@ -8,8 +8,9 @@ One patient is::
   :class:`~healthsynth.generators.tabular_lm._codec.TableCodec` (categories as tokens, numbers as a
   quantile bin plus a sub-bin), plus one yes/no *presence flag* per event item ("has ever had
   diabetes"). Flags make cohorts cheap and exact: conditioning on ``has=diabetes`` fixes the flag,
-  and the decoder then must emit a diabetes event before it may end the timeline (and never emits
-  an item whose flag is "no").
+  and the decoder then must emit a diabetes event before it may end the timeline. The decoder
+  never emits an item whose flag is "no"; an unconditioned "yes" is only context (forcing every
+  "yes" made an undertrained model run on for hundreds of events looking for a rare item).
 * **START** is the day of the first event relative to the index date (bin + sub-bin tokens);
   **GAP** is the number of days since the previous event: a *same day* token, or bin + sub-bin
   tokens for a positive gap. Gaps are never negative, so time never goes backwards.

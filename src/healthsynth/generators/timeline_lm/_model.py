@@ -9,8 +9,8 @@ timeline is valid:
 * grammar: only the tokens of the current state's block;
 * time: a start day or gap may not pass the patient's end of follow-up (nothing after death);
   the value of a time token is drawn as soon as it is chosen, so the check is exact;
-* flags: an item whose presence flag is "no" is never emitted; ``END`` waits until every item
-  flagged "yes" has occurred;
+* flags: an item whose presence flag is "no" is never emitted; ``END`` waits until every item a
+  cohort condition asks for has occurred;
 * clinical codes: items whose code is specific to the other sex, or to an age band the patient
   is outside of at that moment, are never emitted;
 * lab values: value tokens outside the plausible range of the item are never emitted, and
