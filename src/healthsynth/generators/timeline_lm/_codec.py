@@ -7,10 +7,11 @@ One patient is::
 * **static slots** are the patients table's columns, encoded by the tabular LM's
   :class:`~healthsynth.generators.tabular_lm._codec.TableCodec` (categories as tokens, numbers as a
   quantile bin plus a sub-bin), plus one yes/no *presence flag* per event item ("has ever had
-  diabetes"). Flags make cohorts cheap and exact: conditioning on ``has=diabetes`` fixes the flag,
-  and the decoder then must emit a diabetes event before it may end the timeline. The decoder
-  never emits an item whose flag is "no"; an unconditioned "yes" is only context (forcing every
-  "yes" made an undertrained model run on for hundreds of events looking for a rare item).
+  diabetes"), which can also be *unsaid*. Training hides the flags of half of the patients and
+  half of the flags of the others, so the model learns timelines with and without them.
+  Unconditioned patients are sampled with every flag unsaid (nothing is decided up front); a
+  cohort ``has=diabetes`` sets that flag to "yes" (the others unsaid) and the decoder must emit
+  a diabetes event before it may end the timeline. An item whose flag is "no" is never emitted.
 * **START** is the day of the first event relative to the index date (bin + sub-bin tokens);
   **GAP** is the number of days since the previous event: a *same day* token, or bin + sub-bin
   tokens for a positive gap. Gaps are never negative, so time never goes backwards.
@@ -32,7 +33,10 @@ import pandas as pd
 from healthsynth.data import Column, Dataset, Schema
 from healthsynth.generators.tabular_lm._codec import BOS, PAD, TableCodec, _ColumnCodec
 
-__all__ = ["BOS", "PAD", "TimelineCodec", "flag_name"]
+__all__ = ["BOS", "PAD", "UNSAID", "TimelineCodec", "flag_name"]
+
+#: the value of a presence flag that says nothing (see :meth:`TimelineCodec.hide_flags`)
+UNSAID = 2
 
 _N_MARKERS = 7  # START_C, START_F, GAP_C, GAP_F, ITEM, VAL_C, VAL_F
 
@@ -366,6 +370,28 @@ class TimelineCodec:
             states.append(ss)
         return static_local, toks, states, cut
 
+    def hide_flags(self, static_local: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Training copy of the static tokens with presence flags hidden (set to ``UNSAID``).
+
+        Half of the patients have every flag hidden, the other half each flag with probability
+        one half. The model thus learns timelines both without any plan (how unconditioned
+        patients are sampled: all flags unsaid, so nothing is decided up front) and with some
+        items fixed (how cohorts are sampled: the asked item "yes", the others unsaid).
+        """
+        out = static_local.copy()
+        slots = [self.static.column_slots[self._static_index(c)][0] for c in self.flag_columns]
+        if not slots:
+            return out
+        n = len(out)
+        hide = (rng.random(n) < 0.5)[:, None] | (rng.random((n, len(slots))) < 0.5)
+        block = out[:, slots]
+        block[hide] = UNSAID
+        out[:, slots] = block
+        return out
+
+    def _static_index(self, name: str) -> int:
+        return [c.name for c in self.static.columns].index(name)
+
     # -- masks ----------------------------------------------------------------------------
     def state_blocks(self) -> list[tuple[int, int]]:
         """Per state, the (start, size) of its vocabulary block (END counted separately)."""
@@ -459,7 +485,9 @@ def _static_frame(
             kept = [base[c.name] if c.name in base else c for c in schema.columns]
             schema = Schema(columns=tuple(kept), metadata=schema.metadata)
         cols = tuple(
-            Column(**{**c.to_dict(), "categories": (0, 1), "roles": ()})
+            Column(
+                **{**c.to_dict(), "kind": "categorical", "categories": (0, 1, UNSAID), "roles": ()}
+            )
             if c.name.startswith("has:")
             else c
             for c in schema.columns

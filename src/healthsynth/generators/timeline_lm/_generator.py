@@ -38,7 +38,7 @@ from healthsynth.generators._folder import (
     runtime_info,
     write_common,
 )
-from healthsynth.generators.timeline_lm._codec import TimelineCodec, flag_name
+from healthsynth.generators.timeline_lm._codec import UNSAID, TimelineCodec, flag_name
 
 __all__ = ["TimelineLM"]
 
@@ -246,6 +246,7 @@ class TimelineLM:
         )
         rng = np.random.default_rng(self.seed)
         static, toks, states, cut = codec.encode(data, rng)
+        static = codec.hide_flags(static, rng)
         n = len(toks)
         perm = rng.permutation(n)
         n_val = int(min(max(self.validation_fraction * n, 10), n // 4))
@@ -394,6 +395,8 @@ class TimelineLM:
                     )
                 required.append(idx)
                 conds[flag_name(*codec.items[idx])] = 1
+        for col in codec.flag_columns:  # flags nobody asked about say nothing
+            conds.setdefault(col, UNSAID)
         key = self.template_["roles"]["key"]
         if key in conds:
             raise ConditionError(f"condition column '{key}' is the patient ID, which is generated")
@@ -432,9 +435,8 @@ class TimelineLM:
         if roles.get("end"):
             end = pd.to_numeric(static_df[roles["end"]], errors="coerce").to_numpy(float)
             end = np.where(np.isfinite(end), end, np.inf)
-        # an item whose presence flag came out "no" is never emitted (in training such a
-        # patient never has it); a "yes" is only context for the model, except for the items a
-        # cohort condition asks for, which must occur before the timeline may end
+        # an item whose presence flag is "no" is never emitted (in training such a patient never
+        # has it); the items a cohort condition asks for must occur before the timeline ends
         required = np.zeros((m, n_items), bool)
         forbidden = np.zeros((m, n_items), bool)
         for i, col in zip(codec.flag_items, codec.flag_columns, strict=True):
