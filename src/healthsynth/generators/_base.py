@@ -133,6 +133,29 @@ class Generator(ABC):
         return block
 
 
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def progress_bar(verbose: bool) -> Any:
+    """A rich progress display for training (a do-nothing context when not ``verbose``)."""
+    if not verbose:
+        return _NoProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+
+
 def warn(message: str) -> None:
     """Issue a :class:`HealthsynthWarning`."""
     warnings.warn(message, HealthsynthWarning, stacklevel=3)

@@ -30,6 +30,7 @@ from healthsynth.errors import ModelFolderError
 __all__ = [
     "FORMAT",
     "atomic_folder",
+    "jsonable",
     "load_any",
     "open_folder",
     "peak_rss_mb",
@@ -175,6 +176,27 @@ def load_any(path: str | Path) -> Any:
     raise ModelFolderError(
         f"model folder {path} names an unknown generator {name!r}; known: {', '.join(known)}"
     )
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy values, arrays and paths made JSON-ready; NaN and infinities -> None."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def peak_rss_mb() -> float:

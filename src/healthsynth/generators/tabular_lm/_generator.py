@@ -15,10 +15,11 @@ import pandas as pd
 from healthsynth.data import Schema, infer_schema
 from healthsynth.data._distance import RowEncoder, nearest_distances
 from healthsynth.errors import ConditionError, DataError, ModelFolderError, ParameterError
-from healthsynth.generators._base import Generator, warn
+from healthsynth.generators._base import Generator, progress_bar, warn
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     atomic_folder,
+    jsonable,
     open_folder,
     peak_rss_mb,
     read_json,
@@ -238,7 +239,7 @@ class TabularLM(Generator):
         lr = self.learning_rate or (2e-3 if self.base_model is None else 1e-4)
         dropout = self.dropout if self.dropout is not None else (0.2 if n_train < 1000 else 0.1)
         check = self._privacy_check(train_df, val_df) if self.privacy_stop else None
-        progress = _progress(self.verbose)
+        progress = progress_bar(self.verbose)
         with progress:
             if self.base_model is None:
                 from healthsynth.generators.tabular_lm._native import build_model, train_model
@@ -293,7 +294,7 @@ class TabularLM(Generator):
         self.training_record_ = {
             **record,
             "generator": self.name,
-            "params": _jsonable(self.get_params()),
+            "params": jsonable(self.get_params()),
             "batch_size": batch_size,
             "learning_rate": lr,
             "dropout": dropout,
@@ -509,9 +510,9 @@ class TabularLM(Generator):
                 tmp,
                 name=self.name,
                 format_version=_FORMAT_VERSION,
-                params=_jsonable(self.get_params()),
+                params=jsonable(self.get_params()),
                 schema=self.schema_,
-                training=_jsonable(self.training_record_),
+                training=jsonable(self.training_record_),
                 extra={
                     "encoding": "text" if self.text_ is not None else "slots",
                     "codec": self.codec_.to_dict(),
@@ -605,39 +606,3 @@ def _surrogate_ids(dtype: str, start: int, n: int) -> np.ndarray:
     if dtype.startswith(("int", "uint", "Int", "float")):
         return np.arange(start + 1, start + n + 1)
     return np.array([f"syn-{i:08d}" for i in range(start + 1, start + n + 1)], dtype=object)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress(verbose: bool) -> Any:
-    if not verbose:
-        return _NoProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    )

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Column, Dataset, Schema
+from healthsynth.generators._folder import jsonable
 from healthsynth.generators.tabular_lm._codec import BOS, PAD, TableCodec, _ColumnCodec
 
 __all__ = ["BOS", "PAD", "UNSAID", "TimelineCodec", "flag_name"]
@@ -267,9 +268,9 @@ class TimelineCodec:
                 "items": [list(ti) for ti in item_list],
                 "flag_items": flag_items,
                 "time_precision": tprec,
-                "start": _jsonable(start_state),
-                "gap": _jsonable(gap_state),
-                "values": [_jsonable(v) for v in values],
+                "start": jsonable(start_state),
+                "gap": jsonable(gap_state),
+                "values": [jsonable(v) for v in values],
                 "value_columns": value_columns,
                 "max_tokens": int(max_tokens),
             }
@@ -494,15 +495,3 @@ def _static_frame(
         )
         schema = Schema(columns=cols, metadata=schema.metadata)
     return df, schema
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

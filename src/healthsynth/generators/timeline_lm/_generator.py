@@ -28,10 +28,11 @@ from healthsynth.errors import (
     NotFittedError,
     ParameterError,
 )
-from healthsynth.generators._base import warn
+from healthsynth.generators._base import progress_bar, warn
 from healthsynth.generators._conditions import resolve_conditions
 from healthsynth.generators._folder import (
     atomic_folder,
+    jsonable,
     open_folder,
     peak_rss_mb,
     read_json,
@@ -172,6 +173,16 @@ class TimelineLM:
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {k: getattr(self, k) for k in names}
 
+    def _json_params(self) -> dict[str, Any]:
+        """The settings as JSON (a code mapping given as an object is named)."""
+        params = self.get_params()
+        mapping = getattr(self, "code_map_", None)
+        if mapping is not None:
+            params["code_map"] = mapping.name
+        elif params["code_map"] is not None and not isinstance(params["code_map"], (str, Path)):
+            params["code_map"] = getattr(params["code_map"], "name", str(params["code_map"]))
+        return dict(jsonable(params))
+
     def _validate_params(self) -> None:
         for name, (types, ok) in _PARAMS.items():
             v = getattr(self, name)
@@ -263,7 +274,7 @@ class TimelineLM:
             dropout=float(self.dropout),
             seed=self.seed,
         )
-        progress = _progress(self.verbose)
+        progress = progress_bar(self.verbose)
         with progress:
             record = train_model(
                 model,
@@ -294,7 +305,7 @@ class TimelineLM:
         self.training_record_ = {
             **record,
             "generator": self.name,
-            "params": _jsonable(self.get_params()),
+            "params": self._json_params(),
             "n_patients": int(n),
             "n_train_patients": int(len(train_idx)),
             "n_validation_patients": int(n_val),
@@ -644,16 +655,14 @@ class TimelineLM:
         path = Path(path)
         with atomic_folder(path) as tmp:
             self.model_.save_pretrained(tmp / "model", safe_serialization=True)
-            params = _jsonable(self.get_params())
-            if self.code_map_ is not None:
-                params["code_map"] = self.code_map_.name
+            params = self._json_params()
             write_common(
                 tmp,
                 name=self.name,
                 format_version=_FORMAT_VERSION,
                 params=params,
                 schema=self.codec_.static_schema,
-                training=_jsonable(self.training_record_),
+                training=jsonable(self.training_record_),
                 extra={"codec": self.codec_.to_dict(), "template": self.template_},
             )
             if self.code_map_ is not None:
@@ -742,7 +751,7 @@ def _template(data: Dataset) -> dict[str, Any]:
         len(t) == 0 or np.all(np.abs(t.to_numpy(float) - np.round(t.to_numpy(float))) < 1e-9)
     )
     return {
-        "roles": _jsonable(roles),
+        "roles": jsonable(roles),
         "tables": {
             n: {"columns": [str(c) for c in df.columns], "dtypes": [str(d) for d in df.dtypes]}
             for n, df in data.tables.items()
@@ -781,41 +790,3 @@ def _merge_parquet_parts(folder: Path) -> None:
             part.unlink()
         if writer is not None:
             writer.close()
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "name") and hasattr(obj, "entries"):  # a CodeMap
-        return obj.name
-    return obj
-
-
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress(verbose: bool) -> Any:
-    if not verbose:
-        return _NoProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    )
