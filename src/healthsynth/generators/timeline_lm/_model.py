@@ -301,9 +301,9 @@ class _Sampler:
         rows = [base]
         self.fine_row: dict[int, int] = {}
         n_rows = base.shape[0]
-        fine_specs: list[tuple[int, int, int, np.ndarray]] = []  # state, coarse state, block, table
-        fine_specs.append((c.S_START_F, c.S_START_C, c.start_f, c.start.fine_table()))
-        fine_specs.append((c.S_GAP_F, c.S_GAP_C, c.gap_f, c.gap.fine_table()))
+        fine_specs: list[tuple[int, int, np.ndarray]] = []  # fine state, its block, allowed table
+        fine_specs.append((c.S_START_F, c.start_f, c.start.fine_table()))
+        fine_specs.append((c.S_GAP_F, c.gap_f, c.gap.fine_table()))
         self.value_ok0: list[np.ndarray | None] = []
         for i, num in enumerate(c.values):
             if num is None:
@@ -314,14 +314,12 @@ class _Sampler:
             self.value_ok0.append(ok0)
             if num.two:
                 assert ok1 is not None
-                fine_specs.append((c.S_VAL_F[i], c.S_VAL_C[i], c.val_f[i], ok1))
-        self.coarse_of: dict[int, int] = {}
-        for state, coarse_state, block, table in fine_specs:
+                fine_specs.append((c.S_VAL_F[i], c.val_f[i], ok1))
+        for state, block, table in fine_specs:
             k, f = table.shape
             t = torch.zeros((k, c.vocab_size), dtype=torch.bool)
             t[:, block : block + f] = torch.from_numpy(table)
             self.fine_row[state] = n_rows
-            self.coarse_of[state] = coarse_state
             rows.append(t)
             n_rows += k
         # plausible value ranges on coarse value tokens
