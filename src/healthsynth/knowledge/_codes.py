@@ -138,7 +138,8 @@ def _read(path: Path, *, name: str) -> CodeMap:
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise DataFileError(f"code mapping {path} is not a readable CSV ({e})") from None
+        detail = " ".join(str(e).split())  # pandas' messages end in a line break
+        raise DataFileError(f"code mapping {path} is not a readable CSV ({detail})") from None
     missing = [c for c in _COLUMNS[:4] if c not in df.columns]
     if missing:
         raise DataFileError(
