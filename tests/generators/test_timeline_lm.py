@@ -178,6 +178,19 @@ def test_sample_to_folder_streams_blocks(fitted, tmp_path, fmt):
     assert labs["id"].isin(p["id"]).all() and labs["id"].max() > 20
 
 
+def test_sample_to_folder_replaces_its_own_output_only(fitted, tmp_path):
+    out = fitted.sample_to_folder(10, tmp_path / "syn", seed=1)
+    fitted.sample_to_folder(12, out, seed=2)  # an earlier sample is replaced
+    assert len(pd.read_csv(out / "patients.csv")) == 12
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(ParameterError, match="cannot write the synthetic patients .* other files"):
+        fitted.sample_to_folder(5, other)
+    assert (other / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "syn"]  # no temporary left
+
+
 def test_sample_to_folder_omop(fitted, tmp_path):
     duckdb = pytest.importorskip("duckdb")
     out = fitted.sample_to_folder(30, tmp_path / "omop", fmt="omop", seed=2)

@@ -17,11 +17,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data._dataset import Dataset
-from healthsynth.data._io import current_umask
+from healthsynth.data._io import atomic_folder
 from healthsynth.errors import DataError, MissingExtraError, ParameterError
 
 __all__ = ["EXPORT_FORMATS", "export_dataset_as"]
@@ -140,17 +135,19 @@ def export_dataset_as(
 
         prepared = prepare(dataset, code_map=code_map, index=index)
         names = {f"{t}.parquet" for t in OMOP_TABLES}
-        with _atomic_folder(folder, "OMOP", lambda p: _only(p, names)) as tmp:
+        with atomic_folder(
+            folder, action="write the OMOP export", is_ours=lambda p: _only(p, names)
+        ) as tmp:
             write_omop(prepared, tmp)
     elif fmt == "meds":
         from healthsynth.data._meds import write_meds
 
         meds = optional_module("meds", "meds", "Writing MEDS")
         prepared = prepare(dataset, code_map=code_map, index=index)
-        with _atomic_folder(
+        with atomic_folder(
             folder,
-            "MEDS",
-            lambda p: (
+            action="write the MEDS export",
+            is_ours=lambda p: (
                 (p / "metadata" / "dataset.json").is_file() and _only(p, {"data", "metadata"})
             ),
         ) as tmp:
@@ -160,10 +157,10 @@ def export_dataset_as(
 
         optional_module("fhir.resources", "fhir.resources", "Writing FHIR")
         prepared = prepare(dataset, code_map=code_map, index=index)
-        with _atomic_folder(
+        with atomic_folder(
             folder,
-            "FHIR",
-            lambda p: all(
+            action="write the FHIR export",
+            is_ours=lambda p: all(
                 c.name.startswith("Patient-") and c.suffix == ".json" for c in p.iterdir()
             ),
         ) as tmp:
@@ -449,34 +446,3 @@ def optional_module(module: str, package: str, purpose: str) -> ModuleType:
 
 def _only(folder: Path, names: set[str]) -> bool:
     return all(c.name in names for c in folder.iterdir())
-
-
-@contextmanager
-def _atomic_folder(path: Path, what: str, is_export: Callable[[Path], bool]) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``path`` when the block succeeds.
-
-    ``path`` must be absent, empty, or an earlier export of the same kind (``is_export``).
-    """
-    if path.exists() and not path.is_dir():
-        raise ParameterError(f"cannot write the {what} export to {path}: it is a file")
-    if path.is_dir() and any(path.iterdir()) and not is_export(path):
-        raise ParameterError(
-            f"cannot write the {what} export to {path}: the folder holds other files; choose a "
-            "new or empty folder"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~current_umask())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.rmdir(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

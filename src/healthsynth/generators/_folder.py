@@ -16,15 +16,12 @@ import json
 import os
 import platform
 import resource
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from healthsynth.data._io import current_umask
+from healthsynth.data._io import atomic_folder as data_atomic_folder
 from healthsynth.errors import ModelFolderError
 
 __all__ = [
@@ -42,38 +39,17 @@ __all__ = [
 FORMAT = "healthsynth.generator"
 
 
-@contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``path`` on success.
+def atomic_folder(path: str | Path) -> AbstractContextManager[Path]:
+    """A temporary folder that replaces the model folder ``path`` on success.
 
     ``path`` must be a model folder, an empty folder, or absent.
     """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ModelFolderError(f"cannot save the model to {path}: it is a file, not a folder")
-    if path.is_dir() and any(path.iterdir()) and not (path / "generator.json").exists():
-        raise ModelFolderError(
-            f"cannot save the model to {path}: the folder holds other files; choose a new or "
-            "empty folder"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        # mkdtemp makes the folder private (0700); give it the permissions mkdir() would
-        os.chmod(tmp, 0o777 & ~current_umask())
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    return data_atomic_folder(
+        path,
+        action="save the model",
+        is_ours=lambda p: (p / "generator.json").exists(),
+        error=ModelFolderError,
+    )
 
 
 def read_json(path: Path, folder: Path) -> dict[str, Any]:

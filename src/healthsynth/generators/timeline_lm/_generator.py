@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Dataset, EventTable
+from healthsynth.data._io import atomic_folder as data_atomic_folder
 from healthsynth.errors import (
     ConditionError,
     DataError,
@@ -617,7 +618,17 @@ class TimelineLM:
         seeds = np.random.default_rng(self.seed if seed is None else seed).integers(
             0, 2**31 - 1, size=int(n) // block_size + 1
         )
-        with atomic_folder(folder) as tmp:
+        tables = list(self.template_["tables"])
+        with data_atomic_folder(
+            folder,
+            action="write the synthetic patients",
+            # an earlier sample (a run record, or only this model's tables) may be replaced
+            is_ours=lambda p: (
+                (p / "run.json").exists()
+                or {c.name for c in p.iterdir()}
+                <= {f"{t}.{e}" for t in tables for e in ("csv", "parquet")}
+            ),
+        ) as tmp:
             if fmt in ("csv", "parquet"):
                 done = 0
                 for i, block_seed in enumerate(seeds):
