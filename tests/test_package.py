@@ -38,6 +38,7 @@ def test_public_api_surface():
         "ctgan",
         "gaussian-copula",
         "marginals",
+        "prompted-llm",
         "random-oversampling",
         "smote",
         "tabular-lm",
@@ -49,6 +50,11 @@ def test_public_api_surface():
     assert {"evaluate", "METRICS", "MetricRecord", "DIMENSIONS"} <= set(evaluate.__all__)
     assert {"Predicate", "Rule", "RuleSet", "load_rules", "icd10cm_rules"} <= set(knowledge.__all__)
     assert {"render_html", "write_report", "scorecard", "scorecard_table"} <= set(report.__all__)
+    from healthsynth import llm
+
+    assert {"ChatClient", "ChatRequest", "AuditLog", "is_local_endpoint", "load_prices"} <= set(
+        llm.__all__
+    )
     from healthsynth import benchmark
 
     assert {"load_config", "run_benchmark", "packaged_configs", "frontier", "rank_table"} <= set(
@@ -60,6 +66,15 @@ def test_benchmark_import_does_not_pull_the_baseline_libraries():
     code = (
         "import sys, healthsynth.benchmark; "
         "print([m for m in ('sdv', 'ctgan', 'pgmpy', 'imblearn', 'torch') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_llm_import_does_not_pull_the_sdk_or_torch():
+    code = (
+        "import sys, healthsynth.llm, healthsynth.generators.prompted_llm; "
+        "print([m for m in ('openai', 'torch', 'sklearn') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

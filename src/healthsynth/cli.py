@@ -33,6 +33,7 @@ app.add_typer(datasets_app, name="datasets")
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+_LLM = "Prompted LLM (--generator prompted-llm)"
 
 
 def _user_errors(fn: F) -> F:
@@ -130,6 +131,105 @@ def fit(
         str | None,
         typer.Option(help="Item-to-code mapping: a packaged name (nafld, pbcseq) or a CSV file."),
     ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: base URL of an OpenAI-compatible API.", rich_help_panel=_LLM
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None,
+        typer.Option(help="prompted-llm: model name the server knows.", rich_help_panel=_LLM),
+    ] = None,
+    examples: Annotated[
+        int | None,
+        typer.Option(help="prompted-llm: real rows per prompt (default 20).", rich_help_panel=_LLM),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="prompted-llm: cllm, balanced or zero-shot.", rich_help_panel=_LLM),
+    ] = None,
+    allow_remote_phi: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-phi",
+            help="prompted-llm: allow real rows to go to an endpoint off this machine.",
+            rich_help_panel=_LLM,
+        ),
+    ] = False,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="prompted-llm: most tokens one fit or sample may use.", rich_help_panel=_LLM
+        ),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(
+            help="prompted-llm: most US dollars one fit or sample may cost (needs --prices).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            help="prompted-llm: price table, JSON/YAML of model: [usd per 1M in, out].",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    rows_per_request: Annotated[
+        int | None,
+        typer.Option(
+            help="prompted-llm: rows asked for per request (default 10).", rich_help_panel=_LLM
+        ),
+    ] = None,
+    description: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: what the data are (the prompt's data context).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    describe: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="prompted-llm: COLUMN=MEANING (with units); repeatable.", rich_help_panel=_LLM
+        ),
+    ] = None,
+    response_format: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: json_schema (default), json_object or text.", rich_help_panel=_LLM
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="prompted-llm: requests in flight (default 4).", rich_help_panel=_LLM),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="prompted-llm: seconds per attempt (default 60).", rich_help_panel=_LLM),
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: environment variable holding the API key (default OPENAI_API_KEY).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="prompted-llm: folder for an opt-in response cache.", rich_help_panel=_LLM
+        ),
+    ] = None,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="prompted-llm: JSONL audit log (default ./healthsynth-llm-audit.jsonl).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
 ) -> None:
     """Fit a generator on a table (or on patient timelines with --table) and save it."""
     _quiet_transformers()
@@ -152,6 +252,8 @@ def fit(
             code_map=code_map,
             params={"epochs": epochs, "max_time": max_time, "seed": seed},
             unused={
+                "--endpoint": endpoint,
+                "--llm-model": llm_model,
                 "--target": target,
                 "--sensitive": sensitive,
                 "--id": ids,
@@ -187,14 +289,35 @@ def fit(
     cls = registry.get(generator)
     accepted = set(cls._param_names())
     params: dict[str, Any] = {"seed": seed, "verbose": True}
-    asked = {"epochs": epochs, "base_model": base_model, "max_time": max_time}
+    asked = {
+        "epochs": epochs,
+        "base_model": base_model,
+        "max_time": max_time,
+        "endpoint": endpoint,
+        "llm_model": llm_model,
+        "examples": examples,
+        "prompt": prompt,
+        "allow_remote_phi": allow_remote_phi or None,
+        "budget_tokens": budget_tokens,
+        "budget_usd": budget_usd,
+        "prices": prices,
+        "rows_per_request": rows_per_request,
+        "description": description,
+        "column_descriptions": _describe(describe) if describe else None,
+        "response_format": response_format,
+        "concurrency": concurrency,
+        "timeout": timeout,
+        "api_key_env": api_key_env,
+        "cache_dir": cache_dir,
+        "audit_log": audit_log,
+    }
     for param, value in asked.items():
         if value is None:
             continue
         if param not in accepted:
-            flag = "--" + param.replace("_", "-")
+            flag = {"column_descriptions": "--describe"}.get(param, "--" + param.replace("_", "-"))
             raise ParameterError(f"generator '{generator}' does not take {flag}; leave it out")
-        params[param] = str(value) if param == "base_model" else value
+        params[param] = str(value) if isinstance(value, Path) else value
     model = cls(**{k: v for k, v in params.items() if k in accepted})
     if rules is not None:
         from healthsynth.knowledge import load_rules
@@ -215,6 +338,18 @@ def fit(
         f"fitted {generator} on {len(df):,} rows × {len(schema.modelled)} columns in "
         f"{rec['fit_seconds']:.1f} s{how}, peak memory {rec['peak_rss_mb']:.0f} MiB → {out_dir}"
     )
+    if getattr(model, "audit_log", None):
+        out.print(f"LLM requests are logged to {Path(model.audit_log).resolve()}")
+
+
+def _describe(items: list[str]) -> dict[str, str]:
+    described: dict[str, str] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise ParameterError(f"--describe '{item}' is not of the form COLUMN=MEANING")
+        described[name.strip()] = text.strip()
+    return described
 
 
 def _parse_tables(items: list[str]) -> dict[str, Path]:
@@ -368,6 +503,9 @@ def sample(
         model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
     took = time.perf_counter() - start
     unit = "patients" if timelines else "rows"
+    llm = dict(getattr(model, "sampling_record_", None) or {})
+    if llm:
+        n = int(llm.get("rows_returned", n))
     run = {
         "command": "sample",
         "model": str(model_dir),
@@ -382,11 +520,51 @@ def sample(
         "peak_rss_mb": peak_rss_mb(),
         "runtime": runtime_info(),
     }
+    if llm:
+        run["llm"] = llm
+        for k in (
+            "tokens_in",
+            "tokens_out",
+            "cost_usd",
+            "requests",
+            "cached_requests",
+            "llm_seconds",
+        ):
+            run[k] = llm.get(k)
     run_path = output / "run.json" if timelines else output.with_name(output.name + ".run.json")
     with atomic_path(run_path) as tmp:
         tmp.write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
     where = f"{output}/ ({fmt})" if timelines else str(output)
     out.print(f"wrote {n:,} {unit} to {where} in {took:.1f} s ({n / took:,.0f} {unit}/s)")
+    if llm:
+        cur = llm.get("curation", {})
+        money = f", ${llm['cost_usd']:.4f}" if llm.get("cost_usd") is not None else ""
+        out.print(
+            f"{llm['requests']} requests ({llm['cached_requests']} from the cache), "
+            f"{llm['tokens_in']:,} tokens in, {llm['tokens_out']:,} out{money}; of "
+            f"{llm['rows_parsed']:,} rows parsed: {llm['rows_invalid']:,} outside the schema, "
+            f"{llm['off_condition']:,} off the conditions, {llm['rule_violations']:,} against the "
+            f"rules, {llm['copies_of_examples'] + llm['copies_of_training']:,} copies of real "
+            f"rows, {cur.get('hard', 0):,} dropped by curation; audit log {llm['audit_log']}"
+        )
+
+
+def _prompt_examples(model: Path | None, sampling: Any) -> Any:
+    """The real rows a prompted-LLM run showed the model (for the regurgitation probe)."""
+    llm = sampling.get("llm") if isinstance(sampling, dict) else None
+    rows = llm.get("example_rows") if isinstance(llm, dict) else None
+    if model is None or not rows:
+        return None
+    path = model / "model" / "real.parquet"
+    if not path.is_file():
+        return None
+    import pandas as pd
+
+    real = pd.read_parquet(path)
+    if not all(isinstance(i, int) and 0 <= i < len(real) for i in rows):
+        err.print("[yellow]warning:[/] the run record's example rows do not fit the model; ignored")
+        return None
+    return real.iloc[rows].reset_index(drop=True)
 
 
 def _timeline_conditions(items: list[str]) -> dict[str, Any]:
@@ -470,6 +648,7 @@ def evaluate(
             sampling = json.loads(run_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             err.print(f"[yellow]warning:[/] {run_path} is not a readable run record; ignored")
+    examples = _prompt_examples(model, sampling)
     result = run_evaluation(
         real=real_df,
         synthetic=syn_df,
@@ -483,6 +662,7 @@ def evaluate(
         metrics=_split_names(metrics) or None,
         seed=seed,
         sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
+        examples=examples,
     )
     for w in result["meta"]["warnings"]:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)

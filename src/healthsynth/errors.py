@@ -10,7 +10,13 @@ The tree::
     ├── ConditionError               an unknown column or value in ``conditions`` (also ValueError)
     ├── NotFittedError               a generator was used before ``fit`` or ``load``
     ├── ModelFolderError             a saved model folder is missing, incomplete or corrupted
-    └── MissingExtraError            an optional dependency is not installed; names the extra
+    ├── MissingExtraError            an optional dependency is not installed; names the extra
+    └── LLMError                     talking to a language-model endpoint went wrong
+        ├── EndpointError            unreachable, timed out, refused the key or the model, or kept
+        │                            failing after the retries
+        ├── BudgetError              the token or money budget cannot pay for even one request
+        └── RemotePHIError           real rows would go to an endpoint off this machine without
+                                     ``allow_remote_phi``
 
 Every message is one sentence that names the file, column, parameter or value at fault, what was
 expected, and what to do.
@@ -19,14 +25,18 @@ expected, and what to do.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetError",
     "ConditionError",
     "DataError",
     "DataFileError",
+    "EndpointError",
     "HealthsynthError",
+    "LLMError",
     "MissingExtraError",
     "ModelFolderError",
     "NotFittedError",
     "ParameterError",
+    "RemotePHIError",
     "SchemaValidationError",
 ]
 
@@ -83,3 +93,19 @@ class MissingExtraError(HealthsynthError, ImportError):
             f"{purpose} needs the package '{package}', which is not installed; "
             f"install it with: pip install 'healthsynth[{extra}]'"
         )
+
+
+class LLMError(HealthsynthError):
+    """Talking to a language-model endpoint went wrong."""
+
+
+class EndpointError(LLMError):
+    """The endpoint is unreachable, timed out, refused the key or model, or kept failing."""
+
+
+class BudgetError(LLMError):
+    """The token or money budget cannot pay for even one request."""
+
+
+class RemotePHIError(LLMError):
+    """Real rows would be sent to an endpoint off this machine without permission."""

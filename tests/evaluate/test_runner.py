@@ -41,6 +41,8 @@ def test_every_metric_runs_and_the_result_is_plain_json(colon_result):
         "augmentation_auc",
         "importance_agreement",
         "dcr_median_ratio",
+        "exact_copy_share",
+        "near_copy_share",
         "membership_inference_auc",
         "attribute_inference",
         "coverage",

@@ -19,10 +19,19 @@ FAST = {
 
 
 @pytest.fixture(scope="module", params=registry.names())
-def fitted(request):
+def fitted(request, tmp_path_factory):
     df = real("survival/colon", 400)
     schema = infer_schema(df, target="status", sensitive=["sex"])
-    gen = registry.create(request.param, **FAST.get(request.param, {}))
+    params = dict(FAST.get(request.param, {}))
+    if request.param == "prompted-llm":
+        # a real chat-completions server on 127.0.0.1 that writes rows like the data's
+        from healthsynth.llm.testing import ChatServer, RowReplier
+
+        server = ChatServer(RowReplier(df, flip={"status": 0.1})).__enter__()
+        request.addfinalizer(lambda: server.__exit__(None, None, None))
+        log = tmp_path_factory.mktemp("llm") / "audit.jsonl"
+        params.update(endpoint=server.url, llm_model="test-model", audit_log=str(log))
+    gen = registry.create(request.param, **params)
     with extra_or_skip():
         gen.fit(df, schema=schema)
     return gen, schema

@@ -7,8 +7,11 @@ import re
 import pytest
 
 from healthsynth.errors import ParameterError
+from healthsynth.evaluate import evaluate
 from healthsynth.report import _plots, render_html, scores_json, verdict, write_report
 from healthsynth.report._plots import MAX_COLUMN_PLOTS
+from healthsynth.report._render import _fmt_amount
+from tests.helpers import real
 from tests.report.conftest import PLOTS_IN_RECORDS, XSS, record
 
 
@@ -178,3 +181,73 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(ParameterError, match="JSON"):
         write_report({"records": [record("a", "cost", 1.0, details={"x": object()})]}, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+LLM_SAMPLING = {
+    "seconds": 95.25,
+    "rows_per_second": 2.1,
+    "tokens_in": 182_400,
+    "tokens_out": 61_250,
+    "cost_usd": 0.0731,
+    "requests": 1_240,
+    "cached_requests": 12,
+    "llm_seconds": 88.5,
+}
+
+
+def _resources(page: str) -> dict[str, tuple[str, str]]:
+    table = page.split("<h3>Resources</h3>")[1].split("</table>")[0]
+    cells = re.findall(
+        r'<tr><td>(\w+)</td><td class="num">([^<]*)</td><td>([^<]*)</td></tr>', table
+    )
+    return {name: (value, unit) for name, value, unit in cells}
+
+
+def test_llm_cost_figures_are_shown_readably():
+    df = real("MASS/Pima.tr")
+    train, hold = df.iloc[:150], df.iloc[150:]
+    res = evaluate(
+        real=train, synthetic=hold, holdout=hold, sampling=LLM_SAMPLING, metrics=["cost"]
+    )
+    page = render_html(res)
+    assert _resources(page) == {
+        "sample_wall_seconds": ("95.25", "s"),
+        "sample_rows_per_second": ("2.1", "rows/s"),
+        "sample_tokens_in": ("182,400", "tokens"),
+        "sample_tokens_out": ("61,250", "tokens"),
+        "sample_cost_usd": ("0.0731", "USD"),
+        "sample_llm_requests": ("1,240", "requests"),
+        "sample_llm_cached_requests": ("12", "requests"),
+        "sample_llm_seconds": ("88.5", "s"),
+    }
+    assert "1.824e+05" not in page  # the generic 4-digit format is not used for counts
+    assert "LLM requests answered from the response cache while sampling" in page
+    # no price known: the figure is simply absent
+    res = evaluate(
+        real=train,
+        synthetic=hold,
+        holdout=hold,
+        sampling={**LLM_SAMPLING, "cost_usd": None},
+        metrics=["cost"],
+    )
+    page = render_html(res)
+    assert "sample_cost_usd" not in page
+    assert _resources(page)["sample_llm_requests"] == ("1,240", "requests")
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (182400.0, "tokens", "182,400"),
+        (3.0, "requests", "3"),
+        (0.0000731, "USD", "0.0000731"),
+        (12.3456, "USD", "12.35"),
+        (1234567.8, "s", "1,234,568"),
+        (0.0, "s", "0"),
+        (2.5, "count", "2.5"),  # not a whole number: not rounded away
+        (0.0000731, None, "7.31e-05"),  # without a unit: the generic format
+        (None, "s", "—"),
+    ],
+)
+def test_amount_format_known_answers(value, unit, expected):
+    assert _fmt_amount(value, unit) == expected

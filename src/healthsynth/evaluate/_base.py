@@ -85,6 +85,7 @@ METRICS: dict[str, str] = {
     "membership_inference": "healthsynth.evaluate.privacy.membership",
     "attribute_inference": "healthsynth.evaluate.privacy.attribute",
     "anonymeter": "healthsynth.evaluate.privacy.anonymeter_risks",
+    "regurgitation": "healthsynth.evaluate.privacy.regurgitation",
     # diversity
     "coverage": "healthsynth.evaluate.diversity.coverage",
     "duplicates": "healthsynth.evaluate.diversity.duplicates",

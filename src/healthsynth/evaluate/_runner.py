@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.errors import ParameterError
+from healthsynth.errors import DataError, ParameterError
 from healthsynth.evaluate._base import METRICS, _plain, run_metric
 from healthsynth.evaluate._prepare import prepare
 
@@ -29,6 +29,7 @@ def evaluate(
     rules: Any = None,
     training: Mapping[str, Any] | None = None,
     sampling: Mapping[str, Any] | None = None,
+    examples: pd.DataFrame | None = None,
     metrics: Sequence[str] | None = None,
     seed: int = 0,
     sources: Mapping[str, str] | None = None,
@@ -53,13 +54,18 @@ def evaluate(
         A :class:`healthsynth.knowledge.RuleSet` for the clinical-validity metric.
     training, sampling
         The model folder's training record and the sampling run record, for the cost metric.
+    examples
+        The real rows that were placed in the generator's prompts (for a prompted LLM: a subset
+        of ``real`` with its columns). The ``regurgitation`` metric then also reports how many
+        synthetic rows copy one of them exactly or nearly; without them it compares with all
+        training rows only.
     metrics
         Names of the metrics to run (default: all of :data:`METRICS`).
     seed
         Seed for every subsample, split and model inside the metrics.
     sources
         How to name the tables in the report (e.g. file paths), by ``real``/``synthetic``/
-        ``holdout``.
+        ``holdout``/``examples``.
 
     Returns
     -------
@@ -83,6 +89,7 @@ def evaluate(
         target=target,
         sensitive=sensitive,
     )
+    prompt_examples = _examples(examples, prep.real)
     context = {
         "real": prep.real,
         "synthetic": prep.synthetic,
@@ -92,6 +99,7 @@ def evaluate(
         "rules": rules,
         "training": dict(training) if training else None,
         "sampling": dict(sampling) if sampling else None,
+        "examples": prompt_examples,
         # fitted models shared between metrics of this one evaluation (e.g. the TSTR models)
         "cache": {},
     }
@@ -107,6 +115,9 @@ def evaluate(
         "holdout": _describe(prep.holdout, sources.get("holdout"))
         if prep.holdout is not None
         else None,
+        "examples": _describe(prompt_examples, sources.get("examples"))
+        if prompt_examples is not None
+        else None,
         "target": prep.schema.target,
         "sensitive": prep.schema.sensitive,
         "schema": prep.schema.to_dict(),
@@ -120,6 +131,24 @@ def evaluate(
         "seconds": round(time.perf_counter() - start, 3),
         "meta": _plain(meta),
     }
+
+
+def _examples(examples: pd.DataFrame | None, real: pd.DataFrame) -> pd.DataFrame | None:
+    """The prompt examples restricted to the compared columns, or a clear error."""
+    if examples is None:
+        return None
+    if not isinstance(examples, pd.DataFrame):
+        raise ParameterError(
+            f"examples must be a pandas DataFrame of the rows placed in prompts; got "
+            f"{type(examples).__name__}"
+        )
+    absent = [c for c in real.columns if c not in examples.columns]
+    if absent:
+        raise DataError(
+            f"the prompt examples lack column(s) {', '.join(map(repr, map(str, absent)))} of the "
+            "real table; pass the real rows that were placed in prompts, with all their columns"
+        )
+    return examples[list(real.columns)].reset_index(drop=True)
 
 
 def _model_summary(training: Mapping[str, Any] | None) -> dict[str, Any] | None:

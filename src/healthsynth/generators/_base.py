@@ -14,7 +14,7 @@ import pandas as pd
 from healthsynth.data import Schema, write_table
 from healthsynth.errors import NotFittedError, ParameterError
 
-__all__ = ["Generator", "HealthsynthWarning"]
+__all__ = ["Generator", "HealthsynthWarning", "as_rules", "surrogate_ids"]
 
 
 class HealthsynthWarning(UserWarning):
@@ -159,3 +159,26 @@ def progress_bar(verbose: bool) -> Any:
 def warn(message: str) -> None:
     """Issue a :class:`HealthsynthWarning`."""
     warnings.warn(message, HealthsynthWarning, stacklevel=3)
+
+
+def as_rules(rules: Any, schema: Schema) -> Any:
+    """A checked RuleSet from a RuleSet, a list of rules or a YAML path (None: no rules)."""
+    if rules is None:
+        return None
+    from healthsynth.knowledge import RuleSet, load_rules
+
+    if isinstance(rules, (str, Path)):
+        rules = load_rules(rules)
+    elif not isinstance(rules, RuleSet):
+        rules = RuleSet(rules)
+    if len(rules) == 0:
+        return None
+    rules.check(schema)
+    return rules
+
+
+def surrogate_ids(dtype: str, start: int, n: int) -> np.ndarray:
+    """Identifiers ``start + 1 … start + n`` for synthetic rows (numbers, or ``syn-…`` strings)."""
+    if dtype.startswith(("int", "uint", "Int", "float")):
+        return np.arange(start + 1, start + n + 1)
+    return np.array([f"syn-{i:08d}" for i in range(start + 1, start + n + 1)], dtype=object)

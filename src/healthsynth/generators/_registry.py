@@ -64,6 +64,7 @@ registry.register("tvae", "healthsynth.generators.ctgan_tvae:TVAE")
 registry.register("bayesian-network", "healthsynth.generators.bayesian_network:BayesianNetwork")
 registry.register("smote", "healthsynth.generators.oversampling:SMOTE")
 registry.register("random-oversampling", "healthsynth.generators.oversampling:RandomOversampling")
+registry.register("prompted-llm", "healthsynth.generators.prompted_llm:PromptedLLM")
 
 #: Generators of multi-table patient timelines (they fit a :class:`healthsynth.data.Dataset`).
 timeline_registry = GeneratorRegistry(group="healthsynth.timeline_generators")

@@ -99,6 +99,14 @@ GLOSSARY: dict[str, str] = {
     "by the same for real holdout rows; below 1 means synthetic rows sit closer to the "
     "training rows than fresh real data does.",
     "exact_copy_rate": "Share of synthetic rows identical to a real training row.",
+    "exact_copy_share": "Share of synthetic rows whose values all equal those of a training row "
+    "(a regurgitation probe for LLM generators); the reference is the same share of the holdout.",
+    "near_copy_share": "Share of synthetic rows within τ of a training row, τ being the distance "
+    "within which 5% of fresh real (holdout) rows fall; the reference is that 5%.",
+    "example_exact_copy_share": "Share of synthetic rows whose values all equal those of a row "
+    "that was shown in a prompt.",
+    "example_near_copy_share": "Share of synthetic rows within τ of a row that was shown in a "
+    "prompt (the same τ as near_copy_share).",
     "closer_to_train_share": "Share of synthetic rows closer to a training row than to a "
     "holdout row; 0.5 is what data that never saw the training rows scores.",
     "nndr": "Median ratio of the distances to the first and second nearest training rows; "
@@ -134,6 +142,26 @@ GLOSSARY: dict[str, str] = {
     "rule_violation_rate": "Share of synthetic rows that break at least one clinical rule (per "
     "rule in subgroups rule:NAME); the reference is the rate in real data.",
     "rule_violations": "Clinical rule checks.",
+    # cost (fit_: from the model's training record; sample_: from the sampling run record)
+    "fit_wall_seconds": "Wall-clock time the generator took to fit.",
+    "fit_cpu_seconds": "CPU time the generator took to fit.",
+    "fit_peak_memory_mb": "Peak memory while fitting.",
+    "model_parameters": "Number of the fitted model's parameters.",
+    "sample_wall_seconds": "Wall-clock time the sampling run took.",
+    "sample_rows_per_second": "Synthetic rows generated per second of sampling.",
+    "sample_peak_memory_mb": "Peak memory while sampling.",
+    "fit_tokens_in": "LLM tokens sent while fitting.",
+    "fit_tokens_out": "LLM tokens received while fitting.",
+    "fit_cost_usd": "Estimated price of the LLM calls made while fitting, in US dollars.",
+    "fit_llm_requests": "LLM requests sent while fitting.",
+    "fit_llm_cached_requests": "LLM requests answered from the response cache while fitting.",
+    "fit_llm_seconds": "Wall-clock time spent waiting on the LLM endpoint while fitting.",
+    "sample_tokens_in": "LLM tokens sent while sampling.",
+    "sample_tokens_out": "LLM tokens received while sampling.",
+    "sample_cost_usd": "Estimated price of the LLM calls made while sampling, in US dollars.",
+    "sample_llm_requests": "LLM requests sent while sampling.",
+    "sample_llm_cached_requests": "LLM requests answered from the response cache while sampling.",
+    "sample_llm_seconds": "Wall-clock time spent waiting on the LLM endpoint while sampling.",
 }
 _NO_GLOSS = "No description registered for this metric; see its module's docstring."
 
@@ -437,6 +465,29 @@ def _fmt(x: Any) -> str:
     return f"{x:.4g}"
 
 
+#: units whose figures are counts: shown whole, with thousands separators
+_COUNT_UNITS = frozenset({"count", "tokens", "requests", "rows", "patients"})
+
+
+def _fmt_amount(x: Any, unit: Any = None) -> str:
+    """A figure that has a unit (cost records), for people.
+
+    Counts are whole numbers with thousands separators (``182,400``); other amounts keep 4
+    significant digits but never take an exponent (``0.0000731``, ``88.5``, ``12,345``). Without
+    a unit the figure is formatted like any other.
+    """
+    if not isinstance(unit, str) or not _finite(x):
+        return _fmt(x)
+    if unit in _COUNT_UNITS and float(x).is_integer():
+        return f"{int(x):,}"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    text = f"{x:.{max(0, 3 - math.floor(math.log10(abs(x))))}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _fmt_interval(pair: Any) -> str:
     if not pair:
         return "—"
@@ -454,7 +505,7 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.filters.update(num=_fmt, interval=_fmt_interval, seconds=_fmt_seconds)
+_ENV.filters.update(num=_fmt, amount=_fmt_amount, interval=_fmt_interval, seconds=_fmt_seconds)
 
 
 def _check(result: Any) -> list[Mapping[str, Any]]:

@@ -38,3 +38,52 @@ def test_not_applicable_without_records():
     df = real("MASS/Pima.tr")
     (rec,) = resources.compute(real=df, synthetic=df, schema=infer_schema(df))
     assert rec.status == "not_applicable" and "--model" in rec.message
+
+
+LLM_RUN = {
+    "seconds": 95.0,
+    "rows_per_second": 2.1,
+    "tokens_in": 182_400,
+    "tokens_out": 61_250,
+    "cost_usd": 0.0731,
+    "requests": 40,
+    "cached_requests": 12,
+    "llm_seconds": 88.5,
+}
+
+
+def test_llm_requests_cache_and_waiting_are_reported_from_both_records():
+    df = real("MASS/Pima.tr")
+    training = {"generator": "prompted-llm", "fit_seconds": 3.0, "requests": 2, "llm_seconds": 1.5}
+    recs = resources.compute(
+        real=df, synthetic=df, schema=infer_schema(df), training=training, sampling=LLM_RUN
+    )
+    by = {r.name: r for r in recs}
+    assert by["sample_llm_requests"].value == 40
+    assert by["sample_llm_cached_requests"].value == 12
+    assert by["sample_llm_seconds"].value == 88.5
+    assert by["sample_tokens_out"].value == 61_250 and by["sample_cost_usd"].value == 0.0731
+    assert by["fit_llm_requests"].value == 2 and by["fit_llm_seconds"].value == 1.5
+    assert "fit_llm_cached_requests" not in by  # not in the training record
+    assert by["sample_llm_requests"].details == {
+        "unit": "requests",
+        "source": "sampling",
+        "generator": "prompted-llm",
+    }
+    assert by["sample_llm_seconds"].details["unit"] == "s"
+    assert by["sample_llm_requests"].direction == "lower"
+    assert by["sample_llm_cached_requests"].direction == "higher"  # a cache hit costs nothing
+
+
+def test_unknown_price_is_left_out_not_a_crash():
+    df = real("MASS/Pima.tr")
+    for missing in (None, float("nan"), "unknown"):
+        recs = resources.compute(
+            real=df,
+            synthetic=df,
+            schema=infer_schema(df),
+            sampling={**LLM_RUN, "cost_usd": missing},
+        )
+        names = {r.name for r in recs}
+        assert "sample_cost_usd" not in names
+        assert {"sample_tokens_in", "sample_llm_requests", "sample_llm_seconds"} <= names

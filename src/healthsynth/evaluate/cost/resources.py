@@ -1,24 +1,32 @@
-"""Cost: what the synthetic data took to make — time, memory, tokens and money.
+"""Cost: what the synthetic data took to make — time, memory, tokens, requests and money.
 
 Card
 ----
 What: figures read from the model folder's training record (``training.json``: ``fit_seconds``,
 ``fit_cpu_seconds``, ``peak_rss_mb``, ``n_parameters``) and from the sampling run record
 (``SYNTHETIC.run.json`` written by ``healthsynth sample``: ``seconds``, ``rows_per_second``,
-``peak_rss_mb``), and, for API backends, the token counts and estimated price the record holds
-(``tokens_in``, ``tokens_out``, ``cost_usd``). One record per figure, with its unit in
-``details["unit"]``; no reference (nothing real to compare with).
-Direction: lower is better, except rows per second.
+``peak_rss_mb``), and, for LLM backends, what either record holds of: ``tokens_in`` and
+``tokens_out`` (tokens sent and received), ``cost_usd`` (estimated price; absent when no price
+is known), ``requests`` (LLM requests sent), ``cached_requests`` (requests answered from the
+response cache) and ``llm_seconds`` (wall seconds spent waiting on the endpoint). One record per
+figure, named ``fit_…`` or ``sample_…`` after its record (``fit_llm_requests``,
+``sample_llm_cached_requests``, ``sample_cost_usd`` …), with its unit in ``details["unit"]``
+(``s``, ``MiB``, ``count``, ``tokens``, ``requests``, ``USD``, ``rows/s``); no reference (nothing
+real to compare with). A figure that is missing, ``None`` or not a number is left out.
+Direction: lower is better, except rows per second and cached requests (a request answered
+from the cache costs no tokens, money or waiting).
 Not applicable when neither record is given (``--model MODEL_DIR``; the run record is found
 next to the synthetic file).
 Limitations: figures are as measured on the machine that made the data; compare them only
-between runs on the same machine.
+between runs on the same machine. Prices are estimates from a price table, not a bill; waiting
+time depends on the endpoint's load as much as on the generator.
 Citation: compute and token cost as an evaluation axis of synthetic data, as called for in
 the review behind this project.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +46,9 @@ _TRAINING = (
     ("tokens_in", "fit_tokens_in", "tokens", "lower"),
     ("tokens_out", "fit_tokens_out", "tokens", "lower"),
     ("cost_usd", "fit_cost_usd", "USD", "lower"),
+    ("requests", "fit_llm_requests", "requests", "lower"),
+    ("cached_requests", "fit_llm_cached_requests", "requests", "higher"),
+    ("llm_seconds", "fit_llm_seconds", "s", "lower"),
 )
 #: the same for the sampling run record
 _SAMPLING = (
@@ -47,6 +58,9 @@ _SAMPLING = (
     ("tokens_in", "sample_tokens_in", "tokens", "lower"),
     ("tokens_out", "sample_tokens_out", "tokens", "lower"),
     ("cost_usd", "sample_cost_usd", "USD", "lower"),
+    ("requests", "sample_llm_requests", "requests", "lower"),
+    ("cached_requests", "sample_llm_cached_requests", "requests", "higher"),
+    ("llm_seconds", "sample_llm_seconds", "s", "lower"),
 )
 
 
@@ -78,7 +92,7 @@ def compute(
             continue
         for key, name, unit, direction in table:
             v = rec.get(key)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                 out.append(
                     MetricRecord(
                         name=name,

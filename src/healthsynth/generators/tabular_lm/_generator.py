@@ -15,7 +15,13 @@ import pandas as pd
 from healthsynth.data import Schema, infer_schema
 from healthsynth.data._distance import RowEncoder, nearest_distances
 from healthsynth.errors import ConditionError, DataError, ModelFolderError, ParameterError
-from healthsynth.generators._base import Generator, progress_bar, warn
+from healthsynth.generators._base import (
+    Generator,
+    as_rules,
+    progress_bar,
+    surrogate_ids,
+    warn,
+)
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     atomic_folder,
@@ -226,7 +232,7 @@ class TabularLM(Generator):
         self.schema_ = schema
         self.codec_ = codec
         self.text_: Any = None
-        self.rules_ = _as_rules(rules, schema)
+        self.rules_ = as_rules(rules, schema)
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
@@ -481,7 +487,7 @@ class TabularLM(Generator):
             if c.kind == "text":
                 continue
             if c.kind == "identifier":
-                out[c.name] = _surrogate_ids(c.dtype, start, len(df))
+                out[c.name] = surrogate_ids(c.dtype, start, len(df))
             else:
                 out[c.name] = df[c.name].to_numpy() if c.name in df else None
         result = pd.DataFrame(out)
@@ -493,7 +499,7 @@ class TabularLM(Generator):
     def _renumber_ids(self, block: pd.DataFrame, *, start: int) -> pd.DataFrame:
         for c in self.schema_.columns:
             if c.kind == "identifier":
-                block[c.name] = _surrogate_ids(c.dtype, start, len(block))
+                block[c.name] = surrogate_ids(c.dtype, start, len(block))
         return block
 
     # -- persistence ----------------------------------------------------------------------------
@@ -584,25 +590,3 @@ class TabularLM(Generator):
                     f"model folder {folder} is corrupted: rules.json is unreadable ({e})"
                 ) from None
         return self
-
-
-def _as_rules(rules: Any, schema: Schema) -> Any:
-    """A checked RuleSet from a RuleSet, a list of rules or a YAML path (None: no rules)."""
-    if rules is None:
-        return None
-    from healthsynth.knowledge import RuleSet, load_rules
-
-    if isinstance(rules, (str, Path)):
-        rules = load_rules(rules)
-    elif not isinstance(rules, RuleSet):
-        rules = RuleSet(rules)
-    if len(rules) == 0:
-        return None
-    rules.check(schema)
-    return rules
-
-
-def _surrogate_ids(dtype: str, start: int, n: int) -> np.ndarray:
-    if dtype.startswith(("int", "uint", "Int", "float")):
-        return np.arange(start + 1, start + n + 1)
-    return np.array([f"syn-{i:08d}" for i in range(start + 1, start + n + 1)], dtype=object)

@@ -1,0 +1,604 @@
+"""Any OpenAI-compatible chat-completions endpoint, through the official ``openai`` SDK.
+
+The SDK does the HTTP work: connection pooling, timeouts, and retries with exponential backoff on
+429, 408, 409, 5xx and dropped connections, honouring ``Retry-After``. This module adds what the
+SDK leaves to its callers: the PHI gate, a budget that stops *before* a request could exceed it,
+token and money accounting from the replies' ``usage``, an opt-in response cache, the audit log,
+a concurrency limit, and one-sentence errors that never contain the API key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from healthsynth.errors import (
+    BudgetError,
+    EndpointError,
+    MissingExtraError,
+    ParameterError,
+    RemotePHIError,
+)
+from healthsynth.llm._audit import AuditLog
+from healthsynth.llm._cache import ResponseCache, request_key
+from healthsynth.llm._gate import endpoint_host, is_local_endpoint
+from healthsynth.llm._prices import Price, load_prices
+
+__all__ = ["RESPONSE_FORMATS", "ChatClient", "ChatReply", "ChatRequest", "Usage"]
+
+#: how a reply that must be JSON is asked for: a JSON schema the server enforces, plain JSON
+#: mode, or only the prompt's words (for servers that support neither)
+RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+#: characters per token assumed for a prompt before any reply has reported real counts; low on
+#: purpose (numbers and punctuation tokenize densely), so the first estimate is on the high side
+_FIRST_CHARS_PER_TOKEN = 2.0
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat-completions request and what it carries.
+
+    Parameters
+    ----------
+    messages
+        The chat messages (``{"role": ..., "content": ...}``).
+    max_tokens
+        The most completion tokens the reply may use (sent to the server, which enforces it).
+    temperature, seed
+        Sampling settings; ``seed`` is sent only when the client's ``send_seed`` is on.
+    json_schema
+        When the reply must be JSON, its schema (sent as the response format the client uses).
+    real_rows, columns
+        How many real records the prompt holds and which columns of them: what the PHI gate
+        checks and the audit log records.
+    purpose
+        A word for the audit log (``generate``, ``repair``).
+    """
+
+    messages: Sequence[Mapping[str, str]]
+    max_tokens: int
+    temperature: float = 1.0
+    seed: int | None = None
+    json_schema: Mapping[str, Any] | None = None
+    real_rows: int = 0
+    columns: Sequence[str] = ()
+    purpose: str = "generate"
+
+    def prompt_chars(self) -> int:
+        """Characters in all messages."""
+        return sum(len(m.get("content", "")) for m in self.messages)
+
+    def prompt_hash(self) -> str:
+        """SHA-256 of the messages (what the audit log records instead of the prompt)."""
+        text = json.dumps(list(self.messages), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """The text of a reply and what it cost."""
+
+    text: str
+    finish_reason: str
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    cached: bool = False
+    #: False when the server sent no ``usage`` and the token counts are estimates
+    usage_reported: bool = True
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the reply stopped at ``max_tokens``."""
+        return self.finish_reason == "length"
+
+
+@dataclass
+class Usage:
+    """What a client has spent so far."""
+
+    requests: int = 0
+    cached_requests: int = 0
+    failed_requests: int = 0
+    http_attempts: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    llm_seconds: float = 0.0
+    cost_usd: float | None = None
+    estimated_usage: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready figures (the keys the cost metric reads)."""
+        return {
+            "requests": self.requests,
+            "cached_requests": self.cached_requests,
+            "failed_requests": self.failed_requests,
+            "http_attempts": self.http_attempts,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "llm_seconds": round(self.llm_seconds, 3),
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "requests_without_usage": self.estimated_usage,
+            "http_statuses": dict(sorted(self.statuses.items())),
+        }
+
+
+class ChatClient:
+    """A chat-completions client with a PHI gate, budget, accounting, cache and audit log.
+
+    Parameters
+    ----------
+    endpoint
+        Base URL of the OpenAI-compatible API, e.g. ``https://api.openai.com/v1``,
+        ``http://127.0.0.1:11434/v1`` (Ollama) or ``http://127.0.0.1:8000/v1`` (vLLM).
+    model
+        Model name as the server knows it.
+    api_key_env
+        Name of the environment variable that holds the API key (read when the client is
+        made; never stored, logged or shown). Local servers usually need none.
+    timeout
+        Seconds to wait for one HTTP attempt.
+    max_retries
+        Retries after a 429, 408, 409, 5xx, timeout or dropped connection (the SDK's backoff).
+    concurrency
+        Requests in flight at once in :meth:`complete_all`.
+    response_format
+        One of :data:`RESPONSE_FORMATS`.
+    send_seed
+        Send each request's seed (servers that support it then reproduce replies).
+    cache_dir
+        Folder for the response cache; None (default) caches nothing.
+    audit_log
+        JSONL file every request is logged to; None logs nowhere (the generators always give one).
+    prices
+        A price table (see :func:`healthsynth.llm.load_prices`); without a price for ``model``
+        the money figures are None.
+    budget_tokens, budget_usd
+        Stop before a request could take the total past this many tokens (input plus the
+        request's ``max_tokens``) or dollars. Cached replies cost nothing.
+    allow_remote_phi
+        Allow requests that hold real rows to go to an endpoint off this machine.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        concurrency: int = 4,
+        response_format: str = "json_schema",
+        send_seed: bool = True,
+        cache_dir: str | Path | None = None,
+        audit_log: str | Path | None = None,
+        prices: str | Path | Mapping[str, Any] | None = None,
+        budget_tokens: int | None = None,
+        budget_usd: float | None = None,
+        allow_remote_phi: bool = False,
+    ) -> None:
+        endpoint_host(endpoint)
+        if not isinstance(model, str) or not model.strip():
+            raise ParameterError(f"model must be the model name the server knows; got {model!r}")
+        _check_positive("timeout", timeout)
+        _check_count("max_retries", max_retries, low=0)
+        _check_count("concurrency", concurrency, low=1)
+        if response_format not in RESPONSE_FORMATS:
+            raise ParameterError(
+                f"response_format must be one of {', '.join(RESPONSE_FORMATS)}; "
+                f"got {response_format!r}"
+            )
+        if budget_tokens is not None:
+            _check_count("budget_tokens", budget_tokens, low=1)
+        if budget_usd is not None:
+            _check_positive("budget_usd", budget_usd)
+        self.endpoint = endpoint.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.concurrency = int(concurrency)
+        self.response_format = response_format
+        self.send_seed = send_seed
+        self.local = is_local_endpoint(endpoint)
+        self.allow_remote_phi = allow_remote_phi
+        self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
+        self.audit = AuditLog(audit_log) if audit_log is not None else None
+        self.price: Price | None = load_prices(prices).get(model)
+        if budget_usd is not None and self.price is None:
+            raise ParameterError(
+                f"a money budget needs a price for model '{model}'; give one in the price table "
+                "(model: [input_per_million, output_per_million])"
+            )
+        self.budget_tokens = budget_tokens
+        self.budget_usd = budget_usd
+        self.usage = Usage(cost_usd=0.0 if self.price is not None else None)
+        self._key = os.environ.get(api_key_env) or None
+        self._lock = threading.Lock()
+        self._reserved_tokens = 0
+        self._reserved_usd = 0.0
+        self._tokens_per_char = 1.0 / _FIRST_CHARS_PER_TOKEN
+        self._local = threading.local()
+        self._sdks: list[Any] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"ChatClient(endpoint={self.endpoint!r}, model={self.model!r})"
+
+    # -- the SDK ---------------------------------------------------------------------------
+    def _client(self) -> Any:
+        """The SDK client of the calling thread.
+
+        Each worker thread gets its own client (and connection pool): with one pool shared by
+        threads, the HTTP library in use here was seen to drop connections it was still
+        opening without closing their sockets.
+        """
+        sdk = getattr(self._local, "sdk", None)
+        if sdk is None:
+            try:
+                import openai
+            except ImportError:
+                raise MissingExtraError("openai", "llm", "prompting an LLM endpoint") from None
+            http = openai.DefaultHttpxClient(event_hooks={"response": [self._on_response]})
+            sdk = openai.OpenAI(
+                base_url=self.endpoint,
+                api_key=self._key or "no-key",
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                http_client=http,
+            )
+            self._local.sdk = sdk
+            with self._lock:
+                self._sdks.append(sdk)
+        return sdk
+
+    def _on_response(self, response: Any) -> None:
+        with self._lock:
+            self.usage.http_attempts += 1
+            code = str(response.status_code)
+            self.usage.statuses[code] = self.usage.statuses.get(code, 0) + 1
+
+    def close(self) -> None:
+        """Close the HTTP connections of every thread's client."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        with self._lock:
+            sdks, self._sdks = self._sdks, []
+        for sdk in sdks:
+            sdk.close()
+        self._local = threading.local()
+
+    # -- checks ----------------------------------------------------------------------------
+    def check_gate(self, real_rows: int) -> None:
+        """Refuse, before anything is sent, to send real rows off this machine unasked."""
+        if real_rows and not self.local and not self.allow_remote_phi:
+            raise RemotePHIError(
+                f"the prompts would send real rows to {endpoint_host(self.endpoint)}, which is "
+                "not this machine; use a local endpoint, the zero-shot prompt (no real rows), "
+                "or pass --allow-remote-phi (allow_remote_phi=True) if your data governance "
+                "allows it"
+            )
+
+    def check_budget_for(self, request: ChatRequest) -> int:
+        """The tokens ``request`` may take; :class:`BudgetError` if the budget cannot pay it."""
+        need = self._estimate_in(request) + request.max_tokens
+        if self.budget_tokens is not None and need > self.budget_tokens:
+            raise BudgetError(
+                f"the token budget ({self.budget_tokens:,}) is smaller than one request (about "
+                f"{need:,} tokens: ~{need - request.max_tokens:,} prompt + up to "
+                f"{request.max_tokens:,} reply); raise --budget-tokens to at least {need:,}"
+            )
+        if self.budget_usd is not None and self.price is not None:
+            cost = self.price.cost(need - request.max_tokens, request.max_tokens)
+            if cost > self.budget_usd:
+                raise BudgetError(
+                    f"the money budget (${self.budget_usd:g}) is smaller than one request "
+                    f"(up to ${cost:.4f}); raise it"
+                )
+        return need
+
+    def check_model(self) -> None:
+        """Check the server serves ``model`` (skipped when it has no model list)."""
+        import openai
+
+        self._log({"event": "sent", "purpose": "list-models", "real_rows": 0, "columns": []})
+        try:
+            ids = [m.id for m in self._client().models.list()]
+        except openai.NotFoundError:
+            return  # the server has no model list; the first request will tell
+        except openai.OpenAIError as e:
+            raise self._endpoint_error(e) from None
+        if ids and self.model not in ids:
+            shown = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+            raise EndpointError(
+                f"the LLM endpoint {self.endpoint} does not serve the model '{self.model}'; it "
+                f"serves: {shown}; check --llm-model"
+            )
+
+    # -- requests --------------------------------------------------------------------------
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in request.messages],
+            "max_tokens": int(request.max_tokens),
+            "temperature": float(request.temperature),
+        }
+        if self.send_seed and request.seed is not None:
+            body["seed"] = int(request.seed)
+        if request.json_schema is not None and self.response_format == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "rows", "schema": dict(request.json_schema)},
+            }
+        elif request.json_schema is not None and self.response_format == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def _estimate_in(self, request: ChatRequest) -> int:
+        return math.ceil(request.prompt_chars() * self._tokens_per_char) + 8 * len(request.messages)
+
+    def complete(self, request: ChatRequest) -> ChatReply:
+        """Send one request (or answer it from the cache) and account for it."""
+        self.check_gate(request.real_rows)
+        body = self._body(request)
+        key = request_key({"endpoint": self.endpoint, **body})
+        base = {
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "purpose": request.purpose,
+            "real_rows": int(request.real_rows),
+            "columns": list(request.columns),
+            "prompt_sha256": request.prompt_hash(),
+        }
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None and isinstance(hit.get("text"), str):
+                with self._lock:
+                    self.usage.cached_requests += 1
+                self._log({"event": "cached", **base})
+                return ChatReply(
+                    text=hit["text"],
+                    finish_reason=str(hit.get("finish_reason")),
+                    tokens_in=int(hit.get("tokens_in", 0)),
+                    tokens_out=int(hit.get("tokens_out", 0)),
+                    seconds=0.0,
+                    cached=True,
+                )
+        est_in = self._estimate_in(request)
+        need = self._reserve(est_in, request.max_tokens)
+        rid = uuid.uuid4().hex
+        self._log({"event": "sent", "id": rid, **base, "max_tokens": request.max_tokens})
+        started = time.perf_counter()
+        try:
+            completion = self._client().chat.completions.create(**body)
+        except Exception as e:
+            seconds = time.perf_counter() - started
+            self._release(need, 0, 0, seconds, failed=True)
+            import openai
+
+            if isinstance(e, openai.OpenAIError):
+                error = self._endpoint_error(e)
+                self._log({"event": "failed", "id": rid, "error": str(error)})
+                raise error from None
+            self._log({"event": "failed", "id": rid, "error": type(e).__name__})
+            raise
+        seconds = time.perf_counter() - started
+        choice = completion.choices[0] if completion.choices else None
+        text = (choice.message.content or "") if choice is not None else ""
+        finish = str(choice.finish_reason) if choice is not None else "none"
+        usage = completion.usage
+        reported = usage is not None and usage.prompt_tokens is not None
+        tokens_in = int(usage.prompt_tokens) if reported else est_in
+        tokens_out = int(usage.completion_tokens or 0) if reported else math.ceil(len(text) / 4)
+        self._release(
+            need,
+            tokens_in,
+            tokens_out,
+            seconds,
+            failed=False,
+            reported=reported,
+            chars=request.prompt_chars(),
+        )
+        self._log(
+            {
+                "event": "done",
+                "id": rid,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "usage_reported": reported,
+                "finish_reason": finish,
+                "seconds": round(seconds, 3),
+            }
+        )
+        reply = ChatReply(text, finish, tokens_in, tokens_out, seconds, False, reported)
+        if self.cache is not None and choice is not None:
+            self.cache.put(
+                key,
+                {
+                    "text": text,
+                    "finish_reason": finish,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
+                },
+            )
+        return reply
+
+    def complete_all(
+        self, requests: Sequence[ChatRequest], *, stop: Callable[[], bool] | None = None
+    ) -> list[ChatReply | BaseException | None]:
+        """Send ``requests`` with at most ``concurrency`` in flight; results in request order.
+
+        A request that fails gives its exception in its place; the others still run. Once one
+        request finds the budget spent, or ``stop()`` turns true, requests not yet started are
+        skipped (their place holds None).
+        """
+        halted = threading.Event()
+
+        def one(req: ChatRequest) -> Any:
+            if halted.is_set() or (stop is not None and stop()):
+                return None
+            try:
+                return self.complete(req)
+            except BudgetError as e:
+                halted.set()
+                return e
+            except (EndpointError, RemotePHIError) as e:
+                return e
+
+        if self.concurrency == 1 or len(requests) <= 1:
+            return [one(r) for r in requests]
+        with self._lock:
+            if self._pool is None:  # kept until close(), so its threads keep their clients
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="llm")
+            pool = self._pool
+        return list(pool.map(one, requests))
+
+    # -- accounting ------------------------------------------------------------------------
+    def _reserve(self, est_in: int, max_out: int) -> tuple[int, float]:
+        need = est_in + max_out
+        cost = 0.0
+        with self._lock:
+            used = self.usage.tokens_in + self.usage.tokens_out + self._reserved_tokens
+            if self.budget_tokens is not None and used + need > self.budget_tokens:
+                raise BudgetError(
+                    f"the token budget ({self.budget_tokens:,}) is spent: {used:,} tokens used "
+                    f"or in flight, and the next request may take up to {need:,}"
+                )
+            if self.budget_usd is not None and self.price is not None:
+                cost = self.price.cost(est_in, max_out)
+                spent = (self.usage.cost_usd or 0.0) + self._reserved_usd
+                if spent + cost > self.budget_usd:
+                    raise BudgetError(
+                        f"the money budget (${self.budget_usd:g}) is spent: ${spent:.4f} used "
+                        f"or in flight, and the next request may cost up to ${cost:.4f}"
+                    )
+                self._reserved_usd += cost
+            self._reserved_tokens += need
+        return need, cost
+
+    def _release(
+        self,
+        need: tuple[int, float],
+        tokens_in: int,
+        tokens_out: int,
+        seconds: float,
+        *,
+        failed: bool,
+        reported: bool = True,
+        chars: int = 0,
+    ) -> None:
+        with self._lock:
+            self._reserved_tokens -= need[0]
+            self._reserved_usd = max(0.0, self._reserved_usd - need[1])
+            self.usage.llm_seconds += seconds
+            if failed:
+                self.usage.failed_requests += 1
+                return
+            self.usage.requests += 1
+            self.usage.tokens_in += tokens_in
+            self.usage.tokens_out += tokens_out
+            if not reported:
+                self.usage.estimated_usage += 1
+            if self.price is not None:
+                self.usage.cost_usd = (self.usage.cost_usd or 0.0) + self.price.cost(
+                    tokens_in, tokens_out
+                )
+            if reported and chars:
+                # later estimates follow what the server counted (10% headroom), never below it
+                self._tokens_per_char = max(self._tokens_per_char * 0.5, 1.1 * tokens_in / chars)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.append({"endpoint": self.endpoint, "model": self.model, **record})
+
+    # -- errors ----------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        if self._key:
+            text = text.replace(self._key, "***")
+        return " ".join(text.split())[:300]
+
+    def _endpoint_error(self, e: Exception) -> EndpointError:
+        import openai
+
+        where = f"the LLM endpoint {self.endpoint}"
+        tries = f"{self.max_retries + 1} attempt{'s' if self.max_retries else ''}"
+        if isinstance(e, openai.APITimeoutError):
+            return EndpointError(
+                f"{where} did not answer within {self.timeout:g} s ({tries}); check that the "
+                "server is up and not overloaded, or raise --timeout"
+            )
+        if isinstance(e, openai.APIConnectionError):
+            return EndpointError(
+                f"could not connect to {where} ({tries}); check --endpoint and that the server "
+                "is running"
+            )
+        if isinstance(e, openai.AuthenticationError):
+            how = (
+                f"the variable {self.api_key_env} is not set"
+                if not self._key
+                else f"check the key in {self.api_key_env}"
+            )
+            return EndpointError(f"{where} refused the API key (401 Unauthorized): {how}")
+        if isinstance(e, openai.PermissionDeniedError):
+            return EndpointError(
+                f"{where} denied access (403 Forbidden) with the key in {self.api_key_env}"
+            )
+        if isinstance(e, openai.NotFoundError):
+            return EndpointError(
+                f"{where} answered 404 Not Found for model '{self.model}': the model is not "
+                "served there or the URL lacks the API path (often /v1); check --llm-model and "
+                "--endpoint"
+            )
+        if isinstance(e, openai.RateLimitError):
+            return EndpointError(
+                f"{where} still answered 429 Too Many Requests after {tries}; lower "
+                "--concurrency or try again later"
+            )
+        if isinstance(e, openai.APIStatusError):
+            detail = self._scrub(_server_message(e))
+            code = e.status_code
+            hint = (
+                "; if the server does not support JSON-schema output, use "
+                "--response-format json_object or text"
+                if code in (400, 422)
+                else f" after {tries}"
+                if code >= 500
+                else ""
+            )
+            return EndpointError(f"{where} answered {code}: {detail or 'no message'}{hint}")
+        return EndpointError(f"{where} failed: {self._scrub(str(e))}")
+
+
+def _server_message(e: Any) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, Mapping):
+        err = body.get("error", body)
+        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    return str(getattr(e, "message", "") or "")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ParameterError(f"{name} must be a positive number; got {value!r}")
+
+
+def _check_count(name: str, value: Any, *, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ParameterError(f"{name} must be a whole number >= {low}; got {value!r}")

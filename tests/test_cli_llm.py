@@ -1,0 +1,138 @@
+"""The command line for prompted generation, against a real chat server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pandas as pd
+import pytest
+
+from healthsynth.llm import read_audit_log
+from healthsynth.llm.testing import ChatServer, RowReplier
+from tests.helpers import real
+from tests.test_cli import assert_user_error, invoke
+
+
+@pytest.fixture(scope="module")
+def pima():
+    return real("MASS/Pima.tr")
+
+
+@pytest.fixture
+def data(pima, tmp_path):
+    path = tmp_path / "pima40.csv"
+    pima.sample(40, random_state=1).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def server(pima):
+    with ChatServer(RowReplier(pima, flip={"type": 0.2}, invalid=0.05), api_key="sk-cli") as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _key_and_cwd(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-cli")
+    monkeypatch.chdir(tmp_path)  # the default audit log goes to the working folder
+
+
+def fit(data, server, out, *extra):
+    return invoke(
+        "fit", data, "--generator", "prompted-llm", "--endpoint", server.url,
+        "--llm-model", "test-model", "--target", "type", "--out", out, *extra,
+    )  # fmt: skip
+
+
+def test_fit_sample_evaluate(data, server, tmp_path):
+    r = fit(
+        data, server, tmp_path / "m", "--examples", "10", "--prompt", "cllm",
+        "--budget-tokens", "200000", "--describe", "glu=plasma glucose, mg/dL",
+        "--description", "Pima women tested for diabetes",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "LLM requests are logged to" in r.output
+    saved = json.loads((tmp_path / "m" / "generator.json").read_text())["params"]
+    assert saved["examples"] == 10 and saved["budget_tokens"] == 200000
+    assert saved["column_descriptions"] == {"glu": "plasma glucose, mg/dL"}
+    assert "sk-cli" not in (tmp_path / "m" / "generator.json").read_text()
+    r = invoke("sample", tmp_path / "m", "-n", "50", "-o", tmp_path / "s.csv", "--seed", "1",
+               "--condition", "type=Yes")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "wrote 50 rows" in text and "dropped by curation" in text
+    out = pd.read_csv(tmp_path / "s.csv")
+    assert len(out) == 50 and (out["type"] == "Yes").all()
+    run = json.loads((tmp_path / "s.csv.run.json").read_text())
+    assert run["requests"] > 0 and run["tokens_in"] > 0 and run["llm"]["rows_returned"] == 50
+    prompt = server.requests[-1]["messages"][1]["content"]
+    assert "Pima women tested for diabetes" in prompt and "glu: plasma glucose, mg/dL" in prompt
+    log = read_audit_log(tmp_path / "healthsynth-llm-audit.jsonl")
+    assert {r["event"] for r in log} >= {"sent", "done"}
+    assert "sk-cli" not in (tmp_path / "healthsynth-llm-audit.jsonl").read_text()
+    r = invoke("evaluate", "--real", data, "--synthetic", tmp_path / "s.csv",
+               "--model", tmp_path / "m", "--out", tmp_path / "rep",
+               "--metrics", "regurgitation,cost")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    scores = json.loads((tmp_path / "rep" / "scores.json").read_text())
+    names = {rec["name"] for rec in scores["records"]}
+    assert {"exact_copy_share", "example_exact_copy_share", "sample_llm_requests"} <= names
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "sample_llm_requests" in html
+
+
+def test_unreachable_endpoint(data, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = invoke("fit", data, "--generator", "prompted-llm", "--endpoint",
+               f"http://127.0.0.1:{port}/v1", "--llm-model", "m", "--timeout", "2",
+               "--out", tmp_path / "m")  # fmt: skip
+    assert_user_error(r, "could not connect to the LLM endpoint", "check --endpoint")
+    assert not (tmp_path / "m").exists()
+
+
+def test_wrong_api_key(data, server, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-WRONG-99")
+    r = fit(data, server, tmp_path / "m")
+    assert_user_error(r, "refused the API key (401 Unauthorized)", "OPENAI_API_KEY")
+    assert "sk-WRONG-99" not in r.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_model_the_server_rejects(data, server, tmp_path):
+    r = invoke("fit", data, "--generator", "prompted-llm", "--endpoint", server.url,
+               "--llm-model", "gpt-9", "--out", tmp_path / "m")  # fmt: skip
+    assert_user_error(r, "does not serve the model 'gpt-9'", "it serves: test-model")
+
+
+def test_budget_smaller_than_one_request(data, server, tmp_path):
+    r = fit(data, server, tmp_path / "m", "--budget-tokens", "100")
+    assert_user_error(r, "token budget (100) is smaller than one request", "raise --budget-tokens")
+    assert server.requests == []
+
+
+def test_examples_larger_than_the_data(data, server, tmp_path):
+    r = fit(data, server, tmp_path / "m", "--examples", "41")
+    assert_user_error(r, "examples (41) is more than the 40 rows", "--examples 40 or fewer")
+
+
+def test_remote_endpoint_without_permission(data, tmp_path):
+    r = invoke("fit", data, "--generator", "prompted-llm",
+               "--endpoint", "https://api.openai.com/v1", "--llm-model", "gpt-4o",
+               "--out", tmp_path / "m")  # fmt: skip
+    assert_user_error(r, "api.openai.com, which is not this machine", "--allow-remote-phi")
+    assert not (tmp_path / "healthsynth-llm-audit.jsonl").exists()
+
+
+def test_llm_flags_on_another_generator(data, tmp_path):
+    r = invoke("fit", data, "--generator", "marginals", "--endpoint", "http://127.0.0.1:1/v1",
+               "--out", tmp_path / "m")  # fmt: skip
+    assert_user_error(r, "generator 'marginals' does not take --endpoint")
+    r = fit(data, type("S", (), {"url": "http://127.0.0.1:1/v1"}), tmp_path / "m",
+            "--describe", "glu")  # fmt: skip
+    assert_user_error(r, "--describe 'glu' is not of the form COLUMN=MEANING")
+    r = fit(data, type("S", (), {"url": "http://127.0.0.1:1/v1"}), tmp_path / "m",
+            "--prompt", "few-shot")  # fmt: skip
+    assert_user_error(r, "prompt must be one of cllm, balanced, zero-shot")
