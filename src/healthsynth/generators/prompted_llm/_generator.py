@@ -96,6 +96,9 @@ class PromptedLLM(Generator):
     response_format
         ``json_schema`` (the server enforces the row schema), ``json_object`` (JSON mode) or
         ``text`` (the prompt's words only), for servers that support less.
+    send_seed
+        Send each request a seed drawn from the sampling seed (servers that honour it then
+        repeat their replies); turn off for a server that rejects the field.
     concurrency, timeout, max_retries
         Requests in flight; seconds per attempt; retries on 429, 5xx and timeouts.
     api_key_env
@@ -148,6 +151,7 @@ class PromptedLLM(Generator):
         temperature: float = 0.9,
         max_tokens: int | None = None,
         response_format: str = "json_schema",
+        send_seed: bool = True,
         concurrency: int = 4,
         timeout: float = 60.0,
         max_retries: int = 3,
@@ -174,6 +178,7 @@ class PromptedLLM(Generator):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.response_format = response_format
+        self.send_seed = send_seed
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_retries = max_retries
@@ -235,6 +240,7 @@ class PromptedLLM(Generator):
             max_retries=self.max_retries,
             concurrency=self.concurrency,
             response_format=self.response_format,
+            send_seed=self.send_seed,
             cache_dir=self.cache_dir,
             audit_log=self.audit_log,
             prices=self.prices,
@@ -279,8 +285,10 @@ class PromptedLLM(Generator):
         self.schema_ = schema
         sample_rows = json_lines(self.real_.head(200))
         chars = float(np.mean([len(r) for r in sample_rows])) if sample_rows else 100.0
-        # ~2 characters per token for number-heavy JSON, plus room for the wrapper
-        self.max_tokens_ = int(self.max_tokens or math.ceil(self.rows_per_request * chars / 2) + 64)
+        # number-heavy JSON runs at 2-3 characters per token; 1.5 leaves room, plus the wrapper
+        self.max_tokens_ = int(
+            self.max_tokens or math.ceil(self.rows_per_request * chars / 1.5) + 128
+        )
         try:
             first, _ = self._request({}, np.random.default_rng(self.seed))
             client.check_gate(first.real_rows)
