@@ -71,14 +71,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=40, help="real training rows")
     ap.add_argument("-n", type=int, default=200, help="synthetic rows per run")
     ap.add_argument("--examples", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=5, help="repeats (training subset and sampling)")
     ap.add_argument("--endpoint", help="a real OpenAI-compatible server instead of the script")
     ap.add_argument("--llm-model", default="test-model")
     args = ap.parse_args()
 
     pool = load_dataset("MASS/Pima.tr")
     holdout = load_dataset("MASS/Pima.te")
-    train = pool.sample(args.rows, random_state=args.seed).reset_index(drop=True)
     schema = infer_schema(pool, target="type")
     noisy = {"flip": {"type": 0.2}, "invalid": 0.05}
     runs = [
@@ -90,7 +89,8 @@ def main() -> None:
     ]
     results = []
     work = Path(tempfile.mkdtemp(prefix="hs-prompted-"))
-    for label, params, noise in runs:
+    for seed, (label, params, noise) in ((seed, run) for seed in range(args.seeds) for run in runs):
+        train = pool.sample(args.rows, random_state=seed).reset_index(drop=True)
         with ExitStack() as stack:
             if args.endpoint:
                 url = args.endpoint
@@ -102,8 +102,8 @@ def main() -> None:
                 examples=args.examples,
                 description=DESCRIPTION,
                 column_descriptions=COLUMNS,
-                audit_log=str(work / f"{label}.audit.jsonl"),
-                seed=args.seed,
+                audit_log=str(work / f"{label}.{seed}.audit.jsonl"),
+                seed=seed,
                 **params,
             )
             t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def main() -> None:
             t0 = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                synthetic = gen.sample(args.n, seed=args.seed)
+                synthetic = gen.sample(args.n, seed=seed)
             sample_s = time.perf_counter() - t0
         rec = dict(gen.sampling_record_)
         examples = train.iloc[rec["example_rows"]]
@@ -125,12 +125,13 @@ def main() -> None:
             sampling=rec,
             examples=examples,
             metrics=METRICS,
-            seed=args.seed,
+            seed=seed,
         )
         r = ev["records"]
         results.append(
             {
                 "run": label,
+                "seed": seed,
                 "fit_seconds": round(fit_s, 2),
                 "sample_seconds": round(sample_s, 2),
                 "warnings": [str(w.message) for w in caught],
@@ -145,58 +146,74 @@ def main() -> None:
                 "records": r,
             }
         )
-        print(f"{label}: done in {sample_s:.1f} s", flush=True)
+        print(f"{label}, seed {seed}: done in {sample_s:.1f} s", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+
+    def mean_sd(values: list, d: int = 3) -> str:
+        v = np.array([np.nan if x is None else x for x in values], float)
+        v = v[~np.isnan(v)]
+        if not len(v):
+            return "n/a"
+        return f"{v.mean():.{d}f} ± {v.std(ddof=1):.{d}f}" if len(v) > 1 else f"{v[0]:.{d}f}"
+
+    def mean(values: list) -> str:
+        return f"{np.mean(values):,.0f}"
+
     lines = [
-        "# prompted-llm on 40 rows of MASS/Pima.tr",
+        f"# prompted-llm on {args.rows} rows of MASS/Pima.tr",
         "",
         f"Command: `.venv/bin/python benchmarks/prompted_llm.py --out {args.out}`"
         + (f" (endpoint {args.endpoint}, model {args.llm_model})" if args.endpoint else ""),
         "",
-        f"{args.rows} training rows (seed {args.seed}), {args.n} synthetic rows per run, "
+        f"{args.seeds} repeats (seeds 0-{args.seeds - 1}: a different set of {args.rows} "
+        f"training rows and a different sampling seed each), {args.n} synthetic rows per run, "
         f"{args.examples} examples per prompt, evaluated against MASS/Pima.te "
         f"({len(holdout)} rows). Endpoint: "
         + (
             args.endpoint
             if args.endpoint
-            else "the scripted 127.0.0.1 server (rows drawn from Pima.tr; 5% noise on numbers, "
-            "outcome flipped in 20% of rows, 5% out-of-domain values; the reciting run copies "
-            "rows verbatim)"
+            else "the scripted 127.0.0.1 server (rows drawn from the 200 rows of Pima.tr; 5% "
+            "noise on numbers, outcome flipped in 20% of rows, 5% out-of-domain values; the "
+            "reciting run copies rows verbatim)"
         )
-        + ".",
+        + ". Means over the repeats; ± is the standard deviation.",
         "",
         "| run | requests | tokens in / out | seconds | rows parsed | invalid | copies | "
-        "curation easy / ambiguous / hard | TSTR AUC (real) | near-copy share (holdout) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "curation easy / ambiguous / hard | TSTR AUC | TSTR AUC, real rows | "
+        "near-copy share | holdout's share |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for x in results:
-        s = x["sampling"]
-        c = s["curation"]
+    for label, _, _ in runs:
+        xs = [x for x in results if x["run"] == label]
+        ss = [x["sampling"] for x in xs]
+        cs = [s["curation"] for s in ss]
         cur = (
-            f"{c['easy']} / {c['ambiguous']} / {c['hard']}"
-            if not c.get("skipped")
-            else f"skipped ({c['skipped']})"
+            " / ".join(mean([c[g] for c in cs]) for g in ("easy", "ambiguous", "hard"))
+            if not cs[0].get("skipped")
+            else f"skipped ({cs[0]['skipped']})"
         )
-
-        def f(v: float | None, d: int = 3) -> str:
-            return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{d}f}"
-
         lines.append(
-            f"| {x['run']} | {s['requests']} | {s['tokens_in']:,} / {s['tokens_out']:,} | "
-            f"{x['sample_seconds']:.1f} | {s['rows_parsed']} | {s['rows_invalid']} | "
-            f"{s['copies_of_examples']} + {s['copies_of_training']} | {cur} | "
-            f"{f(x['tstr_auc'])} ({f(x['tstr_auc_reference'])}) | "
-            f"{f(x['near_copy_share'])} ({f(x['near_copy_reference'])}) |"
+            f"| {label} | {mean([s['requests'] for s in ss])} | "
+            f"{mean([s['tokens_in'] for s in ss])} / {mean([s['tokens_out'] for s in ss])} | "
+            f"{np.mean([x['sample_seconds'] for x in xs]):.1f} | "
+            f"{mean([s['rows_parsed'] for s in ss])} | {mean([s['rows_invalid'] for s in ss])} | "
+            f"{mean([s['copies_of_examples'] for s in ss])} + "
+            f"{mean([s['copies_of_training'] for s in ss])} | {cur} | "
+            f"{mean_sd([x['tstr_auc'] for x in xs])} | "
+            f"{mean_sd([x['tstr_auc_reference'] for x in xs])} | "
+            f"{mean_sd([x['near_copy_share'] for x in xs])} | "
+            f"{mean_sd([x['near_copy_reference'] for x in xs])} |"
         )
     lines += [
         "",
         "Copies: rows equal to a prompt example + rows equal to another training row (both "
-        "dropped). TSTR: a model trained on the synthetic rows, tested on Pima.te; in "
-        "brackets the same model trained on the 40 real rows. Near-copy share: synthetic rows "
-        "within the distance of the closest 5% of holdout rows to a training row; in brackets "
-        "the holdout's own share.",
+        "dropped before curation). TSTR AUC: a gradient-boosting model trained on the synthetic "
+        "rows, tested on Pima.te; the next column trains it on the real training rows instead. "
+        "Near-copy share: synthetic rows within τ of a training row, τ being the distance "
+        "within which the closest 5% of Pima.te rows lie; the next column is Pima.te's own "
+        "share.",
     ]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
