@@ -136,3 +136,41 @@ def test_llm_flags_on_another_generator(data, tmp_path):
     r = fit(data, type("S", (), {"url": "http://127.0.0.1:1/v1"}), tmp_path / "m",
             "--prompt", "few-shot")  # fmt: skip
     assert_user_error(r, "prompt must be one of cllm, balanced, zero-shot")
+
+
+def test_identifier_column_fit_sample_evaluate(pima, server, tmp_path):
+    df = pima.sample(40, random_state=2).reset_index(drop=True)
+    df.insert(0, "patient_id", [f"P{i:04d}" for i in range(len(df))])
+    df.to_csv(tmp_path / "ids.csv", index=False)
+    r = fit(tmp_path / "ids.csv", server, tmp_path / "m", "--id", "patient_id", "--examples", "8")
+    assert r.exit_code == 0, r.output
+    r = invoke("sample", tmp_path / "m", "-n", "20", "-o", tmp_path / "s.csv", "--seed", "0",
+               "--budget-tokens", "100000")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "patient_id" not in json.dumps(server.requests) and "P0001" not in json.dumps(
+        server.requests
+    )
+    r = invoke("evaluate", "--real", tmp_path / "ids.csv", "--synthetic", tmp_path / "s.csv",
+               "--model", tmp_path / "m", "--out", tmp_path / "rep",
+               "--metrics", "regurgitation")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    scores = json.loads((tmp_path / "rep" / "scores.json").read_text())
+    shares = {x["name"] for x in scores["records"] if x["value"] is not None}
+    assert "example_exact_copy_share" in shares
+
+
+def test_sample_budget_flags(data, server, tmp_path):
+    assert fit(data, server, tmp_path / "m").exit_code == 0
+    r = invoke("sample", tmp_path / "m", "-n", "5000", "-o", tmp_path / "s.csv",
+               "--budget-tokens", "5000")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "rows asked for" in " ".join(r.output.split())  # the budget warning
+    run = json.loads((tmp_path / "s.csv.run.json").read_text())
+    assert run["tokens_in"] + run["tokens_out"] <= 5000 and run["llm"]["stopped_by"] == "budget"
+    r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "t.csv",
+               "--budget-tokens", "0")  # fmt: skip
+    assert_user_error(r, "budget_tokens must be a whole number >= 1")
+    invoke("fit", data, "--generator", "marginals", "--out", tmp_path / "marg")
+    r = invoke("sample", tmp_path / "marg", "-n", "5", "-o", tmp_path / "u.csv",
+               "--budget-tokens", "10")  # fmt: skip
+    assert_user_error(r, "--budget-tokens applies to prompted-llm models")

@@ -254,6 +254,21 @@ def fit(
             unused={
                 "--endpoint": endpoint,
                 "--llm-model": llm_model,
+                "--examples": examples,
+                "--prompt": prompt,
+                "--budget-tokens": budget_tokens,
+                "--budget-usd": budget_usd,
+                "--prices": prices,
+                "--rows-per-request": rows_per_request,
+                "--description": description,
+                "--describe": describe or None,
+                "--response-format": response_format,
+                "--concurrency": concurrency,
+                "--timeout": timeout,
+                "--api-key-env": api_key_env,
+                "--cache-dir": cache_dir,
+                "--audit-log": audit_log,
+                "--allow-remote-phi": allow_remote_phi or None,
                 "--target": target,
                 "--sensitive": sensitive,
                 "--id": ids,
@@ -462,6 +477,14 @@ def sample(
         str | None,
         typer.Option("--format", help="Timelines only: csv, parquet, omop, meds or fhir."),
     ] = None,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(help="prompted-llm: most tokens this run may use (default: the fit's)."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(help="prompted-llm: most US dollars this run may cost (default: the fit's)."),
+    ] = None,
 ) -> None:
     """Sample synthetic rows (or patients) from a model folder, streamed to disk in blocks."""
     _quiet_transformers()
@@ -496,6 +519,15 @@ def sample(
             )
         table_format(output, "output file")
     model = load_generator(model_dir)
+    for flag, param, value in (
+        ("--budget-tokens", "budget_tokens", budget_tokens),
+        ("--budget-usd", "budget_usd", budget_usd),
+    ):
+        if value is None:
+            continue
+        if param not in model.get_params():
+            raise ParameterError(f"{flag} applies to prompted-llm models; leave it out")
+        setattr(model, param, value)
     start = time.perf_counter()
     if timelines:
         model.sample_to_folder(n, output, fmt=fmt, conditions=conditions or None, seed=seed)
@@ -552,19 +584,11 @@ def sample(
 def _prompt_examples(model: Path | None, sampling: Any) -> Any:
     """The real rows a prompted-LLM run showed the model (for the regurgitation probe)."""
     llm = sampling.get("llm") if isinstance(sampling, dict) else None
-    rows = llm.get("example_rows") if isinstance(llm, dict) else None
-    if model is None or not rows:
+    if model is None or not isinstance(llm, dict) or not llm.get("example_rows"):
         return None
-    path = model / "model" / "real.parquet"
-    if not path.is_file():
-        return None
-    import pandas as pd
+    from healthsynth.generators import load_generator
 
-    real = pd.read_parquet(path)
-    if not all(isinstance(i, int) and 0 <= i < len(real) for i in rows):
-        err.print("[yellow]warning:[/] the run record's example rows do not fit the model; ignored")
-        return None
-    return real.iloc[rows].reset_index(drop=True)
+    return load_generator(model).examples_sent(llm)
 
 
 def _timeline_conditions(items: list[str]) -> dict[str, Any]:

@@ -56,17 +56,14 @@ def make(server, tmp_path, **kw):
 
 def counted(rec):
     """Rows accounted for by the record's drop counts, plus those kept by curation."""
-    cur = rec["curation"]
     return (
         rec["rows_invalid"]
         + rec["off_condition"]
         + rec["rule_violations"]
         + rec["copies_of_examples"]
         + rec["copies_of_training"]
-        + cur["easy"]
-        + cur["ambiguous"]
-        + cur["hard"]
-        + cur["unchecked"]
+        + rec["curation"]["hard"]
+        + rec["rows_kept"]
     )
 
 
@@ -80,7 +77,9 @@ def test_each_prompt_gives_valid_rows_and_accounts_for_every_row(
     schema.validate(out)
     rec = gen.sampling_record_
     assert rec["rows_returned"] == 60 and rec["stopped_by"] == "enough rows"
-    assert counted(rec) == rec["rows_parsed"]
+    assert counted(rec) == rec["rows_parsed"] and rec["rows_kept"] >= 60
+    cur = rec["curation"]
+    assert cur["easy"] + cur["ambiguous"] + cur["unchecked"] == rec["rows_kept"]
     assert rec["rows_invalid"] > 0 and rec["curation"]["hard"] > 0  # the noise was caught
     assert rec["requests"] == rec["generation_requests"] == len(server.requests)
     assert rec["tokens_in"] > 0 and rec["tokens_out"] > 0
@@ -319,9 +318,36 @@ def test_the_cache_makes_a_rerun_free(server, train, schema, tmp_path):
 def test_curation_can_be_off_and_says_so(server, train, schema, tmp_path):
     gen = make(server, tmp_path, curate=False).fit(train, schema=schema)
     gen.sample(10, seed=0)
-    assert gen.sampling_record_["curation"]["skipped"] == "curate=False"
+    rec = gen.sampling_record_
+    assert rec["curation"]["skipped"] == "curate=False" and counted(rec) == rec["rows_parsed"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = make(server, tmp_path).fit(train, schema=infer_schema(train)).sample(10, seed=0)
     assert len(out) == 10  # no target: curation skipped, quietly recorded
     assert np.isfinite(out["glu"]).all()
+
+
+def test_balanced_needs_an_example_per_class(server, train, schema, tmp_path):
+    with pytest.raises(ParameterError, match="at least one real row per value of 'type'"):
+        make(server, tmp_path, prompt="balanced", examples=1).fit(train, schema=schema)
+
+
+def test_sample_to_file_is_one_run_under_one_budget(server, train, schema, tmp_path):
+    gen = make(server, tmp_path, budget_tokens=8000, concurrency=1).fit(train, schema=schema)
+    with pytest.warns(HealthsynthWarning, match="of the 60 rows asked for"):
+        gen.sample_to_file(60, tmp_path / "s.csv", seed=0, block_size=20)
+    rec = gen.sampling_record_
+    log = read_audit_log(tmp_path / "audit.jsonl")
+    spent = sum(r.get("tokens_in", 0) + r.get("tokens_out", 0) for r in log if r["event"] == "done")
+    assert spent == rec["tokens_in"] + rec["tokens_out"] <= 8000
+    assert len(pd.read_csv(tmp_path / "s.csv")) == rec["rows_returned"]
+
+
+def test_examples_sent_are_the_logged_rows(server, train, schema, tmp_path):
+    gen = make(server, tmp_path, examples=5).fit(train, schema=schema)
+    gen.sample(10, seed=0)
+    sent = gen.examples_sent()
+    assert len(sent) == gen.sampling_record_["examples_sent"] and list(sent.columns) == schema.names
+    assert len(sent.merge(train, how="inner")) == len(sent)
+    with pytest.raises(ParameterError, match="do not index this model's real rows"):
+        gen.examples_sent({"example_rows": [999]})

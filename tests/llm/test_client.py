@@ -193,12 +193,14 @@ def test_budget_smaller_than_one_request(server, tmp_path):
 
 
 def test_budget_is_never_exceeded_and_stops_the_rest(server, tmp_path):
-    c = client(server, tmp_path, budget_tokens=1500, concurrency=3)
+    # each request reserves ~415 tokens and uses ~85: whether the three threads overlap or
+    # not, the budget stops the run after a few requests
+    c = client(server, tmp_path, budget_tokens=700, concurrency=3)
     replies = c.complete_all([ask(seed=i, max_tokens=400) for i in range(10)])
     done = [r for r in replies if r is not None and not isinstance(r, Exception)]
     assert 1 <= len(done) < 10
     assert any(isinstance(r, BudgetError) for r in replies)
-    assert c.usage.tokens_in + c.usage.tokens_out <= 1500
+    assert c.usage.tokens_in + c.usage.tokens_out <= 700
     assert len(server.requests) == len(done)
 
 
@@ -313,3 +315,57 @@ def test_audit_log_stays_valid_jsonl_after_a_crash(tmp_path):
     records = read_audit_log(log)  # raises on a broken line
     assert [r["event"] for r in records] == ["sent", "done"] * 3 + ["sent"]
     assert records[-1]["real_rows"] == 1 and records[-1]["columns"] == ["a"]
+
+
+def test_a_proxy_in_the_environment_never_carries_local_requests(server, tmp_path, monkeypatch):
+    """HTTP_PROXY would route 127.0.0.1 traffic through another host, past the PHI gate."""
+    with ChatServer(lambda body: '{"rows": []}') as proxy:
+        proxy_url = proxy.url.removesuffix("/v1")
+        for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(var, proxy_url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        c = client(server, tmp_path)
+        c.check_model()
+        assert json.loads(c.complete(ask(real_rows=3)).text)["rows"]
+        assert len(server.requests) == 1 and proxy.requests == []
+
+
+def test_cache_keys_differ_by_seed_even_when_it_is_not_sent(server, tmp_path):
+    c = client(server, tmp_path, cache_dir=tmp_path / "cache", send_seed=False)
+    a, b = c.complete(ask(seed=1)), c.complete(ask(seed=2))
+    assert not b.cached and len(server.requests) == 2 and "seed" not in server.requests[-1]
+    assert c.complete(ask(seed=2)).cached and a.text
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'"just a string"', b"[]"])
+def test_a_body_that_is_not_a_chat_completion(server, tmp_path, raw):
+    server.script.append(Reply(raw=raw))
+    c = client(server, tmp_path)
+    with pytest.raises(EndpointError, match="not a chat completion; check that --endpoint"):
+        c.complete(ask())
+    assert c.usage.failed_requests == 1
+    replies = c.complete_all([ask(seed=5)])  # the next one is fine
+    assert json.loads(replies[0].text)["rows"]
+
+
+def test_reply_without_usage_is_charged_its_whole_allowance(server, tmp_path):
+    server.script.append(Reply(usage=False))
+    c = client(server, tmp_path, budget_tokens=5000)
+    reply = c.complete(ask(max_tokens=400))
+    assert not reply.usage_reported and reply.tokens_out == 400
+    assert c.usage.to_record()["requests_without_usage"] == 1
+
+
+def test_the_audit_log_counts_http_attempts(server, tmp_path):
+    server.script.extend([Reply(status=500), Reply(status=429, headers={"Retry-After": "0"})])
+    c = client(server, tmp_path, max_retries=3)
+    c.complete(ask())
+    done = read_audit_log(tmp_path / "audit.jsonl")[-1]
+    assert done["event"] == "done" and done["attempts"] == 3
+
+
+def test_a_key_over_plain_http_to_another_host_is_warned_about(monkeypatch):
+    monkeypatch.setenv("HS_TEST_KEY", "sk-x")
+    with pytest.warns(UserWarning, match="will travel unencrypted to llm.example.org"):
+        ChatClient(endpoint="http://llm.example.org/v1", model="m", api_key_env="HS_TEST_KEY")

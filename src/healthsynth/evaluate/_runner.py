@@ -89,7 +89,7 @@ def evaluate(
         target=target,
         sensitive=sensitive,
     )
-    prompt_examples = _examples(examples, prep.real)
+    prompt_examples = _examples(examples, prep.real, prep.schema)
     context = {
         "real": prep.real,
         "synthetic": prep.synthetic,
@@ -133,8 +133,13 @@ def evaluate(
     }
 
 
-def _examples(examples: pd.DataFrame | None, real: pd.DataFrame) -> pd.DataFrame | None:
-    """The prompt examples restricted to the compared columns, or a clear error."""
+def _examples(
+    examples: pd.DataFrame | None, real: pd.DataFrame, schema: Schema
+) -> pd.DataFrame | None:
+    """The prompt examples restricted to the compared columns, or a clear error.
+
+    Only the modelled columns must be there: identifier and free-text columns are never sent.
+    """
     if examples is None:
         return None
     if not isinstance(examples, pd.DataFrame):
@@ -142,13 +147,15 @@ def _examples(examples: pd.DataFrame | None, real: pd.DataFrame) -> pd.DataFrame
             f"examples must be a pandas DataFrame of the rows placed in prompts; got "
             f"{type(examples).__name__}"
         )
-    absent = [c for c in real.columns if c not in examples.columns]
+    needed = [c.name for c in schema.modelled if c.name in real.columns]
+    absent = [c for c in needed if c not in examples.columns]
     if absent:
         raise DataError(
             f"the prompt examples lack column(s) {', '.join(map(repr, map(str, absent)))} of the "
             "real table; pass the real rows that were placed in prompts, with all their columns"
         )
-    return examples[list(real.columns)].reset_index(drop=True)
+    keep = [c for c in real.columns if c in examples.columns]
+    return examples[keep].reset_index(drop=True)
 
 
 def _model_summary(training: Mapping[str, Any] | None) -> dict[str, Any] | None:

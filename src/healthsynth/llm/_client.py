@@ -226,6 +226,15 @@ class ChatClient:
         self.budget_usd = budget_usd
         self.usage = Usage(cost_usd=0.0 if self.price is not None else None)
         self._key = os.environ.get(api_key_env) or None
+        if self._key and not self.local and endpoint.lower().startswith("http://"):
+            import warnings
+
+            warnings.warn(
+                f"the API key in {api_key_env} will travel unencrypted to "
+                f"{endpoint_host(endpoint)} (http, not https); use an https endpoint",
+                UserWarning,
+                stacklevel=2,
+            )
         self._lock = threading.Lock()
         self._reserved_tokens = 0
         self._reserved_usd = 0.0
@@ -251,7 +260,11 @@ class ChatClient:
                 import openai
             except ImportError:
                 raise MissingExtraError("openai", "llm", "prompting an LLM endpoint") from None
-            http = openai.DefaultHttpxClient(event_hooks={"response": [self._on_response]})
+            # a proxy from the environment (HTTP_PROXY ...) would carry requests for a local
+            # endpoint off this machine, past the PHI gate: local endpoints ignore it
+            http = openai.DefaultHttpxClient(
+                event_hooks={"response": [self._on_response]}, trust_env=not self.local
+            )
             sdk = openai.OpenAI(
                 base_url=self.endpoint,
                 api_key=self._key or "no-key",
@@ -265,6 +278,7 @@ class ChatClient:
         return sdk
 
     def _on_response(self, response: Any) -> None:
+        self._local.attempts = getattr(self._local, "attempts", 0) + 1
         with self._lock:
             self.usage.http_attempts += 1
             code = str(response.status_code)
@@ -275,7 +289,7 @@ class ChatClient:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             sdks, self._sdks = self._sdks, []
         for sdk in sdks:
@@ -307,21 +321,29 @@ class ChatClient:
             if cost > self.budget_usd:
                 raise BudgetError(
                     f"the money budget (${self.budget_usd:g}) is smaller than one request "
-                    f"(up to ${cost:.4f}); raise it"
+                    f"(up to ${cost:.4f}); raise --budget-usd"
                 )
         return need
 
     def check_model(self) -> None:
         """Check the server serves ``model`` (skipped when it has no model list)."""
+        sdk = self._client()  # raises MissingExtraError without the openai package
         import openai
 
-        self._log({"event": "sent", "purpose": "list-models", "real_rows": 0, "columns": []})
+        rid = uuid.uuid4().hex
+        self._log(
+            {"event": "sent", "id": rid, "purpose": "list-models", "real_rows": 0, "columns": []}
+        )
         try:
-            ids = [m.id for m in self._client().models.list()]
+            ids = [m.id for m in sdk.models.list()]
         except openai.NotFoundError:
+            self._log({"event": "done", "id": rid, "models": None})
             return  # the server has no model list; the first request will tell
         except openai.OpenAIError as e:
-            raise self._endpoint_error(e) from None
+            error = self._endpoint_error(e)
+            self._log({"event": "failed", "id": rid, "error": str(error)})
+            raise error from None
+        self._log({"event": "done", "id": rid, "models": len(ids)})
         if ids and self.model not in ids:
             shown = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
             raise EndpointError(
@@ -355,7 +377,9 @@ class ChatClient:
         """Send one request (or answer it from the cache) and account for it."""
         self.check_gate(request.real_rows)
         body = self._body(request)
-        key = request_key({"endpoint": self.endpoint, **body})
+        # the seed is part of the key even when it is not sent: otherwise requests that differ
+        # only in their seed (a zero-shot prompt) would all get the first one's reply
+        key = request_key({"endpoint": self.endpoint, "request_seed": request.seed, **body})
         base = {
             "endpoint": self.endpoint,
             "model": self.model,
@@ -383,27 +407,36 @@ class ChatClient:
         rid = uuid.uuid4().hex
         self._log({"event": "sent", "id": rid, **base, "max_tokens": request.max_tokens})
         started = time.perf_counter()
+        sdk = self._client()
+        self._local.attempts = 0
         try:
-            completion = self._client().chat.completions.create(**body)
-        except Exception as e:
+            completion = sdk.chat.completions.create(**body)
+            choice = completion.choices[0] if completion.choices else None
+            text = (choice.message.content or "") if choice is not None else ""
+            finish = str(choice.finish_reason) if choice is not None else "none"
+            usage = completion.usage
+            reported = usage is not None and usage.prompt_tokens is not None
+        except Exception as e:  # noqa: BLE001 - every failure becomes one sentence
             seconds = time.perf_counter() - started
             self._release(need, 0, 0, seconds, failed=True)
             import openai
 
             if isinstance(e, openai.OpenAIError):
                 error = self._endpoint_error(e)
-                self._log({"event": "failed", "id": rid, "error": str(error)})
-                raise error from None
-            self._log({"event": "failed", "id": rid, "error": type(e).__name__})
-            raise
+            else:  # a 200 whose body is not a chat completion
+                error = EndpointError(
+                    f"the LLM endpoint {self.endpoint} answered with something that is not a "
+                    "chat completion; check that --endpoint is the API's base URL (often ending "
+                    "in /v1)"
+                )
+            self._log(
+                {"event": "failed", "id": rid, "error": str(error), "attempts": self._attempts()}
+            )
+            raise error from None
         seconds = time.perf_counter() - started
-        choice = completion.choices[0] if completion.choices else None
-        text = (choice.message.content or "") if choice is not None else ""
-        finish = str(choice.finish_reason) if choice is not None else "none"
-        usage = completion.usage
-        reported = usage is not None and usage.prompt_tokens is not None
         tokens_in = int(usage.prompt_tokens) if reported else est_in
-        tokens_out = int(usage.completion_tokens or 0) if reported else math.ceil(len(text) / 4)
+        # without usage the reply is charged its whole allowance, so the budget stays safe
+        tokens_out = int(usage.completion_tokens or 0) if reported else int(request.max_tokens)
         self._release(
             need,
             tokens_in,
@@ -422,6 +455,7 @@ class ChatClient:
                 "usage_reported": reported,
                 "finish_reason": finish,
                 "seconds": round(seconds, 3),
+                "attempts": self._attempts(),
             }
         )
         reply = ChatReply(text, finish, tokens_in, tokens_out, seconds, False, reported)
@@ -476,7 +510,8 @@ class ChatClient:
             if self.budget_tokens is not None and used + need > self.budget_tokens:
                 raise BudgetError(
                     f"the token budget ({self.budget_tokens:,}) is spent: {used:,} tokens used "
-                    f"or in flight, and the next request may take up to {need:,}"
+                    f"or in flight, and the next request may take up to {need:,}; raise "
+                    "--budget-tokens to go on"
                 )
             if self.budget_usd is not None and self.price is not None:
                 cost = self.price.cost(est_in, max_out)
@@ -484,7 +519,8 @@ class ChatClient:
                 if spent + cost > self.budget_usd:
                     raise BudgetError(
                         f"the money budget (${self.budget_usd:g}) is spent: ${spent:.4f} used "
-                        f"or in flight, and the next request may cost up to ${cost:.4f}"
+                        f"or in flight, and the next request may cost up to ${cost:.4f}; raise "
+                        "--budget-usd to go on"
                     )
                 self._reserved_usd += cost
             self._reserved_tokens += need
@@ -520,6 +556,10 @@ class ChatClient:
             if reported and chars:
                 # later estimates follow what the server counted (10% headroom), never below it
                 self._tokens_per_char = max(self._tokens_per_char * 0.5, 1.1 * tokens_in / chars)
+
+    def _attempts(self) -> int:
+        """HTTP attempts of this thread's current request (each one carried the prompt)."""
+        return int(getattr(self._local, "attempts", 0))
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.audit is not None:

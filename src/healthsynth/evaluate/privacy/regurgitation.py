@@ -59,6 +59,7 @@ import pandas as pd
 
 from healthsynth.data import Column, Schema
 from healthsynth.data._distance import RowEncoder, nearest_distances, neighbour_index
+from healthsynth.data._rows import row_keys
 from healthsynth.errors import DataError
 from healthsynth.evaluate._base import MetricRecord, not_applicable
 
@@ -126,8 +127,8 @@ def compute(
     rx, sx = enc.transform(real), enc.transform(synthetic)
     index = neighbour_index(rx)
     d_syn = index.kneighbors(sx, n_neighbors=1)[0][:, 0]
-    train_keys = set(_row_keys(real, cols))
-    syn_keys = _row_keys(synthetic, cols)
+    train_keys = set(row_keys(real, cols))
+    syn_keys = row_keys(synthetic, cols)
     exact_syn = np.array([k in train_keys for k in syn_keys], dtype=bool)
     sizes: dict[str, Any] = {
         "n_synthetic": len(synthetic),
@@ -147,7 +148,7 @@ def compute(
         tau_source = (
             "the 5th percentile of the holdout rows' distance to their closest training row"
         )
-        hold_keys = _row_keys(holdout, cols)
+        hold_keys = row_keys(holdout, cols)
         exact_ref = float(np.mean([k in train_keys for k in hold_keys]))
         near_ref = float(np.mean(d_hold <= tau))
         sizes.update(n_holdout=len(holdout), n_holdout_total=n_hold_total)
@@ -197,7 +198,7 @@ def compute(
             not_applicable(name, "privacy", why, direction="lower")
             for name in ("example_exact_copy_share", "example_near_copy_share")
         ]
-    ex_keys = _row_keys(examples, cols)
+    ex_keys = row_keys(examples, cols)
     not_training = sum(k not in train_keys for k in ex_keys)
     ex_set = set(ex_keys)
     ex_x = enc.transform(examples)
@@ -261,27 +262,6 @@ def _wilson(k: int, n: int) -> tuple[float, float] | None:
     lo = 0.0 if k == 0 else max(0.0, centre - half)
     hi = 1.0 if k == n else min(1.0, centre + half)
     return lo, hi
-
-
-def _row_keys(df: pd.DataFrame, cols: list[Column]) -> list[tuple[Any, ...]]:
-    """One hashable key per row over ``cols``.
-
-    Numbers become floats, datetimes timestamps, categories stay as they are, and every kind of
-    missing value becomes ``None`` (so a missing value equals a missing value).
-    """
-    parts = []
-    for c in cols:
-        s = df[c.name]
-        if c.kind in ("numeric", "integer"):
-            s = pd.to_numeric(s, errors="coerce").astype(float)
-        elif c.kind == "datetime":
-            s = pd.to_datetime(s, errors="coerce")
-        values = s.astype(object).to_numpy(copy=True)
-        values[s.isna().to_numpy()] = None
-        parts.append(values.tolist())
-    if not parts:
-        return [()] * len(df)
-    return list(zip(*parts, strict=True))
 
 
 def _subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema, infer_schema
+from healthsynth.data._rows import row_keys
 from healthsynth.errors import (
     BudgetError,
     DataError,
@@ -278,6 +279,12 @@ class PromptedLLM(Generator):
                     "the balanced prompt needs a categorical target column (--target COLUMN): "
                     "it shows the same number of real rows for each of its values"
                 )
+            n_classes = int(data[t].nunique())
+            if self.examples < n_classes:
+                raise ParameterError(
+                    f"the balanced prompt shows at least one real row per value of '{t}', which "
+                    f"has {n_classes}; give --examples {n_classes} or more"
+                )
         client = self._client()  # checks the endpoint URL, budget and price settings
         self.rules_ = as_rules(rules, schema)
         names = [c.name for c in schema.modelled]
@@ -410,6 +417,7 @@ class PromptedLLM(Generator):
         started = time.perf_counter()
         client = self._client()
         fmt = OUTPUT[self.prompt]
+        names = [c.name for c in self.schema_.modelled]
         stats: Counter[str] = Counter()
         dropped: Counter[str] = Counter()
         curation: Counter[str] = Counter()
@@ -418,7 +426,7 @@ class PromptedLLM(Generator):
         have = 0
         sent: set[int] = set()
         real_keys: dict[tuple[Any, ...], int] = {}
-        for i, key in enumerate(_row_keys(self.real_)):
+        for i, key in enumerate(row_keys(self.real_, self.schema_.modelled)):
             real_keys.setdefault(key, i)
         rate = 0.5  # usable rows per requested row, updated each round
         stopped_by = "enough rows"
@@ -436,7 +444,7 @@ class PromptedLLM(Generator):
                     k = int(min(left, max(1, want), 4 * self.concurrency))
                     batch = [self._request(conds, rng) for _ in range(k)]
                     replies = client.complete_all([r for r, _ in batch])
-                    stats["generation_requests"] += k
+                    stats["generation_requests"] += sum(r is not None for r in replies)
                     found: list[pd.DataFrame] = []
                     budget_hit = None
                     for (request, idx), reply in zip(batch, replies, strict=True):
@@ -448,7 +456,9 @@ class PromptedLLM(Generator):
                         if isinstance(reply, BaseException):
                             raise reply
                         sent.update(int(i) for i in idx)
-                        parsed = parse_reply(reply.text, fmt=fmt, truncated=reply.truncated)
+                        parsed = parse_reply(
+                            reply.text, fmt=fmt, truncated=reply.truncated, columns=names
+                        )
                         stats["truncated_replies"] += int(parsed.truncated)
                         if parsed.malformed and fmt == "json" and budget_hit is None:
                             stats["malformed_replies"] += 1
@@ -489,6 +499,7 @@ class PromptedLLM(Generator):
                     rate = max(0.05, len(new) / asked) if asked else rate
                     if len(new):
                         kept.append(new)
+                        stats["rows_kept"] += len(new)
                         have += len(new)
                         empty_rounds = 0
                         if task is not None:
@@ -510,6 +521,7 @@ class PromptedLLM(Generator):
             "prompt": self.prompt,
             "rows_requested": n,
             "rows_returned": int(len(out)),
+            "rows_kept": stats["rows_kept"],
             "stopped_by": stopped_by,
             "rows_parsed": stats["rows_parsed"],
             "rows_invalid": int(sum(dropped.values())),
@@ -542,7 +554,7 @@ class PromptedLLM(Generator):
                 "--response-format json_schema, or fewer --rows-per-request"
             )
         if stopped_by == "budget" and not len(out):
-            raise BudgetError(f"no row was generated before {budget_message}")
+            raise BudgetError(f"no usable row was generated before {budget_message}")
         if len(out) < n:
             reason = {
                 "budget": budget_message if stopped_by == "budget" else "",
@@ -569,7 +581,7 @@ class PromptedLLM(Generator):
             bad = self.rules_.violations(rows).to_numpy().any(axis=1) & ok
             stats["rule_violations"] += int(bad.sum())
             ok &= ~bad
-        for i, key in enumerate(_row_keys(rows)):
+        for i, key in enumerate(row_keys(rows, self.schema_.modelled)):
             if ok[i] and key in real_keys:
                 ok[i] = False
                 if real_keys[key] in sent:
@@ -597,6 +609,41 @@ class PromptedLLM(Generator):
                 except (TypeError, ValueError):
                     pass
         return result
+
+    def sample_to_file(
+        self,
+        n: int,
+        path: str | Path,
+        *,
+        conditions: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        block_size: int = 50_000,
+    ) -> Path:
+        """Sample ``n`` rows in one call and write them (atomically) to CSV or Parquet.
+
+        Unlike the other generators, one call: the budget and the sampling record then cover
+        the whole run. ``block_size`` is accepted for a uniform interface and not used.
+        """
+        from healthsynth.data import write_table
+        from healthsynth.data._io import table_format
+
+        table_format(Path(path), "output file")
+        return write_table(self.sample(n, conditions=conditions, seed=seed), Path(path))
+
+    def examples_sent(self, record: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """The real rows a sampling run placed in prompts (for the regurgitation probe).
+
+        ``record`` is a sampling record (default: the last one, :attr:`sampling_record_`).
+        """
+        self._check_fitted()
+        rec = record if record is not None else getattr(self, "sampling_record_", None)
+        rows = (rec or {}).get("example_rows") or []
+        if not all(isinstance(i, int) and 0 <= i < len(self.real_) for i in rows):
+            raise ParameterError(
+                "the sampling record's example_rows do not index this model's real rows; give "
+                "the record of a run of this model"
+            )
+        return self.real_.iloc[list(rows)].reset_index(drop=True)
 
     def _renumber_ids(self, block: pd.DataFrame, *, start: int) -> pd.DataFrame:
         for c in self.schema_.columns:
@@ -664,19 +711,3 @@ def _meets(s: pd.Series, cond: Condition) -> np.ndarray:
     x = pd.to_numeric(s, errors="coerce").to_numpy(float)
     with np.errstate(invalid="ignore"):
         return (x >= cond.low) & (x <= cond.high)
-
-
-def _row_keys(df: pd.DataFrame) -> list[tuple[Any, ...]]:
-    """Each row as a hashable key (missing as None, numbers as rounded floats)."""
-    cols = [df[c].astype(object).where(df[c].notna(), None) for c in df.columns]
-    return [tuple(_norm(v) for v in row) for row in zip(*cols, strict=True)]
-
-
-def _norm(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, float, np.number)):
-        return round(float(v), 9)
-    return str(v)

@@ -47,14 +47,17 @@ def _unfence(text: str) -> str:
     return text
 
 
-def parse_reply(text: str, *, fmt: str, truncated: bool = False) -> Parsed:
+def parse_reply(
+    text: str, *, fmt: str, truncated: bool = False, columns: Sequence[str] = ()
+) -> Parsed:
     """Rows from a reply in ``fmt``: ``json`` (``{"rows": [...]}`` or a list) or ``csv``.
 
-    A truncated JSON reply keeps the complete row objects before the cut.
+    A truncated JSON reply keeps the complete row objects before the cut. For CSV, ``columns``
+    (the expected header) lets a line of chatter before the header be skipped.
     """
     body = _unfence(text).strip()
     if fmt == "csv":
-        return _parse_csv(body, truncated=truncated)
+        return _parse_csv(body, truncated=truncated, columns=columns)
     try:
         data = json.loads(body)
     except json.JSONDecodeError as e:
@@ -95,10 +98,17 @@ def _salvage_objects(body: str) -> list[Any]:
         rows.append(obj)
 
 
-def _parse_csv(body: str, *, truncated: bool) -> Parsed:
+def _parse_csv(body: str, *, truncated: bool, columns: Sequence[str] = ()) -> Parsed:
     lines = [ln for ln in body.splitlines() if ln.strip()]
     if truncated and lines:
         lines = lines[:-1]
+    if columns:
+        wanted = {str(c).strip().lower() for c in columns}
+        for i, line in enumerate(lines):
+            cells = {x.strip().strip('"').lower() for x in line.split(",")}
+            if len(cells & wanted) * 2 >= len(wanted):
+                lines = lines[i:]
+                break
     if not lines:
         return Parsed(truncated=truncated)
     try:
@@ -139,7 +149,7 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
             dropped["not a row object"] += 1
     if not dicts:
         return pd.DataFrame({n: pd.Series(dtype=object) for n in names}), dropped
-    raw = pd.DataFrame.from_records(dicts)
+    raw = pd.DataFrame(dicts, index=range(len(dicts)))
     ok = np.ones(len(raw), bool)
     out: dict[str, Any] = {}
     reasons = np.full(len(raw), "", dtype=object)
@@ -184,13 +194,18 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
             fail(mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool), f"{c.name} not a category")
             out[c.name] = mapped.map(lambda v: None if v is _UNKNOWN else v)
         elif c.kind == "datetime":
-            t = pd.to_datetime(s, errors="coerce")
+            # every value on its own format, compared in UTC; back in the column's own zone
+            t = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
             fail(t.isna().to_numpy() & ~absent, f"{c.name} not a date")
-            if c.minimum is not None:
-                fail((t < pd.Timestamp(c.minimum)).to_numpy(bool), f"{c.name} out of range")
-            if c.maximum is not None:
-                fail((t > pd.Timestamp(c.maximum)).to_numpy(bool), f"{c.name} out of range")
-            out[c.name] = t
+            zone = None
+            for bound, too_far in ((c.minimum, t.lt), (c.maximum, t.gt)):
+                if bound is None:
+                    continue
+                b = pd.Timestamp(bound)
+                zone = zone or b.tz
+                b = b.tz_localize("UTC") if b.tz is None else b.tz_convert("UTC")
+                fail(too_far(b).to_numpy(bool), f"{c.name} out of range")
+            out[c.name] = t.dt.tz_convert(zone) if zone is not None else t.dt.tz_localize(None)
         else:
             out[c.name] = s
     for why in reasons[~ok]:
@@ -239,8 +254,15 @@ def _category_lookup(cats: list[Any], *, boolean: bool) -> dict[str, Any]:
     for cat in cats:
         seen.setdefault(_key(cat), []).append(cat)
     lookup = {k: v[0] for k, v in seen.items() if len(v) == 1}
-    if boolean:
-        for word, value in (("yes", True), ("no", False), ("1", True), ("0", False)):
-            if value in cats:
-                lookup.setdefault(word, value)
+    if boolean and len(cats) == 2:
+        truthy = {"true", "yes", "y", "1"}
+        falsy = {"false", "no", "n", "0"}
+        kinds = [(_key(c) in truthy, _key(c) in falsy) for c in cats]
+        if sorted(kinds) == [(False, True), (True, False)]:  # one category of each sense
+            yes = cats[0] if kinds[0][0] else cats[1]
+            no = cats[1] if kinds[0][0] else cats[0]
+            for word in truthy:
+                lookup.setdefault(word, yes)
+            for word in falsy:
+                lookup.setdefault(word, no)
     return lookup
