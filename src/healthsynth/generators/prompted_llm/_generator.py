@@ -645,12 +645,6 @@ class PromptedLLM(Generator):
             )
         return self.real_.iloc[list(rows)].reset_index(drop=True)
 
-    def _renumber_ids(self, block: pd.DataFrame, *, start: int) -> pd.DataFrame:
-        for c in self.schema_.columns:
-            if c.kind == "identifier":
-                block[c.name] = surrogate_ids(c.dtype, start, len(block))
-        return block
-
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the model folder: settings, schema, the real rows (Parquet) and the rules."""
