@@ -105,6 +105,8 @@ def test_zero_shot_sends_no_real_value(server, train, schema, tmp_path):
         assert f'"ped": {row.ped}' not in sent and f"{row.ped},{row.age}" not in sent
     log = read_audit_log(tmp_path / "audit.jsonl")
     assert {r.get("real_rows") for r in log if r["event"] == "sent"} == {0}
+    generate = [r for r in log if r.get("purpose") == "generate"]
+    assert generate and all(r["schema_columns"] == schema.names for r in generate)
 
 
 def test_examples_are_real_rows_and_logged(server, train, schema, tmp_path):

@@ -61,6 +61,9 @@ class ChatRequest:
     real_rows, columns
         How many real records the prompt holds and which columns of them: what the PHI gate
         checks and the audit log records.
+    schema_columns
+        Columns whose description (type, observed range or categories, missing share) the
+        prompt holds, for the audit log.
     purpose
         A word for the audit log (``generate``, ``repair``).
     """
@@ -72,6 +75,7 @@ class ChatRequest:
     json_schema: Mapping[str, Any] | None = None
     real_rows: int = 0
     columns: Sequence[str] = ()
+    schema_columns: Sequence[str] = ()
     purpose: str = "generate"
 
     def prompt_chars(self) -> int:
@@ -386,6 +390,7 @@ class ChatClient:
             "purpose": request.purpose,
             "real_rows": int(request.real_rows),
             "columns": list(request.columns),
+            "schema_columns": list(request.schema_columns),
             "prompt_sha256": request.prompt_hash(),
         }
         if self.cache is not None:

@@ -383,6 +383,7 @@ class PromptedLLM(Generator):
             json_schema=row_schema(schema, conds, self.rows_per_request) if fmt == "json" else None,
             real_rows=len(idx),
             columns=names if len(idx) else [],
+            schema_columns=names,
         )
         return request, idx
 
