@@ -152,7 +152,7 @@ class ChatClient:
         Name of the environment variable that holds the API key (read when the client is
         made; never stored, logged or shown). Local servers usually need none.
     timeout
-        Seconds to wait for one HTTP attempt.
+        Seconds to wait for one HTTP attempt (connecting gets at most 10 of them).
     max_retries
         Retries after a 429, 408, 409, 5xx, timeout or dropped connection (the SDK's backoff).
     concurrency
@@ -272,7 +272,9 @@ class ChatClient:
             sdk = openai.OpenAI(
                 base_url=self.endpoint,
                 api_key=self._key or "no-key",
-                timeout=self.timeout,
+                # a host that drops packets should not hold each attempt for the whole
+                # generation timeout: connecting gets at most 10 s
+                timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                 max_retries=self.max_retries,
                 http_client=http,
             )
