@@ -174,3 +174,24 @@ def test_sample_budget_flags(data, server, tmp_path):
     r = invoke("sample", tmp_path / "marg", "-n", "5", "-o", tmp_path / "u.csv",
                "--budget-tokens", "10")  # fmt: skip
     assert_user_error(r, "--budget-tokens applies to prompted-llm models")
+
+
+def test_benchmark_config_compares_prompted_llm_with_a_baseline(server, tmp_path):
+    """The benchmark runs prompted-llm beside other generators on the same data and seeds."""
+    log = tmp_path / "bench-audit.jsonl"
+    (tmp_path / "cfg.yaml").write_text(
+        "name: llm\nexperiment: generators\n"
+        "datasets:\n  - {name: pima, source: MASS/Pima.tr, target: type}\n"
+        "generators:\n  - marginals\n"
+        f"  - {{name: llm, generator: prompted-llm, params: {{endpoint: '{server.url}', "
+        f"llm_model: test-model, examples: 10, audit_log: '{log}'}}}}\n"
+        "train_sizes: [40]\nseeds: [0]\n",
+        encoding="utf-8",
+    )
+    r = invoke("benchmark", tmp_path / "cfg.yaml", "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "pima · llm · n=40 · seed 0: ok" in text and "2 run (2 ok)" in text
+    board = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| llm |" in board and "| marginals |" in board
+    assert any(r.get("purpose") == "generate" for r in read_audit_log(log))
