@@ -42,3 +42,18 @@ def test_conditions_fix_one_column_and_leave_the_others(colon):
     assert abs(syn["status"].mean() - train["status"].mean()) < 0.03
     with pytest.raises(ConditionError, match="age"):
         gen.sample(5, conditions={"age": ">=200"})
+
+
+def test_identifiers_run_on_across_the_blocks_of_a_file(tmp_path):
+    """Each block of a file continues the surrogate identifiers of the ones before it."""
+    import pandas as pd
+
+    from healthsynth.data import infer_schema
+    from healthsynth.generators.marginals import IndependentMarginals
+    from tests.helpers import real
+
+    df = real("survival/colon", 200)
+    gen = IndependentMarginals().fit(df, schema=infer_schema(df, identifiers=["id"]))
+    gen.sample_to_file(25, tmp_path / "s.csv", seed=0, block_size=10)
+    out = pd.read_csv(tmp_path / "s.csv")
+    assert list(out["id"]) == list(range(1, 26))

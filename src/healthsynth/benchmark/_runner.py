@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,10 +57,21 @@ def _done(root: Path, cell: Cell, config: BenchmarkConfig, retry_failed: bool) -
     return not (retry_failed and info.get("status") != "ok")
 
 
-def _child(config: BenchmarkConfig, cell: Cell, root: Path, threads: int) -> None:
+def _child(
+    config: BenchmarkConfig,
+    cell: Cell,
+    root: Path,
+    threads: int,
+    environ: dict[str, str] | None = None,
+) -> None:
     import os
     import sys
 
+    if environ is not None:
+        # a forkserver child inherits the environment of when the server started; a cell
+        # must see the parent's as it is now (an API key set since, say)
+        os.environ.clear()
+        os.environ.update(environ)
     code = 0
     try:
         run_cell(config, cell, root, threads=threads)
@@ -162,10 +176,19 @@ def run_benchmark(
 
 
 def _context() -> Any:
-    # fork starts a cell in milliseconds with the parent's imports and loaded data; where the
-    # platform lacks it, spawn (each cell then imports and loads for itself)
+    """How cells are started.
+
+    fork starts a cell in milliseconds with the parent's imports and loaded data, but a child
+    forked while another thread holds a lock waits on that lock for ever. So fork is used only
+    when this process runs no other Python thread (a server thread in a notebook, say) and has
+    not loaded polars, whose thread pool is known not to survive a fork (the anonymeter metrics
+    use it; the full test suite once hung so). Otherwise forkserver, else spawn: each cell then
+    imports and loads for itself.
+    """
     methods = mp.get_all_start_methods()
-    return mp.get_context("fork" if "fork" in methods else "spawn")
+    if "fork" in methods and threading.active_count() == 1 and "polars" not in sys.modules:
+        return mp.get_context("fork")
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _run_isolated(
@@ -194,7 +217,10 @@ def _run_isolated(
         while queue or running:
             while queue and len(running) < workers:
                 cell = queue.pop(0)
-                proc = ctx.Process(target=_child, args=(config, cell, root, threads), daemon=True)
+                env = None if ctx.get_start_method() == "fork" else dict(os.environ)
+                proc = ctx.Process(
+                    target=_child, args=(config, cell, root, threads, env), daemon=True
+                )
                 proc.start()
                 running[proc] = (cell, time.monotonic() + limit)
                 if on_event:

@@ -130,6 +130,10 @@ class Generator(ABC):
         return path
 
     def _renumber_ids(self, block: pd.DataFrame, *, start: int) -> pd.DataFrame:
+        """Give a block of a file its place in the file's run of surrogate identifiers."""
+        for c in self.schema_.columns:
+            if c.kind == "identifier" and c.name in block:
+                block[c.name] = surrogate_ids(c.dtype, start, len(block))
         return block
 
 

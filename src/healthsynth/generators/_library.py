@@ -40,7 +40,7 @@ from healthsynth.errors import (
     ModelFolderError,
     ParameterError,
 )
-from healthsynth.generators._base import Generator, warn
+from healthsynth.generators._base import Generator, surrogate_ids, warn
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     atomic_folder,
@@ -587,16 +587,10 @@ class LibraryGenerator(Generator):
             if c.kind == "text":
                 continue
             if c.kind == "identifier":
-                out[c.name] = np.arange(start + 1, start + len(rows) + 1)
+                out[c.name] = surrogate_ids(c.dtype, start, len(rows))
             else:
                 out[c.name] = rows[c.name].reset_index(drop=True)
         return pd.DataFrame(out)
-
-    def _renumber_ids(self, block: pd.DataFrame, *, start: int) -> pd.DataFrame:
-        for c in self.schema_.columns:
-            if c.kind == "identifier":
-                block[c.name] = np.arange(start + 1, start + len(block) + 1)
-        return block
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

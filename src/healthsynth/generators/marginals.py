@@ -20,7 +20,7 @@ import pandas as pd
 
 from healthsynth.data import Schema, infer_schema
 from healthsynth.errors import ConditionError, DataError, ModelFolderError
-from healthsynth.generators._base import Generator, warn
+from healthsynth.generators._base import Generator, surrogate_ids, warn
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     atomic_folder,
@@ -110,7 +110,7 @@ class IndependentMarginals(Generator):
             if c.kind == "text":
                 continue
             if c.kind == "identifier":
-                out[c.name] = np.arange(1, n + 1)
+                out[c.name] = surrogate_ids(c.dtype, 0, n)
                 continue
             m = self.marginals_[c.name]
             out[c.name] = self._draw(c.name, c.kind, m, conds.get(c.name), n, rng)

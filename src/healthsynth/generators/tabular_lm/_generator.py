@@ -496,12 +496,6 @@ class TabularLM(Generator):
         result.attrs.update(df.attrs)
         return result
 
-    def _renumber_ids(self, block: pd.DataFrame, *, start: int) -> pd.DataFrame:
-        for c in self.schema_.columns:
-            if c.kind == "identifier":
-                block[c.name] = surrogate_ids(c.dtype, start, len(block))
-        return block
-
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the model folder (see :mod:`healthsynth.generators._folder`)."""
