@@ -353,3 +353,12 @@ def test_examples_sent_are_the_logged_rows(server, train, schema, tmp_path):
     assert len(sent.merge(train, how="inner")) == len(sent)
     with pytest.raises(ParameterError, match="do not index this model's real rows"):
         gen.examples_sent({"example_rows": [999]})
+
+
+def test_csv_replies_hold_the_rows_asked_for(server, train, schema, tmp_path):
+    gen = make(server, tmp_path, prompt="balanced", rows_per_request=4, curate=False)
+    gen.fit(train, schema=schema).sample(8, seed=0)
+    rec = gen.sampling_record_
+    assert rec["rows_parsed"] == 4 * rec["generation_requests"]
+    user = server.requests[0]["messages"][1]["content"]
+    assert "Write 4 new records" in user and user.count(",".join(schema.names)) == 3

@@ -76,11 +76,11 @@ class Reply:
 class RowReplier:
     """Answers a generation prompt with rows drawn from ``pool`` and perturbed.
 
-    The number of rows comes from the JSON schema's ``minItems`` (or "N rows" in the prompt);
-    the reply is JSON ``{"rows": [...]}`` when the request asks for JSON, else CSV with a
-    header. ``enum``, ``minimum`` and ``maximum`` in the schema's row properties restrict which
-    pool rows are drawn (as a model that follows a schema would). Draws are seeded by the
-    request's seed and prompt, so the same request gets the same reply.
+    The number of rows comes from the JSON schema's ``minItems`` (or "N rows" or "N new
+    records" in the prompt); the reply is JSON ``{"rows": [...]}`` when the request asks for
+    JSON, else CSV with a header. ``enum``, ``minimum`` and ``maximum`` in the schema's row
+    properties restrict which pool rows are drawn (as a model that follows a schema would).
+    Draws are seeded by the request's seed and prompt, so the same request gets the same reply.
 
     Parameters
     ----------
@@ -196,7 +196,7 @@ def _row_count(schema: Any, prompt: str) -> int:
             return n
     except (KeyError, TypeError, ValueError):
         pass
-    m = re.search(r"(\d+)\s+(?:new\s+|more\s+|synthetic\s+)*rows", prompt)
+    m = re.search(r"(\d+)\s+(?:new\s+|more\s+|synthetic\s+)*(?:rows|records)", prompt)
     return int(m.group(1)) if m else 10
 
 

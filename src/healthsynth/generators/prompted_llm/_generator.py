@@ -367,7 +367,7 @@ class PromptedLLM(Generator):
             context["target"] = target
             context["header"] = ",".join(names)
             context["groups"] = [
-                {"value": v, "csv": csv_text(g, names)}
+                {"value": v, "csv": csv_text(g, names, header=True)}
                 for v, g in rows.groupby(target, sort=True, observed=True)
             ]
         user = render(PROMPTS[self.prompt], **context)
