@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -479,18 +479,18 @@ class ChatClient:
         return reply
 
     def complete_all(
-        self, requests: Sequence[ChatRequest], *, stop: Callable[[], bool] | None = None
+        self, requests: Sequence[ChatRequest]
     ) -> list[ChatReply | BaseException | None]:
         """Send ``requests`` with at most ``concurrency`` in flight; results in request order.
 
         A request that fails gives its exception in its place; the others still run. Once one
-        request finds the budget spent, or ``stop()`` turns true, requests not yet started are
-        skipped (their place holds None).
+        request finds the budget spent, requests not yet started are skipped (their place holds
+        None).
         """
         halted = threading.Event()
 
         def one(req: ChatRequest) -> Any:
-            if halted.is_set() or (stop is not None and stop()):
+            if halted.is_set():
                 return None
             try:
                 return self.complete(req)
