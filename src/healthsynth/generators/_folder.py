@@ -140,17 +140,16 @@ def open_folder(
 
 
 def load_any(path: str | Path) -> Any:
-    """Load whichever generator a model folder holds."""
-    from healthsynth.generators._registry import registry, timeline_registry
+    """Load whichever generator a model folder holds (tables and timelines alike)."""
+    from healthsynth.generators._registry import registry
 
     _, meta = check_folder(path)
     name = meta.get("generator")
-    for reg in (registry, timeline_registry):
-        if isinstance(name, str) and name in reg.names():
-            return reg.get(name).load(path)
-    known = registry.names() + timeline_registry.names()
+    if isinstance(name, str) and name in registry.names():
+        return registry.get(name).load(path)
     raise ModelFolderError(
-        f"model folder {path} names an unknown generator {name!r}; known: {', '.join(known)}"
+        f"model folder {path} names an unknown generator {name!r}; known: "
+        f"{', '.join(registry.names())}"
     )
 
 
