@@ -61,9 +61,21 @@ def fitted(request, tmp_path_factory):
     return gen, data
 
 
+#: Known departures from the contract, each with its reason (strict: a fix makes them fail).
+KNOWN = {
+    ("prompted-llm", "check_seeds"): "prompted-llm's sample(seed=None) uses the fit seed; "
+    "the contract says fresh randomness (prompted_llm/_generator.py, owned elsewhere)",
+}
+
+
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_contract(fitted, check):
     gen, data = fitted
+    reason = KNOWN.get((gen.name, check.__name__))
+    if reason is not None:
+        with pytest.raises(AssertionError):
+            check(gen, data)
+        pytest.xfail(reason)
     check(gen, data)
 
 

@@ -15,8 +15,8 @@ import torch
 
 from healthsynth.errors import ModelFolderError, ParameterError
 from healthsynth.generators import load_generator
-from healthsynth.generators._lm._decode import GPTDecoder
-from healthsynth.generators._lm._io import load_model, save_model
+from healthsynth.generators._lm._infer import NumpyGPT
+from healthsynth.generators._lm._io import load_model, load_numpy, save_model
 from healthsynth.generators._lm._model import build_gpt
 from healthsynth.generators._lm._threads import (
     ThreadChoice,
@@ -67,30 +67,39 @@ def test_exported_core_is_a_stock_gpt2_for_transformers(tmp_path):
     back = load_model(tmp_path)
     with torch.no_grad():
         assert torch.equal(back(ids, types), ours)
+    # the numpy copy for sampling reads the same folder without torch
+    dec = load_numpy(tmp_path).decoder(3, 16)
+    h = dec.step(ids.numpy(), types.numpy())
+    assert np.allclose(dec.logits(h, 0, 50), ours[:, -1].numpy(), atol=1e-4)
     # parameter names and shapes are GPT-2's
     hf_shapes = {k: tuple(v.shape) for k, v in hf.state_dict().items()}
     for k, v in model.state_dict().items():
         assert hf_shapes[k] == tuple(v.shape), k
 
 
-def test_kv_decoder_matches_the_full_forward_pass():
-    model = _gpt()
+@pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
+def test_numpy_kv_decoder_matches_the_torch_forward_pass(activation):
+    from dataclasses import replace
+
+    config = replace(_gpt().config, activation_function=activation)
+    model = type(_gpt())(config, seed=4).eval()
     ids = torch.randint(0, 50, (4, 12), generator=torch.Generator().manual_seed(2))
     types = torch.randint(0, 50, (4, 12), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        full = model(ids, types)
-        dec = GPTDecoder(model, 4, 16)
-        h = dec.step(ids[:, :5], types[:, :5])  # a prefix in one pass
-        assert torch.allclose(dec.logits(h, 0, 50), full[:, 4], atol=1e-5)
-        for t in range(5, 9):
-            h = dec.step(ids[:, t : t + 1], types[:, t : t + 1])
-            assert torch.allclose(dec.logits(h, 10, 20), full[:, t, 10:20], atol=1e-5)
-        rows = torch.tensor([0, 2])  # a step for some rows of the buffer only
-        h = dec.step(ids[rows, 9:10], types[rows, 9:10], rows=rows)
-        assert torch.allclose(dec.logits(h, 0, 50), full[rows, 9], atol=1e-5)
-        dec.select(rows)  # the buffer keeps rows 0 and 2 only
-        h = dec.step(ids[rows, 10:11], types[rows, 10:11])
-        assert h.shape[0] == 2
+        full = model(ids, types).numpy()
+    ids, types = ids.numpy(), types.numpy()
+    dec = NumpyGPT.from_torch(model).decoder(4, 16)
+    h = dec.step(ids[:, :5], types[:, :5])  # a prefix in one pass
+    assert np.allclose(dec.logits(h, 0, 50), full[:, 4], atol=1e-4)
+    for t in range(5, 9):
+        h = dec.step(ids[:, t : t + 1], types[:, t : t + 1])
+        assert np.allclose(dec.logits(h, 10, 20), full[:, t, 10:20], atol=1e-4)
+    rows = np.array([0, 2])  # a step for some rows of the buffer only
+    h = dec.step(ids[rows, 9:10], types[rows, 9:10], rows=rows)
+    assert np.allclose(dec.logits(h, 0, 50), full[rows, 9], atol=1e-4)
+    dec.select(rows)  # the buffer keeps rows 0 and 2 only
+    h = dec.step(ids[rows, 10:11], types[rows, 10:11])
+    assert np.allclose(dec.logits(h, 0, 50), full[rows, 10], atol=1e-4)
 
 
 def test_configs_that_need_other_code_are_refused(tmp_path):
@@ -110,17 +119,23 @@ def test_configs_that_need_other_code_are_refused(tmp_path):
         load_model(tmp_path)
 
 
-def test_sampling_a_saved_model_never_imports_transformers(tmp_path, pima_model):
+def test_sampling_a_saved_model_imports_neither_transformers_nor_torch(tmp_path, pima_model):
     pima_model.save(tmp_path / "m")
+    expected = pima_model.sample(50, seed=0)
     code = (
         "import sys; from healthsynth.generators import load_generator; "
         f"g = load_generator({str(tmp_path / 'm')!r}); df = g.sample(50, seed=0); "
+        f"df.to_csv({str(tmp_path / 'rows.csv')!r}, index=False); "
         f"t = load_generator({str(FIXTURES / 'timeline-lm')!r}).sample(5, seed=0); "
         "print(len(df), len(t.patient_table), 'transformers' in sys.modules, "
-        "'sklearn' in sys.modules)"
+        "'torch' in sys.modules, 'sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["50", "5", "False", "False"]
+    assert out.stdout.split() == ["50", "5", "False", "False", "False"]
+    # the same rows as in the process that fitted the model
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "rows.csv"), expected, check_dtype=False, check_exact=False
+    )
 
 
 def test_version_1_folders_load_and_sample_valid_data(tmp_path):
@@ -134,11 +149,12 @@ def test_version_1_folders_load_and_sample_valid_data(tmp_path):
     assert list(rows.columns) == list(old_rows.columns)
     # the weights are the ones transformers reads from the same folder
     hf = AutoModelForCausalLM.from_pretrained(FIXTURES / "tabular-lm" / "model").eval()
+    ours = load_model(FIXTURES / "tabular-lm" / "model")
     ids = torch.randint(
         0, tab.codec_.vocab_size, (2, 8), generator=torch.Generator().manual_seed(0)
     )
     with torch.no_grad():
-        assert torch.allclose(tab.model_(ids, ids), hf(input_ids=ids, token_type_ids=ids).logits)
+        assert torch.allclose(ours(ids, ids), hf(input_ids=ids, token_type_ids=ids).logits)
     tl = load_generator(FIXTURES / "timeline-lm")
     assert tl.code_map_.name == "nafld" and tl.code_map is None
     ds = tl.sample(20, seed=1, conditions={"sex": "female"})

@@ -75,6 +75,35 @@ class GPTConfig:
         """The feed-forward width."""
         return self.n_inner if self.n_inner is not None else 4 * self.n_embd
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every weight's GPT-2 name and shape (the tied ``lm_head.weight`` left out)."""
+        d, inner = self.n_embd, self.inner
+        out: dict[str, tuple[int, ...]] = {
+            "transformer.wte.weight": (self.vocab_size, d),
+            "transformer.wpe.weight": (self.n_positions, d),
+        }
+        for i in range(self.n_layer):
+            p = f"transformer.h.{i}."
+            out.update(
+                {
+                    p + "ln_1.weight": (d,),
+                    p + "ln_1.bias": (d,),
+                    p + "attn.c_attn.weight": (d, 3 * d),
+                    p + "attn.c_attn.bias": (3 * d,),
+                    p + "attn.c_proj.weight": (d, d),
+                    p + "attn.c_proj.bias": (d,),
+                    p + "ln_2.weight": (d,),
+                    p + "ln_2.bias": (d,),
+                    p + "mlp.c_fc.weight": (d, inner),
+                    p + "mlp.c_fc.bias": (inner,),
+                    p + "mlp.c_proj.weight": (inner, d),
+                    p + "mlp.c_proj.bias": (d,),
+                }
+            )
+        out["transformer.ln_f.weight"] = (d,)
+        out["transformer.ln_f.bias"] = (d,)
+        return out
+
     def with_dropout(self, p: float) -> GPTConfig:
         """The same model with every dropout set to ``p``."""
         return GPTConfig(**{**asdict(self), "resid_pdrop": p, "embd_pdrop": p, "attn_pdrop": p})

@@ -1,8 +1,10 @@
-"""Running the training loop the way every LM generator does: threads, progress, record."""
+"""What every LM generator does around the engine: settings, training runs, the record."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from healthsynth.generators._lm._threads import ThreadChoice, ThreadControl, torch_threads
@@ -16,7 +18,26 @@ from healthsynth.generators._lm._train import (
     train,
 )
 
-__all__ = ["fit_model"]
+__all__ = ["fit_model", "fit_resources", "store_settings"]
+
+
+def store_settings(gen: Any, values: Mapping[str, Any]) -> None:
+    """Store a constructor's keyword settings unchanged (``values``: its ``locals()``)."""
+    for name in inspect.signature(type(gen).__init__).parameters:
+        if name != "self":
+            setattr(gen, name, values[name])
+
+
+def fit_resources(started: float, cpu0: float) -> dict[str, Any]:
+    """Wall and CPU seconds since ``started``/``cpu0``, peak memory, and versions."""
+    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+
+    return {
+        "fit_seconds": round(time.perf_counter() - started, 3),
+        "fit_cpu_seconds": round(time.process_time() - cpu0, 3),
+        "peak_rss_mb": peak_rss_mb(),
+        "runtime": runtime_info(),
+    }
 
 
 def fit_model(

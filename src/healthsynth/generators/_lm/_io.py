@@ -3,38 +3,43 @@
 A folder holds ``config.json`` (a GPT-2 config, see :mod:`._config`) and ``model.safetensors``
 (the weights under their GPT-2 names; the tied ``lm_head.weight`` is left out, as
 ``transformers`` does). Folders written by ``transformers.GPT2LMHeadModel.save_pretrained`` —
-healthsynth's format version 1 — have the same layout and load here unchanged.
+healthsynth's format version 1 — have the same layout and load here unchanged. Reading for
+sampling (:func:`load_numpy`) needs neither torch nor transformers.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from healthsynth.errors import ModelFolderError
 from healthsynth.generators._lm._config import GPTConfig
 
 if TYPE_CHECKING:
+    from healthsynth.generators._lm._infer import NumpyGPT
     from healthsynth.generators._lm._model import GPT
 
-__all__ = ["load_model", "read_config", "save_model"]
+__all__ = ["load_model", "load_numpy", "read_config", "read_weights", "save_model"]
 
 # buffers older transformers versions wrote next to the weights (causal masks): not weights
 _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 
 
-def save_model(model: GPT, folder: Path) -> None:
-    """Write ``config.json`` and ``model.safetensors`` into ``folder`` (created if needed)."""
-    from safetensors.torch import save_file
+def save_model(model: Any, folder: Path) -> None:
+    """Write ``config.json`` and ``model.safetensors`` of a GPT (torch or numpy) into ``folder``."""
+    from safetensors.numpy import save_file
 
+    from healthsynth.generators._lm._infer import as_numpy
+
+    gpt = as_numpy(model)
     folder.mkdir(parents=True, exist_ok=True)
-    weights = {
-        k: v.detach().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"
-    }
+    weights = {k: np.ascontiguousarray(v) for k, v in gpt.w.items()}
     save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(
-        json.dumps(model.config.to_hf_dict(), indent=2), encoding="utf-8"
+        json.dumps(gpt.config.to_hf_dict(), indent=2), encoding="utf-8"
     )
 
 
@@ -59,17 +64,16 @@ def read_config(folder: Path, *, owner: Path | None = None) -> GPTConfig:
     return GPTConfig.from_hf_dict(data, source=f"model folder {where} (model/config.json)")
 
 
-def load_model(folder: Path, *, owner: Path | None = None) -> GPT:
-    """Read a GPT core from ``folder``; refuse with one sentence what does not fit.
+def read_weights(
+    folder: Path, *, owner: Path | None = None
+) -> tuple[GPTConfig, dict[str, np.ndarray]]:
+    """The config and the checked weights of a model folder, as numpy arrays.
 
     Only JSON and safetensors are read: nothing is unpickled and no model code is imported
-    from the folder.
+    from the folder. Anything that does not fit the config is refused with one sentence.
     """
-    import torch
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from healthsynth.generators._lm._model import GPT
+    from safetensors.numpy import load_file
 
     where = owner or folder
     config = read_config(folder, owner=owner)
@@ -85,14 +89,13 @@ def load_model(folder: Path, *, owner: Path | None = None) -> GPT:
         raise ModelFolderError(
             f"model folder {where} is corrupted: the weights could not be loaded ({e})"
         ) from None
-    model = GPT(config)
-    expected = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    expected = config.shapes()
     head = weights.pop("lm_head.weight", None)
     for key in [k for k in weights if k.endswith(_IGNORED_SUFFIXES) and k not in expected]:
         weights.pop(key)
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
-    wrong = sorted(k for k in expected if k in weights and weights[k].shape != expected[k].shape)
+    wrong = sorted(k for k in expected if k in weights and weights[k].shape != expected[k])
     if missing or extra or wrong:
         what = (
             f"missing {missing[:3]}"
@@ -105,11 +108,39 @@ def load_model(folder: Path, *, owner: Path | None = None) -> GPT:
             f"model folder {where} is corrupted: the weights do not match model/config.json "
             f"({what})"
         )
-    if head is not None and not torch.equal(head, weights["transformer.wte.weight"]):
+    if head is not None and not np.array_equal(head, weights["transformer.wte.weight"]):
         raise ModelFolderError(
             f"model folder {where} holds an output head that is not tied to the token "
             "embedding, which the healthsynth GPT core does not support"
         )
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, strict=False)
+    return config, {k: v.astype(np.float32, copy=False) for k, v in weights.items()}
+
+
+def load_numpy(
+    folder: Path, *, owner: Path | None = None, vocab_size: int | None = None
+) -> NumpyGPT:
+    """Read a GPT core for sampling (numpy; torch is not imported).
+
+    ``vocab_size``: the size the owner's codec expects (refused when the weights differ).
+    """
+    from healthsynth.generators._lm._infer import NumpyGPT
+
+    config, weights = read_weights(folder, owner=owner)
+    if vocab_size is not None and config.vocab_size != vocab_size:
+        raise ModelFolderError(
+            f"model folder {owner or folder} is corrupted: the weights do not match generator.json"
+        )
+    return NumpyGPT(config, weights)
+
+
+def load_model(folder: Path, *, owner: Path | None = None) -> GPT:
+    """Read a GPT core as a torch module (for training or export)."""
+    import torch
+
+    from healthsynth.generators._lm._model import GPT
+
+    config, weights = read_weights(folder, owner=owner)
+    model = GPT(config)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
     model.eval()
     return model

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from healthsynth.generators._lm._decode import GPTDecoder, decode
+from healthsynth.generators._lm._decode import decode
+from healthsynth.generators._lm._infer import as_numpy
 from healthsynth.generators._lm._vocab import BOS
 
 __all__ = ["SlotPolicy", "ordered_tokens", "random_orders", "sample_slots", "slot_order"]
@@ -49,6 +49,13 @@ def ordered_tokens(codec: Any, local: np.ndarray, order: np.ndarray) -> np.ndarr
     """Vocabulary ids of rows of local slot tokens, each row in its own slot ``order``."""
     rows = np.arange(len(local))[:, None]
     return local[rows, order] + codec.offset[order]
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    top = np.max(x, axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(x - top).sum(axis=1)) + top[:, 0]
 
 
 class SlotPolicy:
@@ -86,13 +93,12 @@ class SlotPolicy:
         rule_state: Any = None,
     ) -> None:
         self.codec, self.n, self.order = codec, n, [int(s) for s in order]
-        self.masks = [torch.from_numpy(m) for m in masks]
-        self.tables = {s: torch.from_numpy(t) for s, t in fine_tables.items()}
+        self.masks, self.tables = masks, fine_tables
         self.constrained = constrained or set()
         self.rules, self.rule_state = rules, rule_state
         self.out = np.zeros((n, codec.n_slots), np.int64)
-        self.cond_logp = torch.zeros(n)
-        self.chosen: dict[int, torch.Tensor] = {}
+        self.cond_logp = np.zeros(n)
+        self.chosen: dict[int, np.ndarray] = {}
         self.i = 0
 
     @property
@@ -100,42 +106,42 @@ class SlotPolicy:
         """Positions the decoder needs."""
         return self.codec.n_slots + 1
 
-    def _types(self) -> torch.Tensor:
-        return torch.full((self.n, 1), int(self.codec.marker[self.order[self.i]]))
+    def _types(self) -> np.ndarray:
+        return np.full((self.n, 1), int(self.codec.marker[self.order[self.i]]), np.int64)
 
-    def prefix(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.full((self.n, 1), BOS, dtype=torch.long), self._types()
+    def prefix(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.full((self.n, 1), BOS, np.int64), self._types()
 
     def block(self) -> tuple[int, int]:
         slot = self.order[self.i]
         off = int(self.codec.offset[slot])
         return off, off + int(self.codec.slot_size[slot])
 
-    def allowed(self, logits: torch.Tensor) -> torch.Tensor:
+    def allowed(self, logits: np.ndarray) -> np.ndarray:
         slot = self.order[self.i]
         if slot in self.tables:  # a fine slot: what its coarse token allows
             allowed = self.tables[slot][self.chosen[slot - 1]] & self.masks[slot]
         else:
-            allowed = self.masks[slot].expand(self.n, -1)
+            allowed = np.broadcast_to(self.masks[slot], (self.n, len(self.masks[slot])))
         if self.rules is not None:
             allowed = self.rules.mask(slot, self.rule_state, allowed)
         if slot in self.constrained:
-            masked = logits.masked_fill(~allowed, float("-inf"))
-            self.cond_logp += torch.logsumexp(masked, dim=1) - torch.logsumexp(logits, dim=1)
+            masked = np.where(allowed, logits, -np.inf)
+            self.cond_logp += _logsumexp(masked) - _logsumexp(logits)
         return allowed
 
-    def advance(self, pick: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None] | None:
+    def advance(self, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray, None] | None:
         slot = self.order[self.i]
         self.chosen[slot] = pick
         if self.rules is not None:
             self.rules.record(slot, self.rule_state, pick)
-        self.out[:, slot] = pick.numpy()
+        self.out[:, slot] = pick
         self.i += 1
         if self.i == len(self.order):
             return None
-        return (pick + int(self.codec.offset[slot])).unsqueeze(1), self._types(), None
+        return (pick + int(self.codec.offset[slot]))[:, None], self._types(), None
 
-    def select(self, keep: torch.Tensor) -> None:
+    def select(self, keep: np.ndarray) -> None:
         raise ValueError("every row of a slot sequence has the same length")
 
 
@@ -147,7 +153,7 @@ def sample_slots(
     order: np.ndarray,
     masks: list[np.ndarray],
     fine_tables: dict[int, np.ndarray],
-    generator: torch.Generator,
+    rng: np.random.Generator,
     temperature: float = 1.0,
     constrained: set[int] | None = None,
     rules: Any = None,
@@ -155,10 +161,10 @@ def sample_slots(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``m`` rows of local slot tokens (canonical slot order) under the masks.
 
-    ``order`` is the decoding order (conditioned columns first, see :func:`slot_order`) and
-    ``constrained`` the conditioned slots. Returns the tokens and, per row, the
-    log-probability the model gave to the conditioned slots' allowed tokens (0 without
-    conditions): how plausible the conditions are.
+    ``model`` is a GPT (torch) or its :class:`~._infer.NumpyGPT`; ``order`` the decoding order
+    (conditioned columns first, see :func:`slot_order`) and ``constrained`` the conditioned
+    slots. Returns the tokens and, per row, the log-probability the model gave to the
+    conditioned slots' allowed tokens (0 without conditions): how plausible the conditions are.
     """
     policy = SlotPolicy(
         codec,
@@ -170,6 +176,6 @@ def sample_slots(
         rules=rules,
         rule_state=rule_state,
     )
-    decoder = GPTDecoder(model, m, policy.max_len)
-    decode(decoder, policy, generator=generator, max_steps=codec.n_slots, temperature=temperature)
-    return policy.out, policy.cond_logp.numpy()
+    decoder = as_numpy(model).decoder(m, policy.max_len)
+    decode(decoder, policy, rng=rng, max_steps=codec.n_slots, temperature=temperature)
+    return policy.out, policy.cond_logp

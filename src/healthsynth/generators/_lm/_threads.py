@@ -14,23 +14,25 @@ than one: each parallel operation waits for the thread the scheduler has set asi
    get less than three quarters of their cores (another process took them), it drops to one
    thread for the rest of the fit.
 
-The choice is set for the duration of a ``with`` block and the previous value restored
-afterwards; importing this module changes nothing.
+Sampling runs on numpy, whose matrix products use the BLAS library's threads: the same choice
+is applied to them (and to torch's, when torch is loaded) by :func:`compute_threads`. The
+choice is set for the duration of a ``with`` block and the previous value restored afterwards;
+importing this module changes nothing.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, NamedTuple
 
 from healthsynth.errors import ParameterError
-from healthsynth.generators._lm._train import TrainHook
 
-__all__ = ["ThreadChoice", "ThreadControl", "choose_threads", "torch_threads"]
+__all__ = ["ThreadChoice", "ThreadControl", "choose_threads", "compute_threads", "torch_threads"]
 
 #: Below this many multiply-adds per optimizer step (weights × tokens), one thread is as fast.
 SMALL_WORK = 2e8
@@ -75,8 +77,18 @@ class ThreadChoice(NamedTuple):
     fixed: bool
 
 
+def _cores() -> int:
+    """The cores this process may run on (torch's own count when torch is loaded)."""
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def choose_threads(*, requested: int | None, work: float | None = None) -> ThreadChoice:
-    """The number of torch threads to use, and why.
+    """The number of threads to use, and why (imports nothing heavy).
 
     Parameters
     ----------
@@ -85,17 +97,15 @@ def choose_threads(*, requested: int | None, work: float | None = None) -> Threa
     work
         Multiply-adds per step (weights × tokens per batch); ``None`` when unknown.
     """
-    import torch
-
     if requested is not None:
         return ThreadChoice(int(requested), "the threads setting", True)
     for var in ("HEALTHSYNTH_THREADS", "OMP_NUM_THREADS"):
         value = _env_threads(var)
         if value is not None:
             return ThreadChoice(value, f"{var}={value}", True)
-    cores = torch.get_num_threads()
+    cores = _cores()
     if cores <= 1:
-        return ThreadChoice(1, "torch uses one core", False)
+        return ThreadChoice(1, "one core", False)
     if work is not None and work < SMALL_WORK:
         return ThreadChoice(1, f"small workload ({work:.1e} multiply-adds per step)", False)
     others = _others_running()
@@ -122,8 +132,25 @@ def torch_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-class ThreadControl(TrainHook):
+@contextmanager
+def compute_threads(n: int) -> Iterator[None]:
+    """Use ``n`` threads for numpy's BLAS (and torch, when loaded) inside the block."""
+    with ExitStack() as stack:
+        if "torch" in sys.modules:
+            stack.enter_context(torch_threads(n))
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # scikit-learn brings it; without it BLAS keeps its default
+            pass
+        else:
+            stack.enter_context(threadpool_limits(limits=n, user_api="blas"))
+        yield
+
+
+class ThreadControl:
     """Drop to one torch thread when this process's threads do not get their cores.
+
+    A training hook (see :class:`._train.TrainHook`; this module stays free of torch).
 
     Every ``interval`` seconds of training it compares the process's CPU time with wall time ×
     threads; a share below :data:`CONTENDED_SHARE` means another process is running on these
@@ -137,9 +164,11 @@ class ThreadControl(TrainHook):
         self._mark = (time.perf_counter(), time.process_time())
 
     def on_start(self, epochs: int) -> None:
+        """Start measuring."""
         self._mark = (time.perf_counter(), time.process_time())
 
     def on_step(self, step: int) -> None:
+        """Every ``interval`` seconds, compare CPU time with wall time × threads."""
         if not self.adapt or self.threads <= 1:
             return
         wall, cpu = time.perf_counter(), time.process_time()
@@ -160,7 +189,11 @@ class ThreadControl(TrainHook):
             )
             self.threads = 1
 
+    def on_epoch(self, entry: dict[str, Any]) -> None:
+        """Nothing per epoch."""
+
     def record(self) -> dict[str, Any]:
+        """The choice, why, and any change, for the training record."""
         return {
             "torch_threads": self.initial,
             "torch_threads_reason": self.reason,

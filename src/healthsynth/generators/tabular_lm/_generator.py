@@ -15,7 +15,9 @@ from healthsynth.data import Schema
 from healthsynth.errors import ModelFolderError
 from healthsynth.generators._base import Generator, as_rules, surrogate_ids
 from healthsynth.generators._conditions import resolve_conditions
-from healthsynth.generators._folder import jsonable, peak_rss_mb, runtime_info
+from healthsynth.generators._folder import jsonable
+from healthsynth.generators._lm._fit import fit_resources, store_settings
+from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.tabular_lm._checks import MIN_ROWS, check_data, validate_params
 from healthsynth.generators.tabular_lm._codec import TableCodec
 from healthsynth.generators.tabular_lm._sampling import sample_rows
@@ -105,28 +107,7 @@ class TabularLM(Generator):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.n_embd = n_embd
-        self.n_layer = n_layer
-        self.n_head = n_head
-        self.dropout = dropout
-        self.n_bins = n_bins
-        self.n_sub_bins = n_sub_bins
-        self.max_discrete = max_discrete
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.perm_prob = perm_prob
-        self.max_time = max_time
-        self.privacy_stop = privacy_stop
-        self.privacy_every = privacy_every
-        self.base_model = base_model
-        self.sample_batch_size = sample_batch_size
-        self.temperature = temperature
-        self.threads = threads
-        self.seed = seed
-        self.verbose = verbose
+        store_settings(self, locals())
 
     # -- validation ---------------------------------------------------------------------------
     # -- fit ----------------------------------------------------------------------------------
@@ -183,17 +164,14 @@ class TabularLM(Generator):
             "batch_size": batch_size,
             "learning_rate": lr,
             "dropout": dropout,
-            "n_parameters": int(sum(p.numel() for p in self.model_.parameters())),
+            "n_parameters": n_parameters(self.model_),
             "n_rows": int(len(data)),
             "n_train_rows": int(n_train),
             "n_validation_rows": int(n_val),
             "n_columns_modelled": len(schema.modelled),
             "n_tokens_per_row": codec.n_slots,
             "vocab_size": codec.vocab_size,
-            "fit_seconds": round(time.perf_counter() - started, 3),
-            "fit_cpu_seconds": round(time.process_time() - cpu0, 3),
-            "peak_rss_mb": peak_rss_mb(),
-            "runtime": runtime_info(),
+            **fit_resources(started, cpu0),
         }
         return self
 
@@ -309,14 +287,13 @@ class TabularLM(Generator):
         seed
             Same seed, same rows; ``None`` draws fresh randomness.
         """
-        from healthsynth.generators._lm._threads import choose_threads, torch_threads
+        from healthsynth.generators._lm._threads import choose_threads, compute_threads
 
         self._check_fitted()
         n = self._check_n(n)
         conds = resolve_conditions(conditions, self.schema_)
-        n_params = sum(p.numel() for p in self.model_.parameters())
-        work = n_params * min(n, self.sample_batch_size)
-        with torch_threads(choose_threads(requested=self.threads, work=work).n):
+        work = n_parameters(self.model_) * min(n, self.sample_batch_size)
+        with compute_threads(choose_threads(requested=self.threads, work=work).n):
             df = sample_rows(self, n, conds, seed=seed)
         return self._finish(df, start=0)
 
@@ -372,10 +349,6 @@ class TabularLM(Generator):
             self.text_ = TextLM.load(model_dir, self.codec_, self.schema_)
             self.model_ = self.text_.model
             return
-        from healthsynth.generators._lm._io import load_model
+        from healthsynth.generators._lm._io import load_numpy
 
-        self.model_ = load_model(model_dir, owner=folder)
-        if self.model_.config.vocab_size != self.codec_.vocab_size:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: the weights do not match generator.json"
-            )
+        self.model_ = load_numpy(model_dir, owner=folder, vocab_size=self.codec_.vocab_size)

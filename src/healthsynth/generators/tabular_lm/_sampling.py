@@ -23,10 +23,8 @@ def sample_rows(gen: Any, n: int, conds: dict[str, Condition], *, seed: int | No
     Conditions come first and the model's probability of them is measured on the way
     (``df.attrs["condition_probability"]``, with a warning when it is below 0.001).
     """
-    import torch
-
     rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+    draws = np.random.default_rng(int(rng.integers(0, 2**62)))  # token draws; rng: values
     codec = gen.codec_
     if gen.text_ is not None:
 
@@ -35,7 +33,7 @@ def sample_rows(gen: Any, n: int, conds: dict[str, Condition], *, seed: int | No
                 m,
                 conds,
                 rng=rng,
-                generator=generator,
+                draws=draws,
                 temperature=gen.temperature,
                 batch_size=min(gen.sample_batch_size, 256),
             )
@@ -65,14 +63,14 @@ def sample_rows(gen: Any, n: int, conds: dict[str, Condition], *, seed: int | No
             constrained=constrained,
             masks=masks,
             fine_tables=tables,
-            generator=generator,
+            rng=draws,
             temperature=gen.temperature,
             rules=decoder,
             rule_state=state,
         )
         bounds = state.bounds() if state is not None else None
         block = codec.decode(toks, rng, conds, bounds)
-        bad = state.infeasible.numpy() if state is not None else np.zeros(m, bool)
+        bad = state.infeasible.copy() if state is not None else np.zeros(m, bool)
         return block, logp, bad
 
     blocks, logps = [], []

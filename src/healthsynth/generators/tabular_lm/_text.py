@@ -195,11 +195,11 @@ class TextLM:
         conds: dict[str, Condition],
         *,
         rng: np.random.Generator,
-        generator: torch.Generator,
+        draws: np.random.Generator,
         temperature: float,
         batch_size: int,
     ) -> pd.DataFrame:
-        """Draw ``n`` rows; conditioned columns are written first."""
+        """Draw ``n`` rows; conditioned columns are written first (``draws``: token draws)."""
         from healthsynth.generators._lm._decode import HFDecoder, decode
         from healthsynth.generators.tabular_lm._codec import _restore_dtype
         from healthsynth.generators.tabular_lm._text_decode import TextPolicy
@@ -215,7 +215,7 @@ class TextLM:
             decode(
                 HFDecoder(self.model, m),
                 policy,
-                generator=generator,
+                rng=draws,
                 max_steps=4096,
                 temperature=temperature,
             )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
+import numpy as np
 
 from healthsynth.generators._conditions import Condition
 
@@ -55,14 +55,14 @@ class TextPolicy:
         self.node: list[Any] = [None] * n
         self.done = [False] * n
 
-    def prefix(self) -> tuple[torch.Tensor, None]:
-        return torch.full((self.n, 1), self.lm.bos, dtype=torch.long), None
+    def prefix(self) -> tuple[np.ndarray, None]:
+        return np.full((self.n, 1), self.lm.bos, np.int64), None
 
     def block(self) -> tuple[int, int]:
         return 0, self.vocab
 
-    def allowed(self, logits: torch.Tensor) -> torch.Tensor:
-        mask = torch.zeros((self.n, self.vocab), dtype=torch.bool)
+    def allowed(self, logits: np.ndarray) -> np.ndarray:
+        mask = np.zeros((self.n, self.vocab), bool)
         for i in range(self.n):
             if self.done[i]:
                 mask[i, self.lm.eos] = True
@@ -75,7 +75,7 @@ class TextPolicy:
                 mask[i, self._choices(ci, self.text[i], self.node[i], cond, last)] = True
         return mask
 
-    def advance(self, pick: torch.Tensor) -> tuple[torch.Tensor, None, None] | None:
+    def advance(self, pick: np.ndarray) -> tuple[np.ndarray, None, None] | None:
         for i, tok in enumerate(pick.tolist()):
             if self.done[i]:
                 continue
@@ -89,9 +89,9 @@ class TextPolicy:
                 self.done[i] = True
         if all(self.done):
             return None
-        return pick.unsqueeze(1), None, None
+        return pick[:, None].astype(np.int64), None, None
 
-    def select(self, keep: torch.Tensor) -> None:
+    def select(self, keep: np.ndarray) -> None:
         raise ValueError("text rows stay in the batch until all are done")
 
     def _choices(

@@ -26,7 +26,8 @@ from healthsynth.data import Dataset
 from healthsynth.data._io import atomic_folder as data_atomic_folder
 from healthsynth.errors import ConditionError, ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, warn
-from healthsynth.generators._folder import peak_rss_mb, runtime_info
+from healthsynth.generators._lm._fit import fit_resources, store_settings
+from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.timeline_lm._checks import check_data, fit_code_map, validate_params
 from healthsynth.generators.timeline_lm._codec import TimelineCodec
 from healthsynth.generators.timeline_lm._output import assemble, template
@@ -114,28 +115,7 @@ class TimelineLM(Generator):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        self.epochs = epochs
-        self.token_budget = token_budget
-        self.learning_rate = learning_rate
-        self.n_embd = n_embd
-        self.n_layer = n_layer
-        self.n_head = n_head
-        self.dropout = dropout
-        self.n_bins = n_bins
-        self.n_sub_bins = n_sub_bins
-        self.max_discrete = max_discrete
-        self.max_tokens = max_tokens
-        self.max_flags = max_flags
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.perm_prob = perm_prob
-        self.max_time = max_time
-        self.code_map = code_map
-        self.sample_batch_size = sample_batch_size
-        self.temperature = temperature
-        self.threads = threads
-        self.seed = seed
-        self.verbose = verbose
+        store_settings(self, locals())
 
     # -- settings -------------------------------------------------------------------------
     def _json_params(self) -> dict[str, Any]:
@@ -210,10 +190,7 @@ class TimelineLM(Generator):
             "n_flags": len(codec.flag_items),
             "vocab_size": codec.vocab_size,
             "n_parameters": model.n_parameters(),
-            "fit_seconds": round(time.perf_counter() - started, 3),
-            "fit_cpu_seconds": round(time.process_time() - cpu0, 3),
-            "peak_rss_mb": peak_rss_mb(),
-            "runtime": runtime_info(),
+            **fit_resources(started, cpu0),
         }
         return self
 
@@ -274,15 +251,15 @@ class TimelineLM(Generator):
         patient has at least one such event). Same ``seed``, same patients; ``None`` draws
         fresh randomness. Patient IDs are numbered from ``id_start + 1``.
         """
-        from healthsynth.generators._lm._threads import choose_threads, torch_threads
+        from healthsynth.generators._lm._threads import choose_threads, compute_threads
 
         self._check_fitted()
         n = self._check_n(n, "patients")
         static_conds, required_items = resolve(
             self.codec_, self.template_["roles"]["key"], conditions
         )
-        work = self.model_.n_parameters() * min(n, self.sample_batch_size)
-        with torch_threads(choose_threads(requested=self.threads, work=work).n):
+        work = n_parameters(self.model_) * min(n, self.sample_batch_size)
+        with compute_threads(choose_threads(requested=self.threads, work=work).n):
             return self._sample(n, conditions, static_conds, required_items, seed, id_start)
 
     def _masks(self) -> Any:
@@ -299,10 +276,8 @@ class TimelineLM(Generator):
         seed: int | None,
         id_start: int,
     ) -> Dataset:
-        import torch
-
         rng = np.random.default_rng(seed)
-        gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
+        draws = np.random.default_rng(int(rng.integers(0, 2**31 - 1)))  # token draws
         patients_parts: list[pd.DataFrame] = []
         event_parts: list[pd.DataFrame] = []
         got = 0
@@ -324,7 +299,7 @@ class TimelineLM(Generator):
                 m=m,
                 conds=static_conds,
                 required_items=required_items,
-                generator=gen,
+                draws=draws,
                 rng=rng,
                 temperature=float(self.temperature),
             )
@@ -429,7 +404,7 @@ class TimelineLM(Generator):
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
         """Read the codec, template and weights (safetensors only; nothing is unpickled)."""
-        from healthsynth.generators._lm._io import load_model
+        from healthsynth.generators._lm._io import load_numpy
 
         try:
             self.codec_ = TimelineCodec(meta["codec"])
@@ -438,11 +413,7 @@ class TimelineLM(Generator):
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
-        self.model_ = load_model(folder / "model", owner=folder)
-        if self.model_.config.vocab_size != self.codec_.vocab_size:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: the weights do not match generator.json"
-            )
+        self.model_ = load_numpy(folder / "model", owner=folder, vocab_size=self.codec_.vocab_size)
         self.schema_ = self.codec_.static_schema
         self.sampler_ = None
 

@@ -119,11 +119,14 @@ def sample_block(
     m: int,
     conds: dict[str, Any],
     required_items: list[int],
-    generator: Any,
+    draws: np.random.Generator,
     rng: np.random.Generator,
     temperature: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Draw ``m`` patients: their static table, their events, and whether each met ``has``."""
+    """Draw ``m`` patients: their static table, their events, and whether each met ``has``.
+
+    ``draws`` draws the tokens; ``rng`` the values within a token's interval.
+    """
     from healthsynth.generators._lm._slots import sample_slots, slot_order
     from healthsynth.generators.timeline_lm._output import decode_events
     from healthsynth.generators.timeline_lm._policy import sample_timelines
@@ -138,7 +141,7 @@ def sample_block(
         order=slot_order(sc, cond_cols),
         masks=slot_masks,
         fine_tables=fine_tables,
-        generator=generator,
+        rng=draws,
         temperature=temperature,
     )
     static_df = sc.decode(static_local, rng, conds)
@@ -147,7 +150,7 @@ def sample_block(
         masks,
         static_local=static_local,
         constraints=_constraints(codec, roles, static_df, required_items),
-        generator=generator,
+        draws=draws,
         rng=rng,
         temperature=temperature,
     )
