@@ -99,8 +99,14 @@ def main() -> None:
         quiet = [x["wall"] for x in runs if x["source"] == name and x["busy"] == 0]
         loaded = [x["wall"] for x in runs if x["source"] == name and x["busy"] > 0]
         q, b = sorted(quiet)[len(quiet) // 2], sorted(loaded)[len(loaded) // 2]
-        summary.append({"source": name, "quiet_s": round(q, 1), "busy_s": round(b, 1),
-                        "ratio": round(b / q, 2)})
+        summary.append(
+            {
+                "source": name,
+                "quiet_s": round(q, 1),
+                "busy_s": round(b, 1),
+                "ratio": round(b / q, 2),
+            }
+        )
     result = {
         "cpu_count": os.cpu_count(),
         "epochs": a.epochs,
