@@ -4,7 +4,9 @@
 Two figures from issue 13, measured as a user sees them (wall time of the whole command):
 
 * ``healthsynth sample MODEL -n 10``: dominated by starting Python, importing and loading;
-* ``healthsynth sample MODEL -n 20000``: rows per second end to end, on a 19-column table.
+* ``healthsynth sample MODEL -n 20000``: rows per second end to end, on a 19-column table;
+* with ``--timeline-model``: ``healthsynth sample TIMELINE_MODEL -n 500`` (patients per second
+  end to end, CSV tables).
 
 The model is tabular-lm with default settings on survival/pbc (identifiers dropped: 19
 columns), fitted once (``--fit-seconds`` of training; speed does not depend on how well it
@@ -65,6 +67,8 @@ def main() -> None:
     p.add_argument("--model", type=Path, help="a tabular-lm folder (default: fit one)")
     p.add_argument("--fit-seconds", type=float, default=30.0)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--timeline-model", type=Path, help="a timeline-lm folder to time as well")
+    p.add_argument("--patients", type=int, default=500)
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     sources = dict(s.split("=", 1) for s in (a.src or [f"current={ROOT / 'src'}"]))
@@ -85,10 +89,17 @@ def main() -> None:
                 out = a.out / f"{name}-{n}.csv"
                 cmd = [CLI, "sample", str(model), "-n", str(n), "-o", str(out), "--seed", "0"]
                 r.setdefault(f"sample_{n}", []).append(timed(cmd, env))
+            if a.timeline_model is not None:
+                out = a.out / f"{name}-timelines"
+                cmd = [CLI, "sample", str(a.timeline_model), "-n", str(a.patients)]
+                cmd += ["-o", str(out), "--seed", "0"]
+                r.setdefault("sample_timelines", []).append(timed(cmd, env))
     summary = {}
     for name, r in runs.items():
         med = {k: round(statistics.median(v), 2) for k, v in r.items()}
         med["rows_per_second_20000"] = round(20_000 / med["sample_20000"])
+        if "sample_timelines" in med:
+            med["patients_per_second"] = round(a.patients / med["sample_timelines"], 1)
         summary[name] = med
     result = {
         "model": str(model),
@@ -108,6 +119,16 @@ def main() -> None:
             f"| {name} | {m['import_torch']} | {m['sample_10']} | {m['sample_20000']} | "
             f"{m['rows_per_second_20000']:,} |"
         )
+    if a.timeline_model is not None:
+        lines += [
+            "",
+            f"| source | `sample` {a.patients} patients (s) | patients/s |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {m['sample_timelines']} | {m['patients_per_second']} |"
+            for name, m in summary.items()
+        ]
     print("\n".join(lines))
 
 

@@ -76,13 +76,13 @@ def read_weights(
     from safetensors.numpy import load_file
 
     where = owner or folder
-    config = read_config(folder, owner=owner)
     path = folder / "model.safetensors"
-    if not path.exists():
+    if not path.exists() or not (folder / "config.json").exists():
         raise ModelFolderError(
-            f"model folder {where} is incomplete: model/model.safetensors is missing; fit the "
-            "model again"
+            f"model folder {where} is incomplete: model/config.json or model/model.safetensors "
+            "is missing; fit the model again"
         )
+    config = read_config(folder, owner=owner)
     try:
         weights = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:

@@ -340,12 +340,14 @@ class TabularLM(Generator):
         if meta.get("encoding") == "text":
             from healthsynth.generators.tabular_lm._text import TextLM
 
-            for name in ("config.json", "model.safetensors"):
-                if not (model_dir / name).exists():
-                    raise ModelFolderError(
-                        f"model folder {folder} is incomplete: model/{name} is missing; fit the "
-                        "model again"
-                    )
+            if (
+                not (model_dir / "config.json").exists()
+                or not (model_dir / "model.safetensors").exists()
+            ):
+                raise ModelFolderError(
+                    f"model folder {folder} is incomplete: model/config.json or "
+                    "model/model.safetensors is missing; fit the model again"
+                )
             self.text_ = TextLM.load(model_dir, self.codec_, self.schema_)
             self.model_ = self.text_.model
             return
