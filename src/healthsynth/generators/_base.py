@@ -59,10 +59,11 @@ class Generator(ABC):
     min_format_version: ClassVar[int] = 1
 
     schema_: Schema
+    training_record_: dict[str, Any]
 
     @abstractmethod
-    def fit(self, data: Any, *, schema: Schema | None = None) -> Generator:
-        """Learn from ``data`` (a schema is inferred when none is given)."""
+    def fit(self, data: Any, *args: Any, **kwargs: Any) -> Generator:
+        """Learn from ``data`` (keyword arguments: a schema, knowledge); returns ``self``."""
 
     @abstractmethod
     def sample(

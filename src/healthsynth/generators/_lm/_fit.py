@@ -1,10 +1,9 @@
-"""What every LM generator does around the engine: settings, training runs, the record."""
+"""What every LM generator does around the engine: a training run, and the fit record."""
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from healthsynth.generators._lm._threads import ThreadChoice, ThreadControl, torch_threads
@@ -18,14 +17,7 @@ from healthsynth.generators._lm._train import (
     train,
 )
 
-__all__ = ["fit_model", "fit_resources", "store_settings"]
-
-
-def store_settings(gen: Any, values: Mapping[str, Any]) -> None:
-    """Store a constructor's keyword settings unchanged (``values``: its ``locals()``)."""
-    for name in inspect.signature(type(gen).__init__).parameters:
-        if name != "self":
-            setattr(gen, name, values[name])
+__all__ = ["fit_model", "fit_resources"]
 
 
 def fit_resources(started: float, cpu0: float) -> dict[str, Any]:
@@ -59,7 +51,7 @@ def fit_model(
     from healthsynth.generators._base import progress_bar
 
     progress = progress_bar(verbose)
-    hooks = [ThreadControl(threads)]
+    hooks: list[Any] = [ThreadControl(threads)]
     if verbose:
         hooks.append(ProgressHook(progress, settings.label))
     with progress, torch_threads(threads.n):

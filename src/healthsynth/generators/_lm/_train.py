@@ -321,7 +321,8 @@ class _Run:
         checkpoint.start(model)
         self.history: list[dict[str, Any]] = []
         self.logs: dict[str, list[dict[str, Any]]] = {c.name: [] for c in checks}
-        self.stop_reason, self.failed, self.bad_epochs = "epochs", None, 0
+        self.stop_reason, self.bad_epochs = "epochs", 0
+        self.failed: int | None = None
         self.step, self.tokens = 0, 0
         self.start = time.perf_counter()
 

@@ -16,7 +16,7 @@ from healthsynth.errors import ModelFolderError
 from healthsynth.generators._base import Generator, as_rules, surrogate_ids
 from healthsynth.generators._conditions import resolve_conditions
 from healthsynth.generators._folder import jsonable
-from healthsynth.generators._lm._fit import fit_resources, store_settings
+from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.tabular_lm._checks import MIN_ROWS, check_data, validate_params
 from healthsynth.generators.tabular_lm._codec import TableCodec
@@ -107,7 +107,28 @@ class TabularLM(Generator):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        store_settings(self, locals())
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.n_embd = n_embd
+        self.n_layer = n_layer
+        self.n_head = n_head
+        self.dropout = dropout
+        self.n_bins = n_bins
+        self.n_sub_bins = n_sub_bins
+        self.max_discrete = max_discrete
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.perm_prob = perm_prob
+        self.max_time = max_time
+        self.privacy_stop = privacy_stop
+        self.privacy_every = privacy_every
+        self.base_model = base_model
+        self.sample_batch_size = sample_batch_size
+        self.temperature = temperature
+        self.threads = threads
+        self.seed = seed
+        self.verbose = verbose
 
     # -- validation ---------------------------------------------------------------------------
     # -- fit ----------------------------------------------------------------------------------
@@ -224,7 +245,7 @@ class TabularLM(Generator):
             batch_size=batch_size,
             perm_prob=self.perm_prob,
         )
-        self.model_ = build_model(
+        self.model_: Any = build_model(
             codec,
             n_embd=self.n_embd,
             n_layer=self.n_layer,
@@ -250,7 +271,7 @@ class TabularLM(Generator):
         from healthsynth.generators._lm._threads import choose_threads
         from healthsynth.generators.tabular_lm._text import TextLM, TextObjective
 
-        self.text_ = TextLM.from_base(Path(self.base_model), self.codec_, self.schema_)
+        self.text_ = TextLM.from_base(Path(str(self.base_model)), self.codec_, self.schema_)
         self.model_ = self.text_.model
         batch = self.batch_size or 8
         objective = TextObjective(

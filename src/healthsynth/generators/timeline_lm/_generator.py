@@ -26,7 +26,7 @@ from healthsynth.data import Dataset
 from healthsynth.data._io import atomic_folder as data_atomic_folder
 from healthsynth.errors import ConditionError, ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, warn
-from healthsynth.generators._lm._fit import fit_resources, store_settings
+from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.timeline_lm._checks import check_data, fit_code_map, validate_params
 from healthsynth.generators.timeline_lm._codec import TimelineCodec
@@ -115,7 +115,28 @@ class TimelineLM(Generator):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        store_settings(self, locals())
+        self.epochs = epochs
+        self.token_budget = token_budget
+        self.learning_rate = learning_rate
+        self.n_embd = n_embd
+        self.n_layer = n_layer
+        self.n_head = n_head
+        self.dropout = dropout
+        self.n_bins = n_bins
+        self.n_sub_bins = n_sub_bins
+        self.max_discrete = max_discrete
+        self.max_tokens = max_tokens
+        self.max_flags = max_flags
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.perm_prob = perm_prob
+        self.max_time = max_time
+        self.code_map = code_map
+        self.sample_batch_size = sample_batch_size
+        self.temperature = temperature
+        self.threads = threads
+        self.seed = seed
+        self.verbose = verbose
 
     # -- settings -------------------------------------------------------------------------
     def _json_params(self) -> dict[str, Any]:
@@ -174,7 +195,8 @@ class TimelineLM(Generator):
                 f"than max_tokens={self.max_tokens} tokens and were cut; raise max_tokens to "
                 "learn them whole"
             )
-        self.codec_, self.model_, self.code_map_ = codec, model, mapping
+        self.model_: Any = model
+        self.codec_, self.code_map_ = codec, mapping
         self.rules_ = None
         self.sampler_ = None
         self.template_ = template(data)
