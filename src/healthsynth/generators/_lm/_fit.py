@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthsynth.generators._lm._threads import ThreadChoice, ThreadControl, torch_threads
-from healthsynth.generators._lm._train import (
-    CheckpointRule,
-    Objective,
-    PeriodicCheck,
-    ProgressHook,
-    Strategy,
-    TrainSettings,
-    train,
-)
+
+if TYPE_CHECKING:  # the loop imports torch: only fit_model needs it, at call time
+    from healthsynth.generators._lm._train import (
+        CheckpointRule,
+        Objective,
+        PeriodicCheck,
+        Strategy,
+        TrainSettings,
+    )
 
 __all__ = ["fit_model", "fit_resources"]
 
@@ -49,6 +49,7 @@ def fit_model(
     thread choice in it.
     """
     from healthsynth.generators._base import progress_bar
+    from healthsynth.generators._lm._train import ProgressHook, train
 
     progress = progress_bar(verbose)
     hooks: list[Any] = [ThreadControl(threads)]

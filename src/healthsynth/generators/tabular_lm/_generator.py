@@ -314,8 +314,13 @@ class TabularLM(Generator):
         n = self._check_n(n)
         conds = resolve_conditions(conditions, self.schema_)
         work = n_parameters(self.model_) * min(n, self.sample_batch_size)
-        with compute_threads(choose_threads(requested=self.threads, work=work).n):
-            df = sample_rows(self, n, conds, seed=seed)
+        threads = choose_threads(requested=self.threads, work=work).n
+        if self.text_ is not None:  # torch runs the pretrained model
+            with compute_threads(threads):
+                df = sample_rows(self, n, conds, seed=seed)
+        else:  # blocks of rows in parallel, each on one BLAS thread
+            with compute_threads(1):
+                df = sample_rows(self, n, conds, seed=seed, workers=threads)
         return self._finish(df, start=0)
 
     def _finish(self, df: pd.DataFrame, *, start: int) -> pd.DataFrame:
