@@ -346,3 +346,13 @@ def test_fit_records_the_thread_choice(pima_model):
     rec = pima_model.training_record_
     assert rec["torch_threads"] >= 1 and rec["torch_threads_reason"]
     assert isinstance(rec["torch_threads_changes"], list)
+
+
+def test_rows_do_not_depend_on_the_number_of_sampling_threads(pima_model):
+    import copy
+
+    one, two = copy.copy(pima_model), copy.copy(pima_model)
+    one.threads, two.threads = 1, 2
+    a = one.sample(2500, seed=4)  # three blocks of 1,024 rows
+    pd.testing.assert_frame_equal(a, two.sample(2500, seed=4))
+    assert len(a.drop_duplicates()) > 2000
