@@ -148,7 +148,10 @@ class GPT(nn.Module):
     def hidden(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
         """Final hidden states, (batch, time, width), for whole sequences from position 0."""
         t = self.transformer
-        x = t.wte(input_ids) + t.wpe.weight[: input_ids.shape[1]][None]
+        # positions go through the embedding module (not a slice of its weight), one row per
+        # sequence, so per-example gradient hooks (DP-SGD) see every use of every weight
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = t.wte(input_ids) + t.wpe(positions.expand(input_ids.shape[0], -1))
         if token_type_ids is not None:
             x = x + t.wte(token_type_ids)
         x = t.drop(x)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.errors import ModelFolderError
+from healthsynth.errors import ConditionError, ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, as_rules, surrogate_ids
 from healthsynth.generators._conditions import resolve_conditions
 from healthsynth.generators._folder import jsonable
@@ -66,6 +66,14 @@ class TabularLM(Generator):
         Rows decoded at once.
     temperature
         Sampling temperature (1.0 samples the learned distribution).
+    dp_epsilon, dp_delta, dp_max_grad_norm, dp_accountant
+        Differential privacy: with ``dp_epsilon`` set, training is DP-SGD (Opacus, extra
+        ``dp``) spending at most (ε, δ) under the accountant (``rdp`` or ``prv``); ``dp_delta``
+        defaults to 0.1/n and ``dp_max_grad_norm`` (the per-row clipping norm) to 1. All rows
+        train (no validation split), on a fixed schedule without early stopping or the
+        privacy-aware stop; ``batch_size`` is then the expected size of a Poisson batch. What
+        the guarantee covers and what it does not is in ``docs/privacy.md``. A DP fit is not
+        reproducible: its batches and noise come from the operating system's entropy.
     threads
         Torch threads for fitting and sampling; ``None`` chooses them for the model size and
         the machine's load (``HEALTHSYNTH_THREADS`` or ``OMP_NUM_THREADS`` decide when set),
@@ -103,6 +111,10 @@ class TabularLM(Generator):
         base_model: str | Path | None = None,
         sample_batch_size: int = 1024,
         temperature: float = 1.0,
+        dp_epsilon: float | None = None,
+        dp_delta: float | None = None,
+        dp_max_grad_norm: float | None = None,
+        dp_accountant: str = "rdp",
         threads: int | None = None,
         seed: int = 0,
         verbose: bool = False,
@@ -126,6 +138,10 @@ class TabularLM(Generator):
         self.base_model = base_model
         self.sample_batch_size = sample_batch_size
         self.temperature = temperature
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.dp_max_grad_norm = dp_max_grad_norm
+        self.dp_accountant = dp_accountant
         self.threads = threads
         self.seed = seed
         self.verbose = verbose
@@ -144,12 +160,14 @@ class TabularLM(Generator):
         started = time.perf_counter()
         cpu0 = time.process_time()
         schema = check_data(data, schema)
+        budget = self._budget(len(data))
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(data))
         # at least 40 validation rows (at most a quarter of the data): early stopping on fewer
-        # rows follows noise
+        # rows follows noise. DP-SGD trains on every row, on a fixed schedule
         n_val = int(min(max(self.validation_fraction * len(data), 40), len(data) // 4))
-        n_val = max(n_val, 2)
+        n_val = 0 if budget is not None else max(n_val, 2)
+        self.validation_rows_ = np.sort(order[:n_val])  # positions in data, for audits
         val_df = data.iloc[order[:n_val]].reset_index(drop=True)
         train_df = data.iloc[order[n_val:]].reset_index(drop=True)
         codec = TableCodec.fit(
@@ -169,13 +187,12 @@ class TabularLM(Generator):
             RuleDecoder(self.rules_, codec)  # refuses rules it cannot enforce, before training
 
         n_train = len(train_df)
-        batch_size = self.batch_size or int(np.clip(n_train // 16, 16, 256))
-        steps_per_epoch = math.ceil(n_train / batch_size)
-        epochs = self.epochs or int(np.clip(math.ceil(3000 / steps_per_epoch), 8, 300))
-        lr = self.learning_rate or (2e-3 if self.base_model is None else 1e-4)
+        batch_size, epochs, lr = self._schedule(n_train, budget)
         dropout = self.dropout if self.dropout is not None else (0.2 if n_train < 1000 else 0.1)
         if self.base_model is None:
-            record = self._fit_slots(train_df, val_df, rng, epochs, batch_size, lr, dropout)
+            record = self._fit_slots(
+                train_df, val_df, rng, epochs, batch_size, lr, dropout, budget=budget
+            )
         else:
             record = self._fit_text(train_df, val_df, batch_size, lr)
         self.training_record_ = {
@@ -195,6 +212,44 @@ class TabularLM(Generator):
             **fit_resources(started, cpu0),
         }
         return self
+
+    def _budget(self, n_rows: int) -> Any:
+        """The differential-privacy budget asked for (None: none), checked before any work."""
+        from healthsynth.generators._lm._dp import check_budget
+
+        budget = check_budget(
+            epsilon=self.dp_epsilon,
+            delta=self.dp_delta,
+            max_grad_norm=self.dp_max_grad_norm,
+            accountant=self.dp_accountant,
+            n_examples=n_rows,
+            unit="rows",
+        )
+        if budget is not None and self.base_model is not None:
+            raise ParameterError(
+                "differential privacy (dp_epsilon) trains the from-scratch model only; leave "
+                "out base_model or dp_epsilon"
+            )
+        return budget
+
+    def _schedule(self, n_train: int, budget: Any) -> tuple[int, int, float]:
+        """Batch size, epochs and learning rate: the settings, else chosen from the rows.
+
+        Without DP: about 3,000 steps (8–300 epochs; early stopping usually ends sooner).
+        With DP-SGD the noise per step is fixed by the budget and shrinks relative to the
+        gradient as batches grow, so batches are larger (expected size a quarter of the rows,
+        16–256) and steps fewer (see :data:`healthsynth.generators._lm._dp.DP_STEPS`).
+        """
+        if budget is None:
+            batch_size = self.batch_size or int(np.clip(n_train // 16, 16, 256))
+            steps_per_epoch = math.ceil(n_train / batch_size)
+            epochs = self.epochs or int(np.clip(math.ceil(3000 / steps_per_epoch), 8, 300))
+            lr = self.learning_rate or (2e-3 if self.base_model is None else 1e-4)
+            return batch_size, epochs, lr
+        from healthsynth.generators._lm._dp import DP_LEARNING_RATE, dp_schedule
+
+        batch_size, epochs = dp_schedule(n_train, self.batch_size, self.epochs)
+        return batch_size, epochs, self.learning_rate or DP_LEARNING_RATE
 
     def _settings(self, epochs: int, lr: float, *, weight_decay: float, label: str) -> Any:
         from healthsynth.generators._lm._train import TrainSettings
@@ -231,8 +286,10 @@ class TabularLM(Generator):
         batch_size: int,
         lr: float,
         dropout: float,
+        *,
+        budget: Any = None,
     ) -> dict[str, Any]:
-        """Train the from-scratch GPT on slot tokens."""
+        """Train the from-scratch GPT on slot tokens (with DP-SGD under a ``budget``)."""
         from healthsynth.generators._lm._fit import fit_model
         from healthsynth.generators._lm._threads import choose_threads
         from healthsynth.generators.tabular_lm._slot_model import TableObjective, build_model
@@ -254,10 +311,24 @@ class TabularLM(Generator):
             seed=self.seed,
         )
         work = self.model_.n_parameters() * batch_size * codec.n_slots
+        settings = self._settings(epochs, lr, weight_decay=0.01, label="training")
+        if budget is not None:
+            from healthsynth.generators._lm._dp import OUTSIDE_GUARANTEE, fit_private
+
+            return fit_private(
+                self.model_,
+                objective,
+                settings,
+                budget=budget,
+                batch=batch_size,
+                threads=choose_threads(requested=self.threads, work=work),
+                verbose=self.verbose,
+                outside=OUTSIDE_GUARANTEE[self.name],
+            )
         return fit_model(
             self.model_,
             objective,
-            self._settings(epochs, lr, weight_decay=0.01, label="training"),
+            settings,
             threads=choose_threads(requested=self.threads, work=work),
             verbose=self.verbose,
             checks=self._checks(train_df, val_df),
@@ -322,6 +393,33 @@ class TabularLM(Generator):
             with compute_threads(1):
                 df = sample_rows(self, n, conds, seed=seed, workers=threads)
         return self._finish(df, start=0)
+
+    def score_rows(self, data: pd.DataFrame) -> np.ndarray:
+        """Log-likelihood of each row of ``data`` under the model, in nats.
+
+        The rows are read at the model's resolution (a category, a distinct value, or the
+        bin and sub-interval a number falls in) and scored as the model was trained, column
+        by column in table order. A row the model memorised scores far above rows like it:
+        the canary audit (:mod:`healthsynth.audit`) ranks records this way. Values outside
+        what the model knows are an error (a category it never saw); numbers outside the
+        observed range count as the nearest bin.
+        """
+        from healthsynth.generators._lm._score import slot_log_likelihood
+
+        self._check_fitted()
+        if self.text_ is not None:
+            raise ParameterError(
+                "score_rows needs the from-scratch model; this one fine-tunes base_model "
+                f"{self.base_model}"
+            )
+        missing = [c.name for c in self.schema_.modelled if c.name not in data.columns]
+        if missing:
+            raise ConditionError(
+                f"the rows to score lack column '{missing[0]}' of the model's schema; give "
+                "every modelled column"
+            )
+        local = self.codec_.encode(data.reset_index(drop=True), np.random.default_rng(0))
+        return slot_log_likelihood(self.model_, self.codec_, local)
 
     def _finish(self, df: pd.DataFrame, *, start: int) -> pd.DataFrame:
         """Add surrogate identifiers and put columns in schema order."""

@@ -86,6 +86,13 @@ class TableObjective:
         loss = self._loss(model, self.train[indices], order)
         return BatchLoss(loss, float(len(indices)), len(indices) * self.codec.n_slots)
 
+    def example_loss(self, model: Any, indices: np.ndarray, rng: np.random.Generator) -> BatchLoss:
+        """The batch loss as the mean over rows of each row's own loss (DP-SGD needs this form).
+
+        Every row has ``n_slots`` target tokens, so the token mean of :meth:`loss` already is it.
+        """
+        return self.loss(model, indices, rng)
+
     def validation_loss(self, model: Any) -> float:
         """Mean negative log-likelihood per token (nats), columns in canonical order."""
         total, n = 0.0, len(self.val)

@@ -76,6 +76,13 @@ class TimelineLM(Generator):
         Patients decoded at once.
     temperature
         Sampling temperature.
+    dp_epsilon, dp_delta, dp_max_grad_norm, dp_accountant
+        Differential privacy per patient: with ``dp_epsilon`` set, training is DP-SGD
+        (Opacus, extra ``dp``) spending at most (ε, δ) for each patient's whole record;
+        ``dp_delta`` defaults to 0.1/n. All patients train (no validation split) for
+        ``epochs`` epochs without early stopping, in Poisson batches of about
+        ``token_budget`` tokens. See :class:`healthsynth.generators.tabular_lm.TabularLM`
+        and ``docs/privacy.md``.
     threads
         Torch threads for fitting and sampling; ``None`` chooses them for the model size and
         the machine's load (see :class:`healthsynth.generators.tabular_lm.TabularLM`).
@@ -111,6 +118,10 @@ class TimelineLM(Generator):
         code_map: Any = None,
         sample_batch_size: int = 1024,
         temperature: float = 1.0,
+        dp_epsilon: float | None = None,
+        dp_delta: float | None = None,
+        dp_max_grad_norm: float | None = None,
+        dp_accountant: str = "rdp",
         threads: int | None = None,
         seed: int = 0,
         verbose: bool = False,
@@ -134,6 +145,10 @@ class TimelineLM(Generator):
         self.code_map = code_map
         self.sample_batch_size = sample_batch_size
         self.temperature = temperature
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.dp_max_grad_norm = dp_max_grad_norm
+        self.dp_accountant = dp_accountant
         self.threads = threads
         self.seed = seed
         self.verbose = verbose
@@ -169,7 +184,8 @@ class TimelineLM(Generator):
         cpu0 = time.process_time()
         events = data.events()
         mapping = fit_code_map(code_map, self.code_map, events)
-        codec, objective, info = self._encode(data)
+        budget = self._budget(data.n_patients)
+        codec, objective, info = self._encode(data, private=budget is not None)
         model = build_model(
             codec,
             n_embd=self.n_embd,
@@ -188,7 +204,23 @@ class TimelineLM(Generator):
         )
         work = model.n_parameters() * self.token_budget
         threads = choose_threads(requested=self.threads, work=work)
-        record = fit_model(model, objective, settings, threads=threads, verbose=self.verbose)
+        if budget is None:
+            record = fit_model(model, objective, settings, threads=threads, verbose=self.verbose)
+        else:
+            from healthsynth.generators._lm._dp import OUTSIDE_GUARANTEE, fit_private
+
+            # patients per Poisson batch: as many as a batch of token_budget tokens holds
+            batch = np.clip(self.token_budget / info["tokens_per_patient_mean"], 8, 256)
+            record = fit_private(
+                model,
+                objective,
+                settings,
+                budget=budget,
+                batch=float(min(batch, info["n_train_patients"])),
+                threads=threads,
+                verbose=self.verbose,
+                outside=OUTSIDE_GUARANTEE[self.name],
+            )
         if info["timelines_cut"]:
             warn(
                 f"{info['timelines_cut']} of {info['n_patients']} training timelines were longer "
@@ -216,8 +248,26 @@ class TimelineLM(Generator):
         }
         return self
 
-    def _encode(self, data: Dataset) -> tuple[TimelineCodec, Any, dict[str, Any]]:
-        """The codec, the training objective (a seeded split by patient) and sizes."""
+    def _budget(self, n_patients: int) -> Any:
+        """The differential-privacy budget asked for (None: none), checked before any work."""
+        from healthsynth.generators._lm._dp import check_budget
+
+        return check_budget(
+            epsilon=self.dp_epsilon,
+            delta=self.dp_delta,
+            max_grad_norm=self.dp_max_grad_norm,
+            accountant=self.dp_accountant,
+            n_examples=n_patients,
+            unit="patients",
+        )
+
+    def _encode(
+        self, data: Dataset, *, private: bool = False
+    ) -> tuple[TimelineCodec, Any, dict[str, Any]]:
+        """The codec, the training objective (a seeded split by patient) and sizes.
+
+        Under DP-SGD (``private``) every patient trains: there is no validation split.
+        """
         from healthsynth.generators.timeline_lm._objective import TimelineObjective, Timelines
 
         codec = TimelineCodec.fit(
@@ -233,8 +283,9 @@ class TimelineLM(Generator):
         static = codec.hide_flags(static, rng)
         n = len(toks)
         perm = rng.permutation(n)
-        n_val = int(min(max(self.validation_fraction * n, 10), n // 4))
+        n_val = 0 if private else int(min(max(self.validation_fraction * n, 10), n // 4))
         val_idx, train_idx = perm[:n_val], perm[n_val:]
+        self.validation_patients_ = np.sort(val_idx)  # positions in the patients table
 
         def part(idx: np.ndarray) -> Timelines:
             return Timelines(static[idx], [toks[i] for i in idx], [states[i] for i in idx])

@@ -150,6 +150,23 @@ class TimelineObjective:
         loss, n_tok = self._loss(model, self.train, indices, order)
         return BatchLoss(loss, float(n_tok), n_tok)
 
+    def example_loss(self, model: Any, indices: np.ndarray, rng: np.random.Generator) -> BatchLoss:
+        """The mean over patients of each patient's mean token loss (the form DP-SGD needs).
+
+        :meth:`loss` weighs every token of the batch alike, so a patient's gradient would depend
+        on the other patients' lengths; here it depends on the patient alone.
+        """
+        order = random_orders(self.codec.static, len(indices), self.perm_prob, rng)
+        inputs, types, labels, states = _batch_tensors(self.codec, self.train, indices, order)
+        logits = model(inputs, types)
+        keep = labels >= 0
+        rows = torch.arange(len(indices))[:, None].expand_as(labels)[keep]
+        logits = logits[keep].masked_fill(~self.state_mask[states[keep]], float("-inf"))
+        nll = F.cross_entropy(logits, labels[keep], reduction="none")
+        per_patient = torch.zeros(len(indices)).index_add(0, rows, nll) / keep.sum(1)
+        n_tok = int(keep.sum())
+        return BatchLoss(per_patient.mean(), float(n_tok), n_tok)
+
     def validation_loss(self, model: Any) -> float:
         """Mean negative log-likelihood per token (nats), static slots in canonical order."""
         total, count = 0.0, 0

@@ -1,0 +1,318 @@
+"""DP-SGD on the shared loop: Opacus' per-example gradients, clipping, noise and accountant.
+
+See :mod:`._dp` for what the guarantee covers; this module needs torch and opacus.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from healthsynth.errors import ParameterError
+from healthsynth.generators._lm._dp import PrivacyBudget
+from healthsynth.generators._lm._train import BatchLoss, Objective, Strategy, TrainSettings
+
+__all__ = ["DPStrategy", "LastWeights", "PrivateObjective", "noise_multiplier", "train_private"]
+
+#: Most noise per step that is still worth training with: a noise multiplier above the expected
+#: batch size puts more noise on the mean gradient (per coordinate) than the clipping norm.
+_MAX_NOISE_PER_EXAMPLE = 1.0
+#: RDP orders searched: Opacus' defaults (up to 63) and higher ones, which give the tighter
+#: bound at large ε (Opacus warns "optimal order is the largest alpha" otherwise)
+_ALPHAS = (
+    [1 + x / 10.0 for x in range(1, 100)]
+    + list(range(12, 64))
+    + [
+        *range(64, 256, 8),
+        *range(256, 1025, 64),
+    ]
+)
+
+
+def _accountant_options(accountant: str) -> dict[str, Any]:
+    return {"alphas": _ALPHAS} if accountant == "rdp" else {}
+
+
+@contextmanager
+def _quiet_orders() -> Iterator[None]:
+    """Silence Opacus' note that the best RDP order is at the end of the range.
+
+    The search for the noise multiplier tries extreme multipliers on its way, where the best
+    order lies outside any fixed range; the bound stays valid (only looser), and the range
+    above already reaches order 1,024.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
+        yield
+
+
+def noise_multiplier(
+    budget: PrivacyBudget, *, sample_rate: float, steps: int, epochs: int, batch: float
+) -> float:
+    """The noise multiplier that spends exactly ``budget`` over ``steps`` Poisson steps.
+
+    Raises :class:`ParameterError` when the budget cannot be met within the planned epochs with
+    noise that still lets the model learn (a multiplier above the expected batch size).
+    """
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        with _quiet_orders():
+            sigma = float(
+                get_noise_multiplier(
+                    target_epsilon=budget.epsilon,
+                    target_delta=budget.delta,
+                    sample_rate=sample_rate,
+                    steps=steps,
+                    accountant=budget.accountant,
+                    epsilon_tolerance=min(0.01, 0.01 * budget.epsilon),
+                    **_accountant_options(budget.accountant),
+                )
+            )
+    except ValueError:  # Opacus gives up above a multiplier of 10^6
+        sigma = math.inf
+    if sigma > _MAX_NOISE_PER_EXAMPLE * batch:
+        need = "more than 10^6" if math.isinf(sigma) else f"{sigma:.3g}"
+        raise ParameterError(
+            f"the privacy budget ε = {budget.epsilon:g} (δ = {budget.delta:.2g}) cannot be met "
+            f"within {epochs} epochs of batches of about {batch:.0f} of {budget.n_examples} "
+            f"{budget.unit}: it needs a noise multiplier of {need}, more than the batch size, so "
+            "the noise would drown every update; raise dp_epsilon, lower epochs, or train on "
+            f"more {budget.unit}"
+        )
+    return sigma
+
+
+class PrivateObjective:
+    """An objective as DP-SGD trains it: Poisson steps, per-example losses, no validation.
+
+    ``steps_per_epoch`` is ``round(1 / q)``, so an epoch sees each example once on average;
+    :meth:`loss` is the objective's ``example_loss`` (the mean over the batch of each example's
+    own loss); there are no validation examples, so :meth:`validation_loss` is NaN (``null`` in
+    the record).
+    """
+
+    def __init__(self, objective: Any, *, sample_rate: float) -> None:
+        if not hasattr(objective, "example_loss"):
+            raise TypeError(f"{type(objective).__name__} has no example_loss for DP-SGD")
+        self.objective, self.sample_rate = objective, sample_rate
+
+    def steps_per_epoch(self) -> int:
+        return max(1, round(1 / self.sample_rate))
+
+    def plan(self, rng: np.random.Generator) -> list[np.ndarray]:
+        raise RuntimeError("DP-SGD draws its own Poisson batches (DPStrategy.plan)")
+
+    def loss(self, model: Any, indices: np.ndarray, rng: np.random.Generator) -> BatchLoss:
+        out: BatchLoss = self.objective.example_loss(model, indices, rng)
+        return out
+
+    def validation_loss(self, model: Any) -> float:
+        return math.nan
+
+
+class LastWeights:
+    """Keep the weights of the last epoch: a fixed schedule that never looks at real rows."""
+
+    def start(self, model: torch.nn.Module) -> None:
+        self.epoch = 0
+
+    def observe(self, epoch: int, entry: dict[str, Any], model: torch.nn.Module) -> bool:
+        self.epoch = epoch
+        return True  # every epoch "improves": no early stopping
+
+    def passed_check(self, epoch: int, model: torch.nn.Module) -> None:
+        """No stopping checks run under DP-SGD."""
+
+    def restore(self, model: torch.nn.Module, *, failed_check: int | None) -> tuple[int, float]:
+        return self.epoch, math.nan
+
+
+def _register_conv1d() -> None:
+    """Per-example gradients of the GPT core's projection (``x @ W + b``), for Opacus."""
+    from opacus.grad_sample import register_grad_sampler
+
+    from healthsynth.generators._lm._model import _Conv1D
+
+    @register_grad_sampler(_Conv1D)
+    def _conv1d_grad_sample(
+        layer: _Conv1D, activations: list[torch.Tensor], backprops: torch.Tensor
+    ) -> dict[torch.nn.Parameter, torch.Tensor]:
+        a = activations[0].to(backprops.dtype)
+        return {
+            layer.weight: torch.einsum("n...i,n...j->nij", a, backprops),
+            layer.bias: torch.einsum("n...k->nk", backprops),
+        }
+
+
+def _secret_seed() -> int:
+    return int.from_bytes(os.urandom(8), "little") >> 1
+
+
+class DPStrategy(Strategy):
+    """DP-SGD: Poisson-sampled batches, per-example clipping, calibrated Gaussian noise.
+
+    Parameters
+    ----------
+    budget
+        The checked budget (see :func:`check_budget`).
+    sigma
+        The noise multiplier (see :func:`noise_multiplier`).
+    sample_rate
+        The Poisson sampling rate ``q`` (expected batch size / examples).
+    steps_planned
+        Steps the noise was calibrated for.
+    """
+
+    name = "dp-sgd"
+
+    def __init__(
+        self, budget: PrivacyBudget, *, sigma: float, sample_rate: float, steps_planned: int
+    ) -> None:
+        from opacus.accountants import create_accountant
+
+        _register_conv1d()
+        self.budget, self.sigma, self.q = budget, sigma, sample_rate
+        self.steps_planned = steps_planned
+        self.accountant = create_accountant(mechanism=budget.accountant)
+        self.sampler = np.random.default_rng(_secret_seed())
+        self.noise = torch.Generator().manual_seed(_secret_seed())
+        self.empty_steps = 0
+        self.gsm: Any = None
+
+    def prepare(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+    ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        """Per-example gradients on ``model``; clipping, noise and accounting on ``optimizer``."""
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
+        self.gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean")
+        self.optimizer = DPOptimizer(
+            optimizer,
+            noise_multiplier=self.sigma,
+            max_grad_norm=self.budget.max_grad_norm,
+            expected_batch_size=max(1, round(self.q * self.budget.n_examples)),
+            loss_reduction="mean",
+            generator=self.noise,
+            secure_mode=True,
+        )
+        self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(self.q))
+        return self.gsm, self.optimizer
+
+    def plan(self, objective: Objective, rng: np.random.Generator) -> Iterator[np.ndarray]:
+        """One epoch of Poisson batches; an empty draw is a noise-only step taken here."""
+        n = self.budget.n_examples
+        for _ in range(objective.steps_per_epoch()):
+            idx = np.flatnonzero(self.sampler.random(n) < self.q)
+            if len(idx):
+                yield idx
+            else:
+                self._noise_step()
+
+    def _noise_step(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        for p in self.optimizer.params:
+            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)
+        self.optimizer.step()
+        self.empty_steps += 1
+
+    def step(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss: torch.Tensor,
+        s: TrainSettings,
+    ) -> None:
+        """Backward with per-example gradients; Opacus clips, adds noise and counts the step."""
+        optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():
+            # the first module takes token ids, which need no gradient: torch says so per step
+            warnings.filterwarnings("ignore", message="Full backward hook", category=UserWarning)
+            loss.backward()
+        optimizer.step()
+
+    def epsilon_spent(self) -> float:
+        """ε spent so far at the budget's δ (0 before the first step)."""
+        if not self.accountant.history:
+            return 0.0
+        options = _accountant_options(self.budget.accountant)
+        with _quiet_orders():
+            return float(self.accountant.get_epsilon(delta=self.budget.delta, **options))
+
+    def close(self) -> None:
+        """Detach Opacus from the model (its hooks and per-example gradients)."""
+        if self.gsm is not None:
+            self.gsm._close()
+            self.gsm = None
+
+    def record(self) -> dict[str, Any]:
+        """The privacy spent, and how, for the training record."""
+        import opacus
+
+        steps = sum(int(h[2]) for h in self.accountant.history)
+        return {
+            "strategy": self.name,
+            "dp": {
+                "epsilon": round(self.epsilon_spent(), 4),
+                "epsilon_target": self.budget.epsilon,
+                "delta": self.budget.delta,
+                "accountant": self.budget.accountant,
+                "noise_multiplier": round(self.sigma, 6),
+                "max_grad_norm": self.budget.max_grad_norm,
+                "sample_rate": round(self.q, 6),
+                "expected_batch_size": round(self.q * self.budget.n_examples, 2),
+                "steps": steps,
+                "steps_planned": self.steps_planned,
+                "empty_batches": self.empty_steps,
+                "n_examples": self.budget.n_examples,
+                "unit": self.budget.unit,
+                "library": f"opacus {opacus.__version__}",
+                "randomness": "batches and noise from the operating system's entropy (not the "
+                "seed); not reproducible",
+            },
+        }
+
+
+def train_private(
+    model: torch.nn.Module,
+    objective: Any,
+    settings: TrainSettings,
+    *,
+    budget: PrivacyBudget,
+    batch: float,
+    threads: Any,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Calibrate the noise, then train ``model`` with DP-SGD (see :func:`._dp.fit_private`)."""
+    from healthsynth.generators._lm._fit import fit_model
+
+    if len(objective.train) != budget.n_examples:  # examples the codec could not encode
+        budget = replace(budget, n_examples=len(objective.train))
+    q = min(1.0, batch / budget.n_examples)
+    private = PrivateObjective(objective, sample_rate=q)
+    steps = private.steps_per_epoch() * settings.epochs
+    sigma = noise_multiplier(
+        budget, sample_rate=q, steps=steps, epochs=settings.epochs, batch=q * budget.n_examples
+    )
+    strategy = DPStrategy(budget, sigma=sigma, sample_rate=q, steps_planned=steps)
+    try:
+        return fit_model(
+            model,
+            private,
+            settings,
+            threads=threads,
+            verbose=verbose,
+            strategy=strategy,
+            checkpoint=LastWeights(),
+        )
+    finally:
+        strategy.close()
