@@ -20,7 +20,7 @@ from healthsynth.errors import ParameterError
 from healthsynth.generators._lm._dp import PrivacyBudget
 from healthsynth.generators._lm._train import BatchLoss, Objective, Strategy, TrainSettings
 
-__all__ = ["DPStrategy", "LastWeights", "PrivateObjective", "noise_multiplier", "train_private"]
+__all__ = ["DPStrategy", "PrivateObjective", "noise_multiplier", "train_private"]
 
 #: Most noise per step that is still worth training with: a noise multiplier above the expected
 #: batch size puts more noise on the mean gradient (per coordinate) than the clipping norm.
@@ -117,23 +117,6 @@ class PrivateObjective:
 
     def validation_loss(self, model: Any) -> float:
         return math.nan
-
-
-class LastWeights:
-    """Keep the weights of the last epoch: a fixed schedule that never looks at real rows."""
-
-    def start(self, model: torch.nn.Module) -> None:
-        self.epoch = 0
-
-    def observe(self, epoch: int, entry: dict[str, Any], model: torch.nn.Module) -> bool:
-        self.epoch = epoch
-        return True  # every epoch "improves": no early stopping
-
-    def passed_check(self, epoch: int, model: torch.nn.Module) -> None:
-        """No stopping checks run under DP-SGD."""
-
-    def restore(self, model: torch.nn.Module, *, failed_check: int | None) -> tuple[int, float]:
-        return self.epoch, math.nan
 
 
 def _register_conv1d() -> None:
@@ -294,6 +277,7 @@ def train_private(
 ) -> dict[str, Any]:
     """Calibrate the noise, then train ``model`` with DP-SGD (see :func:`._dp.fit_private`)."""
     from healthsynth.generators._lm._fit import fit_model
+    from healthsynth.generators._lm._train import LastWeights
 
     if len(objective.train) != budget.n_examples:  # examples the codec could not encode
         budget = replace(budget, n_examples=len(objective.train))

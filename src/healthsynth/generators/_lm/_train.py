@@ -14,7 +14,8 @@ the choice of which weights to keep, and the training record. What differs is pl
   wraps model and optimizer and whose ``plan`` samples indices) and data-parallel training (a
   strategy that wraps the model for gradient averaging, gives each worker its share of
   :meth:`Objective.plan` and sums losses in ``reduce``) are strategies; the loop stays as is;
-* a :class:`CheckpointRule` — which weights to keep (:class:`BestValidationLoss` by default);
+* a :class:`CheckpointRule` — which weights to keep (:class:`BestValidationLoss` by default;
+  :class:`LastWeights` for a fixed schedule, as DP-SGD needs);
 * :class:`PeriodicCheck` monitors that stop training when they fail (the privacy-aware stop);
 * :class:`TrainHook` callbacks (the progress bar, thread control).
 """
@@ -34,6 +35,7 @@ __all__ = [
     "BatchLoss",
     "BestValidationLoss",
     "CheckpointRule",
+    "LastWeights",
     "Objective",
     "PeriodicCheck",
     "ProgressHook",
@@ -195,6 +197,32 @@ class BestValidationLoss:
                 return failed_check, self.last_val
         model.load_state_dict(kept[1])
         return kept[2], kept[0]
+
+
+class LastWeights:
+    """Keep the last weights: a fixed schedule, no early stopping, no choice by validation.
+
+    DP-SGD trains this way (choosing weights by their loss on real rows would step outside the
+    guarantee); so does a fit asked not to stop early. When a stopping check fails, the weights
+    of the last check that passed are kept (the failing epoch's if none passed).
+    """
+
+    def start(self, model: torch.nn.Module) -> None:
+        self.epoch, self.val = 0, math.nan
+        self.safe: tuple[int, float, dict[str, torch.Tensor]] | None = None
+
+    def observe(self, epoch: int, entry: dict[str, Any], model: torch.nn.Module) -> bool:
+        self.epoch, self.val = epoch, float(entry["val_nll_per_token"])
+        return True  # every epoch counts as progress: patience never runs out
+
+    def passed_check(self, epoch: int, model: torch.nn.Module) -> None:
+        self.safe = (epoch, self.val, _snapshot(model))
+
+    def restore(self, model: torch.nn.Module, *, failed_check: int | None) -> tuple[int, float]:
+        if failed_check is not None and self.safe is not None:
+            model.load_state_dict(self.safe[2])
+            return self.safe[0], self.safe[1]
+        return self.epoch, self.val
 
 
 @dataclass

@@ -30,6 +30,8 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "max_discrete": ((int,), lambda v: v >= 1),
     "validation_fraction": ((float,), lambda v: 0 < v < 0.5),
     "patience": ((int,), lambda v: v >= 1),
+    "early_stopping": ((bool,), lambda v: True),
+    "dp_accountant": ((str,), lambda v: True),
     "perm_prob": ((float, int), lambda v: 0 <= v <= 1),
     "max_time": ((float, int, type(None)), lambda v: v is None or v > 0),
     "privacy_stop": ((bool,), lambda v: True),

@@ -51,6 +51,10 @@ class TabularLM(Generator):
         Share of rows held out for early stopping and the privacy-aware stop.
     patience
         Epochs without validation improvement before stopping.
+    early_stopping
+        ``True``: stop after ``patience`` epochs without improvement and keep the weights with
+        the lowest validation loss. ``False``: train every epoch and keep the last weights
+        (a fixed schedule; DP-SGD always trains this way).
     perm_prob
         Share of training rows whose columns are reordered (a random subset first), which is
         what lets sampling condition on any columns.
@@ -104,6 +108,7 @@ class TabularLM(Generator):
         max_discrete: int = 100,
         validation_fraction: float = 0.1,
         patience: int = 12,
+        early_stopping: bool = True,
         perm_prob: float = 0.5,
         max_time: float | None = None,
         privacy_stop: bool = True,
@@ -131,6 +136,7 @@ class TabularLM(Generator):
         self.max_discrete = max_discrete
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.early_stopping = early_stopping
         self.perm_prob = perm_prob
         self.max_time = max_time
         self.privacy_stop = privacy_stop
@@ -264,6 +270,14 @@ class TabularLM(Generator):
             label=label,
         )
 
+    def _checkpoint(self) -> Any:
+        """Which weights training ends with: the best by validation loss, or the last."""
+        if self.early_stopping:
+            return None  # the loop's default, BestValidationLoss
+        from healthsynth.generators._lm._train import LastWeights
+
+        return LastWeights()
+
     def _checks(self, train_df: pd.DataFrame, val_df: pd.DataFrame) -> list[Any]:
         """The privacy-aware stop, when asked for."""
         if not self.privacy_stop:
@@ -332,6 +346,7 @@ class TabularLM(Generator):
             threads=choose_threads(requested=self.threads, work=work),
             verbose=self.verbose,
             checks=self._checks(train_df, val_df),
+            checkpoint=self._checkpoint(),
         )
 
     def _fit_text(
@@ -356,6 +371,7 @@ class TabularLM(Generator):
             threads=choose_threads(requested=self.threads, work=n_params * batch * 32),
             verbose=self.verbose,
             checks=self._checks(train_df, val_df),
+            checkpoint=self._checkpoint(),
         )
         return {**record, "encoding": "text"}
 
