@@ -242,9 +242,8 @@ class TabularLM(Generator):
         """Batch size, epochs and learning rate: the settings, else chosen from the rows.
 
         Without DP: about 3,000 steps (8–300 epochs; early stopping usually ends sooner).
-        With DP-SGD the noise per step is fixed by the budget and shrinks relative to the
-        gradient as batches grow, so batches are larger (expected size a quarter of the rows,
-        16–256) and steps fewer (see :data:`healthsynth.generators._lm._dp.DP_STEPS`).
+        With DP-SGD: large Poisson batches and few steps
+        (:func:`healthsynth.generators._lm._dp.dp_schedule`).
         """
         if budget is None:
             batch_size = self.batch_size or int(np.clip(n_train // 16, 16, 256))
