@@ -272,6 +272,18 @@ def test_gate_refuses_real_rows_to_a_remote_endpoint_before_sending(tmp_path):
     c.check_gate(0)  # no real rows: no objection
 
 
+def test_gate_treats_data_derived_from_real_rows_like_real_rows(server, tmp_path):
+    derived = {"type": "categories", "glu": "widened range"}
+    remote = ChatClient(endpoint="https://api.openai.com/v1", model="m")
+    with pytest.raises(RemotePHIError, match=r"derived from the real rows .* of 2 columns"):
+        remote.check_gate(0, derived)
+    remote.check_gate(0, {})  # nothing from the data: nothing to refuse
+    c = client(server, tmp_path)
+    c.complete(ask(derived=derived))
+    sent = [r for r in read_audit_log(tmp_path / "audit.jsonl") if r["event"] == "sent"]
+    assert sent[-1]["derived"] == derived and sent[-1]["real_rows"] == 0
+
+
 def test_bad_settings():
     with pytest.raises(ParameterError, match="is not an http"):
         ChatClient(endpoint="ftp://x/v1", model="m")
