@@ -87,6 +87,14 @@ def test_the_widened_range_is_three_sds_rounded_outward_and_never_negative(pbc40
     assert d0["bili"].source == "observed"
 
 
+def test_a_column_with_one_value_in_every_row_still_gets_room():
+    # in 40 rows of mgus2, no patient progressed (pstat is 0 in every row); others did
+    mgus2 = real("survival/mgus2").drop(columns=["id"])
+    train = mgus2[mgus2["pstat"] == 0].sample(40, random_state=0)
+    d = resolve_domains(train, infer_schema(train))["pstat"]
+    assert (d.low, d.high) == (0, 3) and mgus2["pstat"].between(d.low, d.high).all()
+
+
 def test_round_outward():
     assert round_outward(0.085, 2.288) == (0.0, 2.3)
     assert round_outward(38.0, 110.0, digits=1) == (30.0, 110.0)

@@ -19,6 +19,8 @@ date column comes from the first of these sources that has one:
     The real rows' extreme, moved out by ``widen`` standard deviations of the column (default
     3), kept at 0 when no real value is negative, then rounded outward to two significant
     digits of the range's width (whole numbers for whole-number columns, whole days for dates).
+    When every real row holds the same value, 10% of it stands in for the standard deviation,
+    at least one unit (1 for whole numbers, a step of the column's precision, 30 days).
 ``observed``
     ``widen=0``: the real rows' extreme itself.
 
@@ -310,6 +312,11 @@ def _data_range(
     if not widen:
         return lo, hi
     sd = float(x.std(ddof=1)) if len(x) > 1 else 0.0
+    if sd == 0:
+        # one value in every real row (a 0/1 column that is all 0 in 40 rows): the spread is
+        # unknown, so 10% of the value stands in, at least one unit of the column
+        unit = 30.0 if dates else (step_at_least or 0.1)
+        sd = max(0.1 * abs(hi), unit)
     wlo, whi = lo - widen * sd, hi + widen * sd
     if lo >= 0:
         wlo = max(wlo, 0.0)
