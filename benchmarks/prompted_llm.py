@@ -72,6 +72,8 @@ COLUMNS = {
     "type": "diabetic according to WHO criteria",
 }
 METRICS = ["tstr", "column_distance", "regurgitation", "cost"]
+#: what results.json keeps of each evaluation record (the details would make it megabytes)
+RECORD_KEYS = ("name", "dimension", "subgroup", "value", "interval", "reference", "status")
 
 
 def pick(records: list[dict], name: str, field: str = "value") -> float | None:
@@ -98,7 +100,8 @@ def main() -> None:
     )
     ap.add_argument(
         "--only",
-        help="comma-separated run labels to run (e.g. 'cllm'); skips the domain experiments",
+        action="append",
+        help="a run label to run (repeatable, e.g. --only cllm); skips the domain experiments",
     )
     args = ap.parse_args()
 
@@ -115,8 +118,10 @@ def main() -> None:
         ("cllm, observed extremes", {"prompt": "cllm", **old_domains}, noisy),
     ]
     if args.only:
-        wanted = [w.strip() for w in args.only.split(",")]
-        runs = [r for r in runs if r[0] in wanted]
+        unknown = sorted(set(args.only) - {r[0] for r in runs})
+        if unknown:
+            ap.error(f"unknown run {unknown[0]!r}; runs: {', '.join(r[0] for r in runs)}")
+        runs = [r for r in runs if r[0] in args.only]
     results = []
     work = Path(tempfile.mkdtemp(prefix="hs-prompted-"))
     for seed, (label, params, noise) in ((seed, run) for seed in range(args.seeds) for run in runs):
@@ -174,7 +179,7 @@ def main() -> None:
                 "near_copy_reference": pick(r, "near_copy_share", "reference"),
                 "example_near_copy_share": pick(r, "example_near_copy_share"),
                 "sampling": {k: v for k, v in rec.items() if k != "example_rows"},
-                "records": r,
+                "records": [{k: x.get(k) for k in RECORD_KEYS} for x in r],
             }
         )
         print(f"{label}, seed {seed}: done in {sample_s:.1f} s", flush=True)
@@ -200,7 +205,7 @@ def main() -> None:
         f"Command: `.venv/bin/python benchmarks/prompted_llm.py --out {args.out}"
         + (f" --schema-from {args.schema_from}" if args.schema_from != "train" else "")
         + (f" --seeds {args.seeds}" if args.seeds != 5 else "")
-        + (f" --only '{args.only}'" if args.only else "")
+        + "".join(f" --only '{o}'" for o in args.only or ())
         + "`"
         + (f" (endpoint {args.endpoint}, model {args.llm_model})" if args.endpoint else ""),
         "",
