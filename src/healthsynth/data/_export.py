@@ -131,39 +131,24 @@ def export_dataset_as(
         return dataset.write(folder, fmt=fmt)
     index = _index_date(index_date)
     if fmt == "omop":
-        from healthsynth.data._omop import OMOP_TABLES, write_omop
+        from healthsynth.data._omop import write_omop
 
         prepared = prepare(dataset, code_map=code_map, index=index)
-        names = {f"{t}.parquet" for t in OMOP_TABLES}
-        with atomic_folder(
-            folder, action="write the OMOP export", is_ours=lambda p: _only(p, names)
-        ) as tmp:
+        with atomic_folder(folder, action="write the OMOP export", kind="OMOP export") as tmp:
             write_omop(prepared, tmp)
     elif fmt == "meds":
         from healthsynth.data._meds import write_meds
 
         meds = optional_module("meds", "meds", "Writing MEDS")
         prepared = prepare(dataset, code_map=code_map, index=index)
-        with atomic_folder(
-            folder,
-            action="write the MEDS export",
-            is_ours=lambda p: (
-                (p / "metadata" / "dataset.json").is_file() and _only(p, {"data", "metadata"})
-            ),
-        ) as tmp:
+        with atomic_folder(folder, action="write the MEDS export", kind="MEDS export") as tmp:
             write_meds(prepared, tmp, meds=meds, name=folder.name)
     else:
         from healthsynth.data._fhir import write_fhir
 
         optional_module("fhir.resources", "fhir.resources", "Writing FHIR")
         prepared = prepare(dataset, code_map=code_map, index=index)
-        with atomic_folder(
-            folder,
-            action="write the FHIR export",
-            is_ours=lambda p: all(
-                c.name.startswith("Patient-") and c.suffix == ".json" for c in p.iterdir()
-            ),
-        ) as tmp:
+        with atomic_folder(folder, action="write the FHIR export", kind="FHIR export") as tmp:
             write_fhir(prepared, tmp)
     return folder
 
@@ -442,7 +427,3 @@ def optional_module(module: str, package: str, purpose: str) -> ModuleType:
         if e.name is not None and e.name.split(".")[0] != root:
             raise
         raise MissingExtraError(package, "timelines", purpose) from None
-
-
-def _only(folder: Path, names: set[str]) -> bool:
-    return all(c.name in names for c in folder.iterdir())

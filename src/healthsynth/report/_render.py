@@ -12,7 +12,6 @@ from typing import Any
 
 import jinja2
 
-from healthsynth.data._io import atomic_write_text
 from healthsynth.errors import ParameterError
 from healthsynth.report import _plots
 from healthsynth.report._plots import Plot
@@ -631,25 +630,28 @@ def scores_json(result: Mapping[str, Any]) -> str:
 def write_report(result: Mapping[str, Any], out_dir: str | Path) -> Path:
     """Write ``report.html`` and ``scores.json`` into ``out_dir``.
 
-    Each file is written to a temporary path and renamed, so a failure leaves no half-written
-    file behind.
+    The folder is written whole to a temporary path and renamed, so a failure leaves nothing
+    half-written; an existing folder is replaced only when it holds an earlier output of
+    healthsynth and nothing else.
 
     Parameters
     ----------
     result
         What :func:`healthsynth.evaluate` returns.
     out_dir
-        Folder to write into; created if missing.
+        Folder to write: absent, empty, or an earlier healthsynth output.
 
     Returns
     -------
     Path
         The path of ``report.html``.
     """
+    from healthsynth.data._outputs import atomic_folder
+
     out = Path(out_dir)
     html = render_html(result)
     scores = scores_json(result)
-    atomic_write_text(out / "scores.json", scores)
-    path = out / "report.html"
-    atomic_write_text(path, html)
-    return path
+    with atomic_folder(out, action="write the report", kind="report") as tmp:
+        (tmp / "scores.json").write_text(scores, encoding="utf-8")
+        (tmp / "report.html").write_text(html, encoding="utf-8")
+    return out / "report.html"
