@@ -9,22 +9,22 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from healthsynth.benchmark._config import BenchmarkConfig
-from healthsynth.benchmark._summary import (
+from healthsynth.benchmark._tables import (
     FRONTIER_COLUMNS,
     RANKED,
     UTILITY_AXIS,
-    _fmt,
-    _pm,
     cost_table,
     dataset_tables,
     efficiency,
     experiment_table,
+    fmt_number,
     frontier,
+    plus_minus,
     rank_table,
 )
-from healthsynth.report._plots import Plot, _figure, _label, _tidy, _to_svg
+from healthsynth.report._plots import Plot, new_figure, safe_label, tidy_axes, to_svg
 
-__all__ = ["render_benchmark", "render_benchmark_html"]
+__all__ = ["render_benchmark"]
 
 _COLOURS = [
     "#4c72b0",
@@ -60,7 +60,7 @@ def _table(df: pd.DataFrame, caption: str = "", bold_min: set[str] | None = None
                 cls += " best"
             if isinstance(v, (bool, np.bool_)):
                 cls = "yes" if v else ""
-            cells.append({"text": _fmt(v), "cls": cls.strip()})
+            cells.append({"text": fmt_number(v), "cls": cls.strip()})
         rows.append(cells)
     return {"caption": caption, "columns": cols, "rows": rows}
 
@@ -68,7 +68,7 @@ def _table(df: pd.DataFrame, caption: str = "", bold_min: set[str] | None = None
 def _frontier_plots(fr: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
     plots = []
     for ds, part in fr.groupby("dataset"):
-        fig = _figure(4.2, 3.2)
+        fig = new_figure(4.2, 3.2)
         ax = fig.subplots()
         for _, r in part.iterrows():
             c = colours.get(r["generator"], "#333")
@@ -83,7 +83,7 @@ def _frontier_plots(fr: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
                 capsize=2,
             )
             ax.annotate(
-                _label(r["generator"]),
+                safe_label(r["generator"]),
                 (r["privacy_raw"], r["utility"]),
                 fontsize=7,
                 xytext=(4, 3),
@@ -96,11 +96,11 @@ def _frontier_plots(fr: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
             fontsize=8,
         )
         ax.set_ylabel(f"utility: {part['utility_metric'].iloc[0]}", fontsize=8)
-        _tidy(ax)
+        tidy_axes(ax)
         plots.append(
             Plot(
                 f"{ds}: privacy–utility (o = on the frontier, x = dominated)",
-                _to_svg(fig),
+                to_svg(fig),
                 wide=False,
             )
         )
@@ -118,7 +118,7 @@ def _efficiency_plots(results: pd.DataFrame, colours: dict[str, str]) -> list[Pl
         for ds, part in eff.groupby("dataset"):
             if part["train_size"].nunique() < 2:
                 continue
-            fig = _figure(4.2, 3.2)
+            fig = new_figure(4.2, 3.2)
             ax = fig.subplots()
             for gen, g in part.groupby("generator"):
                 ax.errorbar(
@@ -130,7 +130,7 @@ def _efficiency_plots(results: pd.DataFrame, colours: dict[str, str]) -> list[Pl
                     capsize=2,
                     lw=1.2,
                     color=colours.get(gen, "#333"),
-                    label=_label(gen),
+                    label=safe_label(gen),
                 )
             if with_ref:
                 ref = part.groupby("rows")["reference"].mean().dropna()
@@ -143,8 +143,8 @@ def _efficiency_plots(results: pd.DataFrame, colours: dict[str, str]) -> list[Pl
             ax.set_xlabel("training rows", fontsize=8)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.legend(fontsize=6, frameon=False)
-            _tidy(ax)
-            plots.append(Plot(f"{ds}: {ylabel} by training rows", _to_svg(fig), wide=False))
+            tidy_axes(ax)
+            plots.append(Plot(f"{ds}: {ylabel} by training rows", to_svg(fig), wide=False))
     return plots
 
 
@@ -154,7 +154,7 @@ def _cost_plot(cost: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
     piv = cost.pivot_table(index="dataset", columns="generator", values="fit_seconds")
     if piv.empty:
         return []
-    fig = _figure(7.5, 3.0)
+    fig = new_figure(7.5, 3.0)
     ax = fig.subplots()
     width = 0.8 / max(1, len(piv.columns))
     x = np.arange(len(piv.index))
@@ -163,15 +163,15 @@ def _cost_plot(cost: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
             x + i * width,
             piv[gen].to_numpy(float),
             width,
-            label=_label(gen),
+            label=safe_label(gen),
             color=colours.get(gen, "#333"),
         )
-    ax.set_xticks(x + width * (len(piv.columns) - 1) / 2, [_label(d) for d in piv.index])
+    ax.set_xticks(x + width * (len(piv.columns) - 1) / 2, [safe_label(d) for d in piv.index])
     ax.set_yscale("log")
     ax.set_ylabel("fit seconds (mean per cell)", fontsize=8)
     ax.legend(fontsize=6, frameon=False, ncol=4)
-    _tidy(ax)
-    return [Plot("Fitting time per cell, by dataset and generator (log scale)", _to_svg(fig))]
+    tidy_axes(ax)
+    return [Plot("Fitting time per cell, by dataset and generator (log scale)", to_svg(fig))]
 
 
 def _gain_plot(exp: pd.DataFrame, metric: str, colours: dict[str, str], smallest: bool) -> list:
@@ -187,25 +187,20 @@ def _gain_plot(exp: pd.DataFrame, metric: str, colours: dict[str, str], smallest
         d = d.groupby("generator", sort=False)["gain"].mean()
         if d.empty:
             continue
-        fig = _figure(4.2, 2.8)
+        fig = new_figure(4.2, 2.8)
         ax = fig.subplots()
         ax.barh(
-            [_label(g) for g in d.index],
+            [safe_label(g) for g in d.index],
             d.to_numpy(float),
             color=[colours.get(g, "#333") for g in d.index],
         )
         ax.axvline(0, color="#333", lw=0.8)
         ax.set_xlabel(f"gain in {metric} over 'none'", fontsize=8)
-        _tidy(ax)
+        tidy_axes(ax)
         plots.append(
-            Plot(f"{ds}: {metric} gain over training on real rows only", _to_svg(fig), wide=False)
+            Plot(f"{ds}: {metric} gain over training on real rows only", to_svg(fig), wide=False)
         )
     return plots
-
-
-def render_benchmark_html(results: pd.DataFrame, config: BenchmarkConfig) -> str:
-    """The report for ``results`` (from :func:`~healthsynth.benchmark._summary.collect`)."""
-    return render_benchmark(results, config)[0]
 
 
 def render_benchmark(results: pd.DataFrame, config: BenchmarkConfig) -> tuple[str, list[Plot]]:
@@ -272,7 +267,9 @@ def render_benchmark(results: pd.DataFrame, config: BenchmarkConfig) -> tuple[st
     else:
         exp = experiment_table(results)
         if len(exp):
-            exp = exp.assign(score=[_pm(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)])
+            exp = exp.assign(
+                score=[plus_minus(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)]
+            )
             metric = "minority_f1" if config.experiment == "class-imbalance" else "subgroup_auc"
             tables = [
                 _table(
