@@ -14,12 +14,13 @@ import jinja2
 
 from healthsynth.data._io import atomic_write_text
 from healthsynth.errors import ParameterError
+from healthsynth.evaluate import DIMENSIONS as _DIMENSIONS
+from healthsynth.evaluate import registry
 from healthsynth.report import _plots
 from healthsynth.report._plots import Plot
 
 __all__ = [
     "DIMENSIONS",
-    "GLOSSARY",
     "HEADLINES",
     "NEAR_FRACTION",
     "SCALE_FLOOR",
@@ -32,8 +33,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: dimensions in report order; records of any other dimension follow in their own sections
-DIMENSIONS = ("fidelity", "utility", "privacy", "diversity", "fairness", "clinical", "cost")
+#: dimensions in report order (the metrics' own); records of any other dimension follow in
+#: their own sections
+DIMENSIONS = _DIMENSIONS
 
 #: preferred headline metrics of each dimension, best first (overall records only); when none
 #: of them is present the scorecard falls back to what the dimension has (see ``_headlines``)
@@ -62,108 +64,42 @@ VERDICT_TEXT = {
 }
 _VERDICT_ORDER = ("far", "near", "within", "unjudged", "missing")
 
-#: one line per metric name: what it measures and how to read it
-GLOSSARY: dict[str, str] = {
-    # fidelity
-    "column_distance": "Mean over columns of the distance between real and synthetic marginals "
-    "(Kolmogorov–Smirnov for numbers, total variation for categories, or the gap in missing "
-    "rates); 0 = same marginals.",
-    "dependence_difference": "Mean absolute difference of pairwise associations (Spearman, "
-    "Cramér's V, correlation ratio) between real and synthetic rows; 0 = same structure.",
-    "detection_auc": "ROC AUC of a classifier trained to tell synthetic rows from real ones; "
-    "0.5 = indistinguishable, 1 = fully separable.",
-    "alpha_precision": "How faithfully synthetic rows fall inside the real data's typical "
-    "region (α-precision curve summarised to one score); 1 = ideal.",
-    "beta_recall": "How well synthetic rows cover the real data's region (β-recall curve "
-    "summarised to one score); 1 = ideal.",
-    "missingness_pattern_distance": "Total-variation distance between the shares of "
-    "missing-value patterns (which columns are missing together); 0 = same patterns.",
-    # utility
-    "tstr": "Train on synthetic, test on real: a model trained on synthetic rows and scored on "
-    "the real holdout; the reference is the same model trained on real rows.",
-    "tstr_auc": "Train on synthetic, test on real (ROC AUC on the holdout); the reference is "
-    "the same model trained on the real training rows.",
-    "tstr_r2": "Train on synthetic, test on real (R² on the holdout); the reference is the same "
-    "model trained on the real training rows.",
-    "tstr_f1": "Train on synthetic, test on real (F1 on the holdout); the reference is the same "
-    "model trained on the real training rows.",
-    "tstr_ece": "Calibration error of the train-on-synthetic model on the holdout; lower is "
-    "better.",
-    "augmentation_auc": "Holdout score of a model trained on real plus synthetic rows; the "
-    "reference is the model trained on real rows only.",
-    "importance_agreement": "Agreement of feature importances between models trained on real "
-    "and on synthetic rows.",
-    # privacy
-    "dcr_median": "Median distance from each synthetic row to its closest real training row.",
-    "dcr_median_ratio": "Median distance to closest training record of synthetic rows divided "
-    "by the same for real holdout rows; below 1 means synthetic rows sit closer to the "
-    "training rows than fresh real data does.",
-    "exact_copy_rate": "Share of synthetic rows identical to a real training row.",
-    "exact_copy_share": "Share of synthetic rows whose values all equal those of a training row "
-    "(a regurgitation probe for LLM generators); the reference is the same share of the holdout.",
-    "near_copy_share": "Share of synthetic rows within τ of a training row, τ being the distance "
-    "within which 5% of fresh real (holdout) rows fall; the reference is that 5%.",
-    "example_exact_copy_share": "Share of synthetic rows whose values all equal those of a row "
-    "that was shown in a prompt.",
-    "example_near_copy_share": "Share of synthetic rows within τ of a row that was shown in a "
-    "prompt (the same τ as near_copy_share).",
-    "closer_to_train_share": "Share of synthetic rows closer to a training row than to a "
-    "holdout row; 0.5 is what data that never saw the training rows scores.",
-    "nndr": "Median ratio of the distances to the first and second nearest training rows; "
-    "small values mean synthetic rows single out one training row.",
-    "membership_inference_auc": "ROC AUC of an attack telling training rows from holdout rows "
-    "using the synthetic data; 0.5 = no better than chance.",
-    "attribute_inference": "Success of guessing a sensitive value of a training row from its "
-    "other columns via the nearest synthetic row; the reference is the same against holdout "
-    "rows.",
-    "singling_out_risk": "Anonymeter: risk that synthetic rows single out one real person "
-    "(attack success beyond the control rows); 0 = none.",
-    "linkability_risk": "Anonymeter: risk that synthetic rows link two halves of a real "
-    "record; 0 = none.",
-    "inference_risk": "Anonymeter: risk that synthetic rows reveal a secret column of a real "
-    "record; 0 = none.",
-    # diversity
-    "coverage": "Share of real categories and value bins that occur in the synthetic data; "
-    "1 = all covered.",
-    "duplicate_rate": "Share of synthetic rows that repeat an earlier synthetic row.",
-    "rare_category_retention": "How well categories rare in real data (under 5%) keep their "
-    "share in synthetic data; 1 = all kept.",
-    # fairness
-    "subgroup_share": "Share of each subgroup among synthetic rows; the reference is its real "
-    "share.",
-    "subgroup_share_distance": "Total-variation distance between real and synthetic subgroup "
-    "shares of a sensitive column.",
-    "subgroup_column_distance": "Column distance measured within each subgroup.",
-    "subgroup_utility": "Train-on-synthetic score within each subgroup of the holdout; the "
-    "reference is the train-on-real score.",
-    "subgroup_utility_gap_max": "Largest gap between train-on-real and train-on-synthetic "
-    "scores over the subgroups of a sensitive column.",
-    # clinical
-    "rule_violation_rate": "Share of synthetic rows that break at least one clinical rule (per "
-    "rule in subgroups rule:NAME); the reference is the rate in real data.",
-    "rule_violations": "Clinical rule checks.",
-    # cost (fit_: from the model's training record; sample_: from the sampling run record)
-    "fit_wall_seconds": "Wall-clock time the generator took to fit.",
-    "fit_cpu_seconds": "CPU time the generator took to fit.",
-    "fit_peak_memory_mb": "Peak memory while fitting.",
-    "model_parameters": "Number of the fitted model's parameters.",
-    "sample_wall_seconds": "Wall-clock time the sampling run took.",
-    "sample_rows_per_second": "Synthetic rows generated per second of sampling.",
-    "sample_peak_memory_mb": "Peak memory while sampling.",
-    "fit_tokens_in": "LLM tokens sent while fitting.",
-    "fit_tokens_out": "LLM tokens received while fitting.",
-    "fit_cost_usd": "Estimated price of the LLM calls made while fitting, in US dollars.",
-    "fit_llm_requests": "LLM requests sent while fitting.",
-    "fit_llm_cached_requests": "LLM requests answered from the response cache while fitting.",
-    "fit_llm_seconds": "Wall-clock time spent waiting on the LLM endpoint while fitting.",
-    "sample_tokens_in": "LLM tokens sent while sampling.",
-    "sample_tokens_out": "LLM tokens received while sampling.",
-    "sample_cost_usd": "Estimated price of the LLM calls made while sampling, in US dollars.",
-    "sample_llm_requests": "LLM requests sent while sampling.",
-    "sample_llm_cached_requests": "LLM requests answered from the response cache while sampling.",
-    "sample_llm_seconds": "Wall-clock time spent waiting on the LLM endpoint while sampling.",
-}
 _NO_GLOSS = "No description registered for this metric; see its module's docstring."
+
+
+def _glossary(names: Sequence[str], meta: Any) -> list[dict[str, Any]]:
+    """The glossary: one entry per record name.
+
+    Each entry is what the result's ``meta["glossary"]`` says of the name, else what the
+    registered metrics declare (their ``INFO``), else a pointer to the module's docstring.
+    A glossary entry is a dict (``summary``, ``range``, ``better`` ...) or, in results written
+    before metrics declared their info, one line of text.
+    """
+    given = meta.get("glossary") if isinstance(meta, Mapping) else None
+    given = given if isinstance(given, Mapping) else {}
+    kind = meta.get("kind") if isinstance(meta, Mapping) else None
+    out = []
+    for name in names:
+        entry = given.get(name)
+        if entry is None:
+            try:
+                entry = registry.describe(name, kind if kind in ("table", "timelines") else None)
+            except ImportError as e:  # a plugin that no longer loads must not sink the report
+                logger.warning("could not describe %s: %s", name, e)
+        if isinstance(entry, Mapping):
+            out.append(
+                {
+                    "name": name,
+                    "summary": str(entry.get("summary") or _NO_GLOSS),
+                    "range": entry.get("range"),
+                    "better": entry.get("better"),
+                    "unit": entry.get("unit"),
+                }
+            )
+        else:
+            text = str(entry) if entry else _NO_GLOSS
+            out.append({"name": name, "summary": text, "range": None, "better": None, "unit": None})
+    return out
 
 
 def verdict(
@@ -564,8 +500,9 @@ def render_html(result: Mapping[str, Any]) -> str:
     result
         What :func:`healthsynth.evaluate` returns: ``{"records": [...], "seconds": ...,
         "meta": {...}}``. Any subset of records works, including none; ``meta`` may be partial
-        or missing. ``meta["glossary"]`` (name -> one line) describes metrics the built-in
-        glossary lacks.
+        or missing. The glossary at the end describes each record name as ``meta["glossary"]``
+        says (what :func:`healthsynth.evaluate` writes there), else as the registered metrics'
+        ``INFO`` declares.
 
     Returns
     -------
@@ -581,10 +518,7 @@ def render_html(result: Mapping[str, Any]) -> str:
     records = [_Record.from_dict(r) for r in _check(result)]
     sections = _sections(records)
     names = list(dict.fromkeys(r.name for r in records))
-    meta = result.get("meta")
-    extra = meta.get("glossary") if isinstance(meta, Mapping) else None  # e.g. timeline metrics
-    extra = extra if isinstance(extra, Mapping) else {}
-    glossary = [(n, GLOSSARY.get(n) or str(extra.get(n) or _NO_GLOSS)) for n in names]
+    glossary = _glossary(names, result.get("meta"))
     return _ENV.get_template("report.html.j2").render(
         meta=_meta(result),
         scorecard=_scorecard(sections),
