@@ -49,7 +49,8 @@ def _table_context() -> dict[str, Any]:
     train, rest = train_holdout_split(df, holdout=0.5, seed=0)
     hold, syn = train_holdout_split(rest, holdout=0.5, seed=1)
     prep = prepare(real=train, synthetic=syn, holdout=hold, target="status", sensitive=["sex"])
-    rules = RuleSet([Rule(name="range:age", when=(), then=Predicate("age", minimum=25, maximum=80))])
+    age = Predicate("age", minimum=25, maximum=80)
+    rules = RuleSet([Rule(name="range:age", when=(), then=age)])
     return {
         "real": prep.real,
         "synthetic": prep.synthetic,
