@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from healthsynth.report._render import scorecard
+from healthsynth.report._scorecard import scorecard
 
 __all__ = ["scorecard_table"]
 

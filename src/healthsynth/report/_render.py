@@ -14,11 +14,25 @@ import jinja2
 
 from healthsynth.data._io import atomic_write_text
 from healthsynth.errors import ParameterError
-from healthsynth.evaluate import DIMENSIONS as _DIMENSIONS
 from healthsynth.evaluate import registry
 from healthsynth.report import _plots
 from healthsynth.report._plots import Plot
+from healthsynth.report._scorecard import (
+    DIMENSIONS,
+    HEADLINES,
+    NEAR_FRACTION,
+    SCALE_FLOOR,
+    VERDICT_ORDER,
+    VERDICT_TEXT,
+    Record,
+    check_result,
+    finite,
+    headlines,
+    scorecard,
+    verdict,
+)
 
+# DIMENSIONS, HEADLINES, NEAR_FRACTION, SCALE_FLOOR, scorecard and verdict live in ._scorecard
 __all__ = [
     "DIMENSIONS",
     "HEADLINES",
@@ -32,37 +46,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: dimensions in report order (the metrics' own); records of any other dimension follow in
-#: their own sections
-DIMENSIONS = _DIMENSIONS
-
-#: preferred headline metrics of each dimension, best first (overall records only); when none
-#: of them is present the scorecard falls back to what the dimension has (see ``_headlines``)
-HEADLINES: dict[str, tuple[str, ...]] = {
-    "fidelity": ("detection_auc", "column_distance"),
-    "utility": ("tstr_auc", "tstr_r2", "tstr"),
-    "privacy": ("dcr_median_ratio", "membership_inference_auc", "dcr_median"),
-    "diversity": ("coverage", "duplicate_rate"),
-    "fairness": ("subgroup_utility_gap_max",),
-    "clinical": ("rule_violation_rate", "rule_violations"),
-    "cost": (),
-}
-_MAX_HEADLINES = 2
-
-#: "near": worse than the reference by at most this fraction of the reference's size
-NEAR_FRACTION = 0.10
-#: references smaller than this in size count as this size when judging "near"
-SCALE_FLOOR = 0.1
-
-VERDICT_TEXT = {
-    "within": "within reference",
-    "near": "near reference",
-    "far": "far from reference",
-    "unjudged": "no reference",
-    "missing": "no value",
-}
-_VERDICT_ORDER = ("far", "near", "within", "unjudged", "missing")
 
 _NO_GLOSS = "No description registered for this metric; see its module's docstring."
 
@@ -102,152 +85,14 @@ def _glossary(names: Sequence[str], meta: Any) -> list[dict[str, Any]]:
     return out
 
 
-def verdict(
-    value: float | None,
-    reference: float | None,
-    direction: str,
-    interval: Sequence[float | None] | None = None,
-) -> str:
-    """Judge a value against the real-data reference.
-
-    Parameters
-    ----------
-    value
-        The metric's value on synthetic data.
-    reference
-        What fresh real data (the holdout) scores on the same metric.
-    direction
-        ``"higher"`` or ``"lower"`` is better, or ``"target"`` (the reference is the ideal).
-    interval
-        Optional ``[lo, hi]`` uncertainty interval of ``value``.
-
-    Returns
-    -------
-    str
-        ``"within"``: as good as the reference or better, or the reference lies inside the
-        interval; ``"near"``: worse by at most ``NEAR_FRACTION`` of ``max(|reference|,
-        SCALE_FLOOR)``; ``"far"``: worse by more; ``"unjudged"``: no reference;
-        ``"missing"``: no value.
-    """
-    if not _finite(value):
-        return "missing"
-    if not _finite(reference):
-        return "unjudged"
-    assert value is not None and reference is not None
-    if direction == "higher":
-        worse = reference - value
-    elif direction == "lower":
-        worse = value - reference
-    else:
-        worse = abs(value - reference)
-    if worse <= 0:
-        return "within"
-    if interval is not None and len(interval) == 2:
-        lo, hi = interval
-        if _finite(lo) and _finite(hi) and lo <= reference <= hi:  # type: ignore[operator]
-            return "within"
-    if worse <= NEAR_FRACTION * max(abs(reference), SCALE_FLOOR):
-        return "near"
-    return "far"
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _number(x: Any) -> float | None:
-    return float(x) if _finite(x) else None
-
-
-@dataclass
-class _Record:
-    """A record from the result, with missing fields filled and a verdict."""
-
-    name: str
-    dimension: str
-    value: float | None
-    direction: str
-    subgroup: str | None
-    interval: tuple[float | None, float | None] | None
-    reference: float | None
-    seconds: float | None
-    details: Mapping[str, Any]
-    status: str
-    message: str | None
-    verdict: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.verdict = (
-            verdict(self.value, self.reference, self.direction, self.interval)
-            if self.status == "ok"
-            else "missing"
-        )
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> _Record:
-        interval = d.get("interval")
-        pair = None
-        if isinstance(interval, Sequence) and not isinstance(interval, str) and len(interval) == 2:
-            pair = (_number(interval[0]), _number(interval[1]))
-        subgroup = d.get("subgroup")
-        message = d.get("message")
-        details = d.get("details")
-        return cls(
-            name=str(d.get("name", "unnamed")),
-            dimension=str(d.get("dimension") or "other"),
-            value=_number(d.get("value")),
-            direction=str(d.get("direction") or "higher"),
-            subgroup=None if subgroup is None else str(subgroup),
-            interval=pair,
-            reference=_number(d.get("reference")),
-            seconds=_number(d.get("seconds")),
-            details=details if isinstance(details, Mapping) else {},
-            status=str(d.get("status") or "ok"),
-            message=None if message is None else str(message),
-        )
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and self.value is not None
-
-    @property
-    def label(self) -> str:
-        return self.name if self.subgroup is None else f"{self.name} [{self.subgroup}]"
-
-    def gap(self) -> float:
-        """How much worse than the reference, relative to its size (for ranking only)."""
-        if self.value is None or self.reference is None:
-            return -math.inf
-        diff = self.value - self.reference
-        worse = {"higher": -diff, "lower": diff}.get(self.direction, abs(diff))
-        return worse / max(abs(self.reference), SCALE_FLOOR)
-
-
 @dataclass
 class _Section:
     dimension: str
-    records: list[_Record]
+    records: list[Record]
     plots: list[Plot] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)
     costs: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _headlines(dimension: str, records: list[_Record]) -> tuple[list[_Record], str]:
-    """The records the scorecard shows for one dimension, and why they were picked."""
-    overall = [r for r in records if r.subgroup is None]
-    preferred = [r for name in HEADLINES.get(dimension, ()) for r in overall if r.name == name][
-        :_MAX_HEADLINES
-    ]
-    if preferred:
-        return preferred, ""
-    ok_overall = [r for r in overall if r.ok]
-    if ok_overall:
-        return ok_overall[:1], ""
-    ok_sub = [r for r in records if r.ok]
-    if ok_sub:
-        return [max(ok_sub, key=lambda r: r.gap())], "worst subgroup"
-    return records[:1], ""
 
 
 def _safely(section: _Section, what: str, draw: Callable[[], list[Plot]]) -> None:
@@ -259,7 +104,7 @@ def _safely(section: _Section, what: str, draw: Callable[[], list[Plot]]) -> Non
         section.notes.append(f"The {what} could not be drawn ({type(e).__name__}: {e}).")
 
 
-def _first(records: list[_Record], name: str, key: str) -> _Record | None:
+def _first(records: list[Record], name: str, key: str) -> Record | None:
     """The first overall record called ``name`` whose details hold ``key``."""
     for r in records:
         if r.name == name and r.subgroup is None and key in r.details:
@@ -331,7 +176,7 @@ def _add_tables(section: _Section) -> None:
         ]
 
 
-def _sections(records: list[_Record]) -> list[_Section]:
+def _sections(records: list[Record]) -> list[_Section]:
     extra = sorted({r.dimension for r in records} - set(DIMENSIONS))
     sections = []
     for dim in (*DIMENSIONS, *extra):
@@ -345,47 +190,11 @@ def _sections(records: list[_Record]) -> list[_Section]:
 def _scorecard(sections: list[_Section]) -> list[dict[str, Any]]:
     lines = []
     for s in sections:
-        heads, why = _headlines(s.dimension, s.records)
+        heads, why = headlines(s.dimension, s.records)
         verdicts = [h.verdict for h in heads]
-        overall = next((v for v in _VERDICT_ORDER if v in verdicts), "missing")
+        overall = next((v for v in VERDICT_ORDER if v in verdicts), "missing")
         lines.append({"dimension": s.dimension, "headlines": heads, "why": why, "verdict": overall})
     return lines
-
-
-def scorecard(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The report's scorecard as plain data, without drawing plots (for consoles and logs).
-
-    Returns one dict per dimension: ``dimension``, ``verdict`` (the worst of its headlines)
-    and ``headlines`` (dicts with ``name``, ``subgroup``, ``value``, ``interval``,
-    ``reference``, ``direction``, ``verdict``, ``status`` and ``message``).
-    """
-    records = [_Record.from_dict(r) for r in _check(result)]
-    extra = sorted({r.dimension for r in records} - set(DIMENSIONS))
-    out = []
-    for dim in (*DIMENSIONS, *extra):
-        heads, _ = _headlines(dim, [r for r in records if r.dimension == dim])
-        verdicts = [h.verdict for h in heads]
-        out.append(
-            {
-                "dimension": dim,
-                "verdict": next((v for v in _VERDICT_ORDER if v in verdicts), "missing"),
-                "headlines": [
-                    {
-                        "name": h.name,
-                        "subgroup": h.subgroup,
-                        "value": h.value,
-                        "interval": h.interval,
-                        "reference": h.reference,
-                        "direction": h.direction,
-                        "verdict": h.verdict,
-                        "status": h.status,
-                        "message": h.message,
-                    }
-                    for h in heads
-                ],
-            }
-        )
-    return out
 
 
 def _fmt(x: Any) -> str:
@@ -412,7 +221,7 @@ def _fmt_amount(x: Any, unit: Any = None) -> str:
     significant digits but never take an exponent (``0.0000731``, ``88.5``, ``12,345``). Without
     a unit the figure is formatted like any other.
     """
-    if not isinstance(unit, str) or not _finite(x):
+    if not isinstance(unit, str) or not finite(x):
         return _fmt(x)
     if unit in _COUNT_UNITS and float(x).is_integer():
         return f"{int(x):,}"
@@ -431,7 +240,7 @@ def _fmt_interval(pair: Any) -> str:
 
 
 def _fmt_seconds(x: Any) -> str:
-    return "—" if not _finite(x) else f"{x:.2f} s"
+    return "—" if not finite(x) else f"{x:.2f} s"
 
 
 _ENV = jinja2.Environment(
@@ -442,21 +251,6 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(num=_fmt, amount=_fmt_amount, interval=_fmt_interval, seconds=_fmt_seconds)
-
-
-def _check(result: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(result, Mapping) or not isinstance(result.get("records"), list):
-        got = type(result).__name__
-        raise ParameterError(
-            "result must be the dict that healthsynth.evaluate returns, with a 'records' list; "
-            f"got a {got}" + (" without a 'records' list" if isinstance(result, Mapping) else "")
-        )
-    bad = [i for i, r in enumerate(result["records"]) if not isinstance(r, Mapping)]
-    if bad:
-        raise ParameterError(
-            f"result['records'][{bad[0]}] is not a dict; every record must be a record dict"
-        )
-    return result["records"]  # type: ignore[no-any-return]
 
 
 def _meta(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -515,7 +309,7 @@ def render_html(result: Mapping[str, Any]) -> str:
     ParameterError
         If ``result`` is not a dict with a ``records`` list of dicts.
     """
-    records = [_Record.from_dict(r) for r in _check(result)]
+    records = [Record.from_dict(r) for r in check_result(result)]
     sections = _sections(records)
     names = list(dict.fromkeys(r.name for r in records))
     glossary = _glossary(names, result.get("meta"))
