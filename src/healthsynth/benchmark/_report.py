@@ -203,122 +203,131 @@ def _gain_plot(exp: pd.DataFrame, metric: str, colours: dict[str, str], smallest
     return plots
 
 
+def _section(
+    id_: str,
+    title: str,
+    text: str = "",
+    *,
+    tables: list[dict] | None = None,
+    plots: list[Plot] | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "title": title,
+        "text": text,
+        "tables": tables or [],
+        "plots": plots or [],
+        "notes": notes or [],
+    }
+
+
+def _generator_sections(results: pd.DataFrame, colours: dict[str, str]) -> list[dict[str, Any]]:
+    """Ranks, the privacy–utility frontier, data efficiency and the per-dataset tables."""
+    sections = []
+    ranks = rank_table(results)
+    if not ranks.empty:
+        df = ranks.reset_index().rename(columns={"index": "generator"})
+        ranked = "; ".join(f"{d}: {', '.join(m for m, _ in ms)}" for d, ms in RANKED.items())
+        sections.append(
+            _section(
+                "ranks",
+                "Mean rank per dimension (1 = best)",
+                f"At each dataset's largest training size. Ranked metrics: {ranked}. 'overall' "
+                "is the mean of the quality dimensions (cost left out).",
+                tables=[_table(df, bold_min=set(df.columns) - {"generator"})],
+            )
+        )
+    fr = frontier(results)
+    if len(fr):
+        sections.append(
+            _section(
+                "frontier",
+                "Privacy–utility frontier",
+                "A generator is on the frontier when no other is at least as good on both axes "
+                "and better on one. Error bars: standard deviation over seeds.",
+                tables=[_table(fr[FRONTIER_COLUMNS])],
+                plots=_frontier_plots(fr, colours),
+            )
+        )
+    eff_plots = _efficiency_plots(results, colours)
+    if eff_plots:
+        sections.append(
+            _section(
+                "efficiency",
+                "Data efficiency: how much real data is needed",
+                "Quality and utility by the number of real training rows (log scale); the dashed "
+                "line is a model trained on those real rows directly.",
+                plots=eff_plots,
+            )
+        )
+    sections.append(
+        _section(
+            "datasets",
+            "Per dataset (largest training size, mean ± sd over seeds)",
+            tables=[_table(t, caption=ds) for ds, t in dataset_tables(results).items()],
+        )
+    )
+    return sections
+
+
+def _experiment_sections(
+    results: pd.DataFrame, config: BenchmarkConfig, colours: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The augmentation experiment's scores and gains on the real holdout."""
+    exp = experiment_table(results)
+    if not len(exp):
+        return []
+    exp = exp.assign(score=[plus_minus(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)])
+    metric = "minority_f1" if config.experiment == "class-imbalance" else "subgroup_auc"
+    columns = ["train_size", "generator", "metric", "subgroup", "score", "gain"]
+    tables = [_table(d[columns], caption=str(ds)) for ds, d in exp.groupby("dataset")]
+    return [
+        _section(
+            "experiment",
+            f"{config.experiment}: scores on the real holdout",
+            "Mean ± sd over seeds; gain is the mean paired difference to 'none' (the classifier "
+            "trained on the real rows only).",
+            tables=tables,
+            plots=_gain_plot(exp, metric, colours, smallest=config.experiment == "health-equity"),
+        )
+    ]
+
+
+def _closing_sections(results: pd.DataFrame, colours: dict[str, str]) -> list[dict[str, Any]]:
+    """Cost per cell, and the cells that did not finish."""
+    cost = cost_table(results)
+    sections = [
+        _section(
+            "cost",
+            "Cost per cell",
+            "Mean seconds and peak memory (MiB) of one cell's process; cell counts by status.",
+            tables=[_table(cost)],
+            plots=_cost_plot(cost, colours),
+        )
+    ]
+    failed = results[(results["metric"] == "cell_status") & (results["status"] != "ok")]
+    if len(failed):
+        notes = [
+            f"{r.dataset} · {r.generator} · n={r.train_size} · seed {r.seed}: {r.status}: "
+            f"{r.message}"
+            for r in failed.itertuples()
+        ]
+        sections.append(_section("failed", "Cells that did not finish", notes=notes))
+    return sections
+
+
 def render_benchmark(results: pd.DataFrame, config: BenchmarkConfig) -> tuple[str, list[Plot]]:
     """The report's HTML and its plots (also written as SVG files next to it)."""
     import healthsynth
 
     colours = _colour([m.name for m in config.methods])
     status = results[results["metric"] == "cell_status"]["status"].value_counts().to_dict()
-    sections: list[dict[str, Any]] = []
     if config.experiment == "generators":
-        ranks = rank_table(results)
-        if not ranks.empty:
-            df = ranks.reset_index().rename(columns={"index": "generator"})
-            sections.append(
-                {
-                    "id": "ranks",
-                    "title": "Mean rank per dimension (1 = best)",
-                    "text": "At each dataset's largest training size. Ranked metrics: "
-                    + "; ".join(f"{d}: {', '.join(m for m, _ in ms)}" for d, ms in RANKED.items())
-                    + ". 'overall' is the mean of the quality dimensions (cost left out).",
-                    "tables": [_table(df, bold_min=set(df.columns) - {"generator"})],
-                    "plots": [],
-                    "notes": [],
-                }
-            )
-        fr = frontier(results)
-        if len(fr):
-            sections.append(
-                {
-                    "id": "frontier",
-                    "title": "Privacy–utility frontier",
-                    "text": "A generator is on the frontier when no other is at least as good on "
-                    "both "
-                    "axes and better on one. Error bars: standard deviation over seeds.",
-                    "tables": [_table(fr[FRONTIER_COLUMNS])],
-                    "plots": _frontier_plots(fr, colours),
-                    "notes": [],
-                }
-            )
-        eff_plots = _efficiency_plots(results, colours)
-        if eff_plots:
-            sections.append(
-                {
-                    "id": "efficiency",
-                    "title": "Data efficiency: how much real data is needed",
-                    "text": "Quality and utility by the number of real training rows (log scale); "
-                    "the "
-                    "dashed line is a model trained on those real rows directly.",
-                    "tables": [],
-                    "plots": eff_plots,
-                    "notes": [],
-                }
-            )
-        sections.append(
-            {
-                "id": "datasets",
-                "title": "Per dataset (largest training size, mean ± sd over seeds)",
-                "text": "",
-                "tables": [_table(t, caption=ds) for ds, t in dataset_tables(results).items()],
-                "plots": [],
-                "notes": [],
-            }
-        )
+        sections = _generator_sections(results, colours)
     else:
-        exp = experiment_table(results)
-        if len(exp):
-            exp = exp.assign(
-                score=[plus_minus(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)]
-            )
-            metric = "minority_f1" if config.experiment == "class-imbalance" else "subgroup_auc"
-            tables = [
-                _table(
-                    d[["train_size", "generator", "metric", "subgroup", "score", "gain"]],
-                    caption=str(ds),
-                )
-                for ds, d in exp.groupby("dataset")
-            ]
-            sections.append(
-                {
-                    "id": "experiment",
-                    "title": f"{config.experiment}: scores on the real holdout",
-                    "text": "Mean ± sd over seeds; gain is the mean paired difference to 'none' "
-                    "(the classifier trained on the real rows only).",
-                    "tables": tables,
-                    "plots": _gain_plot(
-                        exp, metric, colours, smallest=config.experiment == "health-equity"
-                    ),
-                    "notes": [],
-                }
-            )
-    cost = cost_table(results)
-    sections.append(
-        {
-            "id": "cost",
-            "title": "Cost per cell",
-            "text": "Mean seconds and peak memory (MiB) of "
-            "one cell's process; cell counts by status.",
-            "tables": [_table(cost)],
-            "plots": _cost_plot(cost, colours),
-            "notes": [],
-        }
-    )
-    failed = results[(results["metric"] == "cell_status") & (results["status"] != "ok")]
-    if len(failed):
-        sections.append(
-            {
-                "id": "failed",
-                "title": "Cells that did not finish",
-                "text": "",
-                "tables": [],
-                "plots": [],
-                "notes": [
-                    f"{r.dataset} · {r.generator} · n={r.train_size} · seed {r.seed}: "
-                    f"{r.status}: {r.message}"
-                    for r in failed.itertuples()
-                ],
-            }
-        )
+        sections = _experiment_sections(results, config, colours)
+    sections += _closing_sections(results, colours)
     env = Environment(
         loader=PackageLoader("healthsynth.benchmark", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -144,6 +144,68 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _generator_lines(results: pd.DataFrame, config: BenchmarkConfig) -> list[str]:
+    """Ranks, the privacy–utility frontier, the per-dataset tables and data efficiency."""
+    ranks = rank_table(results)
+    lines = [
+        "## Mean rank per dimension (1 = best)",
+        "",
+        "At each dataset's largest training size; each dimension's metrics are ranked per "
+        "dataset over the seed means, and the ranks averaged. `overall` leaves cost out.",
+        "",
+        _md(ranks.reset_index().rename(columns={"index": "generator"})),
+    ]
+    fr = frontier(results)
+    if len(fr):
+        lines += [
+            "## Privacy–utility frontier",
+            "",
+            "Utility is the train-on-synthetic AUC on the real holdout; privacy is the DCR "
+            "ratio (synthetic-to-training over holdout-to-training median distance; 1 means "
+            "synthetic rows are no closer to the training rows than fresh real rows are), "
+            "capped at 1: rows farther away than new patients are not more private, only "
+            "less realistic.",
+            "",
+            _md(fr[FRONTIER_COLUMNS]),
+        ]
+    for ds, table in dataset_tables(results).items():
+        lines += [f"## {ds}", "", _md(table)]
+    eff = efficiency(results, UTILITY_AXIS[0])
+    if eff["train_size"].nunique() > 1:
+        lines += [
+            "## Data efficiency: TSTR AUC by training size",
+            "",
+            "Mean over seeds; the training rows of `all` differ by dataset. `real` is the "
+            "model trained on the real training rows themselves.",
+            "",
+        ]
+        order = [str(s) for s in config.train_sizes]
+        piv = eff.pivot_table(index=["dataset", "generator"], columns="train_size", values="mean")
+        ref = eff.pivot_table(index="dataset", columns="train_size", values="reference")
+        ref.index = pd.MultiIndex.from_tuples([(d, "real") for d in ref.index])
+        piv = pd.concat([piv, ref]).sort_index()
+        piv = piv[[c for c in order if c in piv.columns]].reset_index()
+        piv.columns = ["dataset", "generator"] + [f"n={c}" for c in piv.columns[2:]]
+        lines += [_md(piv)]
+    return lines
+
+
+def _experiment_lines(results: pd.DataFrame) -> list[str]:
+    """The augmentation experiment's scores and paired gains."""
+    exp = experiment_table(results)
+    lines = [
+        "## Scores on the real holdout (mean ± sd over seeds; gain = paired difference to 'none')",
+        "",
+    ]
+    if len(exp):
+        exp = exp.assign(
+            score=[plus_minus(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)]
+        )
+        columns = ["dataset", "train_size", "generator", "metric", "subgroup", "score", "gain"]
+        lines += [_md(exp[columns])]
+    return lines
+
+
 def leaderboard_markdown(results: pd.DataFrame, config: BenchmarkConfig) -> str:
     """The leaderboard as Markdown."""
     lines = [f"# Benchmark: {config.name}", ""]
@@ -159,79 +221,13 @@ def leaderboard_markdown(results: pd.DataFrame, config: BenchmarkConfig) -> str:
         "Cells: " + (", ".join(f"{int(v)} {k}" for k, v in status.items()) or "none finished yet"),
         "",
     ]
-    failed = results[(results["metric"] == "cell_status") & (results["status"] != "ok")]
     if config.experiment == "generators":
-        ranks = rank_table(results)
-        lines += [
-            "## Mean rank per dimension (1 = best)",
-            "",
-            "At each dataset's largest training size; each dimension's metrics are ranked per "
-            "dataset over the seed means, and the ranks averaged. `overall` leaves cost out.",
-            "",
-            _md(ranks.reset_index().rename(columns={"index": "generator"})),
-        ]
-        fr = frontier(results)
-        if len(fr):
-            lines += [
-                "## Privacy–utility frontier",
-                "",
-                "Utility is the train-on-synthetic AUC on the real holdout; privacy is the DCR "
-                "ratio (synthetic-to-training over holdout-to-training median distance; 1 means "
-                "synthetic rows are no closer to the training rows than fresh real rows are), "
-                "capped at 1: rows farther away than new patients are not more private, only "
-                "less realistic.",
-                "",
-                _md(fr[FRONTIER_COLUMNS]),
-            ]
-        for ds, table in dataset_tables(results).items():
-            lines += [f"## {ds}", "", _md(table)]
-        eff = efficiency(results, UTILITY_AXIS[0])
-        if eff["train_size"].nunique() > 1:
-            lines += [
-                "## Data efficiency: TSTR AUC by training size",
-                "",
-                "Mean over seeds; the training rows of `all` differ by dataset. `real` is the "
-                "model trained on the real training rows themselves.",
-                "",
-            ]
-            order = [str(s) for s in config.train_sizes]
-            piv = eff.pivot_table(
-                index=["dataset", "generator"], columns="train_size", values="mean"
-            )
-            ref = eff.pivot_table(index="dataset", columns="train_size", values="reference")
-            ref.index = pd.MultiIndex.from_tuples([(d, "real") for d in ref.index])
-            piv = pd.concat([piv, ref]).sort_index()
-            piv = piv[[c for c in order if c in piv.columns]].reset_index()
-            piv.columns = ["dataset", "generator"] + [f"n={c}" for c in piv.columns[2:]]
-            lines += [_md(piv)]
+        lines += _generator_lines(results, config)
     else:
-        exp = experiment_table(results)
-        lines += [
-            "## Scores on the real holdout (mean ± sd over seeds; gain = paired difference to "
-            "'none')",
-            "",
-        ]
-        if len(exp):
-            exp = exp.assign(
-                score=[plus_minus(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)]
-            )
-            lines += [
-                _md(
-                    exp[
-                        [
-                            "dataset",
-                            "train_size",
-                            "generator",
-                            "metric",
-                            "subgroup",
-                            "score",
-                            "gain",
-                        ]
-                    ]
-                )
-            ]
+        lines += _experiment_lines(results)
     cost = cost_table(results)
     lines += ["## Cost per cell (mean seconds, peak MiB) and cell status", "", _md(cost)]
+    failed = results[(results["metric"] == "cell_status") & (results["status"] != "ok")]
     if len(failed):
         lines += ["## Cells that did not finish", ""]
         lines += [
