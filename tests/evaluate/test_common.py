@@ -25,9 +25,9 @@ from healthsynth.evaluate import (
     DIMENSIONS,
     MetricInfo,
     MetricRecord,
+    card_sections,
     registry,
 )
-from healthsynth.evaluate._base import card_sections
 from healthsynth.evaluate._prepare import prepare
 from healthsynth.evaluate.timeline._prepare import Timelines
 from healthsynth.knowledge import Predicate, Rule, RuleSet

@@ -20,6 +20,7 @@ from healthsynth.evaluate._base import (
     Measure,
     MetricInfo,
     MetricRecord,
+    card_sections,
     not_applicable,
 )
 from healthsynth.evaluate._evaluate import evaluate
@@ -41,6 +42,7 @@ __all__ = [
     "MetricInfo",
     "MetricRecord",
     "MetricRegistry",
+    "card_sections",
     "evaluate",
     "evaluate_timelines",
     "get_metric",
