@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from healthsynth.report._render import scorecard
+from healthsynth.report._scorecard import scorecard
 
 __all__ = ["scorecard_table"]
 
