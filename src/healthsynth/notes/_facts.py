@@ -182,6 +182,9 @@ def _stated_number(after: str) -> tuple[float, int] | None:
     # a list of numbers after "and" belongs to a list of terms ("AST and ALT were 85 and 40")
     if re.search(r"\band\b", after[: m.start(1)], re.I):
         return None
+    # ... and so does a number followed by more numbers ("were 85 and 3.5")
+    if re.match(r"\s*(?:[^\s\d,.;]+\s*)?(?:,|and)\s*\d", after[m.end(1) :]):
+        return None
     decimals = len(raw.split(".", 1)[1]) if "." in raw else 0
     return float(raw), decimals
 

@@ -176,7 +176,7 @@ _COMMON = set(
     chase lane page hunter parker long young king brown white black green gray grey early post
     care day ward bed blood reed rich young price love pat patient sky star golden rich dale
     glen ed al jack frank sue jean lee chance christian dean son sun moon may mary's min max
-    will earl wilson addison graves crohn parkinson hodgkin cushing bell stone hart hale hill
+    will earl wilson addison graves crohn parkinson hodgkin cushing bell stone hale hill
     field ford west north south east sharp strong small low mass clay lynn drew wade miles
     general internal medicine history physical examination assessment plan impression findings
     technique indication follow discharge admission course condition reason investigations
