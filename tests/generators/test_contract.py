@@ -71,7 +71,9 @@ def test_bad_n_is_refused(fitted):
             gen.sample(n)
 
 
-def test_save_load_round_trip(fitted, tmp_path):
+def test_save_load_round_trip(fitted, tmp_path, monkeypatch):
+    # a loaded prompted-llm logs to ./healthsynth-llm-audit.jsonl: a folder never picks its log
+    monkeypatch.chdir(tmp_path)
     gen, _ = fitted
     gen.save(tmp_path / "m")
     names = sorted(p.name for p in (tmp_path / "m").iterdir())

@@ -151,7 +151,8 @@ def test_identifier_columns_are_never_sent(tmp_path):
     schema.validate(out)
 
 
-def test_same_seed_same_rows_and_round_trip(server, train, schema, tmp_path):
+def test_same_seed_same_rows_and_round_trip(server, train, schema, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a loaded model logs to ./healthsynth-llm-audit.jsonl
     gen = make(server, tmp_path).fit(train, schema=schema)
     a = gen.sample(25, seed=4)
     pd.testing.assert_frame_equal(a, gen.sample(25, seed=4))

@@ -217,7 +217,8 @@ def test_bad_domain_settings_get_one_sentence(tmp_path):
         )
 
 
-def test_domains_survive_save_and_load(tmp_path):
+def test_domains_survive_save_and_load(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a loaded model logs to ./healthsynth-llm-audit.jsonl
     pima = real("MASS/Pima.tr")
     train = pima.sample(40, random_state=0).reset_index(drop=True)
     schema = infer_schema(train, target="type")

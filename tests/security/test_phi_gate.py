@@ -47,6 +47,16 @@ def other():
         yield s
 
 
+@pytest.fixture
+def opened():
+    """Clients to close after the test (a connection left to the garbage collector surfaces
+    later as a ResourceWarning in another test's output)."""
+    clients: list[ChatClient] = []
+    yield clients
+    for c in clients:
+        c.close()
+
+
 def ask(real_rows: int = 3) -> ChatRequest:
     return ChatRequest(
         messages=[{"role": "user", "content": "Write 3 rows as JSON."}],
@@ -58,7 +68,7 @@ def ask(real_rows: int = 3) -> ChatRequest:
 
 # -- redirects ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
-def test_a_redirect_is_never_followed(status, server, other, tmp_path, monkeypatch):
+def test_a_redirect_is_never_followed(status, server, other, tmp_path, monkeypatch, opened):
     monkeypatch.setenv("HS_TEST_KEY", "sk-do-not-forward")
     target = other.url.replace("http://", "http://user:pw@") + "/chat/completions?token=abc"
     server.script.append(Reply(status=status, headers={"Location": target}))
@@ -66,6 +76,7 @@ def test_a_redirect_is_never_followed(status, server, other, tmp_path, monkeypat
     c = ChatClient(
         endpoint=server.url, model="test-model", audit_log=log, api_key_env="HS_TEST_KEY"
     )
+    opened.append(c)
     with pytest.raises(
         EndpointError, match=f"answered {status} and redirected the request to"
     ) as e:
@@ -79,7 +90,7 @@ def test_a_redirect_is_never_followed(status, server, other, tmp_path, monkeypat
     assert "token=***" in failed["redirect_to"]
 
 
-def test_a_redirect_of_the_model_list_is_not_followed(other, tmp_path):
+def test_a_redirect_of_the_model_list_is_not_followed(other, tmp_path, opened):
     # the scripted server redirects chat requests only; this one answers every GET with a 308
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
@@ -96,6 +107,7 @@ def test_a_redirect_of_the_model_list_is_not_followed(other, tmp_path):
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
         c = ChatClient(endpoint=url, model="test-model", audit_log=tmp_path / "a.jsonl")
+        opened.append(c)
         with pytest.raises(EndpointError, match="answered 308 and redirected"):
             c.check_model()
     finally:
@@ -316,8 +328,9 @@ def test_localhost_counts_only_while_it_resolves_to_loopback(monkeypatch, tmp_pa
         c.complete(ask())
 
 
-def test_an_ipv6_loopback_server_is_local(pima, tmp_path):
+def test_an_ipv6_loopback_server_is_local(pima, tmp_path, opened):
     with ChatServer(RowReplier(pima), host="::1") as s:
         c = ChatClient(endpoint=s.url, model="test-model", audit_log=tmp_path / "a.jsonl")
+        opened.append(c)
         assert c.local
         assert json.loads(c.complete(ask()).text)["rows"]

@@ -58,6 +58,39 @@ def sample(
         float | None,
         typer.Option(help="prompted-llm: most US dollars this run may cost (default: the fit's)."),
     ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: the endpoint to sample from (default: the fit's, when it is on "
+            "this machine; a remote one must be given again)."
+        ),
+    ] = None,
+    allow_remote_phi: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-phi",
+            help="prompted-llm: allow real rows and data derived from them to go to an endpoint "
+            "off this machine (never read from the model folder).",
+        ),
+    ] = False,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: environment variable holding the API key (default "
+            "OPENAI_API_KEY; never read from the model folder)."
+        ),
+    ] = None,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="prompted-llm: JSONL audit log (default ./healthsynth-llm-audit.jsonl; never "
+            "read from the model folder)."
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="prompted-llm: folder for an opt-in response cache."),
+    ] = None,
 ) -> None:
     """Sample synthetic rows (or patients) from a model folder, streamed to disk in blocks."""
     quiet_transformers()
@@ -78,9 +111,15 @@ def sample(
     fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
     with output_lock(output):
         model = load_generator(model_dir)
+        # the settings that decide where data go come from this command, never from the folder
         for flag, param, value in (
             ("--budget-tokens", "budget_tokens", budget_tokens),
             ("--budget-usd", "budget_usd", budget_usd),
+            ("--endpoint", "endpoint", endpoint),
+            ("--allow-remote-phi", "allow_remote_phi", allow_remote_phi or None),
+            ("--api-key-env", "api_key_env", api_key_env),
+            ("--audit-log", "audit_log", None if audit_log is None else str(audit_log)),
+            ("--cache-dir", "cache_dir", None if cache_dir is None else str(cache_dir)),
         ):
             if value is None:
                 continue
@@ -198,7 +237,8 @@ def _summary(run: dict[str, Any], output: Path, timelines: bool) -> None:
     say(
         f"{llm['requests']} requests ({llm['cached_requests']} from the cache), "
         f"{llm['tokens_in']:,} tokens in, {llm['tokens_out']:,} out{money}; of "
-        f"{llm['rows_parsed']:,} rows parsed: {llm['rows_invalid']:,} outside the schema, "
+        f"{llm['rows_parsed']:,} rows parsed: {llm['rows_invalid']:,} outside the schema "
+        f"({llm.get('rows_out_of_domain', 0):,} outside a column's domain), "
         f"{llm['off_condition']:,} off the conditions, {llm['rule_violations']:,} against the "
         f"rules, {llm['copies_of_examples'] + llm['copies_of_training']:,} copies of real "
         f"rows, {cur.get('hard', 0):,} dropped by curation; audit log {llm['audit_log']}"
