@@ -312,6 +312,11 @@ def test_urls_that_parsers_read_differently_are_refused(url, why):
         is_local_endpoint(url)
 
 
+def test_international_host_names_pass_in_either_form():
+    for url in ("https://bücher.example/v1", "https://xn--bcher-kva.example/v1"):
+        assert is_local_endpoint(url) is False  # accepted, and remote
+
+
 def test_localhost_counts_only_while_it_resolves_to_loopback(monkeypatch, tmp_path):
     assert is_local_endpoint("http://localhost:8000/v1")
     real_getaddrinfo = socket.getaddrinfo

@@ -118,16 +118,16 @@ def check_endpoint(url: object) -> str:
             f"endpoint {shown!r} has a #fragment; give the API's base URL without one, such as "
             f"{_EXAMPLE}"
         )
-    seen = _transport_host(url)
-    if seen == "":
+    seen = _transport_hosts(url)
+    if seen == ():
         raise ParameterError(
             f"endpoint {shown!r} is not a URL the HTTP library can use; give a plain URL such as "
             f"{_EXAMPLE}"
         )
-    if seen is not None and seen.lower() != host.lower():
+    if seen is not None and host.lower() not in seen:
         raise ParameterError(
-            f"endpoint {shown!r} names the host {host!r} to the PHI gate but {seen!r} to the HTTP "
-            f"library; give a plain URL such as {_EXAMPLE}"
+            f"endpoint {shown!r} names the host {host!r} to the PHI gate but {seen[0]!r} to the "
+            f"HTTP library; give a plain URL such as {_EXAMPLE}"
         )
     return host
 
@@ -172,10 +172,11 @@ def _resolves_to_loopback_only(name: str) -> bool:
     return bool(addresses) and all(ip.is_loopback for ip in addresses)
 
 
-def _transport_host(url: str) -> str | None:
-    """The host the SDK's HTTP library reads from ``url``.
+def _transport_hosts(url: str) -> tuple[str, ...] | None:
+    """The host the SDK's HTTP library reads from ``url``, in lower case.
 
-    "" when the library refuses the URL; None when the library is not installed.
+    Both its text and its ASCII form (``bücher.example`` and ``xn--bcher-kva.example``); an
+    empty tuple when the library refuses the URL; None when the library is not installed.
     """
     import importlib
 
@@ -189,7 +190,9 @@ def _transport_host(url: str) -> str | None:
     if http is None:
         return None
     try:
-        host = http.URL(url).host
+        parsed = http.URL(url)
+        forms = (str(parsed.host), bytes(parsed.raw_host).decode("ascii", "replace"))
     except Exception:  # noqa: BLE001 - any refusal by the library means "not a usable URL"
-        return ""
-    return str(host).strip("[]") or ""
+        return ()
+    hosts = tuple(dict.fromkeys(f.strip("[]").lower() for f in forms if f.strip("[]")))
+    return hosts
