@@ -17,6 +17,7 @@ __all__ = [
     "atomic_folder",
     "atomic_path",
     "current_umask",
+    "neutralise_formulas",
     "atomic_write_text",
     "read_table",
     "table_format",
@@ -162,13 +163,43 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame as CSV or Parquet (by suffix), atomically."""
+#: What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with text cells and column names that a spreadsheet would run as a formula defused.
+
+    A text value or column name that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading apostrophe, which spreadsheets show as text. Numbers are left alone
+    (``-5`` is a number, not a formula); the input is not changed.
+    """
+
+    def safe(v: Any) -> Any:
+        return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v
+
+    out = df.copy()
+    for c in out.columns:
+        s = out[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            out[c] = s.astype(object).map(safe)
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            out[c] = s.map(safe)
+    out.columns = [safe(str(c)) for c in out.columns]
+    return out
+
+
+def write_table(df: pd.DataFrame, path: str | Path, *, csv_safe: bool = False) -> Path:
+    """Write a DataFrame as CSV or Parquet (by suffix), atomically.
+
+    ``csv_safe`` defuses cells a spreadsheet would run as formulas (see
+    :func:`neutralise_formulas`); it applies to CSV files only.
+    """
     path = Path(path)
     fmt = table_format(path, "output file")
     with atomic_path(path) as tmp:
         if fmt == "csv":
-            df.to_csv(tmp, index=False)
+            (neutralise_formulas(df) if csv_safe else df).to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)
     return path
