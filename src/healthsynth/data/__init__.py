@@ -11,6 +11,7 @@ from healthsynth.data._datasets import (
 )
 from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
 from healthsynth.data._io import atomic_path, read_table, write_table
+from healthsynth.data._names import check_name, is_plain_name
 from healthsynth.data._schema import KINDS, ROLES, SCHEMA_VERSION, Column, Schema, infer_schema
 from healthsynth.data._split import train_holdout_split
 
@@ -27,9 +28,11 @@ __all__ = [
     "EventTable",
     "Schema",
     "atomic_path",
+    "check_name",
     "export_dataset",
     "export_dataset_as",
     "infer_schema",
+    "is_plain_name",
     "list_datasets",
     "load_dataset",
     "load_timelines",
