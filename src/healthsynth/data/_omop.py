@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from healthsynth.data._export import CONDITION, MEASUREMENT, Prepared
+from healthsynth.data._prepared import CONDITION, MEASUREMENT, Prepared
 
 __all__ = ["OMOP_TABLES", "write_omop"]
 
