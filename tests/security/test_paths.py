@@ -41,7 +41,8 @@ PLAIN = ["patients", "labs_2", "a.b", "x-y+z", "_t", "Events", "9", "console", "
 
 
 def all_files(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*")}
+    """Everything under ``root`` but the tool's own bookkeeping (manifests, locks)."""
+    return {p for p in root.rglob("*") if ".healthsynth" not in p.name}
 
 
 # -- the validator ------------------------------------------------------------------------------
@@ -91,8 +92,8 @@ def test_dataset_refuses_table_names_that_are_paths(nafld, name, tmp_path):
 def test_csv_export_writes_only_inside_the_folder(nafld, tmp_path):
     out = tmp_path / "deep" / "out"
     export_dataset_as(nafld, out, fmt="csv")
-    assert {p.name for p in out.iterdir()} == {f"{n}.csv" for n in nafld.tables}
-    assert all_files(tmp_path) == {tmp_path / "deep", out} | set(out.iterdir())
+    assert {p.name for p in all_files(out)} == {f"{n}.csv" for n in nafld.tables}
+    assert all_files(tmp_path) == {tmp_path / "deep", out} | all_files(out)
 
 
 def test_fhir_file_names_never_come_from_hostile_keys(nafld, tmp_path):
@@ -103,7 +104,7 @@ def test_fhir_file_names_never_come_from_hostile_keys(nafld, tmp_path):
     out = tmp_path / "fhir"
     with extra_or_skip():
         export_dataset_as(hostile, out, fmt="fhir")
-    files = list(out.iterdir())
+    files = list(all_files(out))
     assert len(files) == len(keys)
     assert all(is_plain_name(p.name) and p.parent == out for p in files)
     assert all_files(tmp_path) == {out, *files}
@@ -154,8 +155,8 @@ def test_sampling_cannot_write_outside_even_past_the_load_check(timeline_lm_fold
 def test_genuine_timeline_folder_samples_inside_its_output(timeline_lm_folder, tmp_path):
     out = tmp_path / "out"
     load_generator(timeline_lm_folder).sample_to_folder(15, out, seed=0)
-    assert {p.name for p in out.iterdir()} == {"patients.csv", "events.csv", "labs.csv"}
-    assert {p for p in all_files(tmp_path)} == {out, *out.iterdir()}
+    assert {p.name for p in all_files(out)} == {"patients.csv", "events.csv", "labs.csv"}
+    assert all_files(tmp_path) == {out, *all_files(out)}
 
 
 # -- benchmark labels become folders ----------------------------------------------------------
@@ -191,3 +192,38 @@ def test_cli_table_flag_refuses_a_path_as_name(nafld, tmp_path):
     assert "table name '../../escaped'" in text and "Traceback" not in result.output
     assert not (tmp_path / "m").exists()
     assert pd.read_csv(tmp_path / "labs.csv").shape[0] > 0
+
+
+def test_cli_sample_of_a_crafted_timeline_folder_writes_nothing(
+    copy_of, timeline_lm_folder, tmp_path
+):
+    from healthsynth.cli import app
+
+    folder = rename_table(copy_of(timeline_lm_folder), "labs", "../escaped")
+    before = all_files(tmp_path)
+    out = tmp_path / "a" / "out"
+    result = CliRunner().invoke(app, ["sample", str(folder), "-n", "10", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "table name '../escaped' in model folder" in " ".join(result.output.split())
+    # (the output lock may leave -o's new parent folder behind, empty)
+    assert {p for p in all_files(tmp_path) if p.is_file()} == {p for p in before if p.is_file()}
+    assert not out.exists() and not (tmp_path / "a" / "escaped.csv").exists()
+
+
+def test_cli_evaluate_reads_no_file_named_by_a_crafted_timeline_folder(
+    copy_of, timeline_lm_folder, nafld, tmp_path
+):
+    """evaluate --model reads NAME.csv from --real for each table NAME the folder lists."""
+    from healthsynth.cli import app
+
+    folder = rename_table(copy_of(timeline_lm_folder), "labs", "../secret")
+    for side in ("real", "syn"):
+        nafld.write(tmp_path / side)
+    # what a traversal would reach: tmp_path/secret.csv, one level above --real
+    nafld.tables["labs"].to_csv(tmp_path / "secret.csv", index=False)
+    args = ["evaluate", "--real", tmp_path / "real", "--synthetic", tmp_path / "syn"]
+    args += ["--model", folder, "--out", tmp_path / "report"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "table name '../secret' in model folder" in " ".join(result.output.split())
+    assert not (tmp_path / "report").exists()

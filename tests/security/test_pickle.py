@@ -197,3 +197,67 @@ def test_sanity_the_auto_map_folder_runs_code_when_transformers_trusts_it(
         timeout=300,
     )
     assert marker.read_text() == "code ran"
+
+
+# -- the command line ---------------------------------------------------------------------------
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from healthsynth.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_sample_refuses_a_crafted_pickle_without_the_flag(tmp_path):
+    marker = tmp_path / "marker"
+    folder = crafted_folder(tmp_path, "ctgan", marker)
+    result = cli("sample", folder, "-n", "5", "-o", tmp_path / "s.csv")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error: model folder") and "--trust-pickle" in text
+    assert "Traceback" not in result.output
+    assert not marker.exists() and not (tmp_path / "s.csv").exists()
+
+
+def test_cli_sample_loads_a_genuine_pickle_only_with_the_flag(tmp_path):
+    df = real("MASS/Pima.tr")
+    gen = registry.create("ctgan", epochs=1)
+    with extra_or_skip():
+        gen.fit(df, schema=infer_schema(df, target="type"))
+    gen.save(tmp_path / "m")
+    refused = cli("sample", tmp_path / "m", "-n", "30", "-o", tmp_path / "s.csv", "--seed", "1")
+    assert refused.exit_code == 2 and "--trust-pickle" in refused.output
+    assert not (tmp_path / "s.csv").exists()
+    args = ["sample", tmp_path / "m", "-n", "30", "-o", tmp_path / "s.csv", "--seed", "1"]
+    result = cli(*args, "--trust-pickle")
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "s.csv"), gen.sample(30, seed=1), check_dtype=False
+    )
+
+
+def test_cli_evaluate_never_loads_a_pickled_model(tmp_path):
+    """A run record naming LLM example rows next to a pickled --model: nothing is unpickled."""
+    marker = tmp_path / "marker"
+    folder = crafted_folder(tmp_path, "ctgan", marker)
+    df = real("MASS/Pima.tr")
+    df.iloc[:100].to_csv(tmp_path / "real.csv", index=False)
+    df.iloc[100:].to_csv(tmp_path / "syn.csv", index=False)
+    record = {"llm": {"example_rows": [0, 1, 2]}}
+    (tmp_path / "syn.csv.run.json").write_text(json.dumps(record), encoding="utf-8")
+    result = cli(
+        "evaluate", "--real", tmp_path / "real.csv", "--synthetic", tmp_path / "syn.csv",
+        "--model", folder, "--out", tmp_path / "report", "--metrics", "column_distance",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "holds a 'ctgan' model; the regurgitation probe is left out" in result.output
+    assert not marker.exists()
+
+
+def test_cli_sample_refuses_an_auto_map_folder(copy_of, tabular_lm_folder, tmp_path):
+    marker = tmp_path / "marker"
+    folder = add_auto_map(copy_of(tabular_lm_folder), marker)
+    for extra in ([], ["--trust-pickle"]):
+        result = cli("sample", folder, "-n", "5", "-o", tmp_path / "s.csv", *extra)
+        assert result.exit_code == 2 and "'auto_map' entry" in result.output, result.output
+    assert not marker.exists() and not (tmp_path / "s.csv").exists()
