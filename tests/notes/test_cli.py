@@ -1,10 +1,9 @@
-"""`healthsynth notes` (registered by healthsynth.notes._command) through the CLI runner."""
+"""`healthsynth notes` through the CLI runner."""
 
 from __future__ import annotations
 
 import json
 
-import healthsynth.notes._command  # noqa: F401 - adds the command to the application
 from healthsynth.llm.testing import ChatServer, Reply
 from healthsynth.notes.testing import NoteReplier
 from tests.test_cli import assert_user_error, invoke

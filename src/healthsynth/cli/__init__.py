@@ -1,14 +1,22 @@
 """The ``healthsynth`` command line: a thin layer over the Python API, one module per command.
 
-``fit``, ``sample``, ``evaluate``, ``demo``, ``benchmark`` and ``datasets``; what they share
-(the application, plain-text output, one-line user errors) is in :mod:`._app`.
+``fit``, ``sample``, ``evaluate``, ``notes``, ``demo``, ``benchmark`` and ``datasets``; what
+they share (the application, plain-text output, one-line user errors) is in :mod:`._app`.
 """
 
 from __future__ import annotations
 
 import sys
 
-from healthsynth.cli import benchmark, datasets, demo, evaluate, fit, sample  # noqa: F401
+from healthsynth.cli import (  # noqa: F401 - each module adds its command
+    benchmark,
+    datasets,
+    demo,
+    evaluate,
+    fit,
+    notes,
+    sample,
+)
 from healthsynth.cli._app import app, err, out
 
 __all__ = ["app", "main"]

@@ -38,6 +38,17 @@ def _check_output(output: Path) -> None:
         raise ParameterError(f"the notes file {output} is a folder; give a .jsonl file path")
 
 
+def _check_ownership(output: Path, source: Any, overwrite: bool) -> None:
+    """Refuse to write over the source, or over a file healthsynth did not write."""
+    from healthsynth.data import check_output_file
+
+    protected: list[Path] = []
+    if isinstance(source, (str, Path)):
+        src = Path(source)
+        protected = [p for p in src.rglob("*") if p.is_file()] if src.is_dir() else [src]
+    check_output_file(output, action="write the notes", protected=protected, overwrite=overwrite)
+
+
 def _check_count(name: str, value: Any, low: int) -> None:
     if value is None:
         return
@@ -101,6 +112,7 @@ def write_notes(
     check_model: bool = True,
     seed: int = 0,
     encoding: str = "utf-8",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write one note per patient of ``source`` to ``output`` (JSONL) and its run record.
 
@@ -144,6 +156,8 @@ def write_notes(
         Seed of the per-request seeds.
     encoding
         Text encoding of CSV files.
+    overwrite
+        Replace an existing ``output`` that healthsynth did not write (never the source).
 
     Returns
     -------
@@ -158,6 +172,7 @@ def write_notes(
     template = kind_template(kind)
     output = Path(output)
     _check_output(output)
+    _check_ownership(output, source, overwrite)
     _check_count("max_patients", max_patients, 1)
     _check_count("max_events", max_events, 0)
     _check_count("words", words, 10)
@@ -291,6 +306,7 @@ def write_notes(
     }
     with atomic_path(output) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    record["output_bytes"] = output.stat().st_size
     run_path = output.with_name(output.name + ".run.json")
     with atomic_path(run_path) as tmp:
         tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")

@@ -1,9 +1,4 @@
-"""``healthsynth notes``: one clinical note per synthetic patient, a thin layer over write_notes.
-
-Importing this module adds the command to the ``healthsynth`` application. It is written for
-the one-module-per-command layout of ``healthsynth.cli``: there it becomes ``cli/notes.py``,
-importing ``app``, ``say`` and ``user_errors`` from ``healthsynth.cli._app``.
-"""
+"""``healthsynth notes``: one clinical note per synthetic patient, a thin layer over write_notes."""
 
 from __future__ import annotations
 
@@ -12,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from healthsynth.cli import _user_errors as user_errors
-from healthsynth.cli import app, out
+from healthsynth.cli._app import app, say, user_errors
 
 __all__ = ["notes"]
 
@@ -106,6 +100,12 @@ def notes(
     ] = Path("healthsynth-llm-audit.jsonl"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8",
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an existing notes file healthsynth did not write."
+        ),
+    ] = False,
 ) -> None:
     """Write one clinical note per synthetic patient with an LLM (notes.jsonl + its run record)."""
     from healthsynth.notes import write_notes
@@ -139,15 +139,13 @@ def notes(
         audit_log=audit_log,
         seed=seed,
         encoding=encoding,
+        overwrite=overwrite,
     )
     money = f", ${record['cost_usd']:.4f}" if record.get("cost_usd") is not None else ""
     origin = "synthetic" if record["synthetic"] else "NOT proven synthetic"
-    out.print(
+    say(
         f"wrote {record['notes']:,} {record['kind']} notes ({origin} patients) to {output} in "
         f"{record['seconds']:.1f} s: {record['requests']} requests "
         f"({record['cached_requests']} from the cache), {record['tokens_in']:,} tokens in, "
-        f"{record['tokens_out']:,} out{money}; audit log {record['audit_log']}",
-        highlight=False,
-        soft_wrap=True,
-        markup=False,
+        f"{record['tokens_out']:,} out{money}; audit log {record['audit_log']}"
     )
