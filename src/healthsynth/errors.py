@@ -18,6 +18,8 @@ The tree::
         └── RemotePHIError           real rows would go to an endpoint off this machine without
                                      ``allow_remote_phi``
 
+    HealthsynthWarning (UserWarning) something the user should know that does not stop the run
+
 Every message is one sentence that names the file, column, parameter or value at fault, what was
 expected, and what to do.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "DataFileError",
     "EndpointError",
     "HealthsynthError",
+    "HealthsynthWarning",
     "LLMError",
     "MissingExtraError",
     "ModelFolderError",
@@ -43,6 +46,10 @@ __all__ = [
 
 class HealthsynthError(Exception):
     """Base class of all errors raised on purpose by healthsynth."""
+
+
+class HealthsynthWarning(UserWarning):
+    """Something the user should know about, that does not stop the run."""
 
 
 class DataError(HealthsynthError, ValueError):

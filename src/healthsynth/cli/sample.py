@@ -50,6 +50,14 @@ def sample(
             "input of the model).",
         ),
     ] = False,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Load a ctgan, tvae or gaussian-copula model folder, whose pickle runs code "
+            "when loaded: only for folders you made yourself or whose author you trust.",
+        ),
+    ] = False,
     budget_tokens: Annotated[
         int | None,
         typer.Option(help="prompted-llm: most tokens this run may use (default: the fit's)."),
@@ -77,7 +85,7 @@ def sample(
     conditions = _conditions(condition or [], timelines=timelines)
     fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
     with output_lock(output):
-        model = load_generator(model_dir)
+        model = load_generator(model_dir, trust_pickle=trust_pickle)
         for flag, param, value in (
             ("--budget-tokens", "budget_tokens", budget_tokens),
             ("--budget-usd", "budget_usd", budget_usd),

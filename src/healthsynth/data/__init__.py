@@ -11,6 +11,7 @@ from healthsynth.data._datasets import (
 )
 from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
 from healthsynth.data._io import read_table, table_format, write_table
+from healthsynth.data._names import check_name, is_plain_name
 from healthsynth.data._outputs import (
     add_to_manifest,
     atomic_folder,
@@ -39,11 +40,13 @@ __all__ = [
     "add_to_manifest",
     "atomic_folder",
     "atomic_path",
+    "check_name",
     "check_output_file",
     "check_output_folder",
     "export_dataset",
     "export_dataset_as",
     "infer_schema",
+    "is_plain_name",
     "list_datasets",
     "load_dataset",
     "load_timelines",

@@ -19,6 +19,7 @@ __all__ = [
     "current_umask",
     "neutralise_formulas",
     "atomic_write_text",
+    "check_field_counts",
     "read_table",
     "table_format",
     "write_table",
@@ -76,7 +77,7 @@ def read_table(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
         if not text.strip():
             raise DataFileError(f"data file {path} is empty")
         try:
-            header = next(csv.reader(io.StringIO(text)))
+            header = next(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True))
         except (csv.Error, StopIteration) as e:
             raise DataFileError(f"data file {path} has an unreadable header ({e})") from None
         names = [h.strip() for h in header]
@@ -86,12 +87,16 @@ def read_table(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
                 f"data file {path} has duplicate column names: {', '.join(dups)}; rename them"
             )
         if any(not h for h in names):
+            at = names.index("") + 1
+            hint = " (the header line ends with a comma)" if at == len(names) else ""
             raise DataFileError(
-                f"data file {path} has an empty column name at position "
-                f"{names.index('') + 1}; give every column a name"
+                f"data file {path} has an empty column name at position {at}{hint}; give every "
+                "column a name"
             )
+        check_field_counts(text, len(header), what=f"data file {path}")
         try:
-            df = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+            # index_col=False: never take the first column as an index, whatever the rows hold
+            df = pd.read_csv(io.StringIO(text), skipinitialspace=True, index_col=False)
         except pd.errors.ParserError as e:
             detail = " ".join(str(e).split())
             raise DataFileError(
@@ -105,6 +110,63 @@ def read_table(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     if len(df) == 0:
         raise DataFileError(f"data file {path} has a header but no rows")
     return df
+
+
+def check_field_counts(text: str, n_header: int, *, what: str) -> None:
+    """Raise :class:`DataFileError` if a row of CSV ``text`` has another width than the header.
+
+    Without this, pandas reads a file whose rows all end in a stray comma with the first column
+    as the index (every column shifted one to the left) and fills a short row with missing
+    values, both without a word. Rows are read as pandas reads them: quoted fields may hold
+    commas and line breaks, and blank lines are skipped. ``what`` names the file in the
+    message, which gives the first bad line, the counts, how many lines are alike, and the fix.
+    """
+    try:
+        # fast pass in C: the set of row lengths; the slow pass below only runs on a mismatch
+        rows = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+        next(rows, None)
+        if set(map(len, rows)) <= {0, n_header}:
+            return
+    except csv.Error:
+        pass  # the slow pass says where
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+    first: tuple[int, int] | None = None
+    bad = 0
+    start = 1
+    try:
+        next(reader, None)
+        while True:
+            start = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line, which pandas skips
+            if len(row) != n_header:
+                bad += 1
+                if first is None:
+                    first = (start, len(row))
+    except csv.Error as e:
+        if "field larger than field limit" in str(e):
+            return  # a huge quoted field: leave the file to pandas' own checks
+        raise DataFileError(
+            f"{what} is not a well-formed CSV near line {start} ({e}); check the quoting there"
+        ) from None
+    if first is None:
+        return
+    line, got = first
+    more = f" (and {bad - 1} more line{'s' if bad > 2 else ''} like it)" if bad > 1 else ""
+    if got > n_header:
+        fix = (
+            "a comma at the end of the line, or an unquoted comma inside a value, adds a field: "
+            "remove the trailing comma or put the value in double quotes"
+        )
+    else:
+        fix = "add the missing field (an empty one for a missing value) or check the quoting"
+    raise DataFileError(
+        f"{what} has {got} field{'s' if got != 1 else ''} on line {line}{more} but {n_header} "
+        f"column names in its header; {fix}"
+    )
 
 
 def read_yaml(path: str | Path, *, what: str) -> Any:

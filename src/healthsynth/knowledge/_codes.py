@@ -12,6 +12,8 @@ Items the mapping does not know are kept (events are never dropped for it) and r
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -135,8 +137,19 @@ def load_code_map(source: str | Path) -> CodeMap:
 
 
 def _read(path: Path, *, name: str) -> CodeMap:
+    from healthsynth.data._io import check_field_counts
+
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        text = path.read_bytes().decode("utf-8-sig")
+        header = next(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True), [])
+        check_field_counts(text, len(header), what=f"code mapping {path}")
+        df = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            index_col=False,
+            skipinitialspace=True,
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         detail = " ".join(str(e).split())  # pandas' messages end in a line break
         raise DataFileError(f"code mapping {path} is not a readable CSV ({detail})") from None
