@@ -73,7 +73,7 @@ def output_lock(path: str | Path, *, error: type[Exception] = ParameterError) ->
     A second process that asks for the same path is refused at once with ``error``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(path.parent)
     lock = path.parent / f".{path.name}{_LOCK}"
     key = str(lock.resolve())
     with _held_guard:
@@ -89,7 +89,11 @@ def output_lock(path: str | Path, *, error: type[Exception] = ParameterError) ->
             with _held_guard:
                 _held[key] -= 1
         return
-    fd = _acquire(lock, path, error)
+    try:
+        fd = _acquire(lock, path, error)
+    except BaseException:
+        _remove_empty(created)
+        raise
     with _held_guard:
         _held[key] = 1
     try:
@@ -100,6 +104,27 @@ def output_lock(path: str | Path, *, error: type[Exception] = ParameterError) ->
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
         os.close(fd)
+        _remove_empty(created)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a refused or failed write created, if they stayed empty."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            return
 
 
 def _acquire(lock: Path, path: Path, error: type[Exception]) -> int:
