@@ -11,6 +11,8 @@ from healthsynth.data._datasets import (
 )
 from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
 from healthsynth.data._io import atomic_path, read_table, write_table
+from healthsynth.data._omop_db import OMOP_DOMAINS, OmopData, read_omop
+from healthsynth.data._omop_write import write_omop
 from healthsynth.data._schema import KINDS, ROLES, SCHEMA_VERSION, Column, Schema, infer_schema
 from healthsynth.data._split import train_holdout_split
 
@@ -20,11 +22,13 @@ __all__ = [
     "HEALTH_DATASETS",
     "TIMELINE_DATASETS",
     "KINDS",
+    "OMOP_DOMAINS",
     "ROLES",
     "SCHEMA_VERSION",
     "Column",
     "Dataset",
     "EventTable",
+    "OmopData",
     "Schema",
     "atomic_path",
     "export_dataset",
@@ -33,7 +37,9 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_timelines",
+    "read_omop",
     "read_table",
     "train_holdout_split",
+    "write_omop",
     "write_table",
 ]

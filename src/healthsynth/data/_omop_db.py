@@ -1,0 +1,614 @@
+"""Read an OMOP CDM database (PostgreSQL, DuckDB) into a timelines :class:`Dataset`.
+
+What is read (see ``docs/omop.md``):
+
+* ``person``: sex (gender concepts 8532/8507, else the source value) and birth (the birth
+  date, else year/month/day of birth);
+* ``observation_period``: each person's first start and last end; a person without one is left
+  out (counted);
+* ``death``: who died, and when;
+* the chosen event domains, each as one event table named after its CDM table:
+  ``condition_occurrence``, ``drug_exposure``, ``procedure_occurrence``, ``measurement``
+  and ``observation`` (the last two with ``value_as_number``).
+
+An event's item is its standard concept ID (as text, e.g. ``"201826"``), or its source value
+where the concept ID is 0 or missing; events with neither are left out (counted). Times are
+whole days from each person's index date: the start of their first observation period, or one
+``index_date`` for everybody. Every item's concept IDs, most frequent source value and unit are
+kept in :attr:`OmopData.concepts` (``healthsynth.knowledge.CodeMap.from_frame`` turns it into a
+code map), so synthetic OMOP output carries the source's concept IDs.
+
+Rows are fetched ``batch_size`` at a time (a server-side cursor in PostgreSQL, Arrow batches in
+DuckDB) and kept as compact arrays; no table is loaded whole into pandas.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.data._dataset import Dataset, EventTable
+from healthsynth.data._db import Database, open_database, quote_identifier
+from healthsynth.errors import DatabaseError, DataError, ParameterError
+
+__all__ = ["OMOP_DOMAINS", "OmopData", "read_omop"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Domain:
+    table: str
+    prefix: str
+    date: str
+    value: str | None  # the numeric value column
+    unit: bool  # has unit_concept_id / unit_source_value
+
+
+#: the event domains and their CDM tables
+OMOP_DOMAINS: dict[str, _Domain] = {
+    "condition": _Domain("condition_occurrence", "condition", "condition_start_date", None, False),
+    "drug": _Domain("drug_exposure", "drug", "drug_exposure_start_date", None, False),
+    "procedure": _Domain("procedure_occurrence", "procedure", "procedure_date", None, False),
+    "measurement": _Domain(
+        "measurement", "measurement", "measurement_date", "value_as_number", True
+    ),
+    "observation": _Domain(
+        "observation", "observation", "observation_date", "value_as_number", True
+    ),
+}
+
+_EPOCH = "DATE '1970-01-01'"
+_GENDER = {8532: "female", 8507: "male"}
+# the patients table's columns
+KEY, TIME, SEX, AGE, END, DIED = "person_id", "days", "sex", "age", "follow_up_days", "died"
+
+
+@dataclass(frozen=True)
+class OmopData:
+    """What :func:`read_omop` returns.
+
+    Attributes
+    ----------
+    dataset
+        Patients (``person_id``, ``sex``, ``age``, ``follow_up_days``, ``died``) and one
+        event table per domain read (``person_id``, ``days``, ``concept`` and, for
+        measurement and observation, ``value``).
+    concepts
+        One row per ``(table, item)``, with :class:`~healthsynth.knowledge.CodeEntry`'s
+        columns (``vocabulary``, ``code``, ``description``, ``unit``, ``concept_id``,
+        ``source_concept_id``, ``unit_concept_id``, ``domain`` ...) and ``events``.
+    record
+        Counts and timings of the read (persons, events per table, rows left out and why).
+    """
+
+    dataset: Dataset
+    concepts: pd.DataFrame
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def read_omop(
+    url: str,
+    *,
+    schema: str | None = None,
+    domains: Sequence[str] | None = None,
+    max_patients: int | None = None,
+    index_date: str | None = None,
+    vocabulary_schema: str | None = None,
+    seed: int = 0,
+    batch_size: int = 100_000,
+) -> OmopData:
+    """Read persons and their events from an OMOP CDM v5.x database.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user:password@host:port/database`` or ``duckdb:///file.duckdb``.
+    schema
+        The CDM schema (default ``public`` in PostgreSQL, ``main`` in DuckDB).
+    domains
+        Event domains to read: ``condition``, ``drug``, ``procedure``, ``measurement``,
+        ``observation``. Default: every one whose table exists.
+    max_patients
+        Read a random subset of this many persons (seeded by ``seed``).
+    index_date
+        Day 0 for everybody (e.g. ``"2005-01-01"``); default: each person's first observation
+        period start.
+    vocabulary_schema
+        Where the ``concept`` table is (default: ``schema``); concept names and vocabularies
+        are read from it when it exists.
+    seed
+        Seed of the ``max_patients`` subset.
+    batch_size
+        Rows fetched at a time.
+
+    Raises
+    ------
+    DatabaseError
+        Unreachable database, refused login, or a schema without the CDM tables ``person``
+        and ``observation_period`` (or without a chosen domain's table).
+    DataError
+        No events in the chosen domains, fewer than two persons with an observation period,
+        or text that is not UTF-8.
+    """
+    started = time.perf_counter()
+    chosen = _check_domains(domains)
+    if max_patients is not None and (
+        isinstance(max_patients, bool) or not isinstance(max_patients, int) or max_patients < 2
+    ):
+        raise ParameterError(
+            f"max_patients must be a whole number of at least 2; got {max_patients!r}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size must be a positive whole number; got {batch_size!r}")
+    fixed_index = _index_day(index_date)
+    with open_database(url) as db:
+        schema = schema or ("main" if db.dialect == "duckdb" else "public")
+        reader = _Reader(db, schema, batch_size)
+        present = set(reader.guard("listing the tables", lambda: db.tables(schema)))
+        missing = [t for t in ("person", "observation_period") if t not in present]
+        if missing:
+            raise DatabaseError(
+                f"schema '{schema}' at {db.display} is not an OMOP CDM: it has no "
+                f"{' or '.join(missing)} table; give the schema that holds the CDM "
+                f"(--omop-schema){_holding(present)}"
+            )
+        if chosen is None:
+            chosen = [d for d, spec in OMOP_DOMAINS.items() if spec.table in present]
+        else:
+            absent = [OMOP_DOMAINS[d].table for d in chosen if OMOP_DOMAINS[d].table not in present]
+            if absent:
+                raise DatabaseError(
+                    f"schema '{schema}' at {db.display} has no {', '.join(absent)} table; leave "
+                    "that domain out of --domains"
+                )
+        persons = reader.persons(has_death="death" in present)
+        n_all = len(persons)
+        persons = persons[persons["start"].notna()].reset_index(drop=True)
+        n_observed = len(persons)
+        if len(persons) < 2:
+            raise DataError(
+                f"schema '{schema}' at {db.display} has {len(persons)} person(s) with an "
+                "observation period; healthsynth needs at least two to learn from"
+            )
+        if max_patients is not None and max_patients < len(persons):
+            pick = np.random.default_rng(seed).choice(len(persons), max_patients, replace=False)
+            persons = persons.iloc[np.sort(pick)].reset_index(drop=True)
+            only = persons["person_id"].to_numpy(np.int64)
+        else:
+            only = None
+        index = (
+            np.full(len(persons), fixed_index, dtype=np.int64)
+            if fixed_index is not None
+            else persons["start"].to_numpy(np.int64)
+        )
+        events, counts = {}, {}
+        concept_rows = []
+        for d in chosen:
+            spec = OMOP_DOMAINS[d]
+            frame, info, count = reader.events(spec, persons["person_id"], index, only)
+            counts[spec.table] = count
+            if len(frame):
+                events[spec.table] = frame
+                info["domain"] = d
+                concept_rows.append(info)
+        if not events:
+            raise DataError(
+                f"schema '{schema}' at {db.display} has no events with a concept ID or source "
+                f"value for these persons in the domains {', '.join(chosen)}; choose other "
+                "domains (--domains) or check the CDM"
+            )
+        concepts = pd.concat(concept_rows, ignore_index=True)
+        vocab = vocabulary_schema or schema
+        if "concept" in (present if vocab == schema else set(db.tables(vocab))):
+            concepts = reader.describe(concepts, vocab)
+    patients = _patients(persons, index)
+    dataset = Dataset.from_tables(
+        {"patients": patients, **events},
+        key=KEY,
+        time=TIME,
+        end=END,
+        death=DIED,
+        sex=SEX,
+        age=AGE,
+        layouts={
+            t: EventTable("code", code="concept", value="value" if "value" in f else None)
+            for t, f in events.items()
+        },
+        sources={t: f"OMOP table {t}" for t in events} | {"patients": "OMOP table person"},
+    )
+    concepts = _finish_concepts(concepts, schema)
+    record = {
+        "schema": schema,
+        "domains": list(chosen),
+        "persons_in_cdm": int(n_all),
+        "persons_without_observation_period": int(n_all - n_observed),
+        "persons_read": int(len(patients)),
+        "events": counts,
+        "index": "fixed " + str(index_date) if fixed_index is not None else "observation start",
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return OmopData(dataset=dataset, concepts=concepts, record=record)
+
+
+class _Reader:
+    """Queries of one read, with driver errors turned into one-sentence errors."""
+
+    def __init__(self, db: Database, schema: str, batch_size: int) -> None:
+        self.db, self.schema, self.size = db, schema, batch_size
+
+    def table(self, name: str) -> str:
+        return f"{quote_identifier(self.schema)}.{quote_identifier(name)}"
+
+    def guard(self, what: str, run: Any, table: str | None = None) -> Any:
+        try:
+            return run()
+        except (DatabaseError, DataError, ParameterError):
+            raise
+        except Exception as e:  # the driver's own errors
+            text = self.db.scrub(str(getattr(e, "orig", e)))
+            if isinstance(e, UnicodeDecodeError) or "invalid byte sequence" in text:
+                where = f"OMOP table {table}" if table else "a table"
+                raise DataError(
+                    f"{where} in schema '{self.schema}' at {self.db.display} holds text that is "
+                    f"not valid UTF-8 ({text[:120]}); convert its source values to UTF-8"
+                ) from None
+            raise self.db.fail(
+                what, e, "check that the schema is an OMOP CDM v5.x and the user may read it"
+            ) from None
+
+    def stream(self, sql: str, what: str, table: str) -> Iterable[dict[str, np.ndarray]]:
+        it = iter(self.db.batches(sql, size=self.size))
+        while True:
+            batch = self.guard(what, lambda: next(it, None), table)
+            if batch is None:
+                return
+            yield batch
+
+    def persons(self, *, has_death: bool) -> pd.DataFrame:
+        cols = set(self.guard("reading person", lambda: self.db.columns(self.schema, "person")))
+        birth = f"CAST(birth_datetime AS date) - {_EPOCH}" if "birth_datetime" in cols else "NULL"
+        sql = (
+            "SELECT person_id, gender_concept_id, gender_source_value, year_of_birth, "
+            f"month_of_birth, day_of_birth, {birth} AS birth_day FROM {self.table('person')}"
+        )
+        parts = [pd.DataFrame(b) for b in self.stream(sql, "reading person", "person")]
+        p = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["person_id"])
+        op = (
+            f"SELECT person_id, min(observation_period_start_date) - {_EPOCH} AS start, "
+            f"max(observation_period_end_date) - {_EPOCH} AS stop "
+            f"FROM {self.table('observation_period')} GROUP BY person_id"
+        )
+        periods = pd.concat(
+            [
+                pd.DataFrame(b)
+                for b in self.stream(op, "reading observation_period", "observation_period")
+            ]
+            or [pd.DataFrame(columns=["person_id", "start", "stop"])],
+            ignore_index=True,
+        )
+        p = p.merge(periods, on="person_id", how="left")
+        if has_death:
+            dsql = (
+                f"SELECT person_id, min(death_date) - {_EPOCH} AS death_day "
+                f"FROM {self.table('death')} GROUP BY person_id"
+            )
+            deaths = pd.concat(
+                [pd.DataFrame(b) for b in self.stream(dsql, "reading death", "death")]
+                or [pd.DataFrame(columns=["person_id", "death_day"])],
+                ignore_index=True,
+            )
+            p = p.merge(deaths, on="person_id", how="left")
+        else:
+            p["death_day"] = np.nan
+        return p.sort_values("person_id", kind="stable").reset_index(drop=True)
+
+    def events(
+        self, spec: _Domain, person_ids: pd.Series, index: np.ndarray, only: np.ndarray | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+        """One domain's events (person_id, days, concept[, value]) and its items' concepts."""
+        t, pre = self.table(spec.table), spec.prefix
+        cols = set(
+            self.guard(f"reading {spec.table}", lambda: self.db.columns(self.schema, spec.table))
+        )
+        where = ""
+        if only is not None:
+            where = f" WHERE person_id IN ({', '.join(str(int(i)) for i in only)})"
+        value = f", CAST({spec.value} AS double precision) AS value" if spec.value else ""
+        sql = (
+            f"SELECT person_id, {spec.date} - {_EPOCH} AS day, {pre}_concept_id AS concept, "
+            f"CASE WHEN {pre}_concept_id IS NULL OR {pre}_concept_id = 0 "
+            f"THEN {pre}_source_value END AS source{value} FROM {t}{where}"
+        )
+        items: dict[str, int] = {}
+        pid_parts, day_parts, item_parts, value_parts = [], [], [], []
+        dropped = 0
+        for b in self.stream(sql, f"reading {spec.table}", spec.table):
+            concept = pd.to_numeric(pd.Series(b["concept"]), errors="coerce").to_numpy(float)
+            source = pd.Series(b["source"], dtype=object)
+            name = np.where(
+                np.nan_to_num(concept) != 0,
+                pd.Series(concept).map(lambda c: f"{int(c)}" if c == c and c else None),
+                source.map(lambda s: s.strip() if isinstance(s, str) and s.strip() else None),
+            )
+            keep = (
+                pd.notna(name)
+                & pd.notna(pd.to_numeric(pd.Series(b["day"]), errors="coerce")).to_numpy()
+            )
+            dropped += int((~keep).sum())
+            codes = np.array([items.setdefault(n, len(items)) for n in name[keep]], dtype=np.int32)
+            pid_parts.append(np.asarray(b["person_id"])[keep].astype(np.int64))
+            day_parts.append(pd.to_numeric(pd.Series(b["day"]))[keep].to_numpy(np.int64))
+            item_parts.append(codes)
+            if spec.value:
+                value_parts.append(
+                    pd.to_numeric(pd.Series(b["value"]), errors="coerce").to_numpy(float)[keep]
+                )
+        pid = np.concatenate(pid_parts) if pid_parts else np.zeros(0, np.int64)
+        day = np.concatenate(day_parts) if day_parts else np.zeros(0, np.int64)
+        code = np.concatenate(item_parts) if item_parts else np.zeros(0, np.int32)
+        # to each person's index date; events of persons not read (no observation period) go
+        pos = pd.Index(person_ids.to_numpy(np.int64)).get_indexer(pid)
+        known = pos >= 0
+        names = np.array(list(items), dtype=object)
+        frame = pd.DataFrame(
+            {
+                KEY: pid[known],
+                TIME: day[known] - index[pos[known]],
+                "concept": pd.Categorical.from_codes(code[known], categories=names)
+                if len(names)
+                else pd.Categorical([]),
+            }
+        )
+        frame["concept"] = frame["concept"].astype(object)
+        if spec.value:
+            values = np.concatenate(value_parts) if value_parts else np.zeros(0)
+            frame["value"] = values[known]
+        frame = frame.sort_values([KEY, TIME], kind="stable").reset_index(drop=True)
+        count = {
+            "read": int(len(frame)),
+            "without_concept_or_source": dropped,
+            "of_persons_not_read": int((~known).sum()),
+        }
+        info = self.concepts(spec, sorted(set(frame["concept"])), where, cols)
+        info["events"] = info["item"].map(frame["concept"].value_counts()).fillna(0).astype(int)
+        return frame, info, count
+
+    def concepts(self, spec: _Domain, used: list[str], where: str, cols: set[str]) -> pd.DataFrame:
+        """Per item: concept ID, most frequent source value, source concept and unit."""
+        pre = spec.prefix
+        unit = (
+            ", unit_concept_id AS unit_concept, unit_source_value AS unit_source"
+            if spec.unit and {"unit_concept_id", "unit_source_value"} <= cols
+            else ", NULL AS unit_concept, NULL AS unit_source"
+        )
+        sql = (
+            f"SELECT {pre}_concept_id AS concept, {pre}_source_value AS source, "
+            f"{pre}_source_concept_id AS source_concept{unit}, count(*) AS n "
+            f"FROM {self.table(spec.table)}{where} GROUP BY 1, 2, 3, 4, 5"
+        )
+        rows = pd.concat(
+            [pd.DataFrame(b) for b in self.stream(sql, f"reading {spec.table}", spec.table)]
+            or [
+                pd.DataFrame(
+                    columns=[
+                        "concept",
+                        "source",
+                        "source_concept",
+                        "unit_concept",
+                        "unit_source",
+                        "n",
+                    ]
+                )
+            ],
+            ignore_index=True,
+        )
+        concept = pd.to_numeric(rows["concept"], errors="coerce").fillna(0).astype(np.int64)
+        src = rows["source"].map(lambda s: s.strip() if isinstance(s, str) and s.strip() else None)
+        rows["item"] = np.where(concept != 0, concept.astype(str), src)
+        rows = rows[rows["item"].isin(set(used))]
+        out = []
+        for item, g in rows.groupby("item", sort=True):
+            g = g.sort_values("n", ascending=False, kind="stable")
+            c = int(pd.to_numeric(g["concept"], errors="coerce").fillna(0).iloc[0])
+            out.append(
+                {
+                    "table": spec.table,
+                    "item": item,
+                    "concept_id": c if c else None,
+                    "source_value": _mode(g, "source"),
+                    "source_concept_id": _mode_int(g, "source_concept"),
+                    "unit_concept_id": _mode_int(g, "unit_concept"),
+                    "unit": _mode(g, "unit_source"),
+                }
+            )
+        return pd.DataFrame(
+            out,
+            columns=[
+                "table",
+                "item",
+                "concept_id",
+                "source_value",
+                "source_concept_id",
+                "unit_concept_id",
+                "unit",
+            ],
+        )
+
+    def describe(self, concepts: pd.DataFrame, vocab_schema: str) -> pd.DataFrame:
+        """Add concept names, vocabularies and codes from the ``concept`` table."""
+        ids = set()
+        for c in ("concept_id", "source_concept_id"):
+            ids |= {int(v) for v in concepts[c].dropna()}
+        if not ids:
+            return concepts
+        sql = (
+            "SELECT concept_id, concept_name, vocabulary_id, concept_code FROM "
+            f"{quote_identifier(vocab_schema)}.{quote_identifier('concept')} WHERE concept_id IN "
+            f"({', '.join(str(i) for i in sorted(ids))})"
+        )
+        rows = pd.concat(
+            [pd.DataFrame(b) for b in self.stream(sql, "reading concept", "concept")]
+            or [
+                pd.DataFrame(
+                    columns=["concept_id", "concept_name", "vocabulary_id", "concept_code"]
+                )
+            ],
+            ignore_index=True,
+        )
+        known = {int(r.concept_id): r for r in rows.itertuples(index=False)}
+        out = concepts.copy()
+        out["concept_name"] = [
+            known[int(c)].concept_name if pd.notna(c) and int(c) in known else None
+            for c in out["concept_id"]
+        ]
+        vocab, code = [], []
+        for r in out.itertuples(index=False):
+            sc = known.get(int(r.source_concept_id)) if pd.notna(r.source_concept_id) else None
+            st = known.get(int(r.concept_id)) if pd.notna(r.concept_id) else None
+            if sc is not None and r.source_value:
+                vocab.append(str(sc.vocabulary_id))
+                code.append(str(r.source_value))
+            elif st is not None and not r.source_value:
+                vocab.append(str(st.vocabulary_id))
+                code.append(str(st.concept_code))
+            else:
+                vocab.append("")
+                code.append(r.source_value or "")
+        out["vocabulary"], out["code"] = vocab, code
+        return out
+
+
+def _finish_concepts(concepts: pd.DataFrame, schema: str) -> pd.DataFrame:
+    """Give the concept frame every column of a code map entry."""
+    out = concepts.copy()
+    if "vocabulary" not in out:
+        out["vocabulary"] = ""
+        out["code"] = out["source_value"].fillna("")
+    if "concept_name" not in out:
+        out["concept_name"] = None
+    out["description"] = [
+        name if isinstance(name, str) and name else (src or f"OMOP concept {item}")
+        for name, src, item in zip(
+            out["concept_name"], out["source_value"], out["item"], strict=True
+        )
+    ]
+    out["low"] = np.nan
+    out["high"] = np.nan
+    out["note"] = [f"learned from OMOP CDM schema {schema}: {n} events" for n in out["events"]]
+    for c in ("concept_id", "source_concept_id", "unit_concept_id"):
+        out[c] = pd.array(out[c], dtype="Int64")
+    columns = [
+        "table",
+        "item",
+        "vocabulary",
+        "code",
+        "description",
+        "unit",
+        "low",
+        "high",
+        "note",
+        "concept_id",
+        "source_concept_id",
+        "unit_concept_id",
+        "domain",
+        "source_value",
+        "concept_name",
+        "events",
+    ]
+    return out[columns].reset_index(drop=True)
+
+
+def _patients(persons: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
+    gender = pd.to_numeric(persons["gender_concept_id"], errors="coerce")
+    source = persons["gender_source_value"].map(
+        lambda s: s.strip() if isinstance(s, str) and s.strip() else None
+    )
+    sex = [
+        _GENDER.get(int(g), s) if g == g else s
+        for g, s in zip(gender.to_numpy(float), source, strict=True)
+    ]
+    year = pd.to_numeric(persons["year_of_birth"], errors="coerce").to_numpy(float)
+    month = pd.to_numeric(persons["month_of_birth"], errors="coerce").to_numpy(float)
+    day = pd.to_numeric(persons["day_of_birth"], errors="coerce").to_numpy(float)
+    birth = pd.to_numeric(persons["birth_day"], errors="coerce").to_numpy(float)
+    # a full birth date: exact age in whole years; a year only: the OHDSI convention
+    # (year of the index date minus year of birth)
+    full = np.isnan(birth) & ~np.isnan(year) & ~np.isnan(month) & ~np.isnan(day)
+    for i in np.flatnonzero(full):
+        try:
+            birth[i] = (
+                pd.Timestamp(int(year[i]), int(month[i]), int(day[i])) - pd.Timestamp(0)
+            ).days
+        except ValueError:
+            pass
+    index_year = (np.datetime64("1970-01-01") + index.astype("timedelta64[D]")).astype(
+        "datetime64[Y]"
+    ).astype(int) + 1970
+    exact = np.floor((index - birth) / 365.25)
+    age = np.where(np.isnan(birth), index_year - year, exact)
+    stop = persons["stop"].to_numpy(float) - index
+    death = persons["death_day"].to_numpy(float) - index
+    died = ~np.isnan(death)
+    end = np.where(died, death, stop)
+    return pd.DataFrame(
+        {
+            KEY: persons["person_id"].to_numpy(np.int64),
+            SEX: pd.Series(sex, dtype=object),
+            AGE: pd.array(np.where(np.isnan(age), np.nan, age), dtype="Float64").astype(float),
+            END: end,
+            DIED: died.astype(np.int64),
+        }
+    )
+
+
+def _mode(g: pd.DataFrame, col: str) -> str | None:
+    vals = g[col].map(lambda s: s.strip() if isinstance(s, str) and s.strip() else None).dropna()
+    return str(vals.iloc[0]) if len(vals) else None
+
+
+def _mode_int(g: pd.DataFrame, col: str) -> int | None:
+    vals = pd.to_numeric(g[col], errors="coerce").dropna()
+    vals = vals[vals != 0]
+    return int(vals.iloc[0]) if len(vals) else None
+
+
+def _check_domains(domains: Sequence[str] | None) -> list[str] | None:
+    if domains is None:
+        return None
+    if isinstance(domains, str):
+        domains = [d.strip() for d in domains.split(",") if d.strip()]
+    chosen = list(dict.fromkeys(str(d).strip().lower() for d in domains))
+    bad = [d for d in chosen if d not in OMOP_DOMAINS]
+    if bad or not chosen:
+        raise ParameterError(
+            f"unknown OMOP domain(s) {', '.join(map(repr, bad)) or '(none given)'}; choose from "
+            f"{', '.join(OMOP_DOMAINS)}"
+        )
+    return chosen
+
+
+def _index_day(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        ts = pd.NaT
+    if pd.isna(ts):
+        raise ParameterError(f"index_date must be a date such as 2005-01-01; got {value!r}")
+    return int((ts.normalize().tz_localize(None) - pd.Timestamp(0)).days)
+
+
+def _holding(present: set[str]) -> str:
+    if not present:
+        return "; this schema holds no tables"
+    shown = sorted(present)[:6]
+    more = ", ..." if len(present) > 6 else ""
+    return f"; this schema holds: {', '.join(shown)}{more}"
