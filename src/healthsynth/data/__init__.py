@@ -11,6 +11,7 @@ from healthsynth.data._datasets import (
 )
 from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
 from healthsynth.data._io import atomic_path, read_table, write_table
+from healthsynth.data._meds_read import MedsData, read_meds
 from healthsynth.data._omop_db import OMOP_DOMAINS, OmopData, read_omop
 from healthsynth.data._omop_write import write_omop
 from healthsynth.data._schema import KINDS, ROLES, SCHEMA_VERSION, Column, Schema, infer_schema
@@ -28,6 +29,7 @@ __all__ = [
     "Column",
     "Dataset",
     "EventTable",
+    "MedsData",
     "OmopData",
     "Schema",
     "atomic_path",
@@ -37,6 +39,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_timelines",
+    "read_meds",
     "read_omop",
     "read_table",
     "train_holdout_split",

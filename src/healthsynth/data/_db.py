@@ -97,12 +97,28 @@ class Database:
         reason = self.scrub(_first_reason(error))
         return DatabaseError(f"{what} at {self.display} failed ({reason}); {hint}")
 
+    # -- names --------------------------------------------------------------------------
+    _catalog: str | None = None
+
+    def qualify(self, schema: str, table: str | None = None) -> str:
+        """A schema or table name for SQL, with the catalog where the engine needs it.
+
+        DuckDB names its catalog after the file, so a schema of the same name would be
+        ambiguous without it.
+        """
+        parts = [self._catalog] if self._catalog else []
+        parts += [schema] + ([table] if table is not None else [])
+        return ".".join(quote_identifier(p) for p in parts)
+
+    def _in_catalog(self) -> str:
+        return f" AND table_catalog = {quote_literal(self._catalog)}" if self._catalog else ""
+
     # -- to implement ---------------------------------------------------------------------
     def tables(self, schema: str) -> list[str]:
         """Names of the base tables in ``schema`` (lower case)."""
         rows = self.rows(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-            f"{quote_literal(schema)} AND table_type = 'BASE TABLE'"
+            f"{quote_literal(schema)} AND table_type = 'BASE TABLE'{self._in_catalog()}"
         )
         return sorted(str(r[0]).lower() for r in rows)
 
@@ -110,7 +126,7 @@ class Database:
         """Column names of a table, in order (lower case)."""
         rows = self.rows(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-            f"{quote_literal(schema)} AND table_name = {quote_literal(table)} "
+            f"{quote_literal(schema)} AND table_name = {quote_literal(table)}{self._in_catalog()} "
             "ORDER BY ordinal_position"
         )
         return [str(r[0]).lower() for r in rows]
@@ -120,6 +136,7 @@ class Database:
         rows = self.rows(
             "SELECT schema_name FROM information_schema.schemata WHERE schema_name = "
             f"{quote_literal(schema)}"
+            + (f" AND catalog_name = {quote_literal(self._catalog)}" if self._catalog else "")
         )
         return bool(rows)
 
@@ -213,7 +230,7 @@ class _Postgres(Database):
         import pyarrow.csv as pacsv
 
         cols = ", ".join(quote_identifier(c) for c in data.column_names)
-        target = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        target = self.qualify(schema, table)
         with self._raw.cursor() as cur:
             with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                 for batch in data.to_batches(max_chunksize=50_000):
@@ -264,6 +281,7 @@ class _DuckDB(Database):
                 "check that the file is a DuckDB database and that no other process holds it open "
                 "for writing",
             ) from None
+        self._catalog = str(self._con.execute("SELECT current_database()").fetchone()[0])
 
     def rows(self, sql: str) -> list[tuple]:
         return [tuple(r) for r in self._con.execute(sql).fetchall()]
@@ -282,7 +300,7 @@ class _DuckDB(Database):
 
     def load(self, schema: str, table: str, data: pa.Table) -> None:
         cols = ", ".join(quote_identifier(c) for c in data.column_names)
-        target = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        target = self.qualify(schema, table)
         self._con.register("healthsynth_load", data)
         try:
             self._con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM healthsynth_load")

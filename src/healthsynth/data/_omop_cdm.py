@@ -166,8 +166,11 @@ def sql_type(column: str, dtype: pa.DataType, *, dialect: str) -> str:
     return "text" if length is None else f"varchar({length})"
 
 
-def create_table_sql(schema: str, table: str, *, dialect: str) -> str:
-    """``CREATE TABLE schema.table (...)`` for one CDM table, with its primary key."""
+def create_table_sql(target: str, table: str, *, dialect: str) -> str:
+    """``CREATE TABLE target (...)`` for one CDM table, with its primary key.
+
+    ``target`` is the quoted, qualified table name (``Database.qualify(schema, table)``).
+    """
     required = NOT_NULL.get(table, frozenset())
     cols = ",\n  ".join(
         f"{quote_identifier(c)} {sql_type(c, t, dialect=dialect)}"
@@ -176,4 +179,4 @@ def create_table_sql(schema: str, table: str, *, dialect: str) -> str:
     )
     if table in PRIMARY_KEYS:
         cols += f",\n  PRIMARY KEY ({quote_identifier(PRIMARY_KEYS[table])})"
-    return f"CREATE TABLE {quote_identifier(schema)}.{quote_identifier(table)} (\n  {cols}\n)"
+    return f"CREATE TABLE {target} (\n  {cols}\n)"

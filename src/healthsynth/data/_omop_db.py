@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data._dataset import Dataset, EventTable
-from healthsynth.data._db import Database, open_database, quote_identifier
+from healthsynth.data._db import Database, open_database
 from healthsynth.errors import DatabaseError, DataError, ParameterError
 
 __all__ = ["OMOP_DOMAINS", "OmopData", "read_omop"]
@@ -244,7 +244,7 @@ class _Reader:
         self.db, self.schema, self.size = db, schema, batch_size
 
     def table(self, name: str) -> str:
-        return f"{quote_identifier(self.schema)}.{quote_identifier(name)}"
+        return self.db.qualify(self.schema, name)
 
     def guard(self, what: str, run: Any, table: str | None = None) -> Any:
         try:
@@ -450,7 +450,7 @@ class _Reader:
             return concepts
         sql = (
             "SELECT concept_id, concept_name, vocabulary_id, concept_code FROM "
-            f"{quote_identifier(vocab_schema)}.{quote_identifier('concept')} WHERE concept_id IN "
+            f"{self.db.qualify(vocab_schema, 'concept')} WHERE concept_id IN "
             f"({', '.join(str(i) for i in sorted(ids))})"
         )
         rows = pd.concat(
@@ -475,7 +475,7 @@ class _Reader:
             if sc is not None and r.source_value:
                 vocab.append(str(sc.vocabulary_id))
                 code.append(str(r.source_value))
-            elif st is not None and not r.source_value:
+            elif st is not None and (not r.source_value or r.source_value == st.concept_code):
                 vocab.append(str(st.vocabulary_id))
                 code.append(str(st.concept_code))
             else:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from healthsynth.data._dataset import Dataset
-from healthsynth.data._db import Database, open_database, quote_identifier
+from healthsynth.data._db import Database, open_database
 from healthsynth.data._export import CodeMapLike, _index_date, prepare
 from healthsynth.data._omop import omop_tables
 from healthsynth.data._omop_cdm import CDM_TABLES, NOT_NULL, create_table_sql, text_length
@@ -100,7 +100,7 @@ def write_omop(
             with db.transaction():
                 _prepare_schema(db, schema, replace=replace)
                 for name, table in tables.items():
-                    db.execute(create_table_sql(schema, name, dialect=db.dialect))
+                    db.execute(create_table_sql(db.qualify(schema, name), name, dialect=db.dialect))
                     if table.num_rows:
                         db.load(schema, name, table)
         except DatabaseError:
@@ -121,7 +121,7 @@ def write_omop(
 def _prepare_schema(db: Database, schema: str, *, replace: bool) -> None:
     """Create the schema, or check that it may be written into (dropping our tables on replace)."""
     if not db.schema_exists(schema):
-        db.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
+        db.execute(f"CREATE SCHEMA {db.qualify(schema)}")
         return
     present = db.tables(schema)
     if not present:
@@ -129,7 +129,7 @@ def _prepare_schema(db: Database, schema: str, *, replace: bool) -> None:
     if not replace:
         counts = []
         for t in present[:5]:
-            n = db.rows(f"SELECT count(*) FROM {quote_identifier(schema)}.{quote_identifier(t)}")
+            n = db.rows(f"SELECT count(*) FROM {db.qualify(schema, t)}")
             counts.append(f"{t} ({int(n[0][0]):,} rows)")
         more = f" and {len(present) - 5} more" if len(present) > 5 else ""
         raise DatabaseError(
@@ -139,7 +139,7 @@ def _prepare_schema(db: Database, schema: str, *, replace: bool) -> None:
         )
     for t in present:
         if t in CDM_TABLES:
-            db.execute(f"DROP TABLE {quote_identifier(schema)}.{quote_identifier(t)}")
+            db.execute(f"DROP TABLE {db.qualify(schema, t)}")
 
 
 def _checked(name: str, table: pa.Table) -> pa.Table:
