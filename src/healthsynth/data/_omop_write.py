@@ -127,15 +127,16 @@ def _prepare_schema(db: Database, schema: str, *, replace: bool) -> None:
     if not present:
         return
     if not replace:
-        counts = []
-        for t in present[:5]:
-            n = db.rows(f"SELECT count(*) FROM {db.qualify(schema, t)}")
-            counts.append(f"{t} ({int(n[0][0]):,} rows)")
-        more = f" and {len(present) - 5} more" if len(present) > 5 else ""
+        rows = {
+            t: int(db.rows(f"SELECT count(*) FROM {db.qualify(schema, t)}")[0][0]) for t in present
+        }
+        order = sorted(present, key=lambda t: (rows[t] == 0, t))
+        shown = ", ".join(f"{t} ({rows[t]:,} rows)" for t in order[:8])
+        more = f" and {len(present) - 8} more" if len(present) > 8 else ""
         raise DatabaseError(
-            f"schema '{schema}' at {db.display} already holds tables: {', '.join(counts)}{more}; "
-            "write into a new or empty schema, or pass replace=True (--replace) to drop and "
-            "recreate the OMOP tables there"
+            f"schema '{schema}' at {db.display} already holds tables: {shown}{more}; write into "
+            "a new or empty schema, or pass replace=True (--replace) to drop and recreate the "
+            "OMOP tables there"
         )
     for t in present:
         if t in CDM_TABLES:
