@@ -281,7 +281,7 @@ class _DuckDB(Database):
                 "check that the file is a DuckDB database and that no other process holds it open "
                 "for writing",
             ) from None
-        self._catalog = str(self._con.execute("SELECT current_database()").fetchone()[0])
+        self._catalog = str(self.rows("SELECT current_database()")[0][0])
 
     def rows(self, sql: str) -> list[tuple]:
         return [tuple(r) for r in self._con.execute(sql).fetchall()]

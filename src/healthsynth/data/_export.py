@@ -311,11 +311,9 @@ def _route(ev: pd.DataFrame, code_map: CodeMapLike | None) -> pd.DataFrame:
             )
     # an entry without a vocabulary (learned from an OMOP database without vocabulary tables)
     # names no standard code, but its code is still the item's source value
-    coded = [e is not None and bool(str(e.vocabulary)) for e in looked]
-    pairs["vocabulary"] = [
-        str(e.vocabulary).upper() if c else None for e, c in zip(looked, coded, strict=True)
-    ]
-    pairs["code"] = [str(e.code) if c else None for e, c in zip(looked, coded, strict=True)]
+    coded = [e if e is not None and str(e.vocabulary) else None for e in looked]
+    pairs["vocabulary"] = [None if e is None else str(e.vocabulary).upper() for e in coded]
+    pairs["code"] = [None if e is None else str(e.code) for e in coded]
     pairs["description"] = [None if e is None else getattr(e, "description", None) for e in looked]
     pairs["unit"] = [None if e is None or not e.unit else str(e.unit) for e in looked]
     pairs["source"] = [None if e is None or not e.code else str(e.code) for e in looked]

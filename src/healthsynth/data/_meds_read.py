@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from healthsynth.data._dataset import Dataset, EventTable
+from healthsynth.data._export import _index_date, _sex
 from healthsynth.errors import DataError, DataFileError, MissingExtraError, ParameterError
 
 __all__ = ["MedsData", "read_meds"]
@@ -271,11 +272,12 @@ def _static_columns(
     if not len(static):
         return patients
     code = pd.Series(names[static["code"].to_numpy()], index=static.index)
-    column, text = [], []
+    column: list[str] = []
+    text: list[str | None] = []
     for c, v in zip(code, static["value"], strict=True):
         if c.startswith("GENDER/"):
             column.append(SEX)
-            text.append(_sex(c.split("/", 1)[1]))
+            text.append(_sex(c.split("/", 1)[1]))  # female/male; other values as written
         elif "//" in c:
             parts = c.split("//")
             column.append(parts[1] if len(parts) > 1 else parts[0])
@@ -347,11 +349,6 @@ def _codes(root: Path, meds: Any, dataset: Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _sex(text: str) -> str:
-    low = text.strip().lower()
-    return {"f": "female", "female": "female", "m": "male", "male": "male"}.get(low, text)
-
-
 def _index_of(names: list[str], code: str) -> int | None:
     try:
         return names.index(code)
@@ -360,12 +357,7 @@ def _index_of(names: list[str], code: str) -> int | None:
 
 
 def _index_us(value: str | None) -> float | None:
+    """A fixed index date as microseconds since 1970, or None."""
     if value is None:
         return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        ts = pd.NaT
-    if pd.isna(ts):
-        raise ParameterError(f"index_date must be a date such as 2020-01-01; got {value!r}")
-    return float((ts.tz_localize(None) - pd.Timestamp(0)) // pd.Timedelta(microseconds=1))
+    return float(_index_date(value).astype("datetime64[us]").astype(np.int64))

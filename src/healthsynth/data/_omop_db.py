@@ -35,6 +35,7 @@ import pandas as pd
 
 from healthsynth.data._dataset import Dataset, EventTable
 from healthsynth.data._db import Database, open_database
+from healthsynth.data._export import _index_date
 from healthsynth.errors import DatabaseError, DataError, ParameterError
 
 __all__ = ["OMOP_DOMAINS", "OmopData", "read_omop"]
@@ -595,15 +596,10 @@ def _check_domains(domains: Sequence[str] | None) -> list[str] | None:
 
 
 def _index_day(value: str | None) -> int | None:
+    """A fixed index date as days since 1970, or None."""
     if value is None:
         return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        ts = pd.NaT
-    if pd.isna(ts):
-        raise ParameterError(f"index_date must be a date such as 2005-01-01; got {value!r}")
-    return int((ts.normalize().tz_localize(None) - pd.Timestamp(0)).days)
+    return int(_index_date(value).astype("datetime64[D]").astype(np.int64))
 
 
 def _holding(present: set[str]) -> str:
