@@ -235,6 +235,19 @@ def read_omop(
         "index": "fixed " + str(index_date) if fixed_index is not None else "observation start",
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if n_all > n_observed:
+        logger.warning(
+            "%d of %d persons have no observation period and were left out",
+            n_all - n_observed,
+            n_all,
+        )
+    for table, c in counts.items():
+        if c["without_concept_or_source"]:
+            logger.warning(
+                "%s: %d rows have neither a concept ID nor a source value and were left out",
+                table,
+                c["without_concept_or_source"],
+            )
     return OmopData(dataset=dataset, concepts=concepts, record=record)
 
 
