@@ -12,7 +12,9 @@ import io
 import uuid
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from healthsynth.data import Dataset, load_timelines, write_omop
@@ -66,7 +68,7 @@ def concept_map(folder: Path) -> CodeMap:
     return load_code_map(path)
 
 
-def nafld(n: int = 200) -> Dataset:
+def nafld(n: int | None = 200) -> Dataset:
     """A seeded subset of the real NAFLD cohort."""
     return load_timelines("nafld", max_patients=n, seed=0)
 
@@ -111,3 +113,55 @@ def as_csv_naming(dataset: Dataset, code_map: CodeMap) -> pd.DataFrame:
 
 def sorted_events(ev: pd.DataFrame) -> pd.DataFrame:
     return ev.sort_values(["id", "days", "item", "value"], kind="stable").reset_index(drop=True)
+
+
+def csv_views(cohort: Dataset, from_db: Dataset, code_map: CodeMap) -> tuple[Dataset, Dataset]:
+    """The CSV-read cohort and the database-read one in the same layout and names.
+
+    Only what a CDM holds is kept: the patients' id, age, sex, futime and status, and the
+    events and labs tables.
+    """
+    keep = ["id", "age", "sex", "futime", "status"]
+    tables = {"patients": cohort.patient_table[keep]}
+    tables |= {n: cohort.tables[n] for n in ("events", "labs")}
+    real = Dataset.from_tables(
+        tables, key="id", time="days", end="futime", death="status", sex="sex", age="age"
+    )
+    events = as_csv_naming(from_db, code_map)
+    labs = events["item"].isin(set(cohort.tables["labs"]["test"]))
+    p = from_db.patient_table.rename(
+        columns={"person_id": "id", "follow_up_days": "futime", "died": "status"}
+    )
+    copy = real.with_events(
+        p[keep].astype({c: real.patient_table[c].dtype for c in keep}),
+        events.assign(table=np.where(labs, "labs", "events")),
+    )
+    return real, copy
+
+
+def referential_checks(db: Any, schema: str) -> dict[str, int]:
+    """Events of unknown persons, outside every observation period, or after death."""
+    s = db.qualify(schema)
+    tables = {
+        "condition_occurrence": "condition_start_date",
+        "measurement": "measurement_date",
+        "drug_exposure": "drug_exposure_start_date",
+        "procedure_occurrence": "procedure_date",
+        "observation": "observation_date",
+    }
+    out = {"orphans": 0, "outside_period": 0, "after_death": 0}
+    for t, d in tables.items():
+        out["orphans"] += db.rows(
+            f"SELECT count(*) FROM {s}.{t} e WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {s}.person p WHERE p.person_id = e.person_id)"
+        )[0][0]
+        out["outside_period"] += db.rows(
+            f"SELECT count(*) FROM {s}.{t} e WHERE NOT EXISTS (SELECT 1 FROM "
+            f"{s}.observation_period o WHERE o.person_id = e.person_id AND e.{d} BETWEEN "
+            "o.observation_period_start_date AND o.observation_period_end_date)"
+        )[0][0]
+        out["after_death"] += db.rows(
+            f"SELECT count(*) FROM {s}.{t} e JOIN {s}.death x ON x.person_id = e.person_id "
+            f"WHERE e.{d} > x.death_date"
+        )[0][0]
+    return out

@@ -172,7 +172,7 @@ def test_round_trip_fit_from_the_database_and_sample_into_a_new_schema(postgres_
         counts = write_omop(syn, url, schema=out, code_map=gen.code_map_)
         assert counts["person"] == 60
         with open_database(url) as db:
-            check = _referential_checks(db, out)
+            check = cdm.referential_checks(db, out)
             concepts = dict(
                 db.rows(
                     f"SELECT measurement_source_value, min(measurement_concept_id) FROM "
@@ -190,63 +190,13 @@ def test_round_trip_fit_from_the_database_and_sample_into_a_new_schema(postgres_
         cdm.drop_schema(url, out)
 
 
-def _referential_checks(db, schema: str) -> dict[str, int]:
-    """Events of unknown persons, outside every observation period, or after death."""
-    s = db.qualify(schema)
-    tables = {
-        "condition_occurrence": "condition_start_date",
-        "measurement": "measurement_date",
-        "drug_exposure": "drug_exposure_start_date",
-        "procedure_occurrence": "procedure_date",
-        "observation": "observation_date",
-    }
-    out = {"orphans": 0, "outside_period": 0, "after_death": 0}
-    for t, d in tables.items():
-        out["orphans"] += db.rows(
-            f"SELECT count(*) FROM {s}.{t} e WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {s}.person p WHERE p.person_id = e.person_id)"
-        )[0][0]
-        out["outside_period"] += db.rows(
-            f"SELECT count(*) FROM {s}.{t} e WHERE NOT EXISTS (SELECT 1 FROM "
-            f"{s}.observation_period o WHERE o.person_id = e.person_id AND e.{d} BETWEEN "
-            "o.observation_period_start_date AND o.observation_period_end_date)"
-        )[0][0]
-        out["after_death"] += db.rows(
-            f"SELECT count(*) FROM {s}.{t} e JOIN {s}.death x ON x.person_id = e.person_id "
-            f"WHERE e.{d} > x.death_date"
-        )[0][0]
-    return out
-
-
 def test_timeline_evaluation_of_database_data_matches_the_csv_data(source, cohort, code_map):
     """Scored against the CSV-read cohort, the database-read cohort is a perfect copy."""
-    from healthsynth.data import Dataset
     from healthsynth.evaluate.timeline import evaluate_timelines
 
     url, schema = source
     ds = read_omop(url, schema=schema, index_date=cdm.INDEX_DATE).dataset
-    events = cdm.as_csv_naming(ds, code_map)
-    labs = events["item"].isin(set(cohort.tables["labs"]["test"]))
-    p = ds.patient_table.rename(
-        columns={"person_id": "id", "follow_up_days": "futime", "died": "status"}
-    )
-    keep = ["id", "age", "sex", "futime", "status"]
-    real = Dataset.from_tables(
-        {
-            "patients": cohort.patient_table[keep],
-            **{n: cohort.tables[n] for n in ("events", "labs")},
-        },
-        key="id",
-        time="days",
-        end="futime",
-        death="status",
-        sex="sex",
-        age="age",
-    )
-    from_db = real.with_events(
-        p[keep].astype({c: real.patient_table[c].dtype for c in keep}),
-        events.assign(table=np.where(labs, "labs", "events")),
-    )
+    real, from_db = cdm.csv_views(cohort, ds, code_map)
     metrics = ["event_prevalence_r2", "cooccurrence_r2", "events_per_patient", "event_order"]
     csv_scores = evaluate_timelines(real=real, synthetic=real, metrics=metrics)["records"]
     db_scores = evaluate_timelines(real=real, synthetic=from_db, metrics=metrics)["records"]
