@@ -70,7 +70,13 @@ def test_save_load_round_trip(fitted, tmp_path):
     gen, _ = fitted
     gen.save(tmp_path / "m")
     names = sorted(p.name for p in (tmp_path / "m").iterdir())
-    assert names == ["generator.json", "model", "schema.json", "training.json"]
+    assert names == [
+        ".healthsynth-manifest.json",
+        "generator.json",
+        "model",
+        "schema.json",
+        "training.json",
+    ]
     if not type(gen).pickled:
         assert not list((tmp_path / "m").rglob("*.bin"))
         assert not list((tmp_path / "m").rglob("*.pkl"))

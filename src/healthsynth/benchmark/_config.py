@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from healthsynth.data._io import read_yaml
-from healthsynth.errors import DataError, DataFileError
+from healthsynth.errors import DataError, DataFileError, ParameterError
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -233,17 +233,14 @@ def config_from_data(data: Any, *, source: Path) -> BenchmarkConfig:
         syn = _whole(syn, "synthetic_rows", source, minimum=1, hint="or 'same'")
     metrics = data.get("metrics")
     if metrics is not None:
-        from healthsynth.evaluate import METRICS
+        from healthsynth.evaluate import registry
 
         if not isinstance(metrics, list) or not metrics:
             raise _fail(source, "'metrics' must be a non-empty list of metric names")
-        bad = [m for m in metrics if m not in METRICS]
-        if bad:
-            raise _fail(
-                source,
-                f"metric '{bad[0]}' is not known; known metrics: {', '.join(sorted(METRICS))}",
-            )
-        metrics = tuple(metrics)
+        try:
+            metrics = tuple(registry.resolve(metrics, kind="table"))
+        except ParameterError as e:
+            raise _fail(source, str(e)) from None
     workers = _whole(data.get("workers", 1), "workers", source, minimum=1)
     name = str(data.get("name") or source.stem)
     return BenchmarkConfig(

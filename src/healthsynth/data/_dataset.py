@@ -406,10 +406,12 @@ class Dataset:
 
     def write(self, folder: str | Path, *, fmt: Literal["csv", "parquet"] = "csv") -> Path:
         """Write each table as ``NAME.csv`` / ``NAME.parquet`` into ``folder`` (atomically)."""
+        from healthsynth.data._outputs import atomic_folder
+
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for n, df in self.tables.items():
-            write_table(df, folder / f"{n}.{fmt}")
+        with atomic_folder(folder, action="write the tables", kind="dataset") as tmp:
+            for n, df in self.tables.items():
+                write_table(df, tmp / f"{n}.{fmt}")
         return folder
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from healthsynth.data._export import CONDITION, Prepared
+from healthsynth.data._prepared import CONDITION, Prepared
 from healthsynth.errors import DataError
 
 __all__ = ["FHIR_SYSTEMS", "write_fhir"]

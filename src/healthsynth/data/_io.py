@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from healthsynth.data._outputs import atomic_folder, atomic_path, current_umask
 from healthsynth.errors import DataFileError, ParameterError
 
 __all__ = [
     "TABLE_SUFFIXES",
+    "atomic_folder",
     "atomic_path",
+    "current_umask",
     "atomic_write_text",
     "read_table",
     "table_format",
@@ -106,72 +104,6 @@ def read_table(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     if len(df) == 0:
         raise DataFileError(f"data file {path} has a header but no rows")
     return df
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would
-        if tmp_path.exists():
-            os.chmod(tmp_path, 0o666 & ~current_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-@contextmanager
-def atomic_folder(
-    path: str | Path,
-    *,
-    action: str,
-    is_ours: Callable[[Path], bool],
-    error: type[Exception] = ParameterError,
-) -> Iterator[Path]:
-    """Yield a temporary folder next to ``path`` that replaces ``path`` only on success.
-
-    ``path`` must be absent, empty, or a folder ``is_ours`` recognises (an earlier output of
-    the same kind, which is replaced); anything else raises ``error`` saying it cannot
-    ``action`` there, so no one's other files are ever deleted.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise error(f"cannot {action} to {path}: it is a file, not a folder")
-    if path.is_dir() and any(path.iterdir()) and not is_ours(path):
-        raise error(
-            f"cannot {action} to {path}: the folder holds other files; choose a new or empty folder"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        # mkdtemp makes the folder private (0700); give it the permissions mkdir() would
-        os.chmod(tmp, 0o777 & ~current_umask())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.rmdir(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
-def current_umask() -> int:
-    """The process's file-creation mask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def read_yaml(path: str | Path, *, what: str) -> Any:

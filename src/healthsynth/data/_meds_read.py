@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from healthsynth.data._dataset import Dataset, EventTable
-from healthsynth.data._export import _index_date, _sex
+from healthsynth.data._prepared import _sex, index_date_of
 from healthsynth.errors import DataError, DataFileError, MissingExtraError, ParameterError
 
 __all__ = ["MedsData", "read_meds"]
@@ -360,4 +360,4 @@ def _index_us(value: str | None) -> float | None:
     """A fixed index date as microseconds since 1970, or None."""
     if value is None:
         return None
-    return float(_index_date(value).astype("datetime64[us]").astype(np.int64))
+    return float(index_date_of(value).astype("datetime64[us]").astype(np.int64))

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from healthsynth.data._export import (
+from healthsynth.data._prepared import (
     CONDITION,
     DRUG,
     MEASUREMENT,

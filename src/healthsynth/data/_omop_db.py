@@ -35,7 +35,7 @@ import pandas as pd
 
 from healthsynth.data._dataset import Dataset, EventTable
 from healthsynth.data._db import Database, open_database
-from healthsynth.data._export import _index_date
+from healthsynth.data._prepared import index_date_of
 from healthsynth.errors import DatabaseError, DataError, ParameterError
 
 __all__ = ["OMOP_DOMAINS", "OmopData", "read_omop"]
@@ -612,7 +612,7 @@ def _index_day(value: str | None) -> int | None:
     """A fixed index date as days since 1970, or None."""
     if value is None:
         return None
-    return int(_index_date(value).astype("datetime64[D]").astype(np.int64))
+    return int(index_date_of(value).astype("datetime64[D]").astype(np.int64))
 
 
 def _holding(present: set[str]) -> str:

@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 
 from healthsynth.data._dataset import Dataset
 from healthsynth.data._db import Database, open_database
-from healthsynth.data._export import CodeMapLike, _index_date, prepare
 from healthsynth.data._omop import omop_tables
 from healthsynth.data._omop_cdm import CDM_TABLES, NOT_NULL, create_table_sql, text_length
+from healthsynth.data._prepared import CodeMapLike, index_date_of, prepare
 from healthsynth.errors import DatabaseError, DataError, ParameterError
 
 __all__ = ["write_omop"]
@@ -90,7 +90,7 @@ def write_omop(
         )
     if not isinstance(replace, bool):
         raise ParameterError(f"replace must be True or False; got {replace!r}")
-    index = _index_date(index_date)
+    index = index_date_of(index_date)
     prepared = prepare(dataset, code_map=code_map, index=index)
     tables = omop_tables(prepared, every_table=True)
     tables["cdm_source"] = _cdm_source(source_name, source_description)

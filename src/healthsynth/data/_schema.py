@@ -313,8 +313,19 @@ class Schema:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise DataError(f"schema file {path} does not exist") from None
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, ParameterError) as e:
-            raise DataError(f"schema file {path} is corrupted ({e}); re-create it") from None
+        except (
+            json.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            UnicodeDecodeError,
+            ParameterError,
+        ) as e:
+            detail = " ".join(str(e).split())
+            raise DataError(f"schema file {path} is corrupted ({detail}); re-create it") from None
+        except DataError as e:
+            raise DataError(f"schema file {path} cannot be used: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------------

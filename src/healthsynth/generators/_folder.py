@@ -42,14 +42,10 @@ FORMAT = "healthsynth.generator"
 def atomic_folder(path: str | Path) -> AbstractContextManager[Path]:
     """A temporary folder that replaces the model folder ``path`` on success.
 
-    ``path`` must be a model folder, an empty folder, or absent.
+    ``path`` must be absent, empty, or a folder healthsynth wrote (see
+    :mod:`healthsynth.data._outputs`); anything else is refused and left untouched.
     """
-    return data_atomic_folder(
-        path,
-        action="save the model",
-        is_ours=lambda p: (p / "generator.json").exists(),
-        error=ModelFolderError,
-    )
+    return data_atomic_folder(path, action="save the model", kind="model", error=ModelFolderError)
 
 
 def read_json(path: Path, folder: Path) -> dict[str, Any]:
@@ -127,9 +123,16 @@ def open_folder(
         raise ModelFolderError(
             f"model folder {folder} holds a '{meta.get('generator')}' model, not {name}"
         )
-    if meta.get("format_version", 0) > format_version:
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise ModelFolderError(
-            f"model folder {folder} was written by a newer healthsynth; upgrade to load it"
+            f"model folder {folder} is corrupted: generator.json's format_version {version!r} "
+            "is not a whole number; fit the model again"
+        )
+    if version > format_version:
+        raise ModelFolderError(
+            f"model folder {folder} was written by a newer healthsynth (format version "
+            f"{version}; this one reads up to {format_version}); upgrade to load it"
         )
     try:
         schema = Schema.load(folder / "schema.json")

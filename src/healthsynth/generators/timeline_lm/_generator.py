@@ -622,6 +622,7 @@ class TimelineLM:
         with data_atomic_folder(
             folder,
             action="write the synthetic patients",
+            kind="timelines sample",
             # an earlier sample (a run record, or only this model's tables) may be replaced
             is_ours=lambda p: (
                 (p / "run.json").exists()

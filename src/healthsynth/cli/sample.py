@@ -1,0 +1,205 @@
+"""``healthsynth sample``: synthetic rows (or patients) from a model folder, streamed to disk."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from healthsynth.cli._app import app, quiet_transformers, say, user_errors
+from healthsynth.errors import ParameterError
+
+__all__ = ["sample"]
+
+#: Most rows (or patients) one run writes.
+MAX_N = 10**10
+_FORMATS = ("csv", "parquet", "omop", "meds", "fhir")
+
+
+@app.command()
+@user_errors
+def sample(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder written by 'fit'.")],
+    n: Annotated[int, typer.Option("-n", help="Number of rows (patients, for timelines).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Output file (.csv or .parquet); a folder for timelines."
+        ),
+    ],
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="COLUMN=VALUE, COLUMN>=NUMBER, COLUMN=LOW..HIGH, or has=ITEM for timelines; "
+            "repeatable."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Timelines only: csv, parquet, omop, meds or fhir."),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing output file that healthsynth did not write (never an "
+            "input of the model).",
+        ),
+    ] = False,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(help="prompted-llm: most tokens this run may use (default: the fit's)."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(help="prompted-llm: most US dollars this run may cost (default: the fit's)."),
+    ] = None,
+) -> None:
+    """Sample synthetic rows (or patients) from a model folder, streamed to disk in blocks."""
+    quiet_transformers()
+    from healthsynth.data import add_to_manifest, atomic_path, output_lock, protected_files
+    from healthsynth.generators import Generator, load_generator
+    from healthsynth.generators._folder import check_folder
+    from healthsynth.generators._registry import timeline_registry
+
+    # everything that can be refused is refused before the (slower) model load
+    Generator._check_n(n)
+    if n > MAX_N:
+        raise ParameterError(f"-n {n} is more than one run writes (at most {MAX_N:,}); split it")
+    _, meta = check_folder(model_dir)
+    timelines = meta.get("data_kind") == "timelines" or meta.get("generator") in (
+        timeline_registry.names()
+    )
+    conditions = _conditions(condition or [], timelines=timelines)
+    fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
+    with output_lock(output):
+        model = load_generator(model_dir)
+        for flag, param, value in (
+            ("--budget-tokens", "budget_tokens", budget_tokens),
+            ("--budget-usd", "budget_usd", budget_usd),
+        ):
+            if value is None:
+                continue
+            if param not in model.get_params():
+                raise ParameterError(f"{flag} applies to prompted-llm models; leave it out")
+            setattr(model, param, value)
+        start = time.perf_counter()
+        if timelines:
+            model.sample_to_folder(n, output, fmt=fmt, conditions=conditions or None, seed=seed)
+        else:
+            model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
+        took = time.perf_counter() - start
+        run = _run_record(model, model_dir, n, output, fmt, conditions, seed, took, timelines)
+        run_path = output / "run.json" if timelines else output.with_name(output.name + ".run.json")
+        with atomic_path(run_path) as tmp:
+            tmp.write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
+        if timelines:
+            add_to_manifest(output, [run_path])
+    _summary(run, output, timelines)
+
+
+def _check_output(
+    output: Path, fmt: str | None, timelines: bool, protected: list[Any], overwrite: bool
+) -> str | None:
+    """Refuse an output this run may not write; return the format."""
+    from healthsynth.data import check_output_file, check_output_folder, table_format
+
+    if timelines:
+        fmt = fmt or "csv"
+        if fmt not in _FORMATS:
+            raise ParameterError(f"--format '{fmt}' is not one of {', '.join(_FORMATS)}")
+        if output.exists() and not output.is_dir():
+            raise ParameterError(f"--output {output} is a file; timelines are written to a folder")
+        check_output_folder(
+            output,
+            action="write the synthetic patients",
+            protected=protected,
+            kind="timelines sample",
+        )
+        return fmt
+    if fmt is not None:
+        raise ParameterError(
+            "--format applies to timeline models; for a table the output file's suffix "
+            "(.csv or .parquet) sets the format"
+        )
+    table_format(output, "output file")
+    check_output_file(
+        output, action="write the synthetic rows", protected=protected, overwrite=overwrite
+    )
+    return None
+
+
+def _conditions(items: list[str], *, timelines: bool) -> dict[str, Any]:
+    """Conditions from the command line (for timelines also ``has=ITEM``, repeatable)."""
+    from healthsynth.generators._conditions import parse_condition_strings
+
+    if not timelines:
+        return parse_condition_strings(items)
+    has = [i.split("=", 1)[1].strip() for i in items if i.strip().startswith("has=")]
+    conditions = parse_condition_strings([i for i in items if not i.strip().startswith("has=")])
+    if has:
+        conditions["has"] = has
+    return conditions
+
+
+def _run_record(
+    model: Any,
+    model_dir: Path,
+    n: int,
+    output: Path,
+    fmt: str | None,
+    conditions: dict[str, Any],
+    seed: int | None,
+    took: float,
+    timelines: bool,
+) -> dict[str, Any]:
+    """What was sampled, how, and what it cost (written next to the output)."""
+    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+
+    llm = dict(getattr(model, "sampling_record_", None) or {})
+    if llm:
+        n = int(llm.get("rows_returned", n))
+    run: dict[str, Any] = {
+        "command": "sample",
+        "model": str(model_dir),
+        "n": n,
+        "unit": "patients" if timelines else "rows",
+        "format": fmt,
+        "conditions": conditions,
+        "seed": seed,
+        "output": str(output),
+        "output_bytes": None if timelines else output.stat().st_size,
+        "seconds": round(took, 3),
+        "rows_per_second": round(n / max(took, 1e-9), 1),
+        "peak_rss_mb": peak_rss_mb(),
+        "runtime": runtime_info(),
+    }
+    if llm:
+        run["llm"] = llm
+        for k in ("tokens_in", "tokens_out", "cost_usd", "requests", "cached_requests"):
+            run[k] = llm.get(k)
+        run["llm_seconds"] = llm.get("llm_seconds")
+    return run
+
+
+def _summary(run: dict[str, Any], output: Path, timelines: bool) -> None:
+    n, unit, took = run["n"], run["unit"], run["seconds"]
+    where = f"{output}/ ({run['format']})" if timelines else str(output)
+    say(f"wrote {n:,} {unit} to {where} in {took:.1f} s ({n / max(took, 1e-9):,.0f} {unit}/s)")
+    llm = run.get("llm")
+    if not llm:
+        return
+    cur = llm.get("curation", {})
+    money = f", ${llm['cost_usd']:.4f}" if llm.get("cost_usd") is not None else ""
+    say(
+        f"{llm['requests']} requests ({llm['cached_requests']} from the cache), "
+        f"{llm['tokens_in']:,} tokens in, {llm['tokens_out']:,} out{money}; of "
+        f"{llm['rows_parsed']:,} rows parsed: {llm['rows_invalid']:,} outside the schema, "
+        f"{llm['off_condition']:,} off the conditions, {llm['rule_violations']:,} against the "
+        f"rules, {llm['copies_of_examples'] + llm['copies_of_training']:,} copies of real "
+        f"rows, {cur.get('hard', 0):,} dropped by curation; audit log {llm['audit_log']}"
+    )
