@@ -28,7 +28,14 @@ import pyarrow as pa
 
 from healthsynth.errors import DatabaseError, MissingExtraError, ParameterError
 
-__all__ = ["Database", "open_database", "quote_identifier", "quote_literal"]
+__all__ = [
+    "Database",
+    "default_schema",
+    "display_url",
+    "open_database",
+    "quote_identifier",
+    "quote_literal",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +77,16 @@ def _parse(url: str) -> Any:
             "the database URL is not a valid URL; write it as postgresql://user:password@host:"
             "port/database or duckdb:///path/to/file.duckdb"
         ) from None
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown: the password replaced by ``***``."""
+    return str(_parse(url).render_as_string(hide_password=True))
+
+
+def default_schema(url: str) -> str:
+    """The schema used when none is given: ``main`` in DuckDB, ``public`` in PostgreSQL."""
+    return "main" if _parse(url).get_backend_name() == "duckdb" else "public"
 
 
 class Database:
