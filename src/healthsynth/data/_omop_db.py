@@ -130,23 +130,7 @@ def read_omop(
     with open_database(url) as db:
         schema = schema or ("main" if db.dialect == "duckdb" else "public")
         reader = CdmReader(db, schema, batch_size)
-        present = set(reader.guard("listing the tables", lambda: db.tables(schema)))
-        missing = [t for t in ("person", "observation_period") if t not in present]
-        if missing:
-            raise DatabaseError(
-                f"schema '{schema}' at {db.display} is not an OMOP CDM: it has no "
-                f"{' or '.join(missing)} table; give the schema that holds the CDM "
-                f"(--omop-schema){_holding(present)}"
-            )
-        if chosen is None:
-            chosen = [d for d, spec in OMOP_DOMAINS.items() if spec.table in present]
-        else:
-            absent = [OMOP_DOMAINS[d].table for d in chosen if OMOP_DOMAINS[d].table not in present]
-            if absent:
-                raise DatabaseError(
-                    f"schema '{schema}' at {db.display} has no {', '.join(absent)} table; leave "
-                    "that domain out of --domains"
-                )
+        present, chosen = _tables_to_read(db, reader, schema, chosen)
         persons = reader.persons(has_death="death" in present)
         n_all = len(persons)
         persons = persons[persons["start"].notna()].reset_index(drop=True)
@@ -188,7 +172,47 @@ def read_omop(
         if "concept" in (present if vocab == schema else set(db.tables(vocab))):
             concepts = reader.describe(concepts, vocab)
     patients = _patients(persons, index)
-    dataset = Dataset.from_tables(
+    dataset = _dataset(patients, events)
+    concepts = _finish_concepts(concepts, schema)
+    record = {
+        "schema": schema,
+        "domains": list(chosen),
+        "persons_in_cdm": int(n_all),
+        "persons_without_observation_period": int(n_all - n_observed),
+        "persons_read": int(len(patients)),
+        "events": counts,
+        "index": "fixed " + str(index_date) if fixed_index is not None else "observation start",
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    _log_left_out(n_all, n_observed, counts)
+    return OmopData(dataset=dataset, concepts=concepts, record=record)
+
+
+def _tables_to_read(
+    db: Any, reader: CdmReader, schema: str, chosen: list[str] | None
+) -> tuple[set[str], list[str]]:
+    """The schema's tables and the domains to read; a DatabaseError if the CDM lacks them."""
+    present = set(reader.guard("listing the tables", lambda: db.tables(schema)))
+    missing = [t for t in ("person", "observation_period") if t not in present]
+    if missing:
+        raise DatabaseError(
+            f"schema '{schema}' at {db.display} is not an OMOP CDM: it has no "
+            f"{' or '.join(missing)} table; give the schema that holds the CDM "
+            f"(--omop-schema){_holding(present)}"
+        )
+    if chosen is None:
+        return present, [d for d, spec in OMOP_DOMAINS.items() if spec.table in present]
+    absent = [OMOP_DOMAINS[d].table for d in chosen if OMOP_DOMAINS[d].table not in present]
+    if absent:
+        raise DatabaseError(
+            f"schema '{schema}' at {db.display} has no {', '.join(absent)} table; leave "
+            "that domain out of --domains"
+        )
+    return present, chosen
+
+
+def _dataset(patients: pd.DataFrame, events: dict[str, pd.DataFrame]) -> Dataset:
+    return Dataset.from_tables(
         {"patients": patients, **events},
         key=KEY,
         time=TIME,
@@ -202,17 +226,9 @@ def read_omop(
         },
         sources={t: f"OMOP table {t}" for t in events} | {"patients": "OMOP table person"},
     )
-    concepts = _finish_concepts(concepts, schema)
-    record = {
-        "schema": schema,
-        "domains": list(chosen),
-        "persons_in_cdm": int(n_all),
-        "persons_without_observation_period": int(n_all - n_observed),
-        "persons_read": int(len(patients)),
-        "events": counts,
-        "index": "fixed " + str(index_date) if fixed_index is not None else "observation start",
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+
+
+def _log_left_out(n_all: int, n_observed: int, counts: dict[str, dict[str, int]]) -> None:
     if n_all > n_observed:
         logger.warning(
             "%d of %d persons have no observation period and were left out",
@@ -226,7 +242,6 @@ def read_omop(
                 table,
                 c["without_concept_or_source"],
             )
-    return OmopData(dataset=dataset, concepts=concepts, record=record)
 
 
 def _finish_concepts(concepts: pd.DataFrame, schema: str) -> pd.DataFrame:
