@@ -163,25 +163,9 @@ def read_meds(
     patients[AGE] = np.round(age.to_numpy(float), 1)
     static = rows[~timed & rows["subject"].isin(with_events)]
     patients = _static_columns(patients, static, names)
-    ev = ev[ev["subject"].isin(with_events)]
-    days = (ev["when"].to_numpy(float) - index.reindex(ev["subject"]).to_numpy()) / _US_PER_DAY
-    if np.all(np.abs(days - np.round(days)) < 1e-9):
-        days = np.round(days).astype(np.int64)
-    item = names[ev["code"].to_numpy()]
-    has_value = ev.groupby("code")["value"].apply(lambda v: v.notna().any())
-    numeric = ev["code"].map(has_value).to_numpy(bool)
-    tables: dict[str, pd.DataFrame] = {"patients": patients}
-    base = pd.DataFrame({KEY: ev["subject"].to_numpy(np.int64), TIME: days, "code": item})
-    if (~numeric).any():
-        tables["events"] = base[~numeric].reset_index(drop=True)
-    if numeric.any():
-        m = base[numeric].reset_index(drop=True)
-        m["value"] = ev["value"].to_numpy(float)[numeric]
-        tables["measurements"] = m
-    layouts = {
-        n: EventTable("code", code="code", value="value" if n == "measurements" else None)
-        for n in tables
-        if n != "patients"
+    tables = {
+        "patients": patients,
+        **_event_tables(ev[ev["subject"].isin(with_events)], index, names),
     }
     dataset = Dataset.from_tables(
         tables,
@@ -191,7 +175,11 @@ def read_meds(
         death=DIED,
         sex=SEX if SEX in patients else None,
         age=AGE,
-        layouts=layouts,
+        layouts={
+            n: EventTable("code", code="code", value="value" if n == "measurements" else None)
+            for n in tables
+            if n != "patients"
+        },
         sources={n: f"MEDS dataset {root} ({n})" for n in tables},
     )
     codes = _codes(root, meds, dataset)
@@ -205,6 +193,25 @@ def read_meds(
         "seconds": round(time.perf_counter() - started, 3),
     }
     return MedsData(dataset=dataset, codes=codes, record=record)
+
+
+def _event_tables(ev: pd.DataFrame, index: pd.Series, names: np.ndarray) -> dict[str, pd.DataFrame]:
+    """``events`` (codes without numbers) and ``measurements`` (codes that carry numbers)."""
+    days = (ev["when"].to_numpy(float) - index.reindex(ev["subject"]).to_numpy()) / _US_PER_DAY
+    if np.all(np.abs(days - np.round(days)) < 1e-9):
+        days = np.round(days).astype(np.int64)
+    item = names[ev["code"].to_numpy()]
+    has_value = ev.groupby("code")["value"].apply(lambda v: v.notna().any())
+    numeric = ev["code"].map(has_value).to_numpy(bool)
+    tables: dict[str, pd.DataFrame] = {}
+    base = pd.DataFrame({KEY: ev["subject"].to_numpy(np.int64), TIME: days, "code": item})
+    if (~numeric).any():
+        tables["events"] = base[~numeric].reset_index(drop=True)
+    if numeric.any():
+        m = base[numeric].reset_index(drop=True)
+        m["value"] = ev["value"].to_numpy(float)[numeric]
+        tables["measurements"] = m
+    return tables
 
 
 def _read_shards(shards: list[Path], meds: Any) -> tuple:
