@@ -11,6 +11,9 @@ The tree::
     ├── NotFittedError               a generator was used before ``fit`` or ``load``
     ├── ModelFolderError             a saved model folder is missing, incomplete or corrupted
     ├── MissingExtraError            an optional dependency is not installed; names the extra
+    ├── DatabaseError                a database cannot be reached, refuses the login, lacks the
+    │                                tables asked for, or already holds data where healthsynth
+    │                                would write (messages never show the password)
     └── LLMError                     talking to a language-model endpoint went wrong
         ├── EndpointError            unreachable, timed out, refused the key or the model, or kept
         │                            failing after the retries
@@ -30,6 +33,7 @@ __all__ = [
     "BudgetError",
     "ConditionError",
     "DataError",
+    "DatabaseError",
     "DataFileError",
     "EndpointError",
     "HealthsynthError",
@@ -100,6 +104,10 @@ class MissingExtraError(HealthsynthError, ImportError):
             f"{purpose} needs the package '{package}', which is not installed; "
             f"install it with: pip install 'healthsynth[{extra}]'"
         )
+
+
+class DatabaseError(HealthsynthError):
+    """A database cannot be reached or used as asked; the message hides the password."""
 
 
 class LLMError(HealthsynthError):
