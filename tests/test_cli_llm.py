@@ -269,7 +269,7 @@ def test_zero_shot_to_a_remote_endpoint_needs_the_flag(data, tmp_path):
 
 
 def test_domain_flags(data, server, tmp_path):
-    r = fit(data, server, tmp_path / "m", "--domain", "bmi=15..60", "--domain", "age=21..",
+    r = fit(data, server, tmp_path / "m", "--range", "bmi=15..60", "--range", "age=21..",
             "--widen", "2", "--reveal-ranges", "--code-map", "pbcseq")  # fmt: skip
     assert r.exit_code == 0, r.output
     domains = json.loads((tmp_path / "m" / "training.json").read_text())["domains"]
@@ -285,12 +285,16 @@ def test_domain_flags(data, server, tmp_path):
     assert "outside a column's domain" in " ".join(r.output.split())
     assert pd.read_csv(tmp_path / "s.csv")["bmi"].between(15, 60).all()
     for bad, message in (
-        (["--domain", "bmi"], "--domain 'bmi' is not of the form COLUMN=LOW..HIGH"),
-        (["--domain", "bmi=.."], "is not of the form COLUMN=LOW..HIGH"),
-        (["--domain", "type=0..1"], "domains names 'type', which is not a numeric"),
+        (["--range", "bmi"], "--range 'bmi' is not of the form COLUMN=LOW..HIGH"),
+        (["--range", "bmi=.."], "is not of the form COLUMN=LOW..HIGH"),
+        (["--range", "type=0..1"], "domains (--range) names 'type', which is not a numeric"),
         (["--widen", "-1"], "widen must be a number from 0 to 100"),
     ):
         r = fit(data, server, tmp_path / "bad", *bad)
         assert_user_error(r, message)
     r = invoke("fit", data, "--generator", "marginals", "--widen", "2", "--out", tmp_path / "x")
     assert_user_error(r, "generator 'marginals' does not take --widen")
+    r = invoke(
+        "fit", data, "--generator", "marginals", "--range", "bmi=1..2", "--out", tmp_path / "x"
+    )
+    assert_user_error(r, "generator 'marginals' does not take --range")

@@ -194,8 +194,11 @@ def test_bad_domain_settings_get_one_sentence(tmp_path):
     schema = infer_schema(pima, target="type")
     url = "http://127.0.0.1:9/v1"
     cases = [
-        ({"domains": {"nope": (0, 1)}}, "domains names 'nope', which is not a numeric"),
-        ({"domains": {"type": (0, 1)}}, "domains names 'type'"),
+        (
+            {"domains": {"nope": (0, 1)}},
+            r"domains \(--range\) names 'nope', which is not a numeric",
+        ),
+        ({"domains": {"type": (0, 1)}}, r"domains \(--range\) names 'type'"),
         ({"domains": {"glu": (0,)}}, r"domains\['glu'\] must be a \(low, high\) pair"),
         ({"domains": {"glu": ("a", 5)}}, r"domains\['glu'\] must hold two numbers or None"),
         ({"domains": {"glu": (9, 5)}}, r"domains\['glu'\] has its low above its high"),

@@ -25,11 +25,11 @@ def sample(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by 'fit'.")],
     n: Annotated[int, typer.Option("-n", help="Number of rows (patients, for timelines).")],
     output: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--output", "-o", help="Output file (.csv or .parquet); a folder for timelines."
         ),
-    ],
+    ] = None,
     condition: Annotated[
         list[str] | None,
         typer.Option(
@@ -48,6 +48,33 @@ def sample(
             "--overwrite",
             help="Replace an existing output file that healthsynth did not write (never an "
             "input of the model).",
+        ),
+    ] = False,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Load a ctgan, tvae or gaussian-copula model folder, whose pickle runs code "
+            "when loaded: only for folders you made yourself or whose author you trust.",
+        ),
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Timelines: write OMOP CDM tables into this database instead of a folder "
+            "(postgresql://USER@HOST/DB or duckdb:///FILE.duckdb; with --format omop).",
+        ),
+    ] = None,
+    omop_schema: Annotated[
+        str | None,
+        typer.Option(help="With --to: the schema to create (default: public, or main in DuckDB)."),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="With --to: drop and recreate the OMOP tables in a schema that holds tables.",
         ),
     ] = False,
     budget_tokens: Annotated[
@@ -108,9 +135,29 @@ def sample(
         timeline_registry.names()
     )
     conditions = _conditions(condition or [], timelines=timelines)
+    if to is not None or omop_schema is not None or replace:
+        _check_database_output(to, output, fmt, timelines, overwrite)
+        from healthsynth.cli._omop import sample_to_database
+
+        assert to is not None
+        sample_to_database(
+            load_generator(model_dir, trust_pickle=trust_pickle),
+            model_dir=model_dir,
+            n=n,
+            url=to,
+            schema=omop_schema,
+            replace=replace,
+            conditions=conditions,
+            seed=seed,
+        )
+        return
+    if output is None:
+        raise ParameterError(
+            "give the output with --output (or, for timelines, a database with --to)"
+        )
     fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
     with output_lock(output):
-        model = load_generator(model_dir)
+        model = load_generator(model_dir, trust_pickle=trust_pickle)
         # the settings that decide where data go come from this command, never from the folder
         for flag, param, value in (
             ("--budget-tokens", "budget_tokens", budget_tokens),
@@ -139,6 +186,24 @@ def sample(
         if timelines:
             add_to_manifest(output, [run_path])
     _summary(run, output, timelines)
+
+
+def _check_database_output(
+    to: str | None, output: Path | None, fmt: str | None, timelines: bool, overwrite: bool
+) -> None:
+    """Refuse ``--to`` combinations that cannot work, before the model load."""
+    if to is None:
+        raise ParameterError("--omop-schema and --replace go with --to URL; give the database")
+    if not timelines:
+        raise ParameterError(
+            "--to writes OMOP CDM tables of patient timelines; this model generates table rows"
+        )
+    if output is not None:
+        raise ParameterError("give either --output or --to, not both")
+    if fmt not in (None, "omop"):
+        raise ParameterError(f"--to writes OMOP CDM tables; --format {fmt} does not apply")
+    if overwrite:
+        raise ParameterError("--overwrite applies to files; with --to use --replace")
 
 
 def _check_output(

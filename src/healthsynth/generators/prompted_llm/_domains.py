@@ -212,15 +212,16 @@ def resolve_domains(
 def _given(given: Mapping[str, Any], schema: Schema) -> dict[str, tuple[Any, Any]]:
     if not isinstance(given, Mapping):
         raise ParameterError(
-            f"domains must map column names to (low, high) pairs; got {type(given).__name__}"
+            "domains must map column names to (low, high) pairs (--range COLUMN=LOW..HIGH); "
+            f"got {type(given).__name__}"
         )
     out = {}
     for name, pair in given.items():
         if name not in schema or schema[name].kind not in _RANGED:
             ranged = [c.name for c in schema.modelled if c.kind in _RANGED]
             raise ParameterError(
-                f"domains names {name!r}, which is not a numeric, whole-number or date column; "
-                f"give one of: {', '.join(ranged) or '(none)'}"
+                f"domains (--range) names {name!r}, which is not a numeric, whole-number or "
+                f"date column; give one of: {', '.join(ranged) or '(none)'}"
             )
         dates = schema[name].kind == "datetime"
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:

@@ -780,8 +780,9 @@ class PromptedLLM(Generator):
         api_key_env: str = "OPENAI_API_KEY",
         audit_log: str | None = DEFAULT_AUDIT_LOG,
         cache_dir: str | None = None,
+        trust_pickle: bool = False,
     ) -> PromptedLLM:
-        """Load a model folder written by :meth:`save` (nothing is sent anywhere).
+        """Load a model folder written by :meth:`save` (nothing is sent, nothing unpickled).
 
         The settings below are never read from the folder, which could have been written by
         anyone: they are what this call gives, or the safe defaults (the attributes of the same
@@ -802,6 +803,8 @@ class PromptedLLM(Generator):
             The JSONL audit log (default ``./healthsynth-llm-audit.jsonl``).
         cache_dir
             An opt-in response cache folder.
+        trust_pickle
+            Unused: this folder holds no pickle.
         """
         folder, _, schema, params = open_folder(
             path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
