@@ -38,11 +38,14 @@ def test_a_good_config_reads_with_defaults(tmp_path):
 
 def test_packaged_configs_all_read():
     shipped = packaged_configs()
-    assert {"default", "class-imbalance", "health-equity", "data-efficiency"} <= set(shipped)
+    assert {"default", "class-imbalance", "health-equity", "data-efficiency", "dp"} <= set(shipped)
     for name in shipped:
         cfg = load_config(name)
         assert len(cfg.datasets) >= 3, name
     assert load_config("default").time_budget_per_cell_s > 0
+    # the ε-utility curve: the same generator with and without differential privacy
+    eps = [m.params.get("dp_epsilon") for m in load_config("dp").methods]
+    assert eps == [None, 8, 3, 1]
 
 
 def test_unknown_generator_lists_the_valid_ones(tmp_path):

@@ -7,8 +7,8 @@ whether sampling reproduces it, next to the same figures for the audited model, 
 saw the canaries. ``docs/privacy.md`` says how to read them.
 """
 
-from healthsynth.audit._canaries import canary_audit
+from healthsynth.audit._canaries import INFO, canary_audit
 from healthsynth.audit._draw import draw_records
 from healthsynth.audit._exposure import CHANCE_EXPOSURE, exposure
 
-__all__ = ["CHANCE_EXPOSURE", "canary_audit", "draw_records", "exposure"]
+__all__ = ["CHANCE_EXPOSURE", "INFO", "canary_audit", "draw_records", "exposure"]

@@ -34,9 +34,36 @@ from healthsynth.audit._exposure import (
 )
 from healthsynth.data._rows import row_keys
 from healthsynth.errors import DataError, ParameterError
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["canary_audit"]
+__all__ = ["INFO", "canary_audit"]
+
+#: What the audit's records mean (the report's glossary).
+INFO = MetricInfo(
+    name="canary_audit",
+    dimension="privacy",
+    kind="table",
+    summary="What a re-fitted generator keeps of unique canary records inserted in its rows.",
+    measures=(
+        Measure(
+            "canary_exposure",
+            "lower",
+            "Exposure of the canaries: log2(candidates + 1) - log2(rank of each canary's "
+            "likelihood among records drawn like it), mean over the canaries trained on; "
+            "the reference is the model that never saw them (chance: about 1.44 bits).",
+            low=0,
+            unit="bits",
+        ),
+        Measure(
+            "canary_reproduced",
+            "lower",
+            "Sampled rows equal to a canary (exact) or as close to one as the closest 5 % of "
+            "real rows are to another (near); the reference samples the audited model.",
+            low=0,
+            unit="rows",
+        ),
+    ),
+)
 
 
 def _count(value: Any, name: str, low: int) -> int:

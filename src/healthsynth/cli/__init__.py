@@ -1,7 +1,8 @@
 """The ``healthsynth`` command line: a thin layer over the Python API, one module per command.
 
-``fit``, ``sample``, ``evaluate``, ``notes``, ``demo``, ``benchmark`` and ``datasets``; what
-they share (the application, plain-text output, one-line user errors) is in :mod:`._app`.
+``fit``, ``sample``, ``evaluate``, ``audit``, ``notes``, ``demo``, ``benchmark`` and
+``datasets``; what they share (the application, plain-text output, one-line user errors) is in
+:mod:`._app`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from healthsynth.cli import (  # noqa: F401 - each module adds its command
+    audit,
     benchmark,
     datasets,
     demo,

@@ -23,7 +23,7 @@ def benchmark(
         str,
         typer.Argument(
             help="Benchmark config (YAML file) or a packaged one: default, class-imbalance, "
-            "health-equity, data-efficiency."
+            "health-equity, data-efficiency, dp."
         ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],

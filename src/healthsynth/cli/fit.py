@@ -13,6 +13,7 @@ import typer
 
 from healthsynth.cli._app import app, quiet_transformers, say, split_names, user_errors
 from healthsynth.cli._params import generator_params, setting_names
+from healthsynth.cli._privacy import check_dp_flags, dp_line
 from healthsynth.cli._tables import parse_tables, read_dataset, scalar
 from healthsynth.errors import ModelFolderError, ParameterError
 
@@ -31,6 +32,7 @@ _TIMELINE_ONLY = {
     "age": "--age",
 }
 _DB = "Databases (--omop, --meds)"
+_DP = "Differential privacy (tabular-lm, timeline-lm; extra 'dp')"
 #: what to read from a database or MEDS folder (not generator settings)
 _SOURCE_ONLY = {
     "omop_schema": "--omop-schema",
@@ -85,6 +87,20 @@ def fit(
         typer.Option(help="Clinical rules (YAML) that every sampled row must satisfy."),
     ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(help="Train with DP-SGD spending at most this ε.", rich_help_panel=_DP),
+    ] = None,
+    dp_delta: Annotated[
+        float | None, typer.Option(help="The δ of the budget (default 0.1/n).", rich_help_panel=_DP)
+    ] = None,
+    dp_max_grad_norm: Annotated[
+        float | None,
+        typer.Option(help="Per-example gradient clipping norm (default 1).", rich_help_panel=_DP),
+    ] = None,
+    dp_accountant: Annotated[
+        str | None, typer.Option(help="rdp (default) or prv.", rich_help_panel=_DP)
+    ] = None,
     table: Annotated[
         list[str] | None,
         typer.Option(
@@ -318,6 +334,7 @@ def fit(
             "NAME=FILE (patients first), --key and --time"
         )
     cls = (timeline_registry if table or source else registry).get(generator)
+    check_dp_flags(given, generator, cls)
     settings = {k: v for k, v in given.items() if k not in _TABLE_ONLY and k not in _TIMELINE_ONLY}
     params = generator_params(generator, cls, settings)
     if "verbose" in setting_names(cls):
@@ -449,6 +466,9 @@ def _report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> No
         f"fitted {generator} on {what} in {rec['fit_seconds']:.1f} s{how}, peak memory "
         f"{rec['peak_rss_mb']:.0f} MiB → {out_dir}"
     )
+    line = dp_line(rec)
+    if line:
+        say(line)
     if getattr(model, "audit_log", None):
         say(f"LLM requests are logged to {Path(model.audit_log).resolve()}")
 

@@ -43,6 +43,7 @@ from healthsynth.errors import ParameterError
 __all__ = [
     "ACCOUNTANTS",
     "DP_EPOCHS",
+    "DP_GENERATORS",
     "DP_LEARNING_RATE",
     "OUTSIDE_GUARANTEE",
     "PrivacyBudget",
@@ -58,6 +59,9 @@ ACCOUNTANTS = ("rdp", "prv")
 DP_EPOCHS = 30
 #: The learning rate of a DP fit when none is given.
 DP_LEARNING_RATE = 5e-3
+
+#: The generators that can train with differential privacy (their ``dp_epsilon`` setting).
+DP_GENERATORS = ("tabular-lm", "timeline-lm")
 
 #: What each path does with the real rows outside DP-SGD (in the record, and docs/privacy.md).
 OUTSIDE_GUARANTEE: dict[str, list[str]] = {
