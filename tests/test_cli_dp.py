@@ -77,6 +77,9 @@ def test_fit_with_dp_flags_trains_privately_and_audits(opacus, pima_csv, tmp_pat
     # the re-fit was private too, under the same budget
     assert scores["meta"]["audit"]["dp"]["epsilon_target"] == 4.0
     assert scores["meta"]["audit"]["canaries"] == 3
+    # the report's model summary carries the audited model's budget
+    assert scores["meta"]["model"]["dp_epsilon"] == dp["epsilon"]
+    assert scores["meta"]["model"]["dp_accountant"] == "rdp"
     assert (report / "report.html").is_file()
 
 

@@ -128,6 +128,11 @@ def model_summary(training: Mapping[str, Any] | None) -> dict[str, Any] | None:
         keep["params"] = {
             k: v for k, v in training["params"].items() if v is not None and k != "verbose"
         }
+    dp = training.get("dp")
+    if isinstance(dp, Mapping):  # differential privacy: the budget spent and how it was counted
+        for k in ("epsilon", "epsilon_target", "delta", "accountant", "noise_multiplier", "unit"):
+            if dp.get(k) is not None:
+                keep[f"dp_{k}"] = dp[k]
     return keep
 
 
