@@ -89,7 +89,10 @@ def fit(
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
     dp_epsilon: Annotated[
         float | None,
-        typer.Option(help="Train with DP-SGD spending at most this ε.", rich_help_panel=_DP),
+        typer.Option(
+            help="Train with DP-SGD spending at most this ε (tabular-lm, timeline-lm; extra 'dp').",
+            rich_help_panel=_DP,
+        ),
     ] = None,
     dp_delta: Annotated[
         float | None, typer.Option(help="The δ of the budget (default 0.1/n).", rich_help_panel=_DP)
