@@ -11,14 +11,16 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from healthsynth.errors import ParameterError
-from healthsynth.generators._lm._dp import PrivacyBudget
 from healthsynth.generators._lm._train import BatchLoss, Objective, Strategy, TrainSettings
+
+if TYPE_CHECKING:  # _dp calls this module: only the type crosses back
+    from healthsynth.generators._lm._dp import PrivacyBudget
 
 __all__ = ["DPStrategy", "PrivateObjective", "noise_multiplier", "train_private"]
 
