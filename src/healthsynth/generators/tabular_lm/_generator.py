@@ -54,6 +54,12 @@ class TabularLM(Generator):
     perm_prob
         Share of training rows whose columns are reordered (a random subset first), which is
         what lets sampling condition on any columns.
+    target_share
+        Share of training rows whose target column (the schema's) comes last, so the model
+        learns p(target | every other column) directly.
+    target_last
+        Sample the other columns first and the target last, from the model's own
+        p(target | every other column) (unless a condition fixes the target).
     max_time
         Wall-clock limit for training, in seconds.
     privacy_stop
@@ -97,6 +103,8 @@ class TabularLM(Generator):
         validation_fraction: float = 0.1,
         patience: int = 12,
         perm_prob: float = 0.5,
+        target_share: float = 0.0,
+        target_last: bool = False,
         max_time: float | None = None,
         privacy_stop: bool = True,
         privacy_every: int = 5,
@@ -120,6 +128,8 @@ class TabularLM(Generator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.perm_prob = perm_prob
+        self.target_share = target_share
+        self.target_last = target_last
         self.max_time = max_time
         self.privacy_stop = privacy_stop
         self.privacy_every = privacy_every
@@ -244,6 +254,7 @@ class TabularLM(Generator):
             codec.encode(val_df, rng),
             batch_size=batch_size,
             perm_prob=self.perm_prob,
+            target_share=self.target_share,
         )
         self.model_: Any = build_model(
             codec,
