@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.errors import ModelFolderError
+from healthsynth.errors import ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, as_rules, surrogate_ids
 from healthsynth.generators._conditions import resolve_conditions
 from healthsynth.generators._folder import jsonable
@@ -60,6 +60,15 @@ class TabularLM(Generator):
     target_last
         Sample the other columns first and the target last, from the model's own
         p(target | every other column) (unless a condition fixes the target).
+    label_model
+        Opt-in hybrid: fit a logistic regression of the target on the other columns of the
+        real rows (:mod:`healthsynth.generators._label_model`) and redraw the target of a
+        ``label_share`` of the sampled rows from its p(target | row); the other columns are
+        sampled first. It uses a second model of the real rows, saved with the generator:
+        its utility gain and privacy cost are in ``docs/small-data.md``. Needs a categorical
+        or boolean target; a condition on the target keeps the condition's values.
+    label_share
+        Share of rows whose target the label model redraws (the rest keep the LM's own).
     max_time
         Wall-clock limit for training, in seconds.
     privacy_stop
@@ -105,6 +114,8 @@ class TabularLM(Generator):
         perm_prob: float = 0.5,
         target_share: float = 0.0,
         target_last: bool = False,
+        label_model: bool = False,
+        label_share: float = 1.0,
         max_time: float | None = None,
         privacy_stop: bool = True,
         privacy_every: int = 5,
@@ -130,6 +141,8 @@ class TabularLM(Generator):
         self.perm_prob = perm_prob
         self.target_share = target_share
         self.target_last = target_last
+        self.label_model = label_model
+        self.label_share = label_share
         self.max_time = max_time
         self.privacy_stop = privacy_stop
         self.privacy_every = privacy_every
@@ -173,6 +186,18 @@ class TabularLM(Generator):
         self.codec_ = codec
         self.text_: Any = None
         self.rules_ = as_rules(rules, schema)
+        self.label_model_: Any = None
+        if self.label_model:
+            from healthsynth.generators._label_model import LabelModel
+
+            reason = LabelModel.why_not(data, schema)
+            if reason is not None:
+                raise ParameterError(
+                    f"label_model needs a categorical or boolean target with two classes or "
+                    f"more, but {reason}; declare the target (--target COLUMN) or leave "
+                    "label_model off"
+                )
+            self.label_model_ = LabelModel.fit(data, schema)
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
@@ -332,7 +357,27 @@ class TabularLM(Generator):
         else:  # blocks of rows in parallel, each on one BLAS thread
             with compute_threads(1):
                 df = sample_rows(self, n, conds, seed=seed, workers=threads)
+        if self.label_model_ is not None and self.label_model_.target not in conds:
+            df = self._relabel(df, seed)
         return self._finish(df, start=0)
+
+    def _relabel(self, df: pd.DataFrame, seed: int | None) -> pd.DataFrame:
+        """Redraw the target of a ``label_share`` of the rows from the label model.
+
+        A redrawn row that would break a rule keeps the model's own target.
+        """
+        rng = np.random.default_rng(None if seed is None else [seed, 0x1ABE1])
+        target = self.label_model_.target
+        drawn = self.label_model_.draw(df, rng)
+        change = rng.random(len(df)) < self.label_share
+        out = df.copy()
+        values = out[target].astype(object)
+        values[change] = drawn[change]
+        out[target] = pd.Series(values, index=out.index).astype(df[target].dtype)
+        if self.rules_ is not None:
+            bad = self.rules_.violations(out).to_numpy().any(axis=1)
+            out.loc[bad, target] = df.loc[bad, target]
+        return out
 
     def _finish(self, df: pd.DataFrame, *, start: int) -> pd.DataFrame:
         """Add surrogate identifiers and put columns in schema order."""
@@ -359,10 +404,13 @@ class TabularLM(Generator):
             from healthsynth.generators._lm._io import save_model
 
             save_model(self.model_, folder)
-        return {
+        state = {
             "encoding": "text" if self.text_ is not None else "slots",
             "codec": self.codec_.to_dict(),
         }
+        if self.label_model_ is not None:
+            state["label_model"] = self.label_model_.to_dict()
+        return state
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
         """Read the codec and the weights (safetensors only; nothing is unpickled)."""
@@ -372,6 +420,17 @@ class TabularLM(Generator):
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
+        self.label_model_ = None
+        if meta.get("label_model") is not None:
+            from healthsynth.generators._label_model import LabelModel
+
+            try:
+                self.label_model_ = LabelModel.from_dict(meta["label_model"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ModelFolderError(
+                    f"model folder {folder} is corrupted: generator.json's label model is "
+                    f"unreadable ({e}); fit the model again"
+                ) from None
         model_dir = folder / "model"
         self.text_ = None
         if meta.get("encoding") == "text":
