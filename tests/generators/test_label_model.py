@@ -108,3 +108,18 @@ def test_label_model_without_a_categorical_target_is_refused(pima):
         TabularLM(**TINY, label_model=True).fit(train, schema=infer_schema(train))
     with pytest.raises(ParameterError, match="label_share"):
         TabularLM(**TINY, label_model=True, label_share=2.0).fit(train)
+
+
+def test_automatic_label_model_follows_the_table(pima, monkeypatch):
+    from healthsynth.generators.tabular_lm import _generator
+
+    train, _, schema = pima
+    gen = TabularLM(**TINY, label_model=None).fit(train, schema=schema)
+    assert gen.label_model_ is not None
+    assert gen.training_record_["label_model"].startswith("on (automatic")
+    gen = TabularLM(**TINY, label_model=None).fit(train, schema=infer_schema(train))
+    assert gen.label_model_ is None and "no target" in gen.training_record_["label_model"]
+    monkeypatch.setattr(_generator, "LABEL_MODEL_MAX_ROWS", 100)
+    gen = TabularLM(**TINY, label_model=None).fit(train, schema=schema)
+    assert gen.label_model_ is None and "200 rows" in gen.training_record_["label_model"]
+    assert TabularLM(**TINY).fit(train, schema=schema).training_record_["label_model"] == "off"

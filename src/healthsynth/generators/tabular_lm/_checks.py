@@ -33,7 +33,7 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "perm_prob": ((float, int), lambda v: 0 <= v <= 1),
     "target_share": ((float, int), lambda v: 0 <= v <= 1),
     "target_last": ((bool,), lambda v: True),
-    "label_model": ((bool,), lambda v: True),
+    "label_model": ((bool, type(None)), lambda v: True),
     "label_share": ((float, int), lambda v: 0 <= v <= 1),
     "max_time": ((float, int, type(None)), lambda v: v is None or v > 0),
     "privacy_stop": ((bool,), lambda v: True),

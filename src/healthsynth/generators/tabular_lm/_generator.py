@@ -66,7 +66,9 @@ class TabularLM(Generator):
         ``label_share`` of the sampled rows from its p(target | row); the other columns are
         sampled first. It uses a second model of the real rows, saved with the generator:
         its utility gain and privacy cost are in ``docs/small-data.md``. Needs a categorical
-        or boolean target; a condition on the target keeps the condition's values.
+        or boolean target; a condition on the target keeps the condition's values. ``None``
+        decides from the data: on for a categorical or boolean target and fewer than
+        ``LABEL_MODEL_MAX_ROWS`` rows, off otherwise; the training record says which and why.
     label_share
         Share of rows whose target the label model redraws (the rest keep the LM's own).
     max_time
@@ -114,7 +116,7 @@ class TabularLM(Generator):
         perm_prob: float = 0.5,
         target_share: float = 0.0,
         target_last: bool = False,
-        label_model: bool = False,
+        label_model: bool | None = False,
         label_share: float = 1.0,
         max_time: float | None = None,
         privacy_stop: bool = True,
@@ -186,18 +188,7 @@ class TabularLM(Generator):
         self.codec_ = codec
         self.text_: Any = None
         self.rules_ = as_rules(rules, schema)
-        self.label_model_: Any = None
-        if self.label_model:
-            from healthsynth.generators._label_model import LabelModel
-
-            reason = LabelModel.why_not(data, schema)
-            if reason is not None:
-                raise ParameterError(
-                    f"label_model needs a categorical or boolean target with two classes or "
-                    f"more, but {reason}; declare the target (--target COLUMN) or leave "
-                    "label_model off"
-                )
-            self.label_model_ = LabelModel.fit(data, schema)
+        self.label_model_, label_note = _label_model(self.label_model, data, schema)
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
@@ -226,6 +217,7 @@ class TabularLM(Generator):
             "n_validation_rows": int(n_val),
             "n_columns_modelled": len(schema.modelled),
             "n_tokens_per_row": codec.n_slots,
+            "label_model": label_note,
             "vocab_size": codec.vocab_size,
             **fit_resources(started, cpu0),
         }
@@ -450,3 +442,30 @@ class TabularLM(Generator):
         from healthsynth.generators._lm._io import load_numpy
 
         self.model_ = load_numpy(model_dir, owner=folder, vocab_size=self.codec_.vocab_size)
+
+
+#: Below this many rows, ``label_model=None`` fits the label model (docs/small-data.md).
+LABEL_MODEL_MAX_ROWS = 1000
+
+
+def _label_model(setting: bool | None, data: pd.DataFrame, schema: Schema) -> tuple[Any, str]:
+    """The label model ``setting`` asks for on ``data``, and a note for the training record."""
+    from healthsynth.generators._label_model import LabelModel
+
+    reason = LabelModel.why_not(data, schema)
+    if setting is None:  # automatic: on for small tables with a categorical target
+        if reason is not None:
+            return None, f"off (automatic: {reason})"
+        if len(data) >= LABEL_MODEL_MAX_ROWS:
+            return None, f"off (automatic: {len(data)} rows, at least {LABEL_MODEL_MAX_ROWS})"
+        return LabelModel.fit(data, schema), (
+            f"on (automatic: fewer than {LABEL_MODEL_MAX_ROWS} rows)"
+        )
+    if not setting:
+        return None, "off"
+    if reason is not None:
+        raise ParameterError(
+            f"label_model needs a categorical or boolean target with two classes or more, but "
+            f"{reason}; declare the target (--target COLUMN) or leave label_model off"
+        )
+    return LabelModel.fit(data, schema), "on"

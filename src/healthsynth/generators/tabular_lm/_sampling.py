@@ -64,7 +64,7 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
     names = [c.name for c in codec.columns]
     first = [names.index(c) for c in conds]
     order = slot_order(codec, first)
-    if gen.target_last or gen.label_model:  # the target from p(target | every other column)
+    if gen.target_last or gen.label_model_ is not None:  # the target from p(target | rest)
         from healthsynth.generators.tabular_lm._slot_model import slots_last, target_slots
 
         target = target_slots(codec)
