@@ -79,7 +79,7 @@ def test_why_not_names_the_reason(pima):
 
 def test_tabular_lm_redraws_the_target_from_the_label_model(pima, tmp_path):
     train, test, schema = pima
-    plain = TabularLM(**TINY, seed=0).fit(train, schema=schema)
+    plain = TabularLM(**TINY, seed=0, label_model=False).fit(train, schema=schema)
     gen = TabularLM(**TINY, seed=0, label_model=True).fit(train, schema=schema)
     assert gen.training_record_["n_rows"] == len(train)
     out = gen.sample(600, seed=1)
@@ -122,4 +122,7 @@ def test_automatic_label_model_follows_the_table(pima, monkeypatch):
     monkeypatch.setattr(_generator, "LABEL_MODEL_MAX_ROWS", 100)
     gen = TabularLM(**TINY, label_model=None).fit(train, schema=schema)
     assert gen.label_model_ is None and "200 rows" in gen.training_record_["label_model"]
-    assert TabularLM(**TINY).fit(train, schema=schema).training_record_["label_model"] == "off"
+    off = TabularLM(**TINY, label_model=False).fit(train, schema=schema)
+    assert off.label_model_ is None and off.training_record_["label_model"] == "off"
+    # the default is automatic
+    assert TabularLM().label_model is None

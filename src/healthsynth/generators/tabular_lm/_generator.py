@@ -116,7 +116,7 @@ class TabularLM(Generator):
         perm_prob: float = 0.5,
         target_share: float = 0.0,
         target_last: bool = False,
-        label_model: bool | None = False,
+        label_model: bool | None = None,
         label_share: float = 1.0,
         max_time: float | None = None,
         privacy_stop: bool = True,
@@ -445,7 +445,7 @@ class TabularLM(Generator):
 
 
 #: Below this many rows, ``label_model=None`` fits the label model (docs/small-data.md).
-LABEL_MODEL_MAX_ROWS = 1000
+LABEL_MODEL_MAX_ROWS = 3000
 
 
 def _label_model(setting: bool | None, data: pd.DataFrame, schema: Schema) -> tuple[Any, str]:
