@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -98,7 +99,7 @@ def main() -> None:
     for name in sources:
         quiet = [x["wall"] for x in runs if x["source"] == name and x["busy"] == 0]
         loaded = [x["wall"] for x in runs if x["source"] == name and x["busy"] > 0]
-        q, b = sorted(quiet)[len(quiet) // 2], sorted(loaded)[len(loaded) // 2]
+        q, b = statistics.median(quiet), statistics.median(loaded)
         summary.append(
             {
                 "source": name,
@@ -109,6 +110,7 @@ def main() -> None:
         )
     result = {
         "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
         "epochs": a.epochs,
         "busy_processes": a.busy,
         "runs": runs,

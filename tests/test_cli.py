@@ -47,6 +47,7 @@ def model_dir(pima_csv, tmp_path_factory):
 
 def test_fit_writes_model_folder(model_dir):
     assert sorted(p.name for p in model_dir.iterdir()) == [
+        ".healthsynth-manifest.json",
         "generator.json",
         "model",
         "schema.json",
@@ -336,7 +337,9 @@ def test_evaluate_writes_report_and_scores(model_dir, pima_split, tmp_path):
 def test_evaluate_exit_2_only_when_nothing_can_be_evaluated(pima_split, tmp_path):
     other = tmp_path / "other.csv"
     real("MASS/Pima.tr").add_suffix("_v2").to_csv(other, index=False)
-    r = invoke("evaluate", "--real", pima_split / "train.csv", "--synthetic", other, "-o", tmp_path)
+    r = invoke(
+        "evaluate", "--real", pima_split / "train.csv", "--synthetic", other, "-o", tmp_path / "r"
+    )
     assert_user_error(r, "share no column")
     assert not (tmp_path / "report.html").exists()
     # a holdout-free, target-free evaluation still reports what applies

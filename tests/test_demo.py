@@ -20,6 +20,7 @@ def test_demo_end_to_end_on_a_small_real_table(tmp_path):
         rules=rules,
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".healthsynth-manifest.json",
         "comparison.json",
         "model",
         "report",

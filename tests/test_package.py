@@ -80,3 +80,33 @@ def test_llm_import_does_not_pull_the_sdk_or_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_import_cycles_between_our_modules():
+    """Lazy imports count too: a cycle that only closes inside a function is still a tangle."""
+    from tests.import_graph import cycles, graph
+
+    edges = graph()
+    assert len(edges) > 100 and "healthsynth.data._export" in edges
+    assert "healthsynth.data._prepared" in edges["healthsynth.data._omop"]
+    found = cycles(edges)
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "sub" / "__init__.py").write_text("from pkg.sub import _a\n", encoding="utf-8")
+    (pkg / "sub" / "_a.py").write_text("from pkg.sub._b import x\n", encoding="utf-8")
+    (pkg / "sub" / "_b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import c\n"
+        "def f():\n    from . import _a\n",
+        encoding="utf-8",
+    )
+    (pkg / "c.py").write_text("import pkg.sub\n", encoding="utf-8")
+    from tests.import_graph import cycles, graph
+
+    edges = graph(tmp_path, "pkg")
+    assert edges["pkg.sub._b"] == {"pkg.sub._a"}  # the TYPE_CHECKING import is not an edge
+    assert cycles(edges) == [["pkg.sub._a", "pkg.sub._b"]]

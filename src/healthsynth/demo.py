@@ -37,9 +37,26 @@ def run_demo(
     ``rules`` is a rule set (or YAML path) the generator must respect and the report counts;
     ``"auto"`` uses the packaged rules of the dataset when there are some, None uses none.
     """
+    from healthsynth.data import atomic_folder
+
+    output = Path(output)
+    with atomic_folder(output, action="write the demo's outputs", kind="demo") as tmp:
+        return _run(tmp, output, dataset, target, sensitive, max_time, seed, rules, console)
+
+
+def _run(
+    output: Path,
+    final: Path,
+    dataset: str,
+    target: str | None,
+    sensitive: list[str] | None,
+    max_time: float,
+    seed: int,
+    rules: Any,
+    console: Any,
+) -> dict[str, Any]:
     from rich.table import Table
 
-    from healthsynth.data import atomic_path
     from healthsynth.evaluate import evaluate
     from healthsynth.generators.tabular_lm import TabularLM
     from healthsynth.knowledge import load_rules
@@ -51,7 +68,7 @@ def run_demo(
     schema = infer_schema(df, target=target, sensitive=sensitive or [], source=dataset)
     train, holdout = train_holdout_split(df, holdout=0.2, seed=seed)
     say(
-        f"[bold]{dataset}[/]: {len(df):,} real rows × {df.shape[1]} columns; training on "
+        f"{dataset}: {len(df):,} real rows × {df.shape[1]} columns; training on "
         f"{len(train):,}, holding out {len(holdout):,} to compare against"
     )
     if isinstance(rules, str) and rules == "auto":
@@ -95,7 +112,7 @@ def run_demo(
         sources={"real": f"{dataset} (training split)", "synthetic": "tabular-lm",
                  "holdout": f"{dataset} (holdout split)"},
     )  # fmt: skip
-    report = write_report(scores, output / "report")
+    report = final / write_report(scores, output / "report").relative_to(output)
     say(scorecard_table(scores))
     say(f"evaluated in {scores['seconds']:.0f} s; report: {report}")
     result = {
@@ -112,8 +129,7 @@ def run_demo(
         "schema": schema.to_dict(),
     }
     result["seconds"] = round(time.perf_counter() - start, 1)
-    with atomic_path(output / "comparison.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    (output / "comparison.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
 
 

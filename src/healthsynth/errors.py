@@ -11,12 +11,17 @@ The tree::
     ├── NotFittedError               a generator was used before ``fit`` or ``load``
     ├── ModelFolderError             a saved model folder is missing, incomplete or corrupted
     ├── MissingExtraError            an optional dependency is not installed; names the extra
+    ├── DatabaseError                a database cannot be reached, refuses the login, lacks the
+    │                                tables asked for, or already holds data where healthsynth
+    │                                would write (messages never show the password)
     └── LLMError                     talking to a language-model endpoint went wrong
         ├── EndpointError            unreachable, timed out, refused the key or the model, or kept
         │                            failing after the retries
         ├── BudgetError              the token or money budget cannot pay for even one request
-        └── RemotePHIError           real rows would go to an endpoint off this machine without
-                                     ``allow_remote_phi``
+        └── RemotePHIError           real rows, or data derived from them, would go to an
+                                     endpoint off this machine without ``allow_remote_phi``
+
+    HealthsynthWarning (UserWarning) something the user should know that does not stop the run
 
 Every message is one sentence that names the file, column, parameter or value at fault, what was
 expected, and what to do.
@@ -28,9 +33,11 @@ __all__ = [
     "BudgetError",
     "ConditionError",
     "DataError",
+    "DatabaseError",
     "DataFileError",
     "EndpointError",
     "HealthsynthError",
+    "HealthsynthWarning",
     "LLMError",
     "MissingExtraError",
     "ModelFolderError",
@@ -43,6 +50,10 @@ __all__ = [
 
 class HealthsynthError(Exception):
     """Base class of all errors raised on purpose by healthsynth."""
+
+
+class HealthsynthWarning(UserWarning):
+    """Something the user should know about, that does not stop the run."""
 
 
 class DataError(HealthsynthError, ValueError):
@@ -95,6 +106,10 @@ class MissingExtraError(HealthsynthError, ImportError):
         )
 
 
+class DatabaseError(HealthsynthError):
+    """A database cannot be reached or used as asked; the message hides the password."""
+
+
 class LLMError(HealthsynthError):
     """Talking to a language-model endpoint went wrong."""
 
@@ -108,4 +123,4 @@ class BudgetError(LLMError):
 
 
 class RemotePHIError(LLMError):
-    """Real rows would be sent to an endpoint off this machine without permission."""
+    """Real rows, or data derived from them, would go off this machine without permission."""

@@ -225,7 +225,11 @@ def check_save_load(generator: Any, data: Any = None, *, n: int = 40) -> None:
             p.suffix in (".pkl", ".pickle", ".bin", ".pt") for p in folder.rglob("*")
         ):
             raise _fail(name, "the model folder holds a pickle but the class is not pickled")
-        back = load_generator(folder)
+        # a pickled folder loads only when the caller trusts it (this one was just written)
+        back = load_generator(folder, trust_pickle=type(generator).pickled)
+        # settings a folder may never choose are given again by the caller, as a user would
+        for key in type(generator).call_settings:
+            setattr(back, key, getattr(generator, key))
         if type(back) is not type(generator) or back.data_kind != generator.data_kind:
             raise _fail(name, f"loading gave a {type(back).__name__}")
         if not _same(back.sample(n, seed=3), generator.sample(n, seed=3)):

@@ -364,16 +364,18 @@ def test_export_replaces_an_earlier_export_and_refuses_other_folders(nafld, tmp_
     folder = tmp_path / "out"
     export_dataset_as(small, folder, fmt="omop")
     export_dataset_as(small, folder, fmt="omop", code_map=load_code_map("nafld"))
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{t}.parquet" for t in OMOP_SPEC)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [".healthsynth-manifest.json"] + [f"{t}.parquet" for t in OMOP_SPEC]
+    )
     sources = pd.read_parquet(folder / "condition_occurrence.parquet")["condition_source_value"]
     assert len(sources) and all(_cm().is_valid_item(s) for s in sources)  # the second export
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    with pytest.raises(ParameterError, match="holds other files"):
+    with pytest.raises(ParameterError, match="holds 'notes.txt', which healthsynth did not write"):
         export_dataset_as(small, other, fmt="omop")
-    with pytest.raises(ParameterError, match="holds other files"):
-        export_dataset_as(small, folder, fmt="fhir")  # an OMOP export is not a FHIR one
+    with pytest.raises(ParameterError, match="holds a healthsynth OMOP export, not a FHIR"):
+        export_dataset_as(small, folder, fmt="fhir")
     assert (other / "notes.txt").read_text() == "keep me"
     (tmp_path / "file").write_text("x")
     with pytest.raises(ParameterError, match="is a file"):
@@ -494,7 +496,7 @@ def test_fhir_bundles_parse_back(tmp_path):
     ds = ds.subset(ds.patient_table["id"].iloc[:80])
     code_map = load_code_map("nafld")
     folder = export_dataset_as(ds, tmp_path / "fhir", fmt="fhir", code_map=code_map)
-    files = sorted(os.listdir(folder))
+    files = sorted(f for f in os.listdir(folder) if not f.startswith(".healthsynth"))
     assert files == sorted(f"Patient-{i}.json" for i in ds.patient_table["id"])
     ev, labs = ds.tables["events"], ds.tables["labs"]
     died = dict(zip(ds.patient_table["id"], ds.died(), strict=True))

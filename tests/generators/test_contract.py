@@ -62,10 +62,7 @@ def fitted(request, tmp_path_factory):
 
 
 #: Known departures from the contract, each with its reason (strict: a fix makes them fail).
-KNOWN = {
-    ("prompted-llm", "check_seeds"): "prompted-llm's sample(seed=None) uses the fit seed; "
-    "the contract says fresh randomness (prompted_llm/_generator.py, owned elsewhere)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)

@@ -312,6 +312,8 @@ def test_thread_choice_follows_the_user_then_the_work(monkeypatch):
         choose_threads(requested=None)
     monkeypatch.delenv("HEALTHSYNTH_THREADS")
     monkeypatch.delenv("OMP_NUM_THREADS")
+    # torch's thread count may have been set by an earlier test: pretend two cores
+    monkeypatch.setattr("healthsynth.generators._lm._threads._cores", lambda: 2)
     choice = choose_threads(requested=None, work=1e5)
     assert choice.n == 1 and "small workload" in choice.reason and not choice.fixed
 

@@ -185,7 +185,7 @@ def test_sample_to_folder_replaces_its_own_output_only(fitted, tmp_path):
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    with pytest.raises(ParameterError, match="cannot write the synthetic patients .* other files"):
+    with pytest.raises(ParameterError, match="synthetic patients .* did not write"):
         fitted.sample_to_folder(5, other)
     assert (other / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "syn"]  # no temporary left

@@ -170,7 +170,11 @@ def test_write_report_files(tmp_path, hand_result):
     out = tmp_path / "new" / "folder"
     path = write_report(hand_result, out)
     assert path == out / "report.html"
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".healthsynth-manifest.json",
+        "report.html",
+        "scores.json",
+    ]
     scores = json.loads((out / "scores.json").read_text(encoding="utf-8"))
     assert scores["records"][-1]["value"] is None  # strict JSON: NaN becomes null
     assert scores["meta"]["sensitive"] == [XSS]

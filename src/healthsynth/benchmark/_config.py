@@ -30,7 +30,8 @@ from typing import Any
 import pandas as pd
 
 from healthsynth.data._io import read_yaml
-from healthsynth.errors import DataError, DataFileError
+from healthsynth.data._names import is_plain_name
+from healthsynth.errors import DataError, DataFileError, ParameterError
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -86,7 +87,12 @@ _DATASET_KEYS = (
     "rules",
 )
 _METHOD_KEYS = ("name", "generator", "params")
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def _label_ok(label: str) -> bool:
+    """Whether ``label`` can name a folder of the results (dataset and generator labels can)."""
+    return bool(_LABEL.fullmatch(label)) and is_plain_name(label)
 
 
 @dataclass(frozen=True)
@@ -240,17 +246,14 @@ def config_from_data(data: Any, *, source: Path) -> BenchmarkConfig:
         syn = _whole(syn, "synthetic_rows", source, minimum=1, hint="or 'same'")
     metrics = data.get("metrics")
     if metrics is not None:
-        from healthsynth.evaluate import METRICS
+        from healthsynth.evaluate import registry
 
         if not isinstance(metrics, list) or not metrics:
             raise _fail(source, "'metrics' must be a non-empty list of metric names")
-        bad = [m for m in metrics if m not in METRICS]
-        if bad:
-            raise _fail(
-                source,
-                f"metric '{bad[0]}' is not known; known metrics: {', '.join(sorted(METRICS))}",
-            )
-        metrics = tuple(metrics)
+        try:
+            metrics = tuple(registry.resolve(metrics, kind="table"))
+        except ParameterError as e:
+            raise _fail(source, str(e)) from None
     workers = _whole(data.get("workers", 1), "workers", source, minimum=1)
     name = str(data.get("name") or source.stem)
     return BenchmarkConfig(
@@ -326,8 +329,12 @@ def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
             )
     if src is not None and path is not None:
         raise _fail(source, f"{where} has both 'source' and 'path'; keep one")
-    if not _LABEL.match(name.replace("/", "-")):
-        raise _fail(source, f"{where}: the name may hold only letters, digits and . _ + -")
+    if not _label_ok(name.replace("/", "-")):
+        raise _fail(
+            source,
+            f"{where}: the name may hold only letters, digits and . _ + - (no '..', not a "
+            "device name such as CON or NUL, at most 100 characters)",
+        )
     if path is not None:
         path = _relative_to(source, path)
     holdout = d.get("holdout", 0.2)
@@ -385,8 +392,12 @@ def _method(m: Any, i: int, source: Path, experiment: str) -> MethodSpec:
             f"generator {i + 1} has unknown key '{unknown[0]}'; allowed: {', '.join(_METHOD_KEYS)}",
         )
     name = m.get("name")
-    if not isinstance(name, str) or not _LABEL.match(name):
-        raise _fail(source, f"generator {i + 1} needs a 'name' of letters, digits and . _ + -")
+    if not isinstance(name, str) or not _label_ok(name):
+        raise _fail(
+            source,
+            f"generator {i + 1} needs a 'name' of letters, digits and . _ + - (no '..', not a "
+            "device name such as CON or NUL, at most 100 characters)",
+        )
     gen = m.get("generator", name)
     builtin = BUILTIN_METHODS[experiment]
     if gen not in builtin and gen not in registry.names():

@@ -42,11 +42,11 @@ _MAX_LEVELS = 10
 
 
 def _record(name: str, value: float | None, subgroup: str | None = None, **details: Any) -> dict:
-    ok = value is not None and np.isfinite(value)
+    ok = value is not None and bool(np.isfinite(value))
     return {
         "name": name,
         "dimension": "utility",
-        "value": float(value) if ok else None,
+        "value": float(value) if ok and value is not None else None,
         "direction": "higher",
         "subgroup": subgroup,
         "interval": None,
@@ -153,8 +153,9 @@ def augment_rows(
     """What to add: a list of (conditions, row count)."""
     if experiment == "class-imbalance":
         _, counts = _minority(train, schema)
+        target = str(schema.target)  # _minority has checked that there is one
         top = max(counts.values())
-        return [({schema.target: c}, top - k) for c, k in counts.items() if k < top]
+        return [({target: c}, top - k) for c, k in counts.items() if k < top]
     column, counts = equity_groups(train, schema)
     if len(counts) < 2:
         raise DataError(f"the training rows hold a single subgroup of '{column}'")

@@ -9,22 +9,22 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from healthsynth.benchmark._config import BenchmarkConfig
-from healthsynth.benchmark._summary import (
+from healthsynth.benchmark._tables import (
     FRONTIER_COLUMNS,
     RANKED,
     UTILITY_AXIS,
-    _fmt,
-    _pm,
     cost_table,
     dataset_tables,
     efficiency,
     experiment_table,
+    fmt_number,
     frontier,
+    plus_minus,
     rank_table,
 )
-from healthsynth.report._plots import Plot, _figure, _label, _tidy, _to_svg
+from healthsynth.report._plots import Plot, new_figure, safe_label, tidy_axes, to_svg
 
-__all__ = ["render_benchmark", "render_benchmark_html"]
+__all__ = ["render_benchmark"]
 
 _COLOURS = [
     "#4c72b0",
@@ -60,7 +60,7 @@ def _table(df: pd.DataFrame, caption: str = "", bold_min: set[str] | None = None
                 cls += " best"
             if isinstance(v, (bool, np.bool_)):
                 cls = "yes" if v else ""
-            cells.append({"text": _fmt(v), "cls": cls.strip()})
+            cells.append({"text": fmt_number(v), "cls": cls.strip()})
         rows.append(cells)
     return {"caption": caption, "columns": cols, "rows": rows}
 
@@ -68,7 +68,7 @@ def _table(df: pd.DataFrame, caption: str = "", bold_min: set[str] | None = None
 def _frontier_plots(fr: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
     plots = []
     for ds, part in fr.groupby("dataset"):
-        fig = _figure(4.2, 3.2)
+        fig = new_figure(4.2, 3.2)
         ax = fig.subplots()
         for _, r in part.iterrows():
             c = colours.get(r["generator"], "#333")
@@ -83,7 +83,7 @@ def _frontier_plots(fr: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
                 capsize=2,
             )
             ax.annotate(
-                _label(r["generator"]),
+                safe_label(r["generator"]),
                 (r["privacy_raw"], r["utility"]),
                 fontsize=7,
                 xytext=(4, 3),
@@ -96,11 +96,11 @@ def _frontier_plots(fr: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
             fontsize=8,
         )
         ax.set_ylabel(f"utility: {part['utility_metric'].iloc[0]}", fontsize=8)
-        _tidy(ax)
+        tidy_axes(ax)
         plots.append(
             Plot(
                 f"{ds}: privacy–utility (o = on the frontier, x = dominated)",
-                _to_svg(fig),
+                to_svg(fig),
                 wide=False,
             )
         )
@@ -118,7 +118,7 @@ def _efficiency_plots(results: pd.DataFrame, colours: dict[str, str]) -> list[Pl
         for ds, part in eff.groupby("dataset"):
             if part["train_size"].nunique() < 2:
                 continue
-            fig = _figure(4.2, 3.2)
+            fig = new_figure(4.2, 3.2)
             ax = fig.subplots()
             for gen, g in part.groupby("generator"):
                 ax.errorbar(
@@ -130,7 +130,7 @@ def _efficiency_plots(results: pd.DataFrame, colours: dict[str, str]) -> list[Pl
                     capsize=2,
                     lw=1.2,
                     color=colours.get(gen, "#333"),
-                    label=_label(gen),
+                    label=safe_label(gen),
                 )
             if with_ref:
                 ref = part.groupby("rows")["reference"].mean().dropna()
@@ -143,8 +143,8 @@ def _efficiency_plots(results: pd.DataFrame, colours: dict[str, str]) -> list[Pl
             ax.set_xlabel("training rows", fontsize=8)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.legend(fontsize=6, frameon=False)
-            _tidy(ax)
-            plots.append(Plot(f"{ds}: {ylabel} by training rows", _to_svg(fig), wide=False))
+            tidy_axes(ax)
+            plots.append(Plot(f"{ds}: {ylabel} by training rows", to_svg(fig), wide=False))
     return plots
 
 
@@ -154,7 +154,7 @@ def _cost_plot(cost: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
     piv = cost.pivot_table(index="dataset", columns="generator", values="fit_seconds")
     if piv.empty:
         return []
-    fig = _figure(7.5, 3.0)
+    fig = new_figure(7.5, 3.0)
     ax = fig.subplots()
     width = 0.8 / max(1, len(piv.columns))
     x = np.arange(len(piv.index))
@@ -163,15 +163,15 @@ def _cost_plot(cost: pd.DataFrame, colours: dict[str, str]) -> list[Plot]:
             x + i * width,
             piv[gen].to_numpy(float),
             width,
-            label=_label(gen),
+            label=safe_label(gen),
             color=colours.get(gen, "#333"),
         )
-    ax.set_xticks(x + width * (len(piv.columns) - 1) / 2, [_label(d) for d in piv.index])
+    ax.set_xticks(x + width * (len(piv.columns) - 1) / 2, [safe_label(d) for d in piv.index])
     ax.set_yscale("log")
     ax.set_ylabel("fit seconds (mean per cell)", fontsize=8)
     ax.legend(fontsize=6, frameon=False, ncol=4)
-    _tidy(ax)
-    return [Plot("Fitting time per cell, by dataset and generator (log scale)", _to_svg(fig))]
+    tidy_axes(ax)
+    return [Plot("Fitting time per cell, by dataset and generator (log scale)", to_svg(fig))]
 
 
 def _gain_plot(exp: pd.DataFrame, metric: str, colours: dict[str, str], smallest: bool) -> list:
@@ -187,25 +187,134 @@ def _gain_plot(exp: pd.DataFrame, metric: str, colours: dict[str, str], smallest
         d = d.groupby("generator", sort=False)["gain"].mean()
         if d.empty:
             continue
-        fig = _figure(4.2, 2.8)
+        fig = new_figure(4.2, 2.8)
         ax = fig.subplots()
         ax.barh(
-            [_label(g) for g in d.index],
+            [safe_label(g) for g in d.index],
             d.to_numpy(float),
             color=[colours.get(g, "#333") for g in d.index],
         )
         ax.axvline(0, color="#333", lw=0.8)
         ax.set_xlabel(f"gain in {metric} over 'none'", fontsize=8)
-        _tidy(ax)
+        tidy_axes(ax)
         plots.append(
-            Plot(f"{ds}: {metric} gain over training on real rows only", _to_svg(fig), wide=False)
+            Plot(f"{ds}: {metric} gain over training on real rows only", to_svg(fig), wide=False)
         )
     return plots
 
 
-def render_benchmark_html(results: pd.DataFrame, config: BenchmarkConfig) -> str:
-    """The report for ``results`` (from :func:`~healthsynth.benchmark._summary.collect`)."""
-    return render_benchmark(results, config)[0]
+def _section(
+    id_: str,
+    title: str,
+    text: str = "",
+    *,
+    tables: list[dict] | None = None,
+    plots: list[Plot] | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "title": title,
+        "text": text,
+        "tables": tables or [],
+        "plots": plots or [],
+        "notes": notes or [],
+    }
+
+
+def _generator_sections(results: pd.DataFrame, colours: dict[str, str]) -> list[dict[str, Any]]:
+    """Ranks, the privacy–utility frontier, data efficiency and the per-dataset tables."""
+    sections = []
+    ranks = rank_table(results)
+    if not ranks.empty:
+        df = ranks.reset_index().rename(columns={"index": "generator"})
+        ranked = "; ".join(f"{d}: {', '.join(m for m, _ in ms)}" for d, ms in RANKED.items())
+        sections.append(
+            _section(
+                "ranks",
+                "Mean rank per dimension (1 = best)",
+                f"At each dataset's largest training size. Ranked metrics: {ranked}. 'overall' "
+                "is the mean of the quality dimensions (cost left out).",
+                tables=[_table(df, bold_min=set(df.columns) - {"generator"})],
+            )
+        )
+    fr = frontier(results)
+    if len(fr):
+        sections.append(
+            _section(
+                "frontier",
+                "Privacy–utility frontier",
+                "A generator is on the frontier when no other is at least as good on both axes "
+                "and better on one. Error bars: standard deviation over seeds.",
+                tables=[_table(fr[FRONTIER_COLUMNS])],
+                plots=_frontier_plots(fr, colours),
+            )
+        )
+    eff_plots = _efficiency_plots(results, colours)
+    if eff_plots:
+        sections.append(
+            _section(
+                "efficiency",
+                "Data efficiency: how much real data is needed",
+                "Quality and utility by the number of real training rows (log scale); the dashed "
+                "line is a model trained on those real rows directly.",
+                plots=eff_plots,
+            )
+        )
+    sections.append(
+        _section(
+            "datasets",
+            "Per dataset (largest training size, mean ± sd over seeds)",
+            tables=[_table(t, caption=ds) for ds, t in dataset_tables(results).items()],
+        )
+    )
+    return sections
+
+
+def _experiment_sections(
+    results: pd.DataFrame, config: BenchmarkConfig, colours: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The augmentation experiment's scores and gains on the real holdout."""
+    exp = experiment_table(results)
+    if not len(exp):
+        return []
+    exp = exp.assign(score=[plus_minus(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)])
+    metric = "minority_f1" if config.experiment == "class-imbalance" else "subgroup_auc"
+    columns = ["train_size", "generator", "metric", "subgroup", "score", "gain"]
+    tables = [_table(d[columns], caption=str(ds)) for ds, d in exp.groupby("dataset")]
+    return [
+        _section(
+            "experiment",
+            f"{config.experiment}: scores on the real holdout",
+            "Mean ± sd over seeds; gain is the mean paired difference to 'none' (the classifier "
+            "trained on the real rows only).",
+            tables=tables,
+            plots=_gain_plot(exp, metric, colours, smallest=config.experiment == "health-equity"),
+        )
+    ]
+
+
+def _closing_sections(results: pd.DataFrame, colours: dict[str, str]) -> list[dict[str, Any]]:
+    """Cost per cell, and the cells that did not finish."""
+    cost = cost_table(results)
+    sections = [
+        _section(
+            "cost",
+            "Cost per cell",
+            "Mean seconds and peak memory (MiB) of one cell's process; cell counts by status.",
+            tables=[_table(cost)],
+            plots=_cost_plot(cost, colours),
+        )
+    ]
+    failed = results[(results["metric"] == "cell_status") & (results["status"] != "ok")]
+    if len(failed):
+        notes = [
+            f"{r.dataset} · {r.generator} · n={r.train_size} · seed {r.seed}: {r.status}: "
+            f"{r.message}"
+            for r in failed.itertuples()
+        ]
+        sections.append(_section("failed", "Cells that did not finish", notes=notes))
+    return sections
 
 
 def render_benchmark(results: pd.DataFrame, config: BenchmarkConfig) -> tuple[str, list[Plot]]:
@@ -214,114 +323,11 @@ def render_benchmark(results: pd.DataFrame, config: BenchmarkConfig) -> tuple[st
 
     colours = _colour([m.name for m in config.methods])
     status = results[results["metric"] == "cell_status"]["status"].value_counts().to_dict()
-    sections: list[dict[str, Any]] = []
     if config.experiment == "generators":
-        ranks = rank_table(results)
-        if not ranks.empty:
-            df = ranks.reset_index().rename(columns={"index": "generator"})
-            sections.append(
-                {
-                    "id": "ranks",
-                    "title": "Mean rank per dimension (1 = best)",
-                    "text": "At each dataset's largest training size. Ranked metrics: "
-                    + "; ".join(f"{d}: {', '.join(m for m, _ in ms)}" for d, ms in RANKED.items())
-                    + ". 'overall' is the mean of the quality dimensions (cost left out).",
-                    "tables": [_table(df, bold_min=set(df.columns) - {"generator"})],
-                    "plots": [],
-                    "notes": [],
-                }
-            )
-        fr = frontier(results)
-        if len(fr):
-            sections.append(
-                {
-                    "id": "frontier",
-                    "title": "Privacy–utility frontier",
-                    "text": "A generator is on the frontier when no other is at least as good on "
-                    "both "
-                    "axes and better on one. Error bars: standard deviation over seeds.",
-                    "tables": [_table(fr[FRONTIER_COLUMNS])],
-                    "plots": _frontier_plots(fr, colours),
-                    "notes": [],
-                }
-            )
-        eff_plots = _efficiency_plots(results, colours)
-        if eff_plots:
-            sections.append(
-                {
-                    "id": "efficiency",
-                    "title": "Data efficiency: how much real data is needed",
-                    "text": "Quality and utility by the number of real training rows (log scale); "
-                    "the "
-                    "dashed line is a model trained on those real rows directly.",
-                    "tables": [],
-                    "plots": eff_plots,
-                    "notes": [],
-                }
-            )
-        sections.append(
-            {
-                "id": "datasets",
-                "title": "Per dataset (largest training size, mean ± sd over seeds)",
-                "text": "",
-                "tables": [_table(t, caption=ds) for ds, t in dataset_tables(results).items()],
-                "plots": [],
-                "notes": [],
-            }
-        )
+        sections = _generator_sections(results, colours)
     else:
-        exp = experiment_table(results)
-        if len(exp):
-            exp = exp.assign(score=[_pm(a, b) for a, b in zip(exp["mean"], exp["sd"], strict=True)])
-            metric = "minority_f1" if config.experiment == "class-imbalance" else "subgroup_auc"
-            tables = [
-                _table(
-                    d[["train_size", "generator", "metric", "subgroup", "score", "gain"]],
-                    caption=str(ds),
-                )
-                for ds, d in exp.groupby("dataset")
-            ]
-            sections.append(
-                {
-                    "id": "experiment",
-                    "title": f"{config.experiment}: scores on the real holdout",
-                    "text": "Mean ± sd over seeds; gain is the mean paired difference to 'none' "
-                    "(the classifier trained on the real rows only).",
-                    "tables": tables,
-                    "plots": _gain_plot(
-                        exp, metric, colours, smallest=config.experiment == "health-equity"
-                    ),
-                    "notes": [],
-                }
-            )
-    cost = cost_table(results)
-    sections.append(
-        {
-            "id": "cost",
-            "title": "Cost per cell",
-            "text": "Mean seconds and peak memory (MiB) of "
-            "one cell's process; cell counts by status.",
-            "tables": [_table(cost)],
-            "plots": _cost_plot(cost, colours),
-            "notes": [],
-        }
-    )
-    failed = results[(results["metric"] == "cell_status") & (results["status"] != "ok")]
-    if len(failed):
-        sections.append(
-            {
-                "id": "failed",
-                "title": "Cells that did not finish",
-                "text": "",
-                "tables": [],
-                "plots": [],
-                "notes": [
-                    f"{r.dataset} · {r.generator} · n={r.train_size} · seed {r.seed}: "
-                    f"{r.status}: {r.message}"
-                    for r in failed.itertuples()
-                ],
-            }
-        )
+        sections = _experiment_sections(results, config, colours)
+    sections += _closing_sections(results, colours)
     env = Environment(
         loader=PackageLoader("healthsynth.benchmark", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -1,68 +1,47 @@
 """Standard exports of a :class:`~healthsynth.data.Dataset`: CSV, Parquet, OMOP CDM, MEDS, FHIR.
 
-:func:`export_dataset_as` is the one entry point. The three health formats share the work done
-here: patient IDs become 64-bit integers, times become calendar datetimes (numbers of days are
-added to ``index_date``), every event is routed to a clinical domain (condition or measurement)
-with its standard code from an optional code map, and the output folder is written through a
-temporary folder that replaces it only when every file is complete. The format modules
-(``_omop``, ``_meds``, ``_fhir``) only lay the prepared frames out; ``docs/timelines-export.md``
+:func:`export_dataset_as` is the one entry point. The three health formats share the
+preparation of :mod:`healthsynth.data._prepared` (integer patient IDs, calendar datetimes, a
+clinical domain and standard code for every event); the format modules (``_omop``, ``_meds``,
+``_fhir``) only lay the prepared frames out, and this module writes the output folder through a
+temporary folder that replaces it only when every file is complete. ``docs/timelines-export.md``
 describes the result.
-
-The code map is any object with ``get(table, item)`` returning ``None`` or an entry with
-``vocabulary``, ``code``, ``description`` and ``unit`` (``healthsynth.knowledge.CodeMap``
-fits), so this module needs nothing from other healthsynth subpackages.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, Protocol
-
-import numpy as np
-import pandas as pd
+from typing import Literal
 
 from healthsynth.data._dataset import Dataset
 from healthsynth.data._io import atomic_folder
-from healthsynth.errors import DataError, MissingExtraError, ParameterError
+from healthsynth.data._prepared import (
+    CONDITION,
+    MEASUREMENT,
+    CodeMapLike,
+    Prepared,
+    index_date_of,
+    prepare,
+)
+from healthsynth.errors import MissingExtraError, ParameterError
 
-__all__ = ["EXPORT_FORMATS", "export_dataset_as"]
-
-logger = logging.getLogger(__name__)
+# CONDITION, MEASUREMENT, Prepared and prepare stay importable from here for existing callers
+__all__ = [
+    "CONDITION",
+    "EXPORT_FORMATS",
+    "MEASUREMENT",
+    "Prepared",
+    "export_dataset_as",
+    "optional_module",
+    "prepare",
+]
 
 #: the formats :func:`export_dataset_as` writes
 EXPORT_FORMATS = ("csv", "parquet", "omop", "meds", "fhir")
 
 ExportFormat = Literal["csv", "parquet", "omop", "meds", "fhir"]
-
-#: event domains
-CONDITION = "condition"
-MEASUREMENT = "measurement"
-
-# a time further than this from the index date cannot become a date in any of the formats
-_MAX_DAYS = 3_000_000.0
-_FIRST = np.datetime64("0001-01-01T00:00:00", "us")
-_LAST = np.datetime64("9999-12-31T23:59:59", "us")
-
-
-class CodeEntryLike(Protocol):
-    """What the exports read from a code map entry."""
-
-    vocabulary: str
-    code: str
-    description: str
-    unit: str | None
-
-
-class CodeMapLike(Protocol):
-    """A mapping from ``(table, item)`` to a standard code (``healthsynth.knowledge.CodeMap``)."""
-
-    def get(self, table: str, item: str) -> CodeEntryLike | None:
-        """The entry of an item, or None when the item is not mapped."""
-        ...
 
 
 def export_dataset_as(
@@ -129,305 +108,28 @@ def export_dataset_as(
     folder = Path(folder)
     if fmt in ("csv", "parquet"):
         return dataset.write(folder, fmt=fmt)
-    index = _index_date(index_date)
+    index = index_date_of(index_date)
     if fmt == "omop":
-        from healthsynth.data._omop import OMOP_TABLES, write_omop
+        from healthsynth.data._omop import write_omop
 
         prepared = prepare(dataset, code_map=code_map, index=index)
-        names = {f"{t}.parquet" for t in OMOP_TABLES}
-        with atomic_folder(
-            folder, action="write the OMOP export", is_ours=lambda p: _only(p, names)
-        ) as tmp:
+        with atomic_folder(folder, action="write the OMOP export", kind="OMOP export") as tmp:
             write_omop(prepared, tmp)
     elif fmt == "meds":
         from healthsynth.data._meds import write_meds
 
         meds = optional_module("meds", "meds", "Writing MEDS")
         prepared = prepare(dataset, code_map=code_map, index=index)
-        with atomic_folder(
-            folder,
-            action="write the MEDS export",
-            is_ours=lambda p: (
-                (p / "metadata" / "dataset.json").is_file() and _only(p, {"data", "metadata"})
-            ),
-        ) as tmp:
+        with atomic_folder(folder, action="write the MEDS export", kind="MEDS export") as tmp:
             write_meds(prepared, tmp, meds=meds, name=folder.name)
     else:
         from healthsynth.data._fhir import write_fhir
 
         optional_module("fhir.resources", "fhir.resources", "Writing FHIR")
         prepared = prepare(dataset, code_map=code_map, index=index)
-        with atomic_folder(
-            folder,
-            action="write the FHIR export",
-            is_ours=lambda p: all(
-                c.name.startswith("Patient-") and c.suffix == ".json" for c in p.iterdir()
-            ),
-        ) as tmp:
+        with atomic_folder(folder, action="write the FHIR export", kind="FHIR export") as tmp:
             write_fhir(prepared, tmp)
     return folder
-
-
-# -- the prepared dataset -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A dataset ready to lay out in a health format.
-
-    Attributes
-    ----------
-    patients
-        One row per patient, in the patients table's order: ``person_id`` (int64),
-        ``source_id`` (the original key as text), ``sex`` (``female``/``male``, else the
-        original text, or None), ``sex_raw``, ``birth`` (estimated from the age at the index
-        date, NaT without one), ``end`` (end of follow-up), ``died``, ``death_date`` (NaT unless
-        died), ``start`` and ``stop`` (the observation period).
-    events
-        One row per event: ``person_id``, ``when`` (datetime64[us]), ``table``, ``item``,
-        ``value`` (float, NaN without one), ``wide`` (from a wide table), ``domain``
-        (``condition``/``measurement``), ``vocabulary``, ``code``, ``description``, ``unit``
-        (None where unmapped) and ``source_value`` (the code, else the item).
-    attributes
-        Other columns of the patients table, long: ``person_id``, ``column``, ``number``
-        (float or NaN) and ``text`` (None for numbers).
-    index
-        The index date.
-    patients_table
-        The name of the patients table.
-    ids_are_keys
-        Whether ``person_id`` is the dataset's own integer key (else 1..n in table order).
-    """
-
-    patients: pd.DataFrame
-    events: pd.DataFrame
-    attributes: pd.DataFrame
-    index: np.datetime64
-    patients_table: str
-    ids_are_keys: bool
-
-
-def prepare(dataset: Dataset, *, code_map: CodeMapLike | None, index: np.datetime64) -> Prepared:
-    """Convert IDs and times and route every event to a domain (see :class:`Prepared`)."""
-    p = dataset.patient_table
-    keys = p[dataset.key]
-    person_id, ids_are_keys = _person_ids(keys)
-    to_person = dict(zip(keys.tolist(), person_id.tolist(), strict=True))
-
-    raw = dataset.events()
-    pid = raw[dataset.key].map(to_person)
-    if pid.isna().any():
-        raise DataError(
-            f"the events hold patient ID {raw[dataset.key][pid.isna()].iloc[0]!r}, which is not "
-            f"in the patients table '{dataset.patients}'; add the patient or drop the events"
-        )
-    ev = pd.DataFrame(
-        {
-            "person_id": pid.to_numpy(np.int64),
-            "when": _datetimes(raw[dataset.time], index, f"column '{dataset.time}'"),
-            "table": raw["table"].to_numpy(object),
-            "item": raw["item"].astype(str).to_numpy(object),
-            "value": raw["value"].to_numpy(float),
-        }
-    )
-    ev["wide"] = (
-        ev["table"]
-        .map({n: dataset.layouts[n].layout == "wide" for n in dataset.event_tables})
-        .astype(bool)
-    )
-    ev = _route(ev, code_map)
-
-    patients = pd.DataFrame(
-        {"person_id": person_id, "source_id": [_text(k) for k in keys.tolist()]}
-    )
-    sex_raw = p[dataset.sex] if dataset.sex else pd.Series([None] * len(p))
-    patients["sex_raw"] = [None if _missing(v) else str(v) for v in sex_raw.tolist()]
-    patients["sex"] = [_sex(v) for v in patients["sex_raw"]]
-    if dataset.age:
-        age = pd.to_numeric(p[dataset.age], errors="coerce").to_numpy(float)
-        patients["birth"] = _datetimes(
-            pd.Series(-age * 365.25), index, f"age column '{dataset.age}'", floor_day=True
-        )
-    else:
-        patients["birth"] = pd.Series(pd.NaT, index=patients.index, dtype="datetime64[us]")
-    no_birth = int(patients["birth"].isna().sum())
-    if no_birth:
-        logger.warning(
-            "%d of %d patients have no age at the index date, so their birth year is unknown",
-            no_birth,
-            len(patients),
-        )
-    if dataset.end:
-        patients["end"] = _datetimes(p[dataset.end], index, f"end column '{dataset.end}'")
-    else:
-        patients["end"] = pd.Series(pd.NaT, index=patients.index, dtype="datetime64[us]")
-
-    span = ev.groupby("person_id")["when"].agg(["min", "max"])
-    first = patients["person_id"].map(span["min"]).astype("datetime64[us]")
-    last = patients["person_id"].map(span["max"]).astype("datetime64[us]")
-    idx = pd.Series(index, index=patients.index, dtype="datetime64[us]")
-    start_from = [first] if dataset.times_are_dates else [first, idx]
-    start = pd.concat(start_from, axis=1).min(axis=1)
-    stop = pd.concat([last, patients["end"], start], axis=1).max(axis=1)
-    start = start.fillna(stop).fillna(idx)
-    stop = stop.fillna(start)
-    patients["start"] = start.astype("datetime64[us]")
-    patients["stop"] = stop.astype("datetime64[us]")
-    patients["died"] = dataset.died()
-    death = patients["end"].fillna(patients["stop"])
-    patients["death_date"] = death.where(patients["died"]).astype("datetime64[us]")
-
-    return Prepared(
-        patients=patients,
-        events=ev,
-        attributes=_attributes(dataset, person_id),
-        index=index,
-        patients_table=dataset.patients,
-        ids_are_keys=ids_are_keys,
-    )
-
-
-def _route(ev: pd.DataFrame, code_map: CodeMapLike | None) -> pd.DataFrame:
-    """Add the code map's columns and the domain of each event."""
-    pairs = ev[["table", "item"]].drop_duplicates().reset_index(drop=True)
-    looked = [
-        code_map.get(t, i) if code_map is not None else None
-        for t, i in zip(pairs["table"], pairs["item"], strict=True)
-    ]
-    for (t, i), e in zip(pairs[["table", "item"]].itertuples(index=False), looked, strict=True):
-        if e is not None and not all(hasattr(e, a) for a in ("vocabulary", "code", "unit")):
-            raise ParameterError(
-                f"code_map.get({t!r}, {i!r}) returned {type(e).__name__} {e!r}; a code map must "
-                "return None or an entry with vocabulary, code, description and unit (e.g. "
-                "healthsynth.knowledge.load_code_map(...))"
-            )
-    pairs["vocabulary"] = [None if e is None else str(e.vocabulary).upper() for e in looked]
-    pairs["code"] = [None if e is None else str(e.code) for e in looked]
-    pairs["description"] = [None if e is None else getattr(e, "description", None) for e in looked]
-    pairs["unit"] = [None if e is None or not e.unit else str(e.unit) for e in looked]
-    out = ev.merge(pairs, on=["table", "item"], how="left", sort=False)
-    vocab = out["vocabulary"]
-    condition = ~out["wide"] & ((vocab == "ICD10CM") | (vocab.ne("LOINC") & out["value"].isna()))
-    out["domain"] = np.where(condition, CONDITION, MEASUREMENT)
-    out["source_value"] = out["code"].where(out["code"].notna(), out["item"])
-    return out
-
-
-def _attributes(dataset: Dataset, person_id: np.ndarray) -> pd.DataFrame:
-    """The patients table's other columns, one row per non-missing value."""
-    p = dataset.patient_table
-    used = {dataset.key, dataset.sex, dataset.age, dataset.end, dataset.death}
-    parts = []
-    for col in p.columns:
-        if col in used:
-            continue
-        s = p[col]
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        keep = s.notna().to_numpy(bool)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "person_id": person_id[keep],
-                    "column": str(col),
-                    "number": pd.to_numeric(s[keep], errors="coerce").to_numpy(float)
-                    if numeric
-                    else np.nan,
-                    "text": None if numeric else [_text(v) for v in s[keep].tolist()],
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame({"person_id": [], "column": [], "number": [], "text": []})
-    return pd.concat(parts, ignore_index=True)
-
-
-# -- conversions ----------------------------------------------------------------------------
-
-
-def _index_date(value: Any) -> np.datetime64:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        ts = pd.NaT
-    if pd.isna(ts):
-        raise ParameterError(f"index_date must be a date such as 2020-01-01; got {value!r}")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(None)
-    return np.datetime64(ts.to_pydatetime(), "us")
-
-
-def _datetimes(
-    values: pd.Series, index: np.datetime64, what: str, *, floor_day: bool = False
-) -> pd.Series:
-    """Calendar datetimes (datetime64[us], missing as NaT) from numbers of days or dates."""
-    s = pd.Series(values).reset_index(drop=True)
-    if pd.api.types.is_datetime64_any_dtype(s):
-        if getattr(s.dt, "tz", None) is not None:
-            s = s.dt.tz_convert(None)
-        return s.astype("datetime64[us]")
-    days = pd.to_numeric(s, errors="coerce")
-    if days.isna().sum() > s.isna().sum():  # not numbers: try dates
-        as_date = pd.to_datetime(s, errors="coerce", format="mixed")
-        if getattr(as_date.dt, "tz", None) is not None:
-            as_date = as_date.dt.tz_convert(None)
-        return as_date.astype("datetime64[us]")
-    d = days.to_numpy(float)
-    known = np.isfinite(d)
-    if (np.abs(d[known]) > _MAX_DAYS).any():
-        bad = d[known][np.abs(d[known]) > _MAX_DAYS][0]
-        raise DataError(
-            f"{what} holds {bad:g} days, which is too far from the index date to be a "
-            "calendar date; check the time unit (days are expected)"
-        )
-    if floor_day:
-        secs = np.where(known, np.round(np.nan_to_num(d)) * 86400, 0)
-    else:
-        secs = np.where(known, np.round(np.nan_to_num(d) * 86400), 0)
-    out = index + secs.astype(np.int64).astype("timedelta64[s]")
-    out = out.astype("datetime64[us]")
-    out[~known] = np.datetime64("NaT")
-    if ((out[known] < _FIRST) | (out[known] > _LAST)).any():
-        raise DataError(
-            f"{what} gives dates outside the years 1 to 9999 from the index date "
-            f"{np.datetime_as_string(index, unit='D')}; check the times or the index date"
-        )
-    return pd.Series(out, dtype="datetime64[us]")
-
-
-def _person_ids(keys: pd.Series) -> tuple[np.ndarray, bool]:
-    """The keys themselves when they are integers that fit int64, else 1..n."""
-    k = keys
-    if pd.api.types.is_integer_dtype(k) or (
-        pd.api.types.is_float_dtype(k) and np.all(np.mod(k.to_numpy(float), 1) == 0)
-    ):
-        values = k.to_numpy(float) if pd.api.types.is_float_dtype(k) else k.to_numpy()
-        lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-        if len(values) and lo <= values.min() and values.max() <= hi:
-            return values.astype(np.int64), True
-    return np.arange(1, len(k) + 1, dtype=np.int64), False
-
-
-def _sex(v: str | None) -> str | None:
-    if v is None:
-        return None
-    low = v.strip().lower()
-    return {"f": "female", "female": "female", "m": "male", "male": "male"}.get(low, v)
-
-
-def _missing(v: Any) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(v: Any) -> str:
-    """A key or value as text: integral floats without ``.0``."""
-    if isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer():
-        return str(int(v))
-    if isinstance(v, np.generic):
-        return str(v.item())
-    return str(v)
 
 
 # -- optional libraries and the output folder ------------------------------------------------
@@ -442,7 +144,3 @@ def optional_module(module: str, package: str, purpose: str) -> ModuleType:
         if e.name is not None and e.name.split(".")[0] != root:
             raise
         raise MissingExtraError(package, "timelines", purpose) from None
-
-
-def _only(folder: Path, names: set[str]) -> bool:
-    return all(c.name in names for c in folder.iterdir())

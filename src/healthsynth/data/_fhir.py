@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from healthsynth.data._export import CONDITION, Prepared
+from healthsynth.data._prepared import CONDITION, Prepared
 from healthsynth.errors import DataError
 
 __all__ = ["FHIR_SYSTEMS", "write_fhir"]
@@ -122,7 +122,7 @@ def _concept(e: Any) -> dict[str, Any]:
 
 def _fhir_id(source_id: str) -> str:
     """The key itself where it is a valid FHIR id, else a UUID derived from it."""
-    return source_id if _FHIR_ID.match(source_id) else str(_uuid(f"key/{source_id}"))
+    return source_id if _FHIR_ID.fullmatch(source_id) else str(_uuid(f"key/{source_id}"))
 
 
 def _uuid(name: str) -> str:

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from healthsynth.data._export import Prepared
+from healthsynth.data._prepared import Prepared
 
 __all__ = ["write_meds"]
 

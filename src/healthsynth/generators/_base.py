@@ -13,16 +13,17 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema, write_table
-from healthsynth.errors import ModelFolderError, NotFittedError, ParameterError
+from healthsynth.errors import (
+    HealthsynthWarning,
+    ModelFolderError,
+    NotFittedError,
+    ParameterError,
+)
 
 __all__ = ["DATA_KINDS", "Generator", "HealthsynthWarning", "as_rules", "surrogate_ids"]
 
 #: What a generator learns from and samples: one table, or patients with their timelines.
 DATA_KINDS = ("table", "timelines")
-
-
-class HealthsynthWarning(UserWarning):
-    """Something the user should know about, that does not stop the run."""
 
 
 class Generator(ABC):
@@ -52,8 +53,12 @@ class Generator(ABC):
     name: ClassVar[str] = ""
     #: ``"table"`` or ``"timelines"`` (see :data:`DATA_KINDS`).
     data_kind: ClassVar[str] = "table"
-    #: Whether saved folders hold pickles, which run code when loaded (load only your own).
+    #: Whether saved folders hold pickles, which run code when loaded: :meth:`load` refuses
+    #: such a folder unless called with ``trust_pickle=True``.
     pickled: ClassVar[bool] = False
+    #: Settings :meth:`load` never reads from a folder (whoever wrote the folder could widen
+    #: them): the caller gives them again (prompted-llm's endpoint gate, audit log, key).
+    call_settings: ClassVar[tuple[str, ...]] = ()
     #: The model-folder format this class writes, and the oldest it still reads.
     format_version: ClassVar[int] = 1
     min_format_version: ClassVar[int] = 1
@@ -101,13 +106,26 @@ class Generator(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Generator:
-        """Load a model folder written by :meth:`save` (nothing is unpickled unless ``pickled``)."""
-        from healthsynth.generators._folder import open_folder, read_json
+    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> Generator:
+        """Load a model folder written by :meth:`save`.
+
+        Parameters
+        ----------
+        path
+            The model folder.
+        trust_pickle
+            Allow unpickling the folder's model file. Only generators with ``pickled = True``
+            hold one; they raise :class:`~healthsynth.errors.ModelFolderError` without this,
+            because unpickling runs whatever code the file carries. Every other generator
+            ignores it.
+        """
+        from healthsynth.generators._folder import open_folder, pickle_refusal, read_json
 
         folder, meta, schema, params = open_folder(
             path, name=cls.name, format_version=cls.format_version, param_names=cls._param_names()
         )
+        if cls.pickled and trust_pickle is not True:
+            raise pickle_refusal(folder, generator=cls.name, file="model/")
         version = meta.get("format_version", 0)
         if not isinstance(version, int) or version < cls.min_format_version:
             raise ModelFolderError(

@@ -6,7 +6,8 @@ page opens offline and prints well.
 """
 
 from healthsynth.report._console import scorecard_table
-from healthsynth.report._render import render_html, scorecard, scores_json, verdict, write_report
+from healthsynth.report._render import render_html, scores_json, write_report
+from healthsynth.report._scorecard import scorecard, verdict
 
 __all__ = [
     "render_html",

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
-from healthsynth.report._render import scorecard
+from healthsynth.report._scorecard import scorecard
 
 __all__ = ["scorecard_table"]
 
@@ -30,7 +31,7 @@ def scorecard_table(result: Mapping[str, Any]) -> Table:
     table.add_column("verdict")
     for line in scorecard(result):
         for i, h in enumerate(line["headlines"]):
-            name = h["name"] + (f" [{h['subgroup']}]" if h["subgroup"] else "")
+            name = Text(h["name"] + (f" [{h['subgroup']}]" if h["subgroup"] else ""))
             iv = h["interval"]
             interval = f"{_num(iv[0])} – {_num(iv[1])}" if iv else ""
             v = h["verdict"]
@@ -42,6 +43,6 @@ def scorecard_table(result: Mapping[str, Any]) -> Table:
                 _num(h["value"]),
                 interval,
                 _num(h["reference"]),
-                f"[{style}]{shown}[/]" if style else shown,
+                Text(shown, style=style),
             )
     return table

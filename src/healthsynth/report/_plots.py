@@ -27,7 +27,11 @@ __all__ = [
     "dcr_histogram",
     "dependence_heatmap",
     "distribution_plots",
+    "new_figure",
     "reference_bars",
+    "safe_label",
+    "tidy_axes",
+    "to_svg",
 ]
 
 #: at most this many per-column distribution plots go into one report
@@ -56,7 +60,7 @@ class Plot:
     wide: bool = True
 
 
-def _label(value: Any, chars: int = _LABEL_CHARS) -> str:
+def safe_label(value: Any, chars: int = _LABEL_CHARS) -> str:
     """Data text made safe for matplotlib: shortened, and ``$`` kept literal (no mathtext)."""
     text = str(value)
     if len(text) > chars:
@@ -85,7 +89,7 @@ _SVG_START = re.compile(r"<svg\b")
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 
 
-def _to_svg(fig: Figure) -> Markup:
+def to_svg(fig: Figure) -> Markup:
     """Serialise ``fig`` as an ``<svg>`` element for inlining (no XML prolog, no metadata)."""
     FigureCanvasSVG(fig)
     buf = io.StringIO()
@@ -99,13 +103,15 @@ def _to_svg(fig: Figure) -> Markup:
     return Markup(_METADATA.sub("", text[start.start() :]))
 
 
-def _figure(width: float, height: float, *, constrained: bool = True) -> Figure:
+def new_figure(width: float, height: float, *, constrained: bool = True) -> Figure:
+    """An empty figure of ``width`` × ``height`` inches (constrained layout unless told not to)."""
     # constrained layout fits labels of any length but draws the figure twice; small
     # multiples use fixed margins instead to keep rendering fast
     return Figure(figsize=(width, height), layout="constrained" if constrained else None)
 
 
-def _tidy(ax: Any) -> None:
+def tidy_axes(ax: Any) -> None:
+    """Drop the top and right spines of ``ax``."""
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
     ax.tick_params(labelsize=7)
@@ -154,7 +160,7 @@ def _distribution(
     synth: list[float],
     hold: list[float] | None,
 ) -> Plot:
-    fig = _figure(3.0, 2.1, constrained=False)
+    fig = new_figure(3.0, 2.1, constrained=False)
     fig.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.3)
     ax = fig.add_subplot()
     series = [("real", real, _REAL), ("synthetic", synth, _SYNTH)]
@@ -170,12 +176,12 @@ def _distribution(
             offset = (i - (len(series) - 1) / 2) * width
             ax.bar([v + offset for v in x], ys, width=width, label=name, color=colour)
     step = max(1, math.ceil(len(labels) / 8))
-    ax.set_xticks(x[::step], [_label(v, 12) for v in labels[::step]], rotation=30, ha="right")
+    ax.set_xticks(x[::step], [safe_label(v, 12) for v in labels[::step]], rotation=30, ha="right")
     ax.set_ylabel("share", fontsize=7)
-    ax.set_title(_label(col), fontsize=8)
+    ax.set_title(safe_label(col), fontsize=8)
     ax.legend(fontsize=6, frameon=False)
-    _tidy(ax)
-    return Plot(title=f"{col}: shares of rows", svg=_to_svg(fig), wide=False)
+    tidy_axes(ax)
+    return Plot(title=f"{col}: shares of rows", svg=to_svg(fig), wide=False)
 
 
 def dependence_heatmap(details: Any) -> list[Plot]:
@@ -194,10 +200,10 @@ def dependence_heatmap(details: Any) -> list[Plot]:
     finite = [abs(v) for r in grid for v in r if math.isfinite(v)]
     bound = max(finite, default=0.0) or 1.0
     side = min(9.0, 2.6 + 0.35 * n)
-    fig = _figure(side + 0.8, side)
+    fig = new_figure(side + 0.8, side)
     ax = fig.add_subplot()
     image = ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound)
-    ticks = [_label(c) for c in cols]
+    ticks = [safe_label(c) for c in cols]
     size = 7 if n <= 16 else 5
     ax.set_xticks(range(n), ticks, rotation=60, ha="right", fontsize=size)
     ax.set_yticks(range(n), ticks, fontsize=size)
@@ -209,7 +215,7 @@ def dependence_heatmap(details: Any) -> list[Plot]:
     colourbar = fig.colorbar(image, ax=ax, shrink=0.8)
     colourbar.set_label("synthetic − real", fontsize=7)
     colourbar.ax.tick_params(labelsize=6)
-    return [Plot(title="Dependence difference (synthetic minus real)", svg=_to_svg(fig))]
+    return [Plot(title="Dependence difference (synthetic minus real)", svg=to_svg(fig))]
 
 
 def dcr_histogram(details: Any) -> list[Plot]:
@@ -224,15 +230,15 @@ def dcr_histogram(details: Any) -> list[Plot]:
     hold = _numbers(hist.get("holdout"), len(edges) - 1)
     if synth is None or hold is None:
         return []
-    fig = _figure(6.4, 2.6)
+    fig = new_figure(6.4, 2.6)
     ax = fig.add_subplot()
     ax.stairs(synth, edges, label="synthetic → training", color=_SYNTH, linewidth=1.6)
     ax.stairs(hold, edges, label="holdout → training", color=_HOLD, linewidth=1.6)
     ax.set_xlabel("distance to closest training record", fontsize=7)
     ax.set_ylabel("share of rows", fontsize=7)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _tidy(ax)
-    return [Plot(title="Distance to closest record", svg=_to_svg(fig))]
+    tidy_axes(ax)
+    return [Plot(title="Distance to closest record", svg=to_svg(fig))]
 
 
 def trajectory_plots(details: Any, *, limit: int = 8) -> list[Plot]:
@@ -255,15 +261,15 @@ def trajectory_plots(details: Any, *, limit: int = 8) -> list[Plot]:
             float(v) if isinstance(v, (int, float)) and math.isfinite(v) else float("nan")
             for v in (c.get("synthetic") or [None] * len(bins))
         ][: len(bins)]
-        fig = _figure(3.2, 2.2)
+        fig = new_figure(3.2, 2.2)
         ax = fig.add_subplot()
         ax.plot(bins, real, marker="o", markersize=2.5, color=_REAL, label="real")
         ax.plot(bins, synth, marker="o", markersize=2.5, color=_SYNTH, label="synthetic")
         ax.set_xlabel("years from day 0", fontsize=7)
         ax.set_ylabel("mean value", fontsize=7)
         ax.legend(fontsize=6, frameon=False)
-        _tidy(ax)
-        plots.append(Plot(title=f"Lab trajectory: {_label(item)}", svg=_to_svg(fig)))
+        tidy_axes(ax)
+        plots.append(Plot(title=f"Lab trajectory: {safe_label(item)}", svg=to_svg(fig)))
     return plots
 
 
@@ -289,7 +295,7 @@ def reference_bars(
     if not usable:
         return []
     n = len(usable)
-    fig = _figure(6.4, 0.9 + 0.32 * n)
+    fig = new_figure(6.4, 0.9 + 0.32 * n)
     ax = fig.add_subplot()
     ys = list(range(n))
     nan = math.nan
@@ -297,9 +303,9 @@ def reference_bars(
     refs = [nan if r is None else r for _, _, r in usable]
     ax.barh([y - 0.2 for y in ys], values, height=0.4, color=_SYNTH, label=value_label)
     ax.barh([y + 0.2 for y in ys], refs, height=0.4, color=_REAL, label="real reference")
-    ax.set_yticks(ys, [_label(label) for label, _, _ in usable], fontsize=7)
+    ax.set_yticks(ys, [safe_label(label) for label, _, _ in usable], fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color="#444", linewidth=0.6)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _tidy(ax)
-    return [Plot(title=title, svg=_to_svg(fig))]
+    tidy_axes(ax)
+    return [Plot(title=title, svg=to_svg(fig))]

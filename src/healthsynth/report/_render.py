@@ -12,14 +12,28 @@ from typing import Any
 
 import jinja2
 
-from healthsynth.data._io import atomic_write_text
 from healthsynth.errors import ParameterError
+from healthsynth.evaluate import registry
 from healthsynth.report import _plots
 from healthsynth.report._plots import Plot
+from healthsynth.report._scorecard import (
+    DIMENSIONS,
+    HEADLINES,
+    NEAR_FRACTION,
+    SCALE_FLOOR,
+    VERDICT_ORDER,
+    VERDICT_TEXT,
+    Record,
+    check_result,
+    finite,
+    headlines,
+    scorecard,
+    verdict,
+)
 
+# DIMENSIONS, HEADLINES, NEAR_FRACTION, SCALE_FLOOR, scorecard and verdict live in ._scorecard
 __all__ = [
     "DIMENSIONS",
-    "GLOSSARY",
     "HEADLINES",
     "NEAR_FRACTION",
     "SCALE_FLOOR",
@@ -32,286 +46,52 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: dimensions in report order; records of any other dimension follow in their own sections
-DIMENSIONS = ("fidelity", "utility", "privacy", "diversity", "fairness", "clinical", "cost")
-
-#: preferred headline metrics of each dimension, best first (overall records only); when none
-#: of them is present the scorecard falls back to what the dimension has (see ``_headlines``)
-HEADLINES: dict[str, tuple[str, ...]] = {
-    "fidelity": ("detection_auc", "column_distance"),
-    "utility": ("tstr_auc", "tstr_r2", "tstr"),
-    "privacy": ("dcr_median_ratio", "membership_inference_auc", "dcr_median"),
-    "diversity": ("coverage", "duplicate_rate"),
-    "fairness": ("subgroup_utility_gap_max",),
-    "clinical": ("rule_violation_rate", "rule_violations"),
-    "cost": (),
-}
-_MAX_HEADLINES = 2
-
-#: "near": worse than the reference by at most this fraction of the reference's size
-NEAR_FRACTION = 0.10
-#: references smaller than this in size count as this size when judging "near"
-SCALE_FLOOR = 0.1
-
-VERDICT_TEXT = {
-    "within": "within reference",
-    "near": "near reference",
-    "far": "far from reference",
-    "unjudged": "no reference",
-    "missing": "no value",
-}
-_VERDICT_ORDER = ("far", "near", "within", "unjudged", "missing")
-
-#: one line per metric name: what it measures and how to read it
-GLOSSARY: dict[str, str] = {
-    # fidelity
-    "column_distance": "Mean over columns of the distance between real and synthetic marginals "
-    "(Kolmogorov–Smirnov for numbers, total variation for categories, or the gap in missing "
-    "rates); 0 = same marginals.",
-    "dependence_difference": "Mean absolute difference of pairwise associations (Spearman, "
-    "Cramér's V, correlation ratio) between real and synthetic rows; 0 = same structure.",
-    "detection_auc": "ROC AUC of a classifier trained to tell synthetic rows from real ones; "
-    "0.5 = indistinguishable, 1 = fully separable.",
-    "alpha_precision": "How faithfully synthetic rows fall inside the real data's typical "
-    "region (α-precision curve summarised to one score); 1 = ideal.",
-    "beta_recall": "How well synthetic rows cover the real data's region (β-recall curve "
-    "summarised to one score); 1 = ideal.",
-    "missingness_pattern_distance": "Total-variation distance between the shares of "
-    "missing-value patterns (which columns are missing together); 0 = same patterns.",
-    # utility
-    "tstr": "Train on synthetic, test on real: a model trained on synthetic rows and scored on "
-    "the real holdout; the reference is the same model trained on real rows.",
-    "tstr_auc": "Train on synthetic, test on real (ROC AUC on the holdout); the reference is "
-    "the same model trained on the real training rows.",
-    "tstr_r2": "Train on synthetic, test on real (R² on the holdout); the reference is the same "
-    "model trained on the real training rows.",
-    "tstr_f1": "Train on synthetic, test on real (F1 on the holdout); the reference is the same "
-    "model trained on the real training rows.",
-    "tstr_ece": "Calibration error of the train-on-synthetic model on the holdout; lower is "
-    "better.",
-    "augmentation_auc": "Holdout score of a model trained on real plus synthetic rows; the "
-    "reference is the model trained on real rows only.",
-    "importance_agreement": "Agreement of feature importances between models trained on real "
-    "and on synthetic rows.",
-    # privacy
-    "dcr_median": "Median distance from each synthetic row to its closest real training row.",
-    "dcr_median_ratio": "Median distance to closest training record of synthetic rows divided "
-    "by the same for real holdout rows; below 1 means synthetic rows sit closer to the "
-    "training rows than fresh real data does.",
-    "exact_copy_rate": "Share of synthetic rows identical to a real training row.",
-    "exact_copy_share": "Share of synthetic rows whose values all equal those of a training row "
-    "(a regurgitation probe for LLM generators); the reference is the same share of the holdout.",
-    "near_copy_share": "Share of synthetic rows within τ of a training row, τ being the distance "
-    "within which 5% of fresh real (holdout) rows fall; the reference is that 5%.",
-    "example_exact_copy_share": "Share of synthetic rows whose values all equal those of a row "
-    "that was shown in a prompt.",
-    "example_near_copy_share": "Share of synthetic rows within τ of a row that was shown in a "
-    "prompt (the same τ as near_copy_share).",
-    "closer_to_train_share": "Share of synthetic rows closer to a training row than to a "
-    "holdout row; 0.5 is what data that never saw the training rows scores.",
-    "nndr": "Median ratio of the distances to the first and second nearest training rows; "
-    "small values mean synthetic rows single out one training row.",
-    "membership_inference_auc": "ROC AUC of an attack telling training rows from holdout rows "
-    "using the synthetic data; 0.5 = no better than chance.",
-    "attribute_inference": "Success of guessing a sensitive value of a training row from its "
-    "other columns via the nearest synthetic row; the reference is the same against holdout "
-    "rows.",
-    "singling_out_risk": "Anonymeter: risk that synthetic rows single out one real person "
-    "(attack success beyond the control rows); 0 = none.",
-    "linkability_risk": "Anonymeter: risk that synthetic rows link two halves of a real "
-    "record; 0 = none.",
-    "inference_risk": "Anonymeter: risk that synthetic rows reveal a secret column of a real "
-    "record; 0 = none.",
-    # diversity
-    "coverage": "Share of real categories and value bins that occur in the synthetic data; "
-    "1 = all covered.",
-    "duplicate_rate": "Share of synthetic rows that repeat an earlier synthetic row.",
-    "rare_category_retention": "How well categories rare in real data (under 5%) keep their "
-    "share in synthetic data; 1 = all kept.",
-    # fairness
-    "subgroup_share": "Share of each subgroup among synthetic rows; the reference is its real "
-    "share.",
-    "subgroup_share_distance": "Total-variation distance between real and synthetic subgroup "
-    "shares of a sensitive column.",
-    "subgroup_column_distance": "Column distance measured within each subgroup.",
-    "subgroup_utility": "Train-on-synthetic score within each subgroup of the holdout; the "
-    "reference is the train-on-real score.",
-    "subgroup_utility_gap_max": "Largest gap between train-on-real and train-on-synthetic "
-    "scores over the subgroups of a sensitive column.",
-    # clinical
-    "rule_violation_rate": "Share of synthetic rows that break at least one clinical rule (per "
-    "rule in subgroups rule:NAME); the reference is the rate in real data.",
-    "rule_violations": "Clinical rule checks.",
-    # cost (fit_: from the model's training record; sample_: from the sampling run record)
-    "fit_wall_seconds": "Wall-clock time the generator took to fit.",
-    "fit_cpu_seconds": "CPU time the generator took to fit.",
-    "fit_peak_memory_mb": "Peak memory while fitting.",
-    "model_parameters": "Number of the fitted model's parameters.",
-    "sample_wall_seconds": "Wall-clock time the sampling run took.",
-    "sample_rows_per_second": "Synthetic rows generated per second of sampling.",
-    "sample_peak_memory_mb": "Peak memory while sampling.",
-    "fit_tokens_in": "LLM tokens sent while fitting.",
-    "fit_tokens_out": "LLM tokens received while fitting.",
-    "fit_cost_usd": "Estimated price of the LLM calls made while fitting, in US dollars.",
-    "fit_llm_requests": "LLM requests sent while fitting.",
-    "fit_llm_cached_requests": "LLM requests answered from the response cache while fitting.",
-    "fit_llm_seconds": "Wall-clock time spent waiting on the LLM endpoint while fitting.",
-    "sample_tokens_in": "LLM tokens sent while sampling.",
-    "sample_tokens_out": "LLM tokens received while sampling.",
-    "sample_cost_usd": "Estimated price of the LLM calls made while sampling, in US dollars.",
-    "sample_llm_requests": "LLM requests sent while sampling.",
-    "sample_llm_cached_requests": "LLM requests answered from the response cache while sampling.",
-    "sample_llm_seconds": "Wall-clock time spent waiting on the LLM endpoint while sampling.",
-}
 _NO_GLOSS = "No description registered for this metric; see its module's docstring."
 
 
-def verdict(
-    value: float | None,
-    reference: float | None,
-    direction: str,
-    interval: Sequence[float | None] | None = None,
-) -> str:
-    """Judge a value against the real-data reference.
+def _glossary(names: Sequence[str], meta: Any) -> list[dict[str, Any]]:
+    """The glossary: one entry per record name.
 
-    Parameters
-    ----------
-    value
-        The metric's value on synthetic data.
-    reference
-        What fresh real data (the holdout) scores on the same metric.
-    direction
-        ``"higher"`` or ``"lower"`` is better, or ``"target"`` (the reference is the ideal).
-    interval
-        Optional ``[lo, hi]`` uncertainty interval of ``value``.
-
-    Returns
-    -------
-    str
-        ``"within"``: as good as the reference or better, or the reference lies inside the
-        interval; ``"near"``: worse by at most ``NEAR_FRACTION`` of ``max(|reference|,
-        SCALE_FLOOR)``; ``"far"``: worse by more; ``"unjudged"``: no reference;
-        ``"missing"``: no value.
+    Each entry is what the result's ``meta["glossary"]`` says of the name, else what the
+    registered metrics declare (their ``INFO``), else a pointer to the module's docstring.
+    A glossary entry is a dict (``summary``, ``range``, ``better`` ...) or, in results written
+    before metrics declared their info, one line of text.
     """
-    if not _finite(value):
-        return "missing"
-    if not _finite(reference):
-        return "unjudged"
-    assert value is not None and reference is not None
-    if direction == "higher":
-        worse = reference - value
-    elif direction == "lower":
-        worse = value - reference
-    else:
-        worse = abs(value - reference)
-    if worse <= 0:
-        return "within"
-    if interval is not None and len(interval) == 2:
-        lo, hi = interval
-        if _finite(lo) and _finite(hi) and lo <= reference <= hi:  # type: ignore[operator]
-            return "within"
-    if worse <= NEAR_FRACTION * max(abs(reference), SCALE_FLOOR):
-        return "near"
-    return "far"
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _number(x: Any) -> float | None:
-    return float(x) if _finite(x) else None
-
-
-@dataclass
-class _Record:
-    """A record from the result, with missing fields filled and a verdict."""
-
-    name: str
-    dimension: str
-    value: float | None
-    direction: str
-    subgroup: str | None
-    interval: tuple[float | None, float | None] | None
-    reference: float | None
-    seconds: float | None
-    details: Mapping[str, Any]
-    status: str
-    message: str | None
-    verdict: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.verdict = (
-            verdict(self.value, self.reference, self.direction, self.interval)
-            if self.status == "ok"
-            else "missing"
-        )
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> _Record:
-        interval = d.get("interval")
-        pair = None
-        if isinstance(interval, Sequence) and not isinstance(interval, str) and len(interval) == 2:
-            pair = (_number(interval[0]), _number(interval[1]))
-        subgroup = d.get("subgroup")
-        message = d.get("message")
-        details = d.get("details")
-        return cls(
-            name=str(d.get("name", "unnamed")),
-            dimension=str(d.get("dimension") or "other"),
-            value=_number(d.get("value")),
-            direction=str(d.get("direction") or "higher"),
-            subgroup=None if subgroup is None else str(subgroup),
-            interval=pair,
-            reference=_number(d.get("reference")),
-            seconds=_number(d.get("seconds")),
-            details=details if isinstance(details, Mapping) else {},
-            status=str(d.get("status") or "ok"),
-            message=None if message is None else str(message),
-        )
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and self.value is not None
-
-    @property
-    def label(self) -> str:
-        return self.name if self.subgroup is None else f"{self.name} [{self.subgroup}]"
-
-    def gap(self) -> float:
-        """How much worse than the reference, relative to its size (for ranking only)."""
-        if self.value is None or self.reference is None:
-            return -math.inf
-        diff = self.value - self.reference
-        worse = {"higher": -diff, "lower": diff}.get(self.direction, abs(diff))
-        return worse / max(abs(self.reference), SCALE_FLOOR)
+    given = meta.get("glossary") if isinstance(meta, Mapping) else None
+    given = given if isinstance(given, Mapping) else {}
+    kind = meta.get("kind") if isinstance(meta, Mapping) else None
+    out = []
+    for name in names:
+        entry = given.get(name)
+        if entry is None:
+            try:
+                entry = registry.describe(name, kind if kind in ("table", "timelines") else None)
+            except ImportError as e:  # a plugin that no longer loads must not sink the report
+                logger.warning("could not describe %s: %s", name, e)
+        if isinstance(entry, Mapping):
+            out.append(
+                {
+                    "name": name,
+                    "summary": str(entry.get("summary") or _NO_GLOSS),
+                    "range": entry.get("range"),
+                    "better": entry.get("better"),
+                    "unit": entry.get("unit"),
+                }
+            )
+        else:
+            text = str(entry) if entry else _NO_GLOSS
+            out.append({"name": name, "summary": text, "range": None, "better": None, "unit": None})
+    return out
 
 
 @dataclass
 class _Section:
     dimension: str
-    records: list[_Record]
+    records: list[Record]
     plots: list[Plot] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)
     costs: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _headlines(dimension: str, records: list[_Record]) -> tuple[list[_Record], str]:
-    """The records the scorecard shows for one dimension, and why they were picked."""
-    overall = [r for r in records if r.subgroup is None]
-    preferred = [r for name in HEADLINES.get(dimension, ()) for r in overall if r.name == name][
-        :_MAX_HEADLINES
-    ]
-    if preferred:
-        return preferred, ""
-    ok_overall = [r for r in overall if r.ok]
-    if ok_overall:
-        return ok_overall[:1], ""
-    ok_sub = [r for r in records if r.ok]
-    if ok_sub:
-        return [max(ok_sub, key=lambda r: r.gap())], "worst subgroup"
-    return records[:1], ""
 
 
 def _safely(section: _Section, what: str, draw: Callable[[], list[Plot]]) -> None:
@@ -323,7 +103,7 @@ def _safely(section: _Section, what: str, draw: Callable[[], list[Plot]]) -> Non
         section.notes.append(f"The {what} could not be drawn ({type(e).__name__}: {e}).")
 
 
-def _first(records: list[_Record], name: str, key: str) -> _Record | None:
+def _first(records: list[Record], name: str, key: str) -> Record | None:
     """The first overall record called ``name`` whose details hold ``key``."""
     for r in records:
         if r.name == name and r.subgroup is None and key in r.details:
@@ -395,7 +175,7 @@ def _add_tables(section: _Section) -> None:
         ]
 
 
-def _sections(records: list[_Record]) -> list[_Section]:
+def _sections(records: list[Record]) -> list[_Section]:
     extra = sorted({r.dimension for r in records} - set(DIMENSIONS))
     sections = []
     for dim in (*DIMENSIONS, *extra):
@@ -409,47 +189,11 @@ def _sections(records: list[_Record]) -> list[_Section]:
 def _scorecard(sections: list[_Section]) -> list[dict[str, Any]]:
     lines = []
     for s in sections:
-        heads, why = _headlines(s.dimension, s.records)
+        heads, why = headlines(s.dimension, s.records)
         verdicts = [h.verdict for h in heads]
-        overall = next((v for v in _VERDICT_ORDER if v in verdicts), "missing")
+        overall = next((v for v in VERDICT_ORDER if v in verdicts), "missing")
         lines.append({"dimension": s.dimension, "headlines": heads, "why": why, "verdict": overall})
     return lines
-
-
-def scorecard(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The report's scorecard as plain data, without drawing plots (for consoles and logs).
-
-    Returns one dict per dimension: ``dimension``, ``verdict`` (the worst of its headlines)
-    and ``headlines`` (dicts with ``name``, ``subgroup``, ``value``, ``interval``,
-    ``reference``, ``direction``, ``verdict``, ``status`` and ``message``).
-    """
-    records = [_Record.from_dict(r) for r in _check(result)]
-    extra = sorted({r.dimension for r in records} - set(DIMENSIONS))
-    out = []
-    for dim in (*DIMENSIONS, *extra):
-        heads, _ = _headlines(dim, [r for r in records if r.dimension == dim])
-        verdicts = [h.verdict for h in heads]
-        out.append(
-            {
-                "dimension": dim,
-                "verdict": next((v for v in _VERDICT_ORDER if v in verdicts), "missing"),
-                "headlines": [
-                    {
-                        "name": h.name,
-                        "subgroup": h.subgroup,
-                        "value": h.value,
-                        "interval": h.interval,
-                        "reference": h.reference,
-                        "direction": h.direction,
-                        "verdict": h.verdict,
-                        "status": h.status,
-                        "message": h.message,
-                    }
-                    for h in heads
-                ],
-            }
-        )
-    return out
 
 
 def _fmt(x: Any) -> str:
@@ -476,7 +220,7 @@ def _fmt_amount(x: Any, unit: Any = None) -> str:
     significant digits but never take an exponent (``0.0000731``, ``88.5``, ``12,345``). Without
     a unit the figure is formatted like any other.
     """
-    if not isinstance(unit, str) or not _finite(x):
+    if not isinstance(unit, str) or not finite(x):
         return _fmt(x)
     if unit in _COUNT_UNITS and float(x).is_integer():
         return f"{int(x):,}"
@@ -495,7 +239,7 @@ def _fmt_interval(pair: Any) -> str:
 
 
 def _fmt_seconds(x: Any) -> str:
-    return "—" if not _finite(x) else f"{x:.2f} s"
+    return "—" if not finite(x) else f"{x:.2f} s"
 
 
 _ENV = jinja2.Environment(
@@ -506,21 +250,6 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(num=_fmt, amount=_fmt_amount, interval=_fmt_interval, seconds=_fmt_seconds)
-
-
-def _check(result: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(result, Mapping) or not isinstance(result.get("records"), list):
-        got = type(result).__name__
-        raise ParameterError(
-            "result must be the dict that healthsynth.evaluate returns, with a 'records' list; "
-            f"got a {got}" + (" without a 'records' list" if isinstance(result, Mapping) else "")
-        )
-    bad = [i for i, r in enumerate(result["records"]) if not isinstance(r, Mapping)]
-    if bad:
-        raise ParameterError(
-            f"result['records'][{bad[0]}] is not a dict; every record must be a record dict"
-        )
-    return result["records"]  # type: ignore[no-any-return]
 
 
 def _meta(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -564,8 +293,9 @@ def render_html(result: Mapping[str, Any]) -> str:
     result
         What :func:`healthsynth.evaluate` returns: ``{"records": [...], "seconds": ...,
         "meta": {...}}``. Any subset of records works, including none; ``meta`` may be partial
-        or missing. ``meta["glossary"]`` (name -> one line) describes metrics the built-in
-        glossary lacks.
+        or missing. The glossary at the end describes each record name as ``meta["glossary"]``
+        says (what :func:`healthsynth.evaluate` writes there), else as the registered metrics'
+        ``INFO`` declares.
 
     Returns
     -------
@@ -578,13 +308,10 @@ def render_html(result: Mapping[str, Any]) -> str:
     ParameterError
         If ``result`` is not a dict with a ``records`` list of dicts.
     """
-    records = [_Record.from_dict(r) for r in _check(result)]
+    records = [Record.from_dict(r) for r in check_result(result)]
     sections = _sections(records)
     names = list(dict.fromkeys(r.name for r in records))
-    meta = result.get("meta")
-    extra = meta.get("glossary") if isinstance(meta, Mapping) else None  # e.g. timeline metrics
-    extra = extra if isinstance(extra, Mapping) else {}
-    glossary = [(n, GLOSSARY.get(n) or str(extra.get(n) or _NO_GLOSS)) for n in names]
+    glossary = _glossary(names, result.get("meta"))
     return _ENV.get_template("report.html.j2").render(
         meta=_meta(result),
         scorecard=_scorecard(sections),
@@ -631,25 +358,28 @@ def scores_json(result: Mapping[str, Any]) -> str:
 def write_report(result: Mapping[str, Any], out_dir: str | Path) -> Path:
     """Write ``report.html`` and ``scores.json`` into ``out_dir``.
 
-    Each file is written to a temporary path and renamed, so a failure leaves no half-written
-    file behind.
+    The folder is written whole to a temporary path and renamed, so a failure leaves nothing
+    half-written; an existing folder is replaced only when it holds an earlier output of
+    healthsynth and nothing else.
 
     Parameters
     ----------
     result
         What :func:`healthsynth.evaluate` returns.
     out_dir
-        Folder to write into; created if missing.
+        Folder to write: absent, empty, or an earlier healthsynth output.
 
     Returns
     -------
     Path
         The path of ``report.html``.
     """
+    from healthsynth.data._outputs import atomic_folder
+
     out = Path(out_dir)
     html = render_html(result)
     scores = scores_json(result)
-    atomic_write_text(out / "scores.json", scores)
-    path = out / "report.html"
-    atomic_write_text(path, html)
-    return path
+    with atomic_folder(out, action="write the report", kind="report") as tmp:
+        (tmp / "scores.json").write_text(scores, encoding="utf-8")
+        (tmp / "report.html").write_text(html, encoding="utf-8")
+    return out / "report.html"

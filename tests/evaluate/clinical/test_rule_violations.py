@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from healthsynth.data import infer_schema, train_holdout_split
-from healthsynth.evaluate._base import get_metric, run_metric
+from healthsynth.evaluate import get_metric, run_metric
 from healthsynth.evaluate.clinical.rule_violations import compute
 from healthsynth.knowledge import Predicate, Rule, RuleSet, icd10cm_rules, load_rules
 from tests.helpers import real

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from healthsynth.data import infer_schema
-from healthsynth.evaluate._base import run_metric
+from healthsynth.evaluate import run_metric
 from healthsynth.evaluate.privacy.anonymeter_risks import compute
 from tests.evaluate.privacy._data import awkward, three_way
 

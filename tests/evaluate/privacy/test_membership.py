@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from healthsynth.data import infer_schema
-from healthsynth.evaluate._base import run_metric
+from healthsynth.evaluate import run_metric
 from healthsynth.evaluate.privacy.membership import compute
 from tests.evaluate.privacy._data import awkward, three_way
 

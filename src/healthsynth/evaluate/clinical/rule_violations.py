@@ -7,7 +7,8 @@ implications such as "sex = male ⇒ not pregnant", ICD-10-CM codes specific to 
 band; see ``healthsynth.knowledge``), plus one record per rule with that rule's violation rate.
 A rule that needs a column the synthetic table lacks gets a ``not_applicable`` record naming the
 missing columns; the others are still scored.
-Range: 0 (no row breaks a rule) to 1. Direction: lower is better.
+Range: 0 (no row breaks a rule) to 1.
+Direction: lower is better.
 Reference: the same share in the real holdout when one is given, otherwise in the real training
 rows (``details["reference_table"]`` says which); ``real_rate`` in the per-rule details is the
 rate in that same reference table. Real data also break rules (coding errors, rules that are too
@@ -33,14 +34,32 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.knowledge import Rule, RuleSet, load_rules
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 _NAME = "rule_violation_rate"
 _DIMENSION = "clinical"
 _Z95 = 1.959963984540054
+
+
+INFO = MetricInfo(
+    name="rule_violations",
+    dimension=_DIMENSION,
+    kind="table",
+    summary="Clinical rule checks: how many synthetic rows break a rule, overall and per rule.",
+    measures=(
+        Measure(
+            _NAME,
+            "lower",
+            "Share of synthetic rows that break at least one clinical rule (per rule in "
+            "subgroups rule:NAME); the reference is the rate in real data.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def _as_ruleset(rules: RuleSet | Iterable[Rule] | str | PathLike[str] | None) -> RuleSet:

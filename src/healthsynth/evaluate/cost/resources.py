@@ -13,8 +13,10 @@ figure, named ``fit_…`` or ``sample_…`` after its record (``fit_llm_requests
 ``sample_llm_cached_requests``, ``sample_cost_usd`` …), with its unit in ``details["unit"]``
 (``s``, ``MiB``, ``count``, ``tokens``, ``requests``, ``USD``, ``rows/s``); no reference (nothing
 real to compare with). A figure that is missing, ``None`` or not a number is left out.
+Range: 0 upwards, in the figure's unit.
 Direction: lower is better, except rows per second and cached requests (a request answered
 from the cache costs no tokens, money or waiting).
+Reference: none; nothing real to compare with. Compare runs with each other.
 Not applicable when neither record is given (``--model MODEL_DIR``; the run record is found
 next to the synthetic file).
 Limitations: figures are as measured on the machine that made the data; compare them only
@@ -33,34 +35,96 @@ from typing import Any
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["compute"]
+__all__ = ["INFO", "MEASURES", "compute"]
 
-#: (record key, metric name, unit, direction) read from the training record
+#: (record key, record name, unit, direction, glossary line) read from the training record
 _TRAINING = (
-    ("fit_seconds", "fit_wall_seconds", "s", "lower"),
-    ("fit_cpu_seconds", "fit_cpu_seconds", "s", "lower"),
-    ("peak_rss_mb", "fit_peak_memory_mb", "MiB", "lower"),
-    ("n_parameters", "model_parameters", "count", "lower"),
-    ("tokens_in", "fit_tokens_in", "tokens", "lower"),
-    ("tokens_out", "fit_tokens_out", "tokens", "lower"),
-    ("cost_usd", "fit_cost_usd", "USD", "lower"),
-    ("requests", "fit_llm_requests", "requests", "lower"),
-    ("cached_requests", "fit_llm_cached_requests", "requests", "higher"),
-    ("llm_seconds", "fit_llm_seconds", "s", "lower"),
+    ("fit_seconds", "fit_wall_seconds", "s", "lower", "Wall-clock time the generator took to fit."),
+    ("fit_cpu_seconds", "fit_cpu_seconds", "s", "lower", "CPU time the generator took to fit."),
+    ("peak_rss_mb", "fit_peak_memory_mb", "MiB", "lower", "Peak memory while fitting."),
+    (
+        "n_parameters",
+        "model_parameters",
+        "count",
+        "lower",
+        "Number of the fitted model's parameters.",
+    ),
+    ("tokens_in", "fit_tokens_in", "tokens", "lower", "LLM tokens sent while fitting."),
+    ("tokens_out", "fit_tokens_out", "tokens", "lower", "LLM tokens received while fitting."),
+    (
+        "cost_usd",
+        "fit_cost_usd",
+        "USD",
+        "lower",
+        "Estimated price of the LLM calls made while fitting, in US dollars.",
+    ),
+    ("requests", "fit_llm_requests", "requests", "lower", "LLM requests sent while fitting."),
+    (
+        "cached_requests",
+        "fit_llm_cached_requests",
+        "requests",
+        "higher",
+        "LLM requests answered from the response cache while fitting.",
+    ),
+    (
+        "llm_seconds",
+        "fit_llm_seconds",
+        "s",
+        "lower",
+        "Wall-clock time spent waiting on the LLM endpoint while fitting.",
+    ),
 )
 #: the same for the sampling run record
 _SAMPLING = (
-    ("seconds", "sample_wall_seconds", "s", "lower"),
-    ("rows_per_second", "sample_rows_per_second", "rows/s", "higher"),
-    ("peak_rss_mb", "sample_peak_memory_mb", "MiB", "lower"),
-    ("tokens_in", "sample_tokens_in", "tokens", "lower"),
-    ("tokens_out", "sample_tokens_out", "tokens", "lower"),
-    ("cost_usd", "sample_cost_usd", "USD", "lower"),
-    ("requests", "sample_llm_requests", "requests", "lower"),
-    ("cached_requests", "sample_llm_cached_requests", "requests", "higher"),
-    ("llm_seconds", "sample_llm_seconds", "s", "lower"),
+    ("seconds", "sample_wall_seconds", "s", "lower", "Wall-clock time the sampling run took."),
+    (
+        "rows_per_second",
+        "sample_rows_per_second",
+        "rows/s",
+        "higher",
+        "Synthetic rows generated per second of sampling.",
+    ),
+    ("peak_rss_mb", "sample_peak_memory_mb", "MiB", "lower", "Peak memory while sampling."),
+    ("tokens_in", "sample_tokens_in", "tokens", "lower", "LLM tokens sent while sampling."),
+    ("tokens_out", "sample_tokens_out", "tokens", "lower", "LLM tokens received while sampling."),
+    (
+        "cost_usd",
+        "sample_cost_usd",
+        "USD",
+        "lower",
+        "Estimated price of the LLM calls made while sampling, in US dollars.",
+    ),
+    ("requests", "sample_llm_requests", "requests", "lower", "LLM requests sent while sampling."),
+    (
+        "cached_requests",
+        "sample_llm_cached_requests",
+        "requests",
+        "higher",
+        "LLM requests answered from the response cache while sampling.",
+    ),
+    (
+        "llm_seconds",
+        "sample_llm_seconds",
+        "s",
+        "lower",
+        "Wall-clock time spent waiting on the LLM endpoint while sampling.",
+    ),
+)
+
+#: one measure per figure of either record
+MEASURES = tuple(
+    Measure(name, direction, summary, low=0, unit=unit)  # type: ignore[arg-type]
+    for _key, name, unit, direction, summary in (*_TRAINING, *_SAMPLING)
+)
+
+INFO = MetricInfo(
+    name="cost",
+    dimension="cost",
+    kind="table",
+    summary="What the synthetic data took to make: time, memory, tokens, requests and money.",
+    measures=MEASURES,
 )
 
 
@@ -90,7 +154,7 @@ def compute(
     ):
         if not rec:
             continue
-        for key, name, unit, direction in table:
+        for key, name, unit, direction, _summary in table:
             v = rec.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                 out.append(

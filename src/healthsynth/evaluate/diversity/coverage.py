@@ -7,7 +7,8 @@ least once among the synthetic rows; for each numeric, integer or datetime colum
 the real values' 20 quantile bins (edges at real values, ties merged) that hold at least one
 synthetic value — or, with at most 20 distinct real values, the share of those values that occur
 among the synthetic ones. The value is the mean over columns.
-Range: 0 to 1. Direction: higher is better.
+Range: 0 to 1.
+Direction: higher is better.
 Reference: the same score for the real holdout (which, being finite, also misses rare
 categories: a synthetic table larger than the holdout can score above it).
 Details: per-column coverage.
@@ -22,10 +23,28 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
 from healthsynth.evaluate.fidelity.column_distance import _num
 
-__all__ = ["column_coverage", "compute"]
+__all__ = ["INFO", "column_coverage", "compute"]
+
+
+INFO = MetricInfo(
+    name="coverage",
+    dimension="diversity",
+    kind="table",
+    summary="How much of the real data's range and categories the synthetic rows reach.",
+    measures=(
+        Measure(
+            "coverage",
+            "higher",
+            "Share of real categories and value bins that occur in the synthetic data; "
+            "1 = all covered.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def column_coverage(real: pd.DataFrame, other: pd.DataFrame, schema: Schema) -> dict[str, float]:

@@ -5,7 +5,8 @@ Card
 What: the share of synthetic rows that are an exact copy of an earlier synthetic row (all
 compared columns equal, missing equal to missing). Copies of *training* rows are a privacy
 matter and are counted by ``exact_copy_rate`` in :mod:`..privacy.dcr`.
-Range: 0 to 1. Direction: lower is better.
+Range: 0 to 1.
+Direction: lower is better.
 Reference: the same share within the real holdout (or, without one, the training rows) —
 real tables with few, coarse columns hold genuine duplicates.
 Limitations: exact equality only; near-duplicates are not counted. The rate grows with the
@@ -18,9 +19,26 @@ from __future__ import annotations
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
 
-__all__ = ["compute", "duplicate_rate"]
+__all__ = ["INFO", "compute", "duplicate_rate"]
+
+
+INFO = MetricInfo(
+    name="duplicates",
+    dimension="diversity",
+    kind="table",
+    summary="How often the generator repeats itself.",
+    measures=(
+        Measure(
+            "duplicate_rate",
+            "lower",
+            "Share of synthetic rows that repeat an earlier synthetic row.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def duplicate_rate(df: pd.DataFrame, columns: list[str]) -> float:

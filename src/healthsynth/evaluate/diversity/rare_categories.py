@@ -23,9 +23,27 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["compute", "retention"]
+__all__ = ["INFO", "compute", "retention"]
+
+
+INFO = MetricInfo(
+    name="rare_categories",
+    dimension="diversity",
+    kind="table",
+    summary="Whether categories that are rare in the real data keep their share.",
+    measures=(
+        Measure(
+            "rare_category_retention",
+            "higher",
+            "How well categories rare in real data (under 5%) keep their share in synthetic "
+            "data; 1 = all kept.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def retention(

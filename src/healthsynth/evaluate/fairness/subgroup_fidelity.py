@@ -6,7 +6,8 @@ What: within each subgroup of each sensitive column, the mean per-column distanc
 (:mod:`..fidelity.column_distance`: KS or total variation, with missing-rate gaps) between the
 synthetic rows of that subgroup and the real rows of that subgroup. The sensitive column itself
 is left out of the comparison.
-Range: 0 to 1. Direction: lower is better.
+Range: 0 to 1.
+Direction: lower is better.
 Reference: the same distance for the holdout rows of the subgroup — small groups have noisy
 marginals, and the reference shows how noisy.
 Details: ``rows`` (real, synthetic, holdout) per subgroup. Subgroups with fewer than 5 real or
@@ -26,14 +27,32 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.fairness._groups import subgroups
 from healthsynth.evaluate.fairness.subgroup_shares import NO_SENSITIVE
 from healthsynth.evaluate.fidelity.column_distance import column_distances
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 _MIN_ROWS = 5
+
+
+INFO = MetricInfo(
+    name="subgroup_fidelity",
+    dimension="fairness",
+    kind="table",
+    summary="Whether the synthetic data is less realistic for some patient groups.",
+    measures=(
+        Measure(
+            "subgroup_column_distance",
+            "lower",
+            "Column distance measured within each subgroup; the reference is the holdout's "
+            "distance within the same subgroup.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

@@ -9,6 +9,10 @@ the synthetic rows. One record per subgroup: value = synthetic share, reference 
 distance between the two share vectors (lower is better; reference: the same distance for the
 holdout).
 Range: shares 0–1; distance 0–1.
+Direction: a subgroup's share is a target (the closer to the real share the better); the
+distance: lower is better.
+Reference: the real share, for each subgroup's share; for the distance, the same distance for
+the real holdout.
 Not applicable without sensitive columns.
 Limitations: marginal shares only; intersections of groups are not formed.
 Citation: representation bias in synthetic health data, e.g. Bhanot et al. 2021 ("The problem
@@ -21,12 +25,37 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.fairness._groups import subgroups
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 NO_SENSITIVE = "no sensitive column declared (pass --sensitive COLUMN,...)"
+
+
+INFO = MetricInfo(
+    name="subgroup_shares",
+    dimension="fairness",
+    kind="table",
+    summary="Whether patient groups are represented as in the real data.",
+    measures=(
+        Measure(
+            "subgroup_share",
+            "target",
+            "Share of each subgroup among synthetic rows; the reference is its real share.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "subgroup_share_distance",
+            "lower",
+            "Total-variation distance between real and synthetic subgroup shares of a "
+            "sensitive column.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

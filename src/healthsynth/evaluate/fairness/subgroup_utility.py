@@ -7,7 +7,10 @@ training rows) are scored on the holdout rows of each subgroup of each sensitive
 for classification, R² for regression. One record per subgroup: value = train-on-synthetic score,
 reference = train-on-real score, ``details["gap"]`` = reference − value. One summary record per
 sensitive column, ``subgroup_utility_gap_max``: the largest gap, and which group it is.
-Range: as the score. Direction: higher is better (the summary: lower is better).
+Range: as the score.
+Direction: higher is better (the summary: lower is better).
+Reference: the train-on-real score within the same subgroup; the summary has none (a gap of 0
+is the ideal).
 Interval: a 95% bootstrap over the subgroup's holdout rows.
 Not applicable without sensitive columns or in the cases where TSTR is; subgroups with fewer than
 10 holdout rows or a single class are reported as not applicable.
@@ -24,14 +27,46 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.fairness._groups import subgroups
 from healthsynth.evaluate.fairness.subgroup_shares import NO_SENSITIVE
 from healthsynth.evaluate.utility.tstr import bootstrap, fit_predict, score, why_not
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 _MIN_ROWS = 10
+
+
+INFO = MetricInfo(
+    name="subgroup_utility",
+    dimension="fairness",
+    kind="table",
+    summary="Which patient groups the synthetic data serves worse: train-on-synthetic scores "
+    "within each subgroup of the holdout.",
+    measures=(
+        Measure(
+            "subgroup_utility_gap_max",
+            "lower",
+            "Largest gap between train-on-real and train-on-synthetic scores over the "
+            "subgroups of a sensitive column.",
+        ),
+        Measure(
+            "subgroup_tstr_auc",
+            "higher",
+            "Train-on-synthetic ROC AUC within one subgroup of the holdout; the reference is "
+            "the train-on-real score.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "subgroup_tstr_r2",
+            "higher",
+            "Train-on-synthetic R² within one subgroup of the holdout; the reference is the "
+            "train-on-real score.",
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

@@ -6,7 +6,8 @@ What: for each column, the Kolmogorov–Smirnov statistic (numeric, integer, dat
 between the two empirical CDFs of the present values) or the total-variation distance (categorical,
 boolean: half the L1 distance between category shares), plus the gap in missing-value rates;
 the record's value is the mean over columns of ``max(distance, missing-rate gap)``.
-Range: 0 (same marginals) to 1. Direction: lower is better.
+Range: 0 (same marginals) to 1.
+Direction: lower is better.
 Reference: the same score for the real holdout against the training rows.
 Details: ``per_column`` distances, and ``distributions`` (per column, the shares of real,
 synthetic and holdout values in common bins or categories) for the report's plots.
@@ -20,13 +21,32 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
 
-__all__ = ["column_distances", "compute", "distributions"]
+__all__ = ["INFO", "column_distances", "compute", "distributions"]
 
 #: bins for numeric distribution plots, and categories shown before the rest become "other"
 _PLOT_BINS = 20
 _PLOT_CATEGORIES = 15
+
+
+INFO = MetricInfo(
+    name="column_distance",
+    dimension="fidelity",
+    kind="table",
+    summary="How far each column's distribution is from the real one, averaged over columns.",
+    measures=(
+        Measure(
+            "column_distance",
+            "lower",
+            "Mean over columns of the distance between real and synthetic marginals "
+            "(Kolmogorov–Smirnov for numbers, total variation for categories, or the gap in "
+            "missing rates); 0 = same marginals.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def column_distances(a: pd.DataFrame, b: pd.DataFrame, schema: Schema) -> dict[str, float]:

@@ -6,7 +6,8 @@ What: for every pair of columns an association in [0, 1] — absolute Spearman c
 (numeric–numeric), bias-uncorrected Cramér's V (categorical–categorical) or the correlation
 ratio η (numeric–categorical) — computed on real and on synthetic rows (pairwise-complete);
 the value is the mean absolute difference over all pairs.
-Range: 0 (same dependence structure) to 1. Direction: lower is better.
+Range: 0 (same dependence structure) to 1.
+Direction: lower is better.
 Reference: the same score for the real holdout against the training rows.
 Details: the ten largest gaps, and the full ``real``/``synthetic``/``difference`` matrices over
 ``columns`` (at most 40 columns) for the report's heatmap.
@@ -24,9 +25,27 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
 
-__all__ = ["association_matrix", "compute"]
+__all__ = ["INFO", "association_matrix", "compute"]
+
+
+INFO = MetricInfo(
+    name="dependence_difference",
+    dimension="fidelity",
+    kind="table",
+    summary="How far the pairwise associations between columns are from the real ones.",
+    measures=(
+        Measure(
+            "dependence_difference",
+            "lower",
+            "Mean absolute difference of pairwise associations (Spearman, Cramér's V, "
+            "correlation ratio) between real and synthetic rows; 0 = same structure.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def _is_cat(kind: str) -> bool:

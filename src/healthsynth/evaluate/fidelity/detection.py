@@ -28,9 +28,27 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, features, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, features, not_applicable
 
-__all__ = ["compute", "detection_auc"]
+__all__ = ["INFO", "compute", "detection_auc"]
+
+
+INFO = MetricInfo(
+    name="detection_auc",
+    dimension="fidelity",
+    kind="table",
+    summary="How well a classifier tells synthetic rows from real ones.",
+    measures=(
+        Measure(
+            "detection_auc",
+            "lower",
+            "ROC AUC of a classifier trained to tell synthetic rows from real ones (folded to "
+            "at least 0.5); 0.5 = indistinguishable, 1 = fully separable.",
+            low=0.5,
+            high=1,
+        ),
+    ),
+)
 
 
 def detection_auc(

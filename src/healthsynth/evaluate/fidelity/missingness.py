@@ -7,7 +7,8 @@ the total-variation distance between the pattern distributions of real and synth
 (half the L1 distance between pattern shares). Per-column missing rates are compared by
 :mod:`column_distance`; this metric sees co-missingness, e.g. labs that are absent together
 because a test was never ordered.
-Range: 0 (same patterns at the same rates) to 1. Direction: lower is better.
+Range: 0 (same patterns at the same rates) to 1.
+Direction: lower is better.
 Reference: the same distance for the real holdout.
 Details: the most common real patterns with their real and synthetic shares.
 Limitations: exact patterns only; with many columns and diverse missingness most patterns are
@@ -21,9 +22,27 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
 
-__all__ = ["compute", "pattern_shares"]
+__all__ = ["INFO", "compute", "pattern_shares"]
+
+
+INFO = MetricInfo(
+    name="missingness_patterns",
+    dimension="fidelity",
+    kind="table",
+    summary="Whether values go missing together as in the real data.",
+    measures=(
+        Measure(
+            "missingness_pattern_distance",
+            "lower",
+            "Total-variation distance between the shares of missing-value patterns (which "
+            "columns are missing together); 0 = same patterns.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def pattern_shares(df: pd.DataFrame, columns: list[str]) -> pd.Series:

@@ -8,7 +8,8 @@ their mean that holds a share α of them; α-precision(α) is the share of synth
 β-recall(β) is the share of real rows inside the β-support of the synthetic rows (the ball about
 the synthetic mean holding a share β of them). For a faithful generator both curves follow the
 diagonal; the scores are ``1 - 2 * mean |curve(a) - a|`` over a = 0.05, 0.10, …, 0.95.
-Range: 0 to 1. Direction: higher is better.
+Range: 0 to 1.
+Direction: higher is better.
 Reference: the same scores for the real holdout in place of the synthetic rows.
 Details: both curves, for plotting.
 Limitations: Alaa et al. embed the rows with a one-class network so that the supports are
@@ -26,11 +27,38 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.data._distance import RowEncoder
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["compute", "precision_recall_curves"]
+__all__ = ["INFO", "compute", "precision_recall_curves"]
 
 _LEVELS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+INFO = MetricInfo(
+    name="precision_recall",
+    dimension="fidelity",
+    kind="table",
+    summary="Whether synthetic rows are typical of the real data (α-precision) and cover it "
+    "(β-recall).",
+    measures=(
+        Measure(
+            "alpha_precision",
+            "higher",
+            "How faithfully synthetic rows fall inside the real data's typical region "
+            "(α-precision curve summarised to one score); 1 = ideal.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "beta_recall",
+            "higher",
+            "How well synthetic rows cover the real data's region (β-recall curve summarised "
+            "to one score); 1 = ideal.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def precision_recall_curves(

@@ -46,12 +46,45 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 NAMES = ("singling_out_risk", "linkability_risk", "inference_risk")
 _INSTALL = "install the privacy extra: pip install 'healthsynth[privacy]'"
+
+
+INFO = MetricInfo(
+    name="anonymeter",
+    dimension="privacy",
+    kind="table",
+    summary="Singling-out, linkability and inference risks measured with Anonymeter.",
+    measures=(
+        Measure(
+            "singling_out_risk",
+            "lower",
+            "Anonymeter: risk that synthetic rows single out one real person (attack success "
+            "beyond the control rows); 0 = none.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "linkability_risk",
+            "lower",
+            "Anonymeter: risk that synthetic rows link two halves of a real record; 0 = none.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "inference_risk",
+            "lower",
+            "Anonymeter: risk that synthetic rows reveal a secret column of a real record; "
+            "0 = none.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

@@ -36,13 +36,31 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.data._distance import RowEncoder, nearest_neighbours
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 NAME = "attribute_inference"
 _MISSING = "<missing>"
 _BOOTSTRAP = 200
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension="privacy",
+    kind="table",
+    summary="How well the synthetic data reveal a person's sensitive value.",
+    measures=(
+        Measure(
+            NAME,
+            "lower",
+            "Success of guessing a sensitive value of a training row from its other columns "
+            "via the nearest synthetic row; the reference is the same against holdout rows.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

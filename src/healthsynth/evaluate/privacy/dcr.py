@@ -41,12 +41,59 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.data._distance import RowEncoder, nearest_distances, neighbour_index
-from healthsynth.evaluate._base import MetricRecord
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 _BINS = 30
 _BOOTSTRAP = 200
+
+
+INFO = MetricInfo(
+    name="dcr",
+    dimension="privacy",
+    kind="table",
+    summary="How close synthetic rows sit to training rows, compared with fresh real rows.",
+    measures=(
+        Measure(
+            "dcr_median_ratio",
+            "higher",
+            "Median distance to closest training record of synthetic rows divided by the same "
+            "for real holdout rows; below 1 means synthetic rows sit closer to the training "
+            "rows than fresh real data does.",
+            low=0,
+        ),
+        Measure(
+            "dcr_median",
+            "higher",
+            "Median distance from each synthetic row to its closest real training row.",
+            low=0,
+        ),
+        Measure(
+            "exact_copy_rate",
+            "lower",
+            "Share of synthetic rows identical to a real training row.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "closer_to_train_share",
+            "target",
+            "Share of synthetic rows closer to a training row than to a holdout row; 0.5 is "
+            "what data that never saw the training rows scores.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "nndr",
+            "higher",
+            "Median ratio of the distances to the first and second nearest training rows; "
+            "small values mean synthetic rows single out one training row.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

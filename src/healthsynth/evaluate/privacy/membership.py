@@ -45,13 +45,31 @@ from scipy.stats import rankdata
 
 from healthsynth.data import Schema
 from healthsynth.data._distance import RowEncoder, nearest_distances
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 NAME = "membership_inference_auc"
 _K_DENSITY = 5
 _BOOTSTRAP = 200
+
+
+INFO = MetricInfo(
+    name="membership_inference",
+    dimension="privacy",
+    kind="table",
+    summary="Whether the synthetic data tell who was in the training data.",
+    measures=(
+        Measure(
+            NAME,
+            "target",
+            "ROC AUC of an attack telling training rows from holdout rows using the synthetic "
+            "data; 0.5 = no better than chance.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

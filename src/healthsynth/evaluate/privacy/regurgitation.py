@@ -32,8 +32,10 @@ row with one number changed is a near copy, not an exact one.
 
 Range: every share lies in [0, 1]; each has a 95 % Wilson score interval over the synthetic rows
 queried.
-Direction: lower is better. Fresh real data scores about 0.05 on ``near_copy_share``; exact
-copies of training rows should be as rare as in the holdout (usually 0).
+Direction: lower is better.
+Reference: each share among the real holdout rows (see the records above). Fresh real data
+scores about 0.05 on ``near_copy_share``; exact copies of training rows should be as rare as in
+the holdout (usually 0).
 Sample sizes: at most ``max_rows`` (5,000) synthetic and holdout rows are queried (a seeded
 subsample; the sizes are in ``details``), and as many training rows for the leave-one-out
 fallback; all training rows and all example rows are searched, through an exact k-d tree.
@@ -61,13 +63,56 @@ from healthsynth.data import Column, Schema
 from healthsynth.data._distance import RowEncoder, nearest_distances, neighbour_index
 from healthsynth.data._rows import row_keys
 from healthsynth.errors import DataError
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 #: the share of fresh real rows that counts as "near": τ is this quantile of their distances
 NEAR_QUANTILE = 0.05
 _Z = 1.959963984540054  # two-sided 95 % normal quantile
+
+
+INFO = MetricInfo(
+    name="regurgitation",
+    dimension="privacy",
+    kind="table",
+    summary="Synthetic rows that copy a training row or a prompt example, exactly or nearly.",
+    measures=(
+        Measure(
+            "exact_copy_share",
+            "lower",
+            "Share of synthetic rows whose values all equal those of a training row (a "
+            "regurgitation probe for LLM generators); the reference is the same share of the "
+            "holdout.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "near_copy_share",
+            "lower",
+            "Share of synthetic rows within τ of a training row, τ being the distance within "
+            "which 5% of fresh real (holdout) rows fall; the reference is that 5%.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "example_exact_copy_share",
+            "lower",
+            "Share of synthetic rows whose values all equal those of a row that was shown in a "
+            "prompt.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "example_near_copy_share",
+            "lower",
+            "Share of synthetic rows within τ of a row that was shown in a prompt (the same τ "
+            "as near_copy_share).",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

@@ -25,11 +25,6 @@ __all__ = ["Timelines", "pearson_r2", "prepared", "r2_score", "ITEM_SEP"]
 ITEM_SEP = "/"
 
 
-def label_of(table: str, item: str) -> str:
-    """The label of an item: ``table/item``."""
-    return f"{table}{ITEM_SEP}{item}"
-
-
 class Timelines:
     """A dataset prepared for the timeline metrics.
 

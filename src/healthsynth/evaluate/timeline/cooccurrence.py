@@ -29,15 +29,32 @@ from typing import Any
 import numpy as np
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, pearson_r2, prepared, r2_score
 from healthsynth.evaluate.timeline.prevalence import prevalence
 
-__all__ = ["compute", "pair_shares"]
+__all__ = ["INFO", "compute", "pair_shares"]
 
 NAME = "cooccurrence_r2"
 DIMENSION = "fidelity"
 _SHOWN = 50
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Whether pairs of coded events occur together as often as in the real patients.",
+    measures=(
+        Measure(
+            NAME,
+            "higher",
+            "R² of the share of patients with both items of each pair of coded events, "
+            "synthetic against real (HALO); 1 = identical.",
+            high=1,
+        ),
+    ),
+)
 
 
 def pair_shares(tl: Timelines, labels: list[str]) -> np.ndarray:

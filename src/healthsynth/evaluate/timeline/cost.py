@@ -8,10 +8,13 @@ What: the figures of the model's training record (``fit_seconds``, ``fit_cpu_sec
 the single-table ``cost`` metric reads them, plus ``sample_patients_per_second``: the record's
 ``patients_per_second``, or the synthetic patients divided by the sampling seconds. One record
 per figure, its unit in ``details["unit"]``; no reference.
+Range: 0 upwards, in the figure's unit.
 Direction: lower is better, except patients (and rows) per second.
+Reference: none; nothing real to compare with. Compare runs with each other.
 Not applicable when neither record is given.
 Limitations: figures are as measured on the machine that made the data; compare them only
 between runs on the same machine.
+Citation: as the single-table ``cost`` metric (:mod:`healthsynth.evaluate.cost.resources`).
 """
 
 from __future__ import annotations
@@ -20,14 +23,31 @@ from collections.abc import Mapping
 from typing import Any
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.cost import resources
 from healthsynth.evaluate.timeline._prepare import Timelines
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
 
 NAME = "timeline_cost"
 DIMENSION = "cost"
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="What the synthetic timelines took to make: time, memory, tokens and money.",
+    measures=(
+        *resources.MEASURES,
+        Measure(
+            "sample_patients_per_second",
+            "higher",
+            "Synthetic patients generated per second.",
+            low=0,
+            unit="patients/s",
+        ),
+    ),
+)
 
 
 def compute(

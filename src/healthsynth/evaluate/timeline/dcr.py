@@ -11,7 +11,8 @@ columns, so distances lie in [0, ~1]). For each synthetic patient, the distance 
 training patient (DCR); the same for each holdout patient. The value is the median synthetic
 DCR divided by the median holdout DCR.
 Range: 0 upwards; 1 = synthetic patients sit as close to the training patients as fresh real
-patients do; near 0 = copies. Direction: higher is safer.
+patients do; near 0 = copies.
+Direction: higher is safer.
 Reference: 1 (the holdout scored as if it were synthetic).
 Details: both medians, the share of synthetic patients closer to a training patient than the
 5th percentile of the holdout distances (reference 0.05), the share at distance 0 (and the
@@ -37,14 +38,33 @@ import pandas as pd
 
 from healthsynth.data import Column, Dataset, Schema, infer_schema
 from healthsynth.data._distance import RowEncoder, neighbour_index
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
 
-__all__ = ["compute", "summary_rows"]
+__all__ = ["INFO", "compute", "summary_rows"]
 
 NAME = "timeline_dcr"
 DIMENSION = "privacy"
 _BOOTSTRAP = 200
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="How close synthetic patients sit to training patients, compared with fresh real "
+    "patients.",
+    measures=(
+        Measure(
+            NAME,
+            "higher",
+            "Median distance of synthetic patients' timeline summaries to the closest "
+            "training patient, over the same for holdout patients; below 1 = closer than "
+            "fresh data.",
+            low=0,
+        ),
+    ),
+)
 
 
 def summary_rows(tl: Timelines, labels: list[str], value_labels: list[str]) -> pd.DataFrame:

@@ -7,7 +7,8 @@ have both, the share whose first A comes before their first B (a tie on the same
 half), in the real training patients and in the synthetic patients. The value is the mean
 absolute difference of these shares over the pairs that at least ``min_support`` (30) patients
 have on both sides.
-Range: 0 (same order everywhere) to 1 (every pair reversed). Direction: lower is better.
+Range: 0 (same order everywhere) to 1 (every pair reversed).
+Direction: lower is better.
 Reference: the same difference for the real holdout patients against the training patients
 (over the pairs with enough support in the holdout).
 Details: per pair the two shares and supports (the 50 largest gaps), the number of pairs
@@ -31,15 +32,33 @@ from typing import Any
 import numpy as np
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
 from healthsynth.evaluate.timeline.prevalence import prevalence
 
-__all__ = ["compute", "order_shares"]
+__all__ = ["INFO", "compute", "order_shares"]
 
 NAME = "event_order"
 DIMENSION = "fidelity"
 _SHOWN = 50
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Whether coded events come first in the same order as in the real patients.",
+    measures=(
+        Measure(
+            NAME,
+            "lower",
+            "Mean absolute difference, over pairs of coded events, of the share of patients "
+            "whose first A precedes their first B; 0 = same order.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def order_shares(tl: Timelines, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:

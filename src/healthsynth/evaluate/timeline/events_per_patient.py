@@ -9,12 +9,15 @@ standard deviation of the real counts, so it reads in real standard deviations: 
 synthetic counts sit, on average, a tenth of a standard deviation away. The value is the mean
 over tables; with more than one table each table also gets a record (subgroup
 ``table:NAME``).
-Range: 0 (same distribution) upwards. Direction: lower is better.
+Range: 0 (same distribution) upwards.
+Direction: lower is better.
 Reference: the same distance for the real holdout patients against the training patients.
 Details: per table the means, medians, 90th percentiles, the raw Wasserstein distance and the
 Kolmogorov–Smirnov statistic.
 Limitations: counts only: two timelines with the same number of events can differ in every
 other way; a table whose real counts do not vary is scaled by its mean (or 1) instead.
+Citation: the Wasserstein (earth mover's) distance, Villani 2009, *Optimal Transport: Old and
+New*; the Kolmogorov–Smirnov statistic, Smirnov 1948.
 """
 
 from __future__ import annotations
@@ -25,13 +28,30 @@ import numpy as np
 from scipy.stats import ks_2samp, wasserstein_distance
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
 
-__all__ = ["compute", "counts_per_patient"]
+__all__ = ["INFO", "compute", "counts_per_patient"]
 
 NAME = "events_per_patient"
 DIMENSION = "fidelity"
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Whether synthetic patients have as many events as real ones.",
+    measures=(
+        Measure(
+            NAME,
+            "lower",
+            "Wasserstein distance between real and synthetic numbers of events per patient, "
+            "in real standard deviations, per table; 0 = same distribution.",
+            low=0,
+        ),
+    ),
+)
 
 
 def counts_per_patient(tl: Timelines, table: str) -> np.ndarray:

@@ -11,7 +11,8 @@ each bin with at least ``min_count`` (20) real and 5 synthetic values, the absol
 of the means is divided by the standard deviation of the item's clipped real values; an item's
 score is the mean over its bins weighted by the number of real values in each (so sparse bins
 at the ends of follow-up weigh little), and the value is the mean over items.
-Range: 0 (same curves) upwards, in real standard deviations. Direction: lower is better.
+Range: 0 (same curves) upwards, in real standard deviations.
+Direction: lower is better.
 Reference: the same score for the real holdout patients against the training patients.
 Details: per item its score, the real and synthetic curves (bins, means, counts) for the report,
 and the items or bins the synthetic data lacks.
@@ -20,6 +21,9 @@ carries numbers, or when no bin has enough values on both sides.
 Limitations: means only (a spread that is too narrow goes unseen); patients measured often weigh
 more; bins the synthetic data leaves empty are listed, not scored (``event_prevalence_r2`` and
 ``events_per_patient`` see missing measurements).
+Citation: each bin's gap is an absolute standardized mean difference, as in Austin 2009,
+"Balance diagnostics for comparing the distribution of baseline covariates between treatment
+groups in propensity-score matched samples" (Statistics in Medicine).
 """
 
 from __future__ import annotations
@@ -30,15 +34,32 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
 
-__all__ = ["compute", "curves"]
+__all__ = ["INFO", "compute", "curves"]
 
 NAME = "lab_trajectories"
 DIMENSION = "fidelity"
 BIN_DAYS = 365.25
 _MIN_SYNTHETIC = 5
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Whether lab values follow the real curves over the years of follow-up.",
+    measures=(
+        Measure(
+            NAME,
+            "lower",
+            "Mean gap between real and synthetic yearly mean lab values, in real standard "
+            "deviations; 0 = same curves.",
+            low=0,
+        ),
+    ),
+)
 
 
 def _values(tl: Timelines, label: str) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,8 @@ of the real ones, ``1 - SS_res / SS_tot`` over items; the squared Pearson correl
 ``details`` (it forgives a constant offset or scale that R² punishes). Items found on only one
 side count with a share of 0 on the other.
 Range: at most 1 (identical shares); 0 = no better than giving every item the mean real share;
-negative = worse than that. Direction: higher is better.
+negative = worse than that.
+Direction: higher is better.
 Reference: the same R² for the real holdout patients against the training patients.
 Details: per-item shares (``items``), the Pearson r², items missing from the synthetic data and
 items it invents.
@@ -28,13 +29,30 @@ from typing import Any
 import numpy as np
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, pearson_r2, prepared, r2_score
 
-__all__ = ["compute", "prevalence"]
+__all__ = ["INFO", "compute", "prevalence"]
 
 NAME = "event_prevalence_r2"
 DIMENSION = "fidelity"
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Whether each item is as common among synthetic patients as among real ones.",
+    measures=(
+        Measure(
+            NAME,
+            "higher",
+            "R² of the share of patients with each item, synthetic against real (HALO); "
+            "1 = identical shares.",
+            high=1,
+        ),
+    ),
+)
 
 
 def prevalence(tl: Timelines, labels: list[str]) -> np.ndarray:

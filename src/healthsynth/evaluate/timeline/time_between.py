@@ -7,7 +7,8 @@ once each; the gaps between consecutive days are pooled over patients. The value
 two-sample Kolmogorov–Smirnov statistic between the real training patients' gaps and the
 synthetic patients' gaps. The same statistic per event table (gaps between days with an event
 in that table) is in ``details``.
-Range: 0 (same distribution) to 1. Direction: lower is better.
+Range: 0 (same distribution) to 1.
+Direction: lower is better.
 Reference: the same statistic for the real holdout patients against the training patients.
 Details: quantiles (10th, 25th, 50th, 75th, 90th) of the gaps on both sides, the number of
 gaps, the share of patients with at least two event days, and the per-table statistics.
@@ -16,6 +17,9 @@ Not applicable when either side has fewer than 10 gaps.
 Limitations: pooled gaps weigh patients by how many events they have; the gap distribution says
 nothing about which events follow which (``event_order``) and is blind to a timeline played
 backwards; events on the same day count as one day.
+Citation: Smirnov 1948 (the two-sample Kolmogorov–Smirnov statistic); Pang et al. 2024
+(CEHR-GPT), a generator built to keep the time between a patient's events, which this metric
+checks from the outside.
 """
 
 from __future__ import annotations
@@ -27,15 +31,33 @@ import pandas as pd
 from scipy.stats import ks_2samp
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
 
-__all__ = ["compute", "gaps"]
+__all__ = ["INFO", "compute", "gaps"]
 
 NAME = "time_between_events"
 DIMENSION = "fidelity"
 _MIN_GAPS = 10
 _QUANTILES = (10, 25, 50, 75, 90)
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Whether the gaps between a patient's event days are as in the real patients.",
+    measures=(
+        Measure(
+            NAME,
+            "lower",
+            "Kolmogorov–Smirnov statistic between the gaps separating a patient's event days, "
+            "real against synthetic; 0 = same distribution.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def gaps(tl: Timelines, table: str | None = None) -> np.ndarray:

@@ -19,7 +19,8 @@ are left out, so the task is a new X. Patients whose follow-up ends before the h
 X, alive, are left out: whether X came later is unknown (censored). Patients who died before
 the horizon without X are kept as negatives: they did not have X within the horizon. The
 counts of each group are in ``details``.
-Range: AUC 0–1 (0.5 = chance). Direction: higher is better.
+Range: AUC 0–1 (0.5 = chance).
+Direction: higher is better.
 Reference: the train-on-real AUC; ``details["gap"]`` = reference − value.
 Interval: a 95 % bootstrap over the holdout patients (200 resamples).
 Not applicable without a holdout, with calendar-date times (no index date), without a usable
@@ -45,10 +46,10 @@ from sklearn.metrics import roc_auc_score
 
 from healthsynth.data import Dataset
 from healthsynth.errors import ParameterError
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
 
-__all__ = ["Task", "check_task", "compute", "default_task"]
+__all__ = ["INFO", "Task", "check_task", "compute", "default_task"]
 
 NAME = "timeline_tstr"
 DIMENSION = "utility"
@@ -58,6 +59,25 @@ _TASK_KEYS = ("item", "table", "horizon_days", "exclude_prior")
 _MIN_TEST = 20
 _N_BOOT = 200
 _MAX_LEVELS = 20
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Train on synthetic timelines, test on real ones: predicting an event within a "
+    "horizon.",
+    measures=(
+        Measure(
+            NAME,
+            "higher",
+            "ROC AUC on real holdout patients of a model trained on synthetic timelines to "
+            "predict an event within a horizon; the reference is train-on-real.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)

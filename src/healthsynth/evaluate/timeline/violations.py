@@ -18,7 +18,8 @@ What: every event is checked for these kinds of violation:
 
 The value is the share of events with at least one violation; each kind also gets a record
 (subgroup ``kind:NAME``) with its share of events.
-Range: 0 to 1. Direction: lower is better.
+Range: 0 to 1.
+Direction: lower is better.
 Reference: the same shares in the real holdout (checked against the training data's items).
 Real data break these checks too (the real NAFLD cohort has a few events after the end of
 follow-up and some implausible blood pressures), so the reference is the level to compare with,
@@ -44,10 +45,10 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Dataset
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
 
-__all__ = ["KINDS", "check_events", "compute", "as_code_map"]
+__all__ = ["INFO", "KINDS", "check_events", "compute", "as_code_map"]
 
 NAME = "timeline_violations"
 DIMENSION = "clinical"
@@ -62,6 +63,25 @@ KINDS = (
 )
 _Z95 = 1.959963984540054
 _EXAMPLES = 5
+
+
+INFO = MetricInfo(
+    name=NAME,
+    dimension=DIMENSION,
+    kind="timelines",
+    summary="Clinical checks of every event: timing, sex, age, values and known items.",
+    measures=(
+        Measure(
+            NAME,
+            "lower",
+            "Share of events breaking a clinical check (after death or end of follow-up, wrong "
+            "sex or age for the code, implausible value, unknown item); per kind in subgroups "
+            "kind:NAME.",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 def as_code_map(code_map: Any) -> Any:

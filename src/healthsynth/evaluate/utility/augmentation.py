@@ -6,7 +6,8 @@ What: the TSTR model (:mod:`tstr`) is trained on the real training rows alone an
 rows plus as many synthetic rows (at most as many as there are real ones), and both are scored
 on the real holdout (ROC AUC for classification, R² for regression). The value is the score
 with augmentation; ``details["lift"]`` is the difference.
-Range: as the score. Direction: higher is better.
+Range: as the score.
+Direction: higher is better.
 Reference: the score of the model trained on the real rows alone (lift 0).
 Not applicable in the same cases as TSTR.
 Limitations: one mixing ratio (1:1) and one model family; a lift within the bootstrap noise of
@@ -23,10 +24,35 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.utility.tstr import bootstrap, fit_predict, score, why_not
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
+
+
+INFO = MetricInfo(
+    name="augmentation_lift",
+    dimension="utility",
+    kind="table",
+    summary="Whether adding synthetic rows to the real ones helps a model on the holdout.",
+    measures=(
+        Measure(
+            "augmentation_auc",
+            "higher",
+            "Holdout ROC AUC of a model trained on real plus synthetic rows; the reference is "
+            "the model trained on real rows only.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "augmentation_r2",
+            "higher",
+            "Holdout R² of a model trained on real plus synthetic rows; the reference is the "
+            "model trained on real rows only.",
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(
@@ -42,7 +68,7 @@ def compute(
     """Score of real + synthetic training rows, with the real-only score as reference."""
     why = why_not(schema, real, holdout)
     if why is not None:
-        return [not_applicable("augmentation", "utility", why)]
+        return [not_applicable(INFO.name, INFO.dimension, why)]
     assert holdout is not None
     # the real-only model is TSTR's reference model (same rows, same seed)
     base = fit_predict(real, holdout, schema, seed=seed, max_train_rows=max_rows, cache=cache)

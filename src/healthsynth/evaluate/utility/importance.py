@@ -6,7 +6,8 @@ What: the TSTR models trained on synthetic and on real rows (:mod:`tstr`) are ea
 permutation importance on the real holdout (scikit-learn's ``permutation_importance``, the drop
 in ROC AUC or R² when a column is shuffled, 3 repeats, at most 2,000 holdout rows); the value is
 the Spearman rank correlation between the two importance vectors.
-Range: −1 to 1. Direction: higher is better (1: same ranking).
+Range: −1 to 1.
+Direction: higher is better (1: same ranking).
 Reference: none — 1 is the ideal. ``details`` holds both importance vectors.
 Not applicable in the same cases as TSTR, or with fewer than three predictor columns.
 Limitations: permutation importance spreads credit among correlated columns, so ranks of
@@ -25,10 +26,28 @@ from scipy.stats import spearmanr
 from sklearn.inspection import permutation_importance
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, features, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, features, not_applicable
 from healthsynth.evaluate.utility.tstr import fit_predict, why_not
 
-__all__ = ["compute"]
+__all__ = ["INFO", "compute"]
+
+
+INFO = MetricInfo(
+    name="importance_agreement",
+    dimension="utility",
+    kind="table",
+    summary="Whether a model trained on synthetic rows relies on the same predictors.",
+    measures=(
+        Measure(
+            "importance_agreement",
+            "higher",
+            "Spearman correlation between the permutation importances of models trained on "
+            "real and on synthetic rows; 1 = same ranking.",
+            low=-1,
+            high=1,
+        ),
+    ),
+)
 
 
 def compute(

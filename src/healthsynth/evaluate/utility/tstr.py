@@ -8,7 +8,8 @@ synthetic rows and once on the real training rows, and both are scored on the re
 Classification: ROC AUC (macro one-vs-rest for more than two classes), macro F1 of the predicted
 class, and the expected calibration error (ECE, 10 equal-width bins of the top-class
 probability). Regression: R².
-Range: AUC 0.5–1, F1 0–1, R² ≤ 1 (higher is better); ECE 0–1 (lower is better).
+Range: AUC 0–1 (0.5 = chance), F1 0–1, R² at most 1; ECE 0–1.
+Direction: higher is better for AUC, F1 and R²; lower is better for ECE.
 Reference: the same score for the model trained on the real training rows (train-on-real).
 Interval: a 95% bootstrap over the holdout rows (AUC, F1, R²).
 Not applicable without a target column, without a holdout, or when the real target has fewer
@@ -31,11 +32,54 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import f1_score, r2_score, roc_auc_score
 
 from healthsynth.data import Schema
-from healthsynth.evaluate._base import MetricRecord, features, not_applicable
+from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, features, not_applicable
 
-__all__ = ["Predictions", "compute", "fit_predict", "score", "train_and_score", "why_not"]
+__all__ = ["INFO", "Predictions", "compute", "fit_predict", "score", "why_not"]
 
 _N_BOOT = 200
+
+
+_TSTR = "Train on synthetic, test on real"
+INFO = MetricInfo(
+    name="tstr",
+    dimension="utility",
+    kind="table",
+    summary=f"{_TSTR}: a model trained on synthetic rows and scored on the real holdout; the "
+    "reference is the same model trained on real rows.",
+    measures=(
+        Measure(
+            "tstr_auc",
+            "higher",
+            f"{_TSTR} (ROC AUC on the holdout); the reference is the same model trained on the "
+            "real training rows.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "tstr_r2",
+            "higher",
+            f"{_TSTR} (R² on the holdout); the reference is the same model trained on the real "
+            "training rows.",
+            high=1,
+        ),
+        Measure(
+            "tstr_f1",
+            "higher",
+            f"{_TSTR} (macro F1 on the holdout); the reference is the same model trained on the "
+            "real training rows.",
+            low=0,
+            high=1,
+        ),
+        Measure(
+            "tstr_ece",
+            "lower",
+            "Calibration error of the train-on-synthetic model on the holdout (expected "
+            "calibration error, 10 bins).",
+            low=0,
+            high=1,
+        ),
+    ),
+)
 
 
 @dataclass
@@ -180,17 +224,6 @@ def bootstrap(
         return None
     lo, hi = np.percentile(vals, [2.5, 97.5])
     return float(lo), float(hi)
-
-
-def train_and_score(
-    train: pd.DataFrame, test: pd.DataFrame, schema: Schema, *, seed: int = 0
-) -> tuple[float, str]:
-    """Fit on ``train``, score on ``test``; returns (score, score name: ``auc`` or ``r2``)."""
-    p = fit_predict(train, test, schema, seed=seed)
-    name = "auc" if p.task == "classification" else "r2"
-    if p.single_class:
-        return 0.5, name
-    return score(p, name), name
 
 
 def compute(

@@ -6,6 +6,7 @@ and values outside the schema are dropped and counted, so a run can report what 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -111,6 +112,7 @@ def _parse_csv(body: str, *, truncated: bool, columns: Sequence[str] = ()) -> Pa
                 break
     if not lines:
         return Parsed(truncated=truncated)
+    lines = _same_width(lines)
     try:
         df = pd.read_csv(
             io.StringIO("\n".join(lines)),
@@ -119,6 +121,8 @@ def _parse_csv(body: str, *, truncated: bool, columns: Sequence[str] = ()) -> Pa
             skipinitialspace=True,
             on_bad_lines="skip",
             engine="python",
+            # rows ending in a stray comma must not turn the first column into the index
+            index_col=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -131,11 +135,38 @@ def _parse_csv(body: str, *, truncated: bool, columns: Sequence[str] = ()) -> Pa
     return Parsed(rows=rows, truncated=truncated)
 
 
+def _same_width(lines: list[str]) -> list[str]:
+    """The header and the rows with at most as many fields (a trailing empty field is cut off).
+
+    A row with more fields than the header cannot be lined up with it (pandas would read rows
+    that all have one field too many with their first column as the index, shifting every
+    value one column to the left), so it is dropped, as pandas drops a bad line; a shorter row
+    is kept, and later counted as missing a column.
+    """
+    width = len(_fields(lines[0]))
+    kept = [lines[0]]
+    for line in lines[1:]:
+        row = _fields(line)
+        if len(row) == width + 1 and not row[-1].strip():
+            line = line.rstrip().removesuffix(",")
+        elif len(row) > width:
+            continue
+        kept.append(line)
+    return kept
+
+
+def _fields(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line], skipinitialspace=True), [])
+    except csv.Error:
+        return []
+
+
 def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Counter[str]]:
     """The rows that fit ``schema``'s modelled columns, converted to their types.
 
     Returns the valid rows (modelled columns, in schema order) and the reasons the others were
-    dropped (``not a row``, ``missing COLUMN``, ``COLUMN out of range`` ...), one count per row
+    dropped (``not a row``, ``missing COLUMN``, ``COLUMN out of domain`` ...), one count per row
     (its first problem).
     """
     cols = schema.modelled
@@ -181,9 +212,9 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
                 x = np.round(x, c.precision)
             with np.errstate(invalid="ignore"):
                 if c.minimum is not None:
-                    fail(x < float(c.minimum) - 1e-9, f"{c.name} out of range")
+                    fail(x < float(c.minimum) - 1e-9, f"{c.name} out of domain")
                 if c.maximum is not None:
-                    fail(x > float(c.maximum) + 1e-9, f"{c.name} out of range")
+                    fail(x > float(c.maximum) + 1e-9, f"{c.name} out of domain")
             out[c.name] = pd.Series(x)
         elif c.kind in ("categorical", "boolean"):
             cats = list(c.categories or ())
@@ -204,7 +235,7 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
                 b = pd.Timestamp(bound)
                 zone = zone or b.tz
                 b = b.tz_localize("UTC") if b.tz is None else b.tz_convert("UTC")
-                fail(too_far(b).to_numpy(bool), f"{c.name} out of range")
+                fail(too_far(b).to_numpy(bool), f"{c.name} out of domain")
             out[c.name] = t.dt.tz_convert(zone) if zone is not None else t.dt.tz_localize(None)
         else:
             out[c.name] = s

@@ -436,6 +436,9 @@ class TabularLM(Generator):
                     f"model folder {folder} is incomplete: model/config.json or "
                     "model/model.safetensors is missing; fit the model again"
                 )
+            from healthsynth.generators._folder import check_no_remote_code
+
+            check_no_remote_code(model_dir, folder)
             self.text_ = TextLM.load(model_dir, self.codec_, self.schema_)
             self.model_ = self.text_.model
             return

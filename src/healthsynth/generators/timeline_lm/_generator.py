@@ -26,6 +26,7 @@ from healthsynth.data import Dataset
 from healthsynth.data._io import atomic_folder as data_atomic_folder
 from healthsynth.errors import ConditionError, ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, warn
+from healthsynth.generators._folder import check_folder_names
 from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.timeline_lm._checks import check_data, fit_code_map, validate_params
@@ -380,6 +381,7 @@ class TimelineLM(Generator):
         with data_atomic_folder(
             folder,
             action="write the synthetic patients",
+            kind="timelines sample",
             # an earlier sample (a run record, or only this model's tables) may be replaced
             is_ours=lambda p: (
                 (p / "run.json").exists()
@@ -431,10 +433,20 @@ class TimelineLM(Generator):
         try:
             self.codec_ = TimelineCodec(meta["codec"])
             self.template_ = meta["template"]
+            names = [*self.template_["tables"], self.template_["roles"]["patients"]]
         except (KeyError, TypeError, ValueError, AssertionError) as e:
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
+        try:
+            names = [*self.template_["tables"], self.template_["roles"]["patients"]]
+        except (KeyError, TypeError) as e:
+            raise ModelFolderError(
+                f"model folder {folder} is corrupted: generator.json's template is unreadable ({e})"
+            ) from None
+        # the template's table names become file names when sampling to a folder
+        check_folder_names(folder, names)
+        check_folder_names(folder, sorted({t for t, _ in self.codec_.items}))
         self.model_ = load_numpy(folder / "model", owner=folder, vocab_size=self.codec_.vocab_size)
         self.schema_ = self.codec_.static_schema
         self.sampler_ = None

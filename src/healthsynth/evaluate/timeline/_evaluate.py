@@ -1,74 +1,25 @@
-"""Running the timeline metrics over one synthetic multi-table dataset."""
+"""Scoring synthetic patient timelines.
+
+The datasets are checked and prepared (:class:`Timelines`), then the timeline metrics run
+through the one runner of :mod:`healthsynth.evaluate._runner`.
+"""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from healthsynth.data import Dataset
 from healthsynth.errors import ParameterError
-from healthsynth.evaluate._base import MetricRecord, _plain
-from healthsynth.evaluate._runner import _model_summary, _versions
+from healthsynth.evaluate._registry import registry
+from healthsynth.evaluate._runner import result, run_metrics
 from healthsynth.evaluate.timeline._prepare import Timelines
 
 __all__ = ["TIMELINE_METRICS", "evaluate_timelines"]
 
-_PKG = "healthsynth.evaluate.timeline"
-
-#: name -> module whose ``compute`` implements the timeline metric, imported on first use
-TIMELINE_METRICS: dict[str, str] = {
-    "event_prevalence_r2": f"{_PKG}.prevalence",
-    "cooccurrence_r2": f"{_PKG}.cooccurrence",
-    "events_per_patient": f"{_PKG}.events_per_patient",
-    "time_between_events": f"{_PKG}.time_between",
-    "event_order": f"{_PKG}.event_order",
-    "lab_trajectories": f"{_PKG}.lab_trajectories",
-    "timeline_tstr": f"{_PKG}.tstr",
-    "timeline_dcr": f"{_PKG}.dcr",
-    "timeline_violations": f"{_PKG}.violations",
-    "timeline_cost": f"{_PKG}.cost",
-}
-
-#: one line per record name, for the report's glossary (``meta["glossary"]``)
-GLOSSARY: dict[str, str] = {
-    "event_prevalence_r2": "R² of the share of patients with each item, synthetic against "
-    "real (HALO); 1 = identical shares.",
-    "cooccurrence_r2": "R² of the share of patients with both items of each pair of coded "
-    "events, synthetic against real (HALO); 1 = identical.",
-    "events_per_patient": "Wasserstein distance between real and synthetic numbers of events "
-    "per patient, in real standard deviations, per table; 0 = same distribution.",
-    "time_between_events": "Kolmogorov–Smirnov statistic between the gaps separating a "
-    "patient's event days, real against synthetic; 0 = same distribution.",
-    "event_order": "Mean absolute difference, over pairs of coded events, of the share of "
-    "patients whose first A precedes their first B; 0 = same order.",
-    "lab_trajectories": "Mean gap between real and synthetic yearly mean lab values, in real "
-    "standard deviations; 0 = same curves.",
-    "timeline_tstr": "ROC AUC on real holdout patients of a model trained on synthetic "
-    "timelines to predict an event within a horizon; the reference is train-on-real.",
-    "timeline_dcr": "Median distance of synthetic patients' timeline summaries to the closest "
-    "training patient, over the same for holdout patients; below 1 = closer than fresh data.",
-    "timeline_violations": "Share of events breaking a clinical check (after death or end of "
-    "follow-up, wrong sex or age for the code, implausible value, unknown item); per kind in "
-    "subgroups kind:NAME.",
-    "sample_patients_per_second": "Synthetic patients generated per second.",
-}
-
-
-def _check_names(metrics: Sequence[str] | None) -> list[str]:
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    names = list(metrics) if metrics is not None else list(TIMELINE_METRICS)
-    unknown = [n for n in names if n not in TIMELINE_METRICS]
-    if unknown:
-        raise ParameterError(
-            f"timeline metric '{unknown[0]}' is not known; known timeline metrics: "
-            f"{', '.join(sorted(TIMELINE_METRICS))}"
-        )
-    return names
+#: name -> module of every timeline metric (a live view of the registry's timeline metrics)
+TIMELINE_METRICS = registry.mapping("timelines")
 
 
 def _check_datasets(real: Any, synthetic: Any, holdout: Any) -> list[str]:
@@ -98,30 +49,6 @@ def _check_datasets(real: Any, synthetic: Any, holdout: Any) -> list[str]:
                 f"the {role} data have event table(s) the real data lack: {', '.join(extra)}"
             )
     return warnings
-
-
-def _run(name: str, context: Mapping[str, Any]) -> list[MetricRecord]:
-    module = importlib.import_module(TIMELINE_METRICS[name])
-    params = inspect.signature(module.compute).parameters
-    kwargs = {k: v for k, v in context.items() if k in params}
-    start = time.perf_counter()
-    try:
-        records: list[MetricRecord] = module.compute(**kwargs)
-    except Exception as e:  # a broken metric must not sink the whole evaluation
-        records = [
-            MetricRecord(
-                name=name,
-                dimension=module.DIMENSION,
-                value=None,
-                direction="higher",
-                status="failed",
-                message=f"{type(e).__name__}: {e}",
-            )
-        ]
-    took = round(time.perf_counter() - start, 3)
-    for r in records:
-        r.seconds = took
-    return records
 
 
 def _describe(tl: Timelines | None, source: str | None) -> dict[str, Any] | None:
@@ -167,7 +94,8 @@ def evaluate_timelines(
         a mapping CSV, for the sex, age-band and value-range checks of
         ``timeline_violations``.
     metrics
-        Names of the metrics to run (default: all of :data:`TIMELINE_METRICS`).
+        Names of the metrics to run (default: every timeline metric of
+        :data:`~healthsynth.evaluate.registry`, in its order).
     seed
         Seed of every subsample, bootstrap and model inside the metrics.
     training, sampling
@@ -187,15 +115,15 @@ def evaluate_timelines(
     dict
         Plain JSON-serializable data in the shape :func:`healthsynth.evaluate.evaluate`
         returns: ``records`` (one dict per :class:`~healthsynth.evaluate.MetricRecord`),
-        ``seconds`` and ``meta``.
+        ``seconds`` and ``meta`` (with a ``glossary`` of the record names).
 
     Raises
     ------
     ParameterError
-        For an unknown metric name, an input that is not a Dataset, times of different kinds,
-        or an invalid ``task``.
+        For an unknown metric name or a table metric, an input that is not a Dataset, times
+        of different kinds, or an invalid ``task``.
     """
-    names = _check_names(metrics)
+    names = registry.resolve(metrics, kind="timelines")
     warnings = _check_datasets(real, synthetic, holdout)
     if isinstance(max_patients, bool) or not isinstance(max_patients, int) or max_patients < 2:
         raise ParameterError(f"max_patients must be an integer of at least 2; got {max_patients!r}")
@@ -226,28 +154,21 @@ def evaluate_timelines(
         "training": dict(training) if training else None,
         "sampling": dict(sampling) if sampling else None,
     }
-    records: list[MetricRecord] = []
-    for n in names:
-        records += _run(n, context)
+    records, glossary = run_metrics(names, context)
     sources = dict(sources or {})
-    meta = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "kind": "timelines",
-        "seed": seed,
-        "real": _describe(r, sources.get("real")),
-        "synthetic": _describe(s, sources.get("synthetic")),
-        "holdout": _describe(h, sources.get("holdout")),
-        "roles": real.roles(),
-        "code_map": getattr(cmap, "name", None),
-        "task": dict(task) if task is not None else None,
-        "max_patients": max_patients,
-        "model": _model_summary(training),
-        "warnings": warnings,
-        "glossary": {k: v for k, v in GLOSSARY.items() if any(rec.name == k for rec in records)},
-        "versions": _versions(),
-    }
-    return {
-        "records": [rec.to_dict() for rec in records],
-        "seconds": round(time.perf_counter() - start, 3),
-        "meta": _plain(meta),
-    }
+    return result(
+        records,
+        glossary,
+        kind="timelines",
+        start=start,
+        seed=seed,
+        training=training,
+        warnings=warnings,
+        real=_describe(r, sources.get("real")),
+        synthetic=_describe(s, sources.get("synthetic")),
+        holdout=_describe(h, sources.get("holdout")),
+        roles=real.roles(),
+        code_map=getattr(cmap, "name", None),
+        task=dict(task) if task is not None else None,
+        max_patients=max_patients,
+    )

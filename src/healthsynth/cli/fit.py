@@ -1,0 +1,488 @@
+"""``healthsynth fit``: learn a generator from a table, or from patient timelines.
+
+Timelines come from tables (``--table``), an OMOP CDM database (``--omop``) or a MEDS folder
+(``--meds``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from healthsynth.cli._app import app, quiet_transformers, say, split_names, user_errors
+from healthsynth.cli._params import generator_params, setting_names
+from healthsynth.cli._tables import parse_tables, read_dataset, scalar
+from healthsynth.errors import ModelFolderError, ParameterError
+
+__all__ = ["fit"]
+
+_LLM = "Prompted LLM (--generator prompted-llm)"
+_TL = "Timelines (--table)"
+#: ``fit`` parameters that are not generator settings: what to read, and the data's roles.
+_TABLE_ONLY = {"target": "--target", "sensitive": "--sensitive", "ids": "--id", "rules": "--rules"}
+_TIMELINE_ONLY = {
+    "key": "--key",
+    "time_col": "--time",
+    "end": "--end",
+    "death": "--death",
+    "sex": "--sex",
+    "age": "--age",
+}
+_DB = "Databases (--omop, --meds)"
+#: what to read from a database or MEDS folder (not generator settings)
+_SOURCE_ONLY = {
+    "omop_schema": "--omop-schema",
+    "domains": "--domains",
+    "max_patients": "--max-patients",
+}
+_NOT_SETTINGS = {
+    "data",
+    "out_dir",
+    "generator",
+    "encoding",
+    "table",
+    "death_value",
+    "describe",
+    "ranges",
+    "omop",
+    "meds",
+    *_SOURCE_ONLY,
+}
+
+
+@app.command()
+@user_errors
+def fit(
+    data: Annotated[
+        Path | None, typer.Argument(help="Training table (.csv or .parquet); or use --table.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Model folder to write.")
+    ] = None,
+    generator: Annotated[
+        str | None,
+        typer.Option(help="Generator name (default: tabular-lm; timeline-lm with --table)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (default: chosen from the data size).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    max_time: Annotated[float | None, typer.Option(help="Training time limit in seconds.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column.")] = None,
+    sensitive: Annotated[
+        str | None, typer.Option(help="Sensitive columns, comma-separated.")
+    ] = None,
+    ids: Annotated[
+        str | None, typer.Option("--id", help="Identifier columns, comma-separated.")
+    ] = None,
+    base_model: Annotated[
+        Path | None, typer.Option(help="Local pretrained causal LM folder to fine-tune.")
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="Clinical rules (YAML) that every sampled row must satisfy."),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=FILE of a multi-table dataset; repeatable. The first is the patients "
+            "table, the others event tables (timelines).",
+            rich_help_panel=_TL,
+        ),
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Patient ID column.", rich_help_panel=_TL)] = None,
+    time_col: Annotated[
+        str | None,
+        typer.Option(
+            "--time", help="Event time column, days from an index date.", rich_help_panel=_TL
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Patients column: end of follow-up, in days.", rich_help_panel=_TL),
+    ] = None,
+    death: Annotated[
+        str | None,
+        typer.Option(
+            help="Patients column saying the patient died at the end.", rich_help_panel=_TL
+        ),
+    ] = None,
+    death_value: Annotated[
+        str, typer.Option(help="Value of --death that means died.", rich_help_panel=_TL)
+    ] = "1",
+    sex: Annotated[
+        str | None,
+        typer.Option(help="Patients column: sex (f/m/female/male).", rich_help_panel=_TL),
+    ] = None,
+    age: Annotated[
+        str | None,
+        typer.Option(help="Patients column: age in years at day 0.", rich_help_panel=_TL),
+    ] = None,
+    code_map: Annotated[
+        str | None,
+        typer.Option(
+            help="Item-to-code mapping: a packaged name (nafld, pbcseq) or a CSV file. For "
+            "prompted-llm, its plausible ranges become the domains of columns named like its "
+            "items.",
+            rich_help_panel=_TL,
+        ),
+    ] = None,
+    omop: Annotated[
+        str | None,
+        typer.Option(
+            help="OMOP CDM database URL to learn timelines from: postgresql://USER@HOST/DB or "
+            "duckdb:///FILE.duckdb (the password is never shown).",
+            rich_help_panel=_DB,
+        ),
+    ] = None,
+    omop_schema: Annotated[
+        str | None,
+        typer.Option(
+            help="Schema of the CDM (default: public, or main in DuckDB).", rich_help_panel=_DB
+        ),
+    ] = None,
+    domains: Annotated[
+        str | None,
+        typer.Option(
+            help="Event domains to read, comma-separated: condition, drug, procedure, "
+            "measurement, observation (default: every one present).",
+            rich_help_panel=_DB,
+        ),
+    ] = None,
+    max_patients: Annotated[
+        int | None,
+        typer.Option(help="Read a random subset of this many persons.", rich_help_panel=_DB),
+    ] = None,
+    meds: Annotated[
+        Path | None,
+        typer.Option(help="MEDS dataset folder to learn timelines from.", rich_help_panel=_DB),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="Base URL of an OpenAI-compatible API.", rich_help_panel=_LLM),
+    ] = None,
+    llm_model: Annotated[
+        str | None, typer.Option(help="Model name the server knows.", rich_help_panel=_LLM)
+    ] = None,
+    examples: Annotated[
+        int | None, typer.Option(help="Real rows per prompt (default 20).", rich_help_panel=_LLM)
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="cllm, balanced or zero-shot.", rich_help_panel=_LLM)
+    ] = None,
+    allow_remote_phi: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-phi",
+            help="Allow real rows, and data derived from them (every prompt carries categories "
+            "and ranges), to go to an endpoint off this machine.",
+            rich_help_panel=_LLM,
+        ),
+    ] = False,
+    ranges: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--range",
+            help="COLUMN=LOW..HIGH: a declared range (domain) of a numeric or date column; "
+            "either side may be left empty; repeatable.",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    widen: Annotated[
+        float | None,
+        typer.Option(
+            help="Standard deviations a range drawn from the real rows reaches beyond them "
+            "(default 3; 0 keeps their extremes).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    reveal_ranges: Annotated[
+        bool,
+        typer.Option(
+            "--reveal-ranges",
+            help="State the real rows' own minimum and maximum in the prompt.",
+            rich_help_panel=_LLM,
+        ),
+    ] = False,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(help="Most tokens one fit or sample may use.", rich_help_panel=_LLM),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(
+            help="Most US dollars one fit or sample may cost (needs --prices).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            help="Price table, JSON/YAML of model: [usd per 1M in, out].", rich_help_panel=_LLM
+        ),
+    ] = None,
+    rows_per_request: Annotated[
+        int | None,
+        typer.Option(help="Rows asked for per request (default 10).", rich_help_panel=_LLM),
+    ] = None,
+    description: Annotated[
+        str | None,
+        typer.Option(help="What the data are (the prompt's data context).", rich_help_panel=_LLM),
+    ] = None,
+    describe: Annotated[
+        list[str] | None,
+        typer.Option(help="COLUMN=MEANING (with units); repeatable.", rich_help_panel=_LLM),
+    ] = None,
+    response_format: Annotated[
+        str | None,
+        typer.Option(help="json_schema (default), json_object or text.", rich_help_panel=_LLM),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Requests in flight (default 4).", rich_help_panel=_LLM)
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds per attempt (default 60).", rich_help_panel=_LLM)
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the API key (default OPENAI_API_KEY).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for an opt-in response cache.", rich_help_panel=_LLM),
+    ] = None,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSONL audit log (default ./healthsynth-llm-audit.jsonl).", rich_help_panel=_LLM
+        ),
+    ] = None,
+) -> None:
+    """Fit a generator on a table (or on patient timelines with --table) and save it."""
+    given = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
+    quiet_transformers()
+    if out_dir is None:
+        raise ParameterError("give the model folder to write with --out")
+    given["column_descriptions"] = _describe(describe) if describe else None
+    given["allow_remote_phi"] = allow_remote_phi or None
+    given["domains"] = _domains(ranges) if ranges else None
+    given["reveal_ranges"] = reveal_ranges or None
+    source = _source(
+        data,
+        table,
+        omop,
+        meds,
+        {"omop_schema": omop_schema, "domains": domains, "max_patients": max_patients},
+    )
+    if source:
+        _refuse(given, _TABLE_ONLY, "does not apply to timelines; leave it out")
+        _refuse(given, _TIMELINE_ONLY, f"does not apply to {source}: the roles come from it")
+        if given.get("code_map") is not None:
+            raise ParameterError(
+                f"--code-map does not apply to {source}: the codes are learned from it"
+            )
+        inputs: dict[str, Any] = {"meds": meds} if meds is not None else {}
+        generator = generator or "timeline-lm"
+    elif table:
+        if data is not None:
+            raise ParameterError(f"give either a data file ({data}) or --table files, not both")
+        _refuse(given, _TABLE_ONLY, "does not apply to timelines (--table); leave it out")
+        inputs = parse_tables(table)
+        generator = generator or "timeline-lm"
+    else:
+        if data is None:
+            raise ParameterError(
+                "give a data file to fit on, or the tables of a dataset with --table"
+            )
+        _refuse(given, _TIMELINE_ONLY, "goes with --table (multi-table timelines); leave it out")
+        inputs = {"data": data}
+        generator = generator or "tabular-lm"
+    from healthsynth.data import check_output_folder, output_lock, record_inputs
+    from healthsynth.generators import registry, timeline_registry
+
+    timelines = generator in timeline_registry.names()
+    if source and not timelines:
+        raise ParameterError(
+            f"generator '{generator}' learns tables; {source} holds patient timelines: use "
+            f"a timeline generator ({', '.join(timeline_registry.names())})"
+        )
+    if timelines and not table and not source:
+        raise ParameterError(
+            f"generator '{generator}' learns patient timelines: give the tables with --table "
+            "NAME=FILE (patients first), --key and --time"
+        )
+    cls = (timeline_registry if table or source else registry).get(generator)
+    settings = {k: v for k, v in given.items() if k not in _TABLE_ONLY and k not in _TIMELINE_ONLY}
+    params = generator_params(generator, cls, settings)
+    if "verbose" in setting_names(cls):
+        params["verbose"] = True
+    # refuse an output folder we may not write, and hold it, before any (long) training
+    with output_lock(out_dir, error=ModelFolderError):
+        check_output_folder(
+            out_dir,
+            action="save the model",
+            protected=inputs.values(),
+            kind="model",
+            error=ModelFolderError,
+        )
+        if source:
+            from healthsynth.cli._omop import read_source
+
+            dataset, learned = read_source(
+                omop=omop,
+                meds=meds,
+                schema=omop_schema,
+                domains=domains,
+                max_patients=max_patients,
+                seed=seed,
+            )
+            if "code_map" in setting_names(cls):
+                params["code_map"] = learned
+            model = cls(**params)
+            model.fit(dataset)
+        elif table:
+            model = cls(**params)
+            _fit_timelines(model, inputs, given, death_value)
+        else:
+            model = cls(**params)
+            _fit_table(model, generator, data, given, encoding)  # type: ignore[arg-type]
+        model.save(out_dir)
+        record_inputs(out_dir, inputs.values())
+    _report(model, generator, out_dir, timelines=timelines)
+
+
+def _source(
+    data: Path | None,
+    table: list[str] | None,
+    omop: str | None,
+    meds: Path | None,
+    options: dict[str, Any],
+) -> str | None:
+    """What ``--omop`` / ``--meds`` name, in words (None without them); refuses mixtures."""
+    if omop is not None and meds is not None:
+        raise ParameterError("give either --omop or --meds, not both")
+    if omop is None and meds is None:
+        for param, flag in _SOURCE_ONLY.items():
+            if options[param] is not None:
+                raise ParameterError(f"{flag} goes with --omop or --meds; leave it out")
+        return None
+    flag = "--omop" if omop is not None else "--meds"
+    if data is not None or table:
+        raise ParameterError(f"give either {flag} or a data file / --table files, not both")
+    if meds is not None:
+        for param in ("omop_schema", "domains"):
+            if options[param] is not None:
+                raise ParameterError(f"{_SOURCE_ONLY[param]} goes with --omop; leave it out")
+    return "the OMOP database" if omop is not None else "the MEDS dataset"
+
+
+def _refuse(given: dict[str, Any], flags: dict[str, str], why: str) -> None:
+    for param, flag in flags.items():
+        if given.get(param) is not None:
+            raise ParameterError(f"{flag} {why}")
+
+
+def _fit_table(
+    model: Any, generator: str, data: Path, given: dict[str, Any], encoding: str
+) -> None:
+    import inspect
+
+    from healthsynth.data import infer_schema, read_table
+
+    df = read_table(data, encoding=encoding)
+    schema = infer_schema(
+        df,
+        target=given["target"],
+        sensitive=split_names(given["sensitive"]),
+        identifiers=split_names(given["ids"]),
+        source=f"data file {data}",
+    )
+    if given["rules"] is not None:
+        from healthsynth.knowledge import load_rules
+
+        if "rules" not in inspect.signature(model.fit).parameters:
+            raise ParameterError(f"generator '{generator}' cannot enforce --rules; leave it out")
+        model.fit(df, schema=schema, rules=load_rules(given["rules"]))
+    else:
+        model.fit(df, schema=schema)
+
+
+def _fit_timelines(
+    model: Any, tables: dict[str, Path], given: dict[str, Any], death_value: str
+) -> None:
+    if given["key"] is None or given["time_col"] is None:
+        raise ParameterError(
+            "--table needs --key (the patient ID column) and --time (the event time column)"
+        )
+    roles = {
+        "key": given["key"],
+        "time": given["time_col"],
+        "patients": next(iter(tables)),
+        "end": given["end"],
+        "death": given["death"],
+        "death_value": scalar(death_value),
+        "sex": given["sex"],
+        "age": given["age"],
+    }
+    model.fit(read_dataset(tables, roles))
+
+
+def _report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> None:
+    rec = model.training_record_
+    how = (
+        f" ({rec['epochs_run']} epochs, stopped by {rec['stop_reason']})"
+        if "epochs_run" in rec
+        else ""
+    )
+    what = (
+        f"{rec['n_patients']:,} patients and {rec['n_events']:,} events"
+        if timelines
+        else f"{rec.get('n_rows', 0):,} rows × {len(model.schema_.modelled)} columns"
+    )
+    say(
+        f"fitted {generator} on {what} in {rec['fit_seconds']:.1f} s{how}, peak memory "
+        f"{rec['peak_rss_mb']:.0f} MiB → {out_dir}"
+    )
+    if getattr(model, "audit_log", None):
+        say(f"LLM requests are logged to {Path(model.audit_log).resolve()}")
+
+
+def _domains(items: list[str]) -> dict[str, tuple[Any, Any]]:
+    """``--range COLUMN=LOW..HIGH`` flags as ``{column: (low, high)}`` (numbers, or dates)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for item in items:
+        name, sep, rng = item.partition("=")
+        low, dots, high = rng.partition("..")
+        if not sep or not name.strip() or not dots or not (low.strip() or high.strip()):
+            raise ParameterError(
+                f"--range '{item}' is not of the form COLUMN=LOW..HIGH (such as age=18..100, "
+                "or bmi=..60 for a high side only)"
+            )
+        out[name.strip()] = (_bound(low), _bound(high))
+    return out
+
+
+def _bound(text: str) -> Any:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text  # a date; the generator checks it against the column
+
+
+def _describe(items: list[str]) -> dict[str, str]:
+    described: dict[str, str] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise ParameterError(f"--describe '{item}' is not of the form COLUMN=MEANING")
+        described[name.strip()] = text.strip()
+    return described

@@ -1,0 +1,310 @@
+"""``healthsynth sample``: synthetic rows (or patients) from a model folder, streamed to disk."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from healthsynth.cli._app import app, quiet_transformers, say, user_errors
+from healthsynth.errors import ParameterError
+
+__all__ = ["sample"]
+
+#: Most rows (or patients) one run writes.
+MAX_N = 10**10
+_FORMATS = ("csv", "parquet", "omop", "meds", "fhir")
+
+
+@app.command()
+@user_errors
+def sample(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder written by 'fit'.")],
+    n: Annotated[int, typer.Option("-n", help="Number of rows (patients, for timelines).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Output file (.csv or .parquet); a folder for timelines."
+        ),
+    ] = None,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="COLUMN=VALUE, COLUMN>=NUMBER, COLUMN=LOW..HIGH, or has=ITEM for timelines; "
+            "repeatable."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Timelines only: csv, parquet, omop, meds or fhir."),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing output file that healthsynth did not write (never an "
+            "input of the model).",
+        ),
+    ] = False,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Load a ctgan, tvae or gaussian-copula model folder, whose pickle runs code "
+            "when loaded: only for folders you made yourself or whose author you trust.",
+        ),
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Timelines: write OMOP CDM tables into this database instead of a folder "
+            "(postgresql://USER@HOST/DB or duckdb:///FILE.duckdb; with --format omop).",
+        ),
+    ] = None,
+    omop_schema: Annotated[
+        str | None,
+        typer.Option(help="With --to: the schema to create (default: public, or main in DuckDB)."),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="With --to: drop and recreate the OMOP tables in a schema that holds tables.",
+        ),
+    ] = False,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(help="prompted-llm: most tokens this run may use (default: the fit's)."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(help="prompted-llm: most US dollars this run may cost (default: the fit's)."),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: the endpoint to sample from (default: the fit's, when it is on "
+            "this machine; a remote one must be given again)."
+        ),
+    ] = None,
+    allow_remote_phi: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-phi",
+            help="prompted-llm: allow real rows and data derived from them to go to an endpoint "
+            "off this machine (never read from the model folder).",
+        ),
+    ] = False,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: environment variable holding the API key (default "
+            "OPENAI_API_KEY; never read from the model folder)."
+        ),
+    ] = None,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="prompted-llm: JSONL audit log (default ./healthsynth-llm-audit.jsonl; never "
+            "read from the model folder)."
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="prompted-llm: folder for an opt-in response cache."),
+    ] = None,
+) -> None:
+    """Sample synthetic rows (or patients) from a model folder, streamed to disk in blocks."""
+    quiet_transformers()
+    from healthsynth.data import add_to_manifest, atomic_path, output_lock, protected_files
+    from healthsynth.generators import Generator, load_generator
+    from healthsynth.generators._folder import check_folder
+    from healthsynth.generators._registry import timeline_registry
+
+    # everything that can be refused is refused before the (slower) model load
+    Generator._check_n(n)
+    if n > MAX_N:
+        raise ParameterError(f"-n {n} is more than one run writes (at most {MAX_N:,}); split it")
+    _, meta = check_folder(model_dir)
+    timelines = meta.get("data_kind") == "timelines" or meta.get("generator") in (
+        timeline_registry.names()
+    )
+    conditions = _conditions(condition or [], timelines=timelines)
+    if to is not None or omop_schema is not None or replace:
+        _check_database_output(to, output, fmt, timelines, overwrite)
+        from healthsynth.cli._omop import sample_to_database
+
+        assert to is not None
+        sample_to_database(
+            load_generator(model_dir, trust_pickle=trust_pickle),
+            model_dir=model_dir,
+            n=n,
+            url=to,
+            schema=omop_schema,
+            replace=replace,
+            conditions=conditions,
+            seed=seed,
+        )
+        return
+    if output is None:
+        raise ParameterError(
+            "give the output with --output (or, for timelines, a database with --to)"
+        )
+    fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
+    with output_lock(output):
+        model = load_generator(model_dir, trust_pickle=trust_pickle)
+        # the settings that decide where data go come from this command, never from the folder
+        for flag, param, value in (
+            ("--budget-tokens", "budget_tokens", budget_tokens),
+            ("--budget-usd", "budget_usd", budget_usd),
+            ("--endpoint", "endpoint", endpoint),
+            ("--allow-remote-phi", "allow_remote_phi", allow_remote_phi or None),
+            ("--api-key-env", "api_key_env", api_key_env),
+            ("--audit-log", "audit_log", None if audit_log is None else str(audit_log)),
+            ("--cache-dir", "cache_dir", None if cache_dir is None else str(cache_dir)),
+        ):
+            if value is None:
+                continue
+            if param not in model.get_params():
+                raise ParameterError(f"{flag} applies to prompted-llm models; leave it out")
+            setattr(model, param, value)
+        start = time.perf_counter()
+        if timelines:
+            model.sample_to_folder(n, output, fmt=fmt, conditions=conditions or None, seed=seed)
+        else:
+            model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
+        took = time.perf_counter() - start
+        run = _run_record(model, model_dir, n, output, fmt, conditions, seed, took, timelines)
+        run_path = output / "run.json" if timelines else output.with_name(output.name + ".run.json")
+        with atomic_path(run_path) as tmp:
+            tmp.write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
+        if timelines:
+            add_to_manifest(output, [run_path])
+    _summary(run, output, timelines)
+
+
+def _check_database_output(
+    to: str | None, output: Path | None, fmt: str | None, timelines: bool, overwrite: bool
+) -> None:
+    """Refuse ``--to`` combinations that cannot work, before the model load."""
+    if to is None:
+        raise ParameterError("--omop-schema and --replace go with --to URL; give the database")
+    if not timelines:
+        raise ParameterError(
+            "--to writes OMOP CDM tables of patient timelines; this model generates table rows"
+        )
+    if output is not None:
+        raise ParameterError("give either --output or --to, not both")
+    if fmt not in (None, "omop"):
+        raise ParameterError(f"--to writes OMOP CDM tables; --format {fmt} does not apply")
+    if overwrite:
+        raise ParameterError("--overwrite applies to files; with --to use --replace")
+
+
+def _check_output(
+    output: Path, fmt: str | None, timelines: bool, protected: list[Any], overwrite: bool
+) -> str | None:
+    """Refuse an output this run may not write; return the format."""
+    from healthsynth.data import check_output_file, check_output_folder, table_format
+
+    if timelines:
+        fmt = fmt or "csv"
+        if fmt not in _FORMATS:
+            raise ParameterError(f"--format '{fmt}' is not one of {', '.join(_FORMATS)}")
+        if output.exists() and not output.is_dir():
+            raise ParameterError(f"--output {output} is a file; timelines are written to a folder")
+        check_output_folder(
+            output,
+            action="write the synthetic patients",
+            protected=protected,
+            kind="timelines sample",
+        )
+        return fmt
+    if fmt is not None:
+        raise ParameterError(
+            "--format applies to timeline models; for a table the output file's suffix "
+            "(.csv or .parquet) sets the format"
+        )
+    table_format(output, "output file")
+    check_output_file(
+        output, action="write the synthetic rows", protected=protected, overwrite=overwrite
+    )
+    return None
+
+
+def _conditions(items: list[str], *, timelines: bool) -> dict[str, Any]:
+    """Conditions from the command line (for timelines also ``has=ITEM``, repeatable)."""
+    from healthsynth.generators._conditions import parse_condition_strings
+
+    if not timelines:
+        return parse_condition_strings(items)
+    has = [i.split("=", 1)[1].strip() for i in items if i.strip().startswith("has=")]
+    conditions = parse_condition_strings([i for i in items if not i.strip().startswith("has=")])
+    if has:
+        conditions["has"] = has
+    return conditions
+
+
+def _run_record(
+    model: Any,
+    model_dir: Path,
+    n: int,
+    output: Path,
+    fmt: str | None,
+    conditions: dict[str, Any],
+    seed: int | None,
+    took: float,
+    timelines: bool,
+) -> dict[str, Any]:
+    """What was sampled, how, and what it cost (written next to the output)."""
+    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+
+    llm = dict(getattr(model, "sampling_record_", None) or {})
+    if llm:
+        n = int(llm.get("rows_returned", n))
+    run: dict[str, Any] = {
+        "command": "sample",
+        "model": str(model_dir),
+        "n": n,
+        "unit": "patients" if timelines else "rows",
+        "format": fmt,
+        "conditions": conditions,
+        "seed": seed,
+        "output": str(output),
+        "output_bytes": None if timelines else output.stat().st_size,
+        "seconds": round(took, 3),
+        "rows_per_second": round(n / max(took, 1e-9), 1),
+        "peak_rss_mb": peak_rss_mb(),
+        "runtime": runtime_info(),
+    }
+    if llm:
+        run["llm"] = llm
+        for k in ("tokens_in", "tokens_out", "cost_usd", "requests", "cached_requests"):
+            run[k] = llm.get(k)
+        run["llm_seconds"] = llm.get("llm_seconds")
+    return run
+
+
+def _summary(run: dict[str, Any], output: Path, timelines: bool) -> None:
+    n, unit, took = run["n"], run["unit"], run["seconds"]
+    where = f"{output}/ ({run['format']})" if timelines else str(output)
+    say(f"wrote {n:,} {unit} to {where} in {took:.1f} s ({n / max(took, 1e-9):,.0f} {unit}/s)")
+    llm = run.get("llm")
+    if not llm:
+        return
+    cur = llm.get("curation", {})
+    money = f", ${llm['cost_usd']:.4f}" if llm.get("cost_usd") is not None else ""
+    say(
+        f"{llm['requests']} requests ({llm['cached_requests']} from the cache), "
+        f"{llm['tokens_in']:,} tokens in, {llm['tokens_out']:,} out{money}; of "
+        f"{llm['rows_parsed']:,} rows parsed: {llm['rows_invalid']:,} outside the schema "
+        f"({llm.get('rows_out_of_domain', 0):,} outside a column's domain), "
+        f"{llm['off_condition']:,} off the conditions, {llm['rule_violations']:,} against the "
+        f"rules, {llm['copies_of_examples'] + llm['copies_of_training']:,} copies of real "
+        f"rows, {cur.get('hard', 0):,} dropped by curation; audit log {llm['audit_log']}"
+    )
