@@ -387,6 +387,7 @@ def report(out: Path) -> None:
                 lines.append(f"| {ds} | {size} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += _paired(df, "tstr_auc") + _paired(df, "tstr_auc_big") + _averages(df)
+    lines += _label_summary(df) + _targets(df)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     print("\n".join(lines))
@@ -410,6 +411,65 @@ def _averages(df: pd.DataFrame) -> list[str]:
                 lines.append(f"| {m} | {vals} |")
         lines.append("")
     return lines
+
+
+#: the label model as shipped (tabular-lm's default on small tables) and the LM alone
+LABEL, LM = "tabular-lm:base:label", "tabular-lm:base:lm"
+
+
+def _label_summary(df: pd.DataFrame) -> list[str]:
+    """Per size, the label model's figures next to the LM alone, the baselines and real rows
+    (mean over datasets of each dataset's seed mean), with the cells behind each mean."""
+    cols = ["tstr_auc", "tstr_auc_big", "detection_auc", "dcr_median_ratio", "mia_auc",
+            "ai_target", "ai_target_holdout"]  # fmt: skip
+    names = {"train-on-real": "train-on-real", **{b: b for b in BASELINES},
+             LM: "tabular-lm alone", LABEL: "tabular-lm + label model"}  # fmt: skip
+    lines = ["## Label model summary (mean over datasets; cells = dataset × seed)", ""]
+    lines += ["| size | method | " + " | ".join(cols) + " | datasets | cells |"]
+    lines += ["|---|---|" + "---|" * (len(cols) + 2)]
+    for size in ["50", "150", "500", "all"]:
+        part = df[df["size"] == size]
+        for m, label in names.items():
+            sub = part[part.method == m]
+            if sub.empty:
+                continue
+            per = sub.groupby("dataset")[[c for c in cols if c in sub]].mean().mean()
+            vals = " | ".join(f"{per[c]:.3f}" if c in per and pd.notna(per[c]) else "–"
+                              for c in cols)  # fmt: skip
+            lines.append(f"| {size} | {label} | {vals} | {sub.dataset.nunique()} | {len(sub)} |")
+    return [*lines, ""]
+
+
+def _targets(df: pd.DataFrame) -> list[str]:
+    """Issue 14's targets for the label model, per dataset and size (seed means)."""
+    keep = ["tstr_auc", "detection_auc", "dcr_median_ratio", "exact_copy_rate",
+            "exact_copy_rate_holdout", "mia_auc"]  # fmt: skip
+    means = df.groupby(["dataset", "size", "method"])[keep].mean()
+    seeds = df[df.method == LABEL].groupby(["dataset", "size"]).seed.nunique()
+    lines = ["## Issue 14's targets, label model (seed means per dataset and size)", ""]
+    lines += ["| dataset | size | seeds | TSTR | best baseline | TSTR − best | real | "
+              "TSTR − real | detection (lowest baseline) | DCR ratio | copies (holdout) | "
+              "dominated by |", "|---" * 12 + "|"]  # fmt: skip
+    for ds in DATASETS:
+        for size in ["50", "150", "500", "all"]:
+            if (ds, size) not in seeds.index:
+                continue
+            m = means.loc[(ds, size)]
+            lab, real = m.loc[LABEL], m.loc["train-on-real"]
+            base = m.loc[[b for b in BASELINES if b in m.index]]
+            best = base.tstr_auc.idxmax()
+            # dominated: a baseline with higher TSTR AUC and lower membership-inference AUC
+            dom = [b for b in base.index
+                   if base.loc[b, "tstr_auc"] > lab.tstr_auc and base.loc[b, "mia_auc"] < lab.mia_auc]  # fmt: skip # noqa: E501
+            lines.append(
+                f"| {ds} | {size} | {seeds[(ds, size)]} | {lab.tstr_auc:.3f} | "
+                f"{base.tstr_auc.max():.3f} ({best}) | {lab.tstr_auc - base.tstr_auc.max():+.3f} | "
+                f"{real.tstr_auc:.3f} | {lab.tstr_auc - real.tstr_auc:+.3f} | "
+                f"{lab.detection_auc:.3f} ({base.detection_auc.min():.3f}) | "
+                f"{lab.dcr_median_ratio:.3f} | {lab.exact_copy_rate:.3f} "
+                f"({lab.exact_copy_rate_holdout:.3f}) | {', '.join(dom) or 'none'} |"
+            )
+    return [*lines, ""]
 
 
 def _methods(df: pd.DataFrame) -> list[str]:
