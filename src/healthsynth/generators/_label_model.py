@@ -16,7 +16,9 @@ model learns the whole joint (``docs/small-data.md`` has the measurements).
 **Privacy.** The regression is a second model of the real rows, and its weights travel with the
 saved generator (a few numbers per feature, as JSON). It makes the synthetic outcomes follow
 the real rows' outcomes more closely: attribute inference of the target and membership
-inference are reported beside its utility gain in ``docs/small-data.md``. It is opt-in.
+inference are reported beside its utility gain in ``docs/small-data.md``. tabular-lm uses it
+by default on small tables only (``label_model=None``), says so in its training record, and
+takes ``label_model=False`` (``fit --no-label-model``) to leave it out.
 
 **Limitations.** A linear model of the features (on the encoded scale): interactions the real
 rows hold are not in the relabelled outcomes unless the generator's own label is kept (the
