@@ -10,7 +10,7 @@ their TSTR AUC, next to the ablation cell's ``tstr_auc_big`` of ``tabular-lm:bas
     OMP_NUM_THREADS=1 python benchmarks/small_data_default.py --out benchmarks/out/small-data \
         --datasets pima gbsg pbc --sizes 150 --seeds 0 1 2 3 4 --workers 2
 
-Writes ``OUT/default-check.json`` and prints a table; the ablation's cells must exist.
+Writes ``OUT/default-check-SIZES.json`` and prints a table; the ablation's cells must exist.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def main() -> None:
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    tmp = a.out / "default-check.json.tmp"
+    name = "default-check-" + "-".join(map(str, a.sizes)) + ".json"
+    tmp = a.out / (name + ".tmp")
     tmp.write_text(json.dumps(rows, indent=1))
-    os.replace(tmp, a.out / "default-check.json")
+    os.replace(tmp, a.out / name)
     cols = ["shipped", "ablation_label", "ablation_lm"]
     print(df.groupby(["dataset", "size"])[cols].agg(["mean", "std"]).round(3).to_string())
     d = df.shipped - df.ablation_label
