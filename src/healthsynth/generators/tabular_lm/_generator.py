@@ -260,11 +260,22 @@ class TabularLM(Generator):
         dropout: float,
     ) -> dict[str, Any]:
         """Train the from-scratch GPT on slot tokens."""
-        from healthsynth.generators._lm._fit import fit_model
+        from healthsynth.generators._lm._fit import check_fit_memory, fit_model
         from healthsynth.generators._lm._threads import choose_threads
         from healthsynth.generators.tabular_lm._slot_model import TableObjective, build_model
 
         codec = self.codec_
+        check_fit_memory(
+            batch=batch_size,
+            tokens=codec.n_slots + 1,
+            n_head=self.n_head,
+            n_layer=self.n_layer,
+            what=(
+                f"the table has {len(self.schema_.modelled):,} modelled columns, "
+                f"{codec.n_slots + 1:,} tokens per row"
+            ),
+            fix="model fewer columns (drop or combine some), or give a smaller batch_size",
+        )
         objective = TableObjective(
             codec,
             codec.encode(train_df, rng),
