@@ -390,3 +390,30 @@ def test_fit_other_generator_and_options_it_does_not_take(pima_csv, tmp_path):
     assert_user_error(r, "does not take --epochs")
     r = invoke("fit", pima_csv, "--out", tmp_path / "m3", "--generator", "nope")
     assert_user_error(r, "known generators: bayesian-network, ctgan, gaussian-copula, marginals")
+
+
+def test_fit_label_model_flags(pima_csv, tmp_path):
+    def fitted(*flags: str) -> tuple[dict, dict]:
+        out = tmp_path / ("m-" + "-".join(f.strip("-") for f in flags))
+        r = invoke("fit", pima_csv, "--out", out, "--target", "type", "--epochs", "1", *flags)
+        assert r.exit_code == 0, r.output
+        training = json.loads((out / "training.json").read_text())
+        return training, json.loads((out / "generator.json").read_text())
+
+    training, saved = fitted("--no-label-model")
+    assert training["label_model"] == "off" and training["params"]["label_model"] is False
+    assert '"coef"' not in json.dumps(saved)  # no regression saved with the model
+    training, saved = fitted("--label-model", "--label-share", "0.5")
+    assert training["label_model"] == "on" and training["params"]["label_share"] == 0.5
+    assert '"coef"' in json.dumps(saved)
+    # the default decides from the table: 200 rows and a categorical target, so on
+    assert fitted()[0]["label_model"].startswith("on (automatic")
+    r = invoke("fit", pima_csv, "--out", tmp_path / "m1", "--epochs", "1", "--label-model")
+    assert_user_error(r, "label_model needs a categorical or boolean target", "--target")
+    r = invoke("fit", pima_csv, "--out", tmp_path / "m2", "--target", "type", "--epochs", "1",
+               "--label-share", "1.5")  # fmt: skip
+    assert_user_error(r, "label_share")
+    r = invoke("fit", pima_csv, "--out", tmp_path / "m3", "--generator", "marginals",
+               "--no-label-model")  # fmt: skip
+    assert_user_error(r, "does not take --label-model/--no-label-model")
+    assert not any((tmp_path / m).exists() for m in ("m1", "m2", "m3"))

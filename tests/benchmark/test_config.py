@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -175,3 +176,67 @@ def test_sensitive_or_dropped_column_absent_is_named(tmp_path):
     )
     with pytest.raises(DataError, match="has no column 'insulin'"):
         run_benchmark(cfg, tmp_path / "out")
+
+
+def test_a_fixed_holdout_file_is_used_unchanged(tmp_path):
+    real("MASS/Pima.te").to_csv(tmp_path / "pima_test.csv", index=False)
+    p = write(
+        tmp_path,
+        """\
+        datasets:
+          - {name: pima, source: MASS/Pima.tr, holdout: pima_test.csv, target: type}
+        generators: [marginals]
+        train_sizes: [50, all]
+        seeds: [0, 1]
+        metrics: [tstr]
+        """,
+    )
+    cfg = load_config(p)
+    assert cfg.datasets[0].holdout == str(tmp_path / "pima_test.csv")
+    run = run_benchmark(cfg, tmp_path / "out", workers=1)
+    assert run.status == {"ok": 4}
+    for cell in (tmp_path / "out" / "cells" / "pima" / "marginals").iterdir():
+        info = json.loads((cell / "cell.json").read_text())
+        # every Pima.tr row can be a training row; every Pima.te row is a holdout row
+        assert info["holdout_rows"] == 332
+        assert info["train_rows"] == (200 if cell.name.startswith("nall") else 50)
+    from healthsynth.benchmark._cells import split_for
+
+    a = split_for(cfg.datasets[0], 50, 0)
+    b = split_for(cfg.datasets[0], 50, 1)
+    assert a[1].equals(b[1]) and not a[0].equals(b[0])  # same holdout, other training rows
+
+
+def test_a_holdout_file_with_other_columns_is_refused(tmp_path):
+    test = real("MASS/Pima.te")
+    test.drop(columns=["bmi"]).to_csv(tmp_path / "narrow.csv", index=False)
+    test.assign(extra=1).to_csv(tmp_path / "wide.csv", index=False)
+    body = """\
+        datasets:
+          - {name: pima, source: MASS/Pima.tr, holdout: FILE, target: type}
+        generators: [marginals]
+        """
+    for name, said in (
+        ("narrow.csv", "lacks the column 'bmi' that the data has"),
+        ("wide.csv", "has the column 'extra' that the data lacks"),
+        ("missing.csv", "does not exist; check 'holdout'"),
+    ):
+        cfg = load_config(write(tmp_path, body.replace("FILE", name)))
+        err = DataError if name != "missing.csv" else DataFileError
+        with pytest.raises(err, match=f"holdout file '.*{name}' {said}|'.*{name}' {said}"):
+            run_benchmark(cfg, tmp_path / "out", workers=1)
+        assert not (tmp_path / "out").exists()  # nothing written
+    # the dataset's column selection applies to the holdout file too
+    from healthsynth.benchmark._config import load_frame, load_holdout
+
+    keep = "columns: [npreg, glu, bp, skin, ped, age, type], target: type}"
+    spec = load_config(
+        write(tmp_path, body.replace("FILE", "narrow.csv").replace("target: type}", keep))
+    ).datasets[0]
+    hold = load_holdout(spec, load_frame(spec))
+    assert hold is not None and hold.shape == (332, 7)
+
+
+def test_holdout_must_be_a_share_or_a_path(tmp_path):
+    with pytest.raises(DataFileError, match="a fraction between 0 and 1 or the path"):
+        load_config(write(tmp_path, GOOD.replace("target: type}", "target: type, holdout: [1]}")))

@@ -15,7 +15,7 @@ import pytest
 
 from healthsynth.data import infer_schema
 from healthsynth.errors import ParameterError
-from healthsynth.generators.prompted_llm._curate import (
+from healthsynth.generators._curate import (
     DEFAULT_CONFIDENCE_THRESHOLD,
     DEFAULT_UNCERTAINTY_PERCENTILE,
     GROUPS,
@@ -280,3 +280,10 @@ def test_bad_parameters_name_themselves(pima, setting, value):
     with pytest.raises(ParameterError, match=setting) as info:
         curate(real=df, synthetic=df, schema=schema, **{setting: value})
     assert repr(value) in str(info.value)
+
+
+def test_the_prompted_llm_path_re_exports_the_shared_curation():
+    from healthsynth.generators import _curate
+    from healthsynth.generators.prompted_llm import _curate as old
+
+    assert old.curate is _curate.curate and old.Curation is _curate.Curation

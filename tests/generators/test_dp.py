@@ -177,6 +177,21 @@ def test_bad_privacy_settings_are_one_sentence(pima, settings, message):
     assert str(e.value).count(". ") == 0
 
 
+def test_the_label_model_stays_off_with_dp(opacus, pima):
+    """Its regression would be fitted on the real rows outside DP-SGD."""
+    from healthsynth.data import infer_schema
+
+    schema = infer_schema(pima, target="type")
+    with pytest.raises(ParameterError, match="label_model fits a regression on the real rows"):
+        TabularLM(epochs=1, dp_epsilon=8, label_model=True, **TINY).fit(pima, schema=schema)
+    gen = TabularLM(epochs=1, batch_size=50, dp_epsilon=8, **TINY).fit(pima, schema=schema)
+    assert gen.label_model_ is None
+    assert gen.training_record_["label_model"].startswith("off (differential privacy")
+    # the same table without DP takes it (automatic: a small table with a categorical target)
+    plain = TabularLM(epochs=1, batch_size=50, privacy_stop=False, **TINY).fit(pima, schema=schema)
+    assert plain.label_model_ is not None
+
+
 def test_delta_of_at_least_one_over_n_warns(opacus, pima):
     with pytest.warns(HealthsynthWarning, match=r"dp_delta = 0.01 is not below 1/n = 0.005"):
         TabularLM(epochs=1, batch_size=50, dp_epsilon=8, dp_delta=0.01, **TINY).fit(pima)

@@ -126,3 +126,23 @@ def test_a_full_disk_is_one_sentence_and_leaves_nothing(model, tmp_path, monkeyp
     text = one_error_line(invoke("sample", model, "-n", "5", "-o", tmp_path / "s.csv"))
     assert "the disk is full" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "pima.csv"]
+
+
+def test_a_table_too_wide_for_the_memory_is_one_sentence_before_training(tmp_path, monkeypatch):
+    """1,000 columns of real values on a machine with 1 GiB free: refused, nothing written."""
+    pima = real("MASS/Pima.tr")
+    wide = pd.concat(
+        [pima.add_suffix(f"_{i}") for i in range(125)], axis=1
+    )  # 1,000 columns, the real values repeated
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    monkeypatch.setattr("healthsynth.generators._lm._fit._free_memory", lambda: 2**30)
+    trained = []
+    monkeypatch.setattr(
+        "healthsynth.generators._lm._fit.fit_model", lambda *a, **k: trained.append(1)
+    )
+    out = tmp_path / "m"
+    text = one_error_line(
+        invoke("fit", tmp_path / "wide.csv", "--out", out, "--generator", "tabular-lm")
+    )
+    assert "the table has 1,000 modelled columns" in text and "GiB free" in text, text
+    assert "model fewer columns" in text and not trained and not out.exists()

@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from healthsynth.benchmark._config import BenchmarkConfig, DatasetSpec, MethodSpec, load_frame
+from healthsynth.benchmark._config import (
+    BenchmarkConfig,
+    DatasetSpec,
+    MethodSpec,
+    load_frame,
+    load_holdout,
+)
 from healthsynth.data import Schema, infer_schema, train_holdout_split
 
 __all__ = ["Cell", "plan", "run_cell", "write_cell"]
@@ -64,26 +70,50 @@ def plan(config: BenchmarkConfig) -> list[Cell]:
 
 #: frames loaded once per process (a forked worker inherits the parent's)
 _FRAMES: dict[DatasetSpec, pd.DataFrame] = {}
+_HOLDOUTS: dict[DatasetSpec, pd.DataFrame | None] = {}
 _SCHEMAS: dict[DatasetSpec, Schema] = {}
 
 
 def frame_and_schema(spec: DatasetSpec, source: str = "") -> tuple[pd.DataFrame, Schema]:
-    """The dataset's rows and its schema (inferred from all rows, with the roles set)."""
+    """The dataset's rows and its schema (inferred from all rows, with the roles set).
+
+    With a fixed holdout file, its rows count among "all rows" for the schema.
+    """
     if spec not in _FRAMES:
         df = load_frame(spec, config_source=source)
-        _FRAMES[spec] = df
+        hold = load_holdout(spec, df, config_source=source)
+        _FRAMES[spec], _HOLDOUTS[spec] = df, hold
+        every = df if hold is None else pd.concat([df, hold], ignore_index=True)
         _SCHEMAS[spec] = infer_schema(
-            df, target=spec.target, sensitive=list(spec.sensitive), source=f"dataset '{spec.name}'"
+            every,
+            target=spec.target,
+            sensitive=list(spec.sensitive),
+            source=f"dataset '{spec.name}'",
         )
     return _FRAMES[spec], _SCHEMAS[spec]
+
+
+def training_pool(
+    spec: DatasetSpec, seed: int, source: str = ""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows training sizes draw from and the holdout rows, for one seed.
+
+    A holdout share splits the dataset by the seed; a holdout file is used unchanged and every
+    row of the dataset is a training row.
+    """
+    df, _ = frame_and_schema(spec, source)
+    hold = _HOLDOUTS[spec]
+    if hold is None:
+        return train_holdout_split(df, holdout=float(spec.holdout), seed=seed)
+    return df, hold
 
 
 def split_for(
     spec: DatasetSpec, size: int | str, seed: int, source: str = ""
 ) -> tuple[pd.DataFrame, pd.DataFrame, Schema, list[str]]:
     """Training rows (``size`` of them, capped), holdout rows, schema, and warnings."""
-    df, schema = frame_and_schema(spec, source)
-    train_all, holdout = train_holdout_split(df, holdout=spec.holdout, seed=seed)
+    _, schema = frame_and_schema(spec, source)
+    train_all, holdout = training_pool(spec, seed, source)
     notes = []
     n = len(train_all) if size == "all" else int(size)
     if n > len(train_all):

@@ -7,6 +7,7 @@ A configuration is a YAML mapping (the full format is in ``docs/benchmark.md``):
     datasets:
       - {name: colon, source: survival/colon, target: status, sensitive: [sex]}
       - {name: mine, path: data/mine.csv, holdout: 0.2, target: outcome}
+      - {name: pima, source: MASS/Pima.tr, holdout: pima_test.csv, target: type}
     generators: [tabular-lm, {name: ctgan, params: {epochs: 50}}, marginals]
     train_sizes: [100, 300, all]
     seeds: [0, 1]
@@ -39,6 +40,8 @@ __all__ = [
     "DatasetSpec",
     "MethodSpec",
     "load_config",
+    "load_frame",
+    "load_holdout",
     "packaged_configs",
 ]
 
@@ -94,12 +97,16 @@ def _label_ok(label: str) -> bool:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One dataset of a benchmark: where its rows come from and the roles of its columns."""
+    """One dataset of a benchmark: where its rows come from and the roles of its columns.
+
+    ``holdout`` is the share of rows each seed holds out, or the path of a fixed holdout file
+    (an external test set, used unchanged: every row of the dataset is then a training row).
+    """
 
     name: str
     source: str | None = None
     path: str | None = None
-    holdout: float = 0.2
+    holdout: float | str = 0.2
     target: str | None = None
     sensitive: tuple[str, ...] = ()
     columns: tuple[str, ...] | None = None
@@ -331,9 +338,14 @@ def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
     if path is not None:
         path = _relative_to(source, path)
     holdout = d.get("holdout", 0.2)
-    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)):
-        raise _fail(source, f"{where}: 'holdout' must be a fraction between 0 and 1")
-    if not 0 < holdout < 1:
+    if isinstance(holdout, str):
+        holdout = _relative_to(source, holdout)
+    elif isinstance(holdout, bool) or not isinstance(holdout, (int, float)):
+        raise _fail(
+            source,
+            f"{where}: 'holdout' must be a fraction between 0 and 1 or the path of a holdout file",
+        )
+    elif not 0 < holdout < 1:
         raise _fail(source, f"{where}: 'holdout' must be between 0 and 1; got {holdout}")
     sensitive = d.get("sensitive") or []
     if isinstance(sensitive, str):
@@ -356,7 +368,7 @@ def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
         name=name.replace("/", "-"),
         source=src,
         path=path,
-        holdout=float(holdout),
+        holdout=holdout if isinstance(holdout, str) else float(holdout),
         target=target,
         sensitive=tuple(sensitive),
         columns=tuple(columns) if columns else None,
@@ -411,33 +423,73 @@ def _method(m: Any, i: int, source: Path, experiment: str) -> MethodSpec:
     return MethodSpec(name=name, generator=gen, params=dict(params))
 
 
-def load_frame(spec: DatasetSpec, *, config_source: str = "") -> pd.DataFrame:
-    """The rows of one dataset, with its column selection applied and its roles checked."""
-    from healthsynth.data import load_dataset, read_table
+def _read(spec: DatasetSpec, path: str, key: str, config_source: str) -> pd.DataFrame:
+    from healthsynth.data import read_table
 
-    where = f"dataset '{spec.name}'"
-    if spec.source is not None:
-        df = load_dataset(spec.source)
-    else:
-        assert spec.path is not None
-        if not Path(spec.path).exists():
-            raise DataFileError(
-                f"{where}: the file '{spec.path}' does not exist; check 'path' in "
-                f"{config_source or 'the config'} (relative paths start at the config's folder)"
-            )
-        df = read_table(spec.path)
+    if not Path(path).is_file():
+        raise DataFileError(
+            f"dataset '{spec.name}': the file '{path}' does not exist; check '{key}' in "
+            f"{config_source or 'the config'} (relative paths start at the config's folder)"
+        )
+    return read_table(path)
+
+
+def _select(spec: DatasetSpec, df: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``df`` with the spec's ``columns`` kept and ``drop`` removed."""
     cols = list(df.columns)
     asked = list(spec.columns or []) + list(spec.drop)
     missing = [c for c in asked if c not in cols]
     if missing:
         raise DataError(
-            f"{where} has no column '{missing[0]}' (in 'columns' or 'drop'); its columns: "
+            f"{what} has no column '{missing[0]}' (in 'columns' or 'drop'); its columns: "
             f"{', '.join(map(str, cols))}"
         )
     if spec.columns:
         df = df[list(spec.columns)]
     if spec.drop:
         df = df.drop(columns=list(spec.drop))
+    return df
+
+
+def load_holdout(
+    spec: DatasetSpec, frame: pd.DataFrame, *, config_source: str = ""
+) -> pd.DataFrame | None:
+    """The fixed holdout rows of ``spec`` (``None`` when it holds out a share instead).
+
+    The file gets the dataset's column selection and must then have the data's columns.
+    """
+    if not isinstance(spec.holdout, str):
+        return None
+    df = _select(spec, _read(spec, spec.holdout, "holdout", config_source), "its holdout file")
+    if set(map(str, df.columns)) != set(map(str, frame.columns)):
+        extra = [str(c) for c in df.columns if c not in frame.columns]
+        lack = [str(c) for c in frame.columns if c not in df.columns]
+        what = (f"lacks the column '{lack[0]}'" if lack else f"has the column '{extra[0]}'") + (
+            " that the data has" if lack else " that the data lacks"
+        )
+        raise DataError(
+            f"dataset '{spec.name}': the holdout file '{spec.holdout}' {what}; give it the "
+            f"data's columns ({', '.join(map(str, frame.columns))})"
+        )
+    if len(df) < 5:
+        raise DataError(
+            f"dataset '{spec.name}': the holdout file '{spec.holdout}' has {len(df)} rows; "
+            "give it at least 5"
+        )
+    return df[list(frame.columns)].reset_index(drop=True)
+
+
+def load_frame(spec: DatasetSpec, *, config_source: str = "") -> pd.DataFrame:
+    """The rows of one dataset, with its column selection applied and its roles checked."""
+    from healthsynth.data import load_dataset
+
+    where = f"dataset '{spec.name}'"
+    if spec.source is not None:
+        df = load_dataset(spec.source)
+    else:
+        assert spec.path is not None
+        df = _read(spec, spec.path, "path", config_source)
+    df = _select(spec, df, where)
     for role, names in (
         ("target", [spec.target] if spec.target else []),
         ("sensitive", spec.sensitive),

@@ -19,6 +19,7 @@ from healthsynth.benchmark._cells import (
     frame_and_schema,
     plan,
     run_cell,
+    training_pool,
     write_cell,
 )
 from healthsynth.benchmark._config import BenchmarkConfig
@@ -127,18 +128,18 @@ def run_benchmark(
     if workers < 1:
         raise ParameterError(f"workers must be at least 1; got {workers}")
     root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
     cells_root = root / "cells"
-    # every dataset is loaded and checked before any cell runs
+    # every dataset is loaded and checked before any cell runs (and before anything is written)
     for d in config.datasets:
-        frame, _ = frame_and_schema(d, config.source)
-        n_train = len(frame) - max(1, int(round(d.holdout * len(frame))))
+        frame_and_schema(d, config.source)
+        n_train = len(training_pool(d, 0, config.source)[0])
         too_big = [s for s in config.train_sizes if s != "all" and int(s) > n_train]
         if too_big:
             warn(
                 f"training size {too_big[0]} is larger than the {n_train} training rows of "
                 f"dataset '{d.name}'; its cells are capped at {n_train} rows"
             )
+    root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "config.json", json.dumps(config.to_dict(), indent=1))
     cells = plan(config)
     todo = [c for c in cells if not _done(cells_root, c, config, retry_failed)]

@@ -17,7 +17,11 @@ from healthsynth.errors import ParameterError
 __all__ = ["flag_of", "generator_params", "setting_names"]
 
 #: Settings whose flag is not the setting's name.
-_FLAGS = {"column_descriptions": "--describe", "domains": "--range"}
+_FLAGS = {
+    "column_descriptions": "--describe",
+    "domains": "--range",
+    "label_model": "--label-model/--no-label-model",
+}
 
 
 def flag_of(param: str) -> str:

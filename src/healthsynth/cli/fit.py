@@ -86,6 +86,18 @@ def fit(
         Path | None,
         typer.Option(help="Clinical rules (YAML) that every sampled row must satisfy."),
     ] = None,
+    label_model: Annotated[
+        bool | None,
+        typer.Option(
+            "--label-model/--no-label-model",
+            help="tabular-lm: redraw the target from a logistic regression fitted on the real "
+            "rows (default: on for a categorical target under 3,000 rows; docs/small-data.md).",
+        ),
+    ] = None,
+    label_share: Annotated[
+        float | None,
+        typer.Option(help="tabular-lm: share of rows the label model relabels (default 1)."),
+    ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
     dp_epsilon: Annotated[
         float | None,

@@ -50,6 +50,14 @@ def sample(
             "input of the model).",
         ),
     ] = False,
+    csv_safe: Annotated[
+        bool,
+        typer.Option(
+            "--csv-safe",
+            help="CSV output: put a ' before text cells that a spreadsheet would run as a "
+            "formula (starting with =, +, -, @, a tab or a carriage return).",
+        ),
+    ] = False,
     trust_pickle: Annotated[
         bool,
         typer.Option(
@@ -136,7 +144,7 @@ def sample(
     )
     conditions = _conditions(condition or [], timelines=timelines)
     if to is not None or omop_schema is not None or replace:
-        _check_database_output(to, output, fmt, timelines, overwrite)
+        _check_database_output(to, output, fmt, timelines, overwrite or csv_safe)
         from healthsynth.cli._omop import sample_to_database
 
         assert to is not None
@@ -156,6 +164,11 @@ def sample(
             "give the output with --output (or, for timelines, a database with --to)"
         )
     fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
+    if csv_safe and (fmt or output.suffix.lower().lstrip(".")) != "csv":
+        raise ParameterError(
+            f"--csv-safe applies to CSV output; {output} is written as "
+            f"{fmt or 'Parquet'}, which a spreadsheet does not run as formulas: leave it out"
+        )
     with output_lock(output):
         model = load_generator(model_dir, trust_pickle=trust_pickle)
         # the settings that decide where data go come from this command, never from the folder
@@ -175,9 +188,13 @@ def sample(
             setattr(model, param, value)
         start = time.perf_counter()
         if timelines:
-            model.sample_to_folder(n, output, fmt=fmt, conditions=conditions or None, seed=seed)
+            model.sample_to_folder(
+                n, output, fmt=fmt, conditions=conditions or None, seed=seed, csv_safe=csv_safe
+            )
         else:
-            model.sample_to_file(n, output, conditions=conditions or None, seed=seed)
+            model.sample_to_file(
+                n, output, conditions=conditions or None, seed=seed, csv_safe=csv_safe
+            )
         took = time.perf_counter() - start
         run = _run_record(model, model_dir, n, output, fmt, conditions, seed, took, timelines)
         run_path = output / "run.json" if timelines else output.with_name(output.name + ".run.json")
@@ -203,7 +220,10 @@ def _check_database_output(
     if fmt not in (None, "omop"):
         raise ParameterError(f"--to writes OMOP CDM tables; --format {fmt} does not apply")
     if overwrite:
-        raise ParameterError("--overwrite applies to files; with --to use --replace")
+        raise ParameterError(
+            "--overwrite and --csv-safe apply to files; with --to leave them out (--replace "
+            "recreates the tables)"
+        )
 
 
 def _check_output(

@@ -10,7 +10,7 @@ from healthsynth.data._datasets import (
     load_timelines,
 )
 from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
-from healthsynth.data._io import read_table, table_format, write_table
+from healthsynth.data._io import neutralise_formulas, read_table, table_format, write_table
 from healthsynth.data._meds_read import MedsData, read_meds
 from healthsynth.data._names import check_name, is_plain_name
 from healthsynth.data._omop_db import OMOP_DOMAINS, OmopData, read_omop
@@ -56,6 +56,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_timelines",
+    "neutralise_formulas",
     "output_lock",
     "protected_files",
     "read_meds",

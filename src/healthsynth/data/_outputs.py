@@ -441,7 +441,6 @@ def atomic_folder(
     inputs: Iterable[str | Path] = (),
     protected: Iterable[str | Path | dict[str, Any]] = (),
     error: type[Exception] = ParameterError,
-    is_ours: Any = None,  # accepted for older callers; ownership is the manifest's
 ) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only on success.
 
@@ -450,7 +449,6 @@ def atomic_folder(
     folder gets a manifest of what it holds (and the identities of ``inputs``, the files it was
     made from, so they are never written over by a later run).
     """
-    del is_ours
     path = Path(path)
     with output_lock(path, error=error):
         _clean_stale(path)

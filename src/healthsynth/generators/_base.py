@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from healthsynth.data import Schema, write_table
+from healthsynth.data import Schema, neutralise_formulas, write_table
 from healthsynth.errors import (
     HealthsynthWarning,
     ModelFolderError,
@@ -230,10 +230,13 @@ class Generator(ABC):
         conditions: Mapping[str, Any] | None = None,
         seed: int | None = None,
         block_size: int = 50_000,
+        csv_safe: bool = False,
     ) -> Path:
         """Sample ``n`` rows to a CSV or Parquet file in blocks (memory stays bounded).
 
         The file appears only when complete (written to a temporary path, then renamed).
+        ``csv_safe`` defuses text cells a spreadsheet would run as a formula (a leading ``=``,
+        ``+``, ``-``, ``@``, tab or carriage return gets a ``'`` in front); CSV files only.
         """
         from healthsynth.data import atomic_path
         from healthsynth.data._io import table_format
@@ -247,7 +250,8 @@ class Generator(ABC):
         path = Path(path)
         fmt = table_format(path, "output file")
         if n <= block_size:
-            return write_table(self.sample(n, conditions=conditions, seed=seed), path)
+            rows = self.sample(n, conditions=conditions, seed=seed)
+            return write_table(rows, path, csv_safe=csv_safe)
         seeds = self._block_seeds(n, seed, block_size)
         with atomic_path(path) as tmp:
             writer = None
@@ -259,6 +263,8 @@ class Generator(ABC):
                 block = self.sample(m, conditions=conditions, seed=block_seed)
                 block = self._renumber_ids(block, start=done)
                 if fmt == "csv":
+                    if csv_safe:
+                        block = neutralise_formulas(block)
                     block.to_csv(tmp, mode="a" if i else "w", header=(i == 0), index=False)
                 else:
                     import pyarrow as pa

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from healthsynth.errors import DataError
 from healthsynth.generators._lm._threads import ThreadChoice, ThreadControl, torch_threads
 
 if TYPE_CHECKING:  # the loop imports torch: only fit_model needs it, at call time
@@ -17,7 +19,49 @@ if TYPE_CHECKING:  # the loop imports torch: only fit_model needs it, at call ti
         TrainSettings,
     )
 
-__all__ = ["fit_model", "fit_resources"]
+__all__ = ["check_fit_memory", "fit_model", "fit_resources"]
+
+
+def _free_memory() -> int | None:
+    """Bytes this machine can give now (Linux MemAvailable, else physical memory)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def attention_bytes(*, batch: int, tokens: int, n_head: int, n_layer: int) -> int:
+    """Bytes of the attention weights one training step keeps (float32, kept for backward).
+
+    Each layer holds a ``batch × n_head × tokens × tokens`` matrix of scores and one of
+    dropped-out probabilities, plus one being built: the part of a step's memory that grows
+    with the square of the sequence, and the one that runs out first on wide tables.
+    """
+    return 4 * batch * n_head * tokens * tokens * (2 * n_layer + 1)
+
+
+def check_fit_memory(
+    *, batch: int, tokens: int, n_head: int, n_layer: int, what: str, fix: str
+) -> None:
+    """Refuse, in one sentence, a fit whose training steps cannot fit in this machine's memory.
+
+    ``what`` names the sequence (``"a row of 10,000 columns is 10,001 tokens"``), ``fix`` says
+    what to change.
+    """
+    need = attention_bytes(batch=batch, tokens=tokens, n_head=n_head, n_layer=n_layer)
+    free = _free_memory()
+    if free is not None and need > 0.8 * free:
+        raise DataError(
+            f"{what}: a training step of {batch} would need about {need / 2**30:,.1f} GiB for "
+            f"attention alone and this machine has {free / 2**30:,.1f} GiB free; {fix}"
+        )
 
 
 def fit_resources(started: float, cpu0: float) -> dict[str, Any]:

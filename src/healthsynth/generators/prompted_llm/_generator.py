@@ -720,17 +720,20 @@ class PromptedLLM(Generator):
         conditions: Mapping[str, Any] | None = None,
         seed: int | None = None,
         block_size: int = 50_000,
+        csv_safe: bool = False,
     ) -> Path:
         """Sample ``n`` rows in one call and write them (atomically) to CSV or Parquet.
 
         Unlike the other generators, one call: the budget and the sampling record then cover
-        the whole run. ``block_size`` is accepted for a uniform interface and not used.
+        the whole run. ``block_size`` is accepted for a uniform interface and not used;
+        ``csv_safe`` is as in :meth:`Generator.sample_to_file`.
         """
         from healthsynth.data import write_table
         from healthsynth.data._io import table_format
 
         table_format(Path(path), "output file")
-        return write_table(self.sample(n, conditions=conditions, seed=seed), Path(path))
+        rows = self.sample(n, conditions=conditions, seed=seed)
+        return write_table(rows, Path(path), csv_safe=csv_safe)
 
     def examples_sent(self, record: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """The real rows a sampling run placed in prompts (for the regurgitation probe).

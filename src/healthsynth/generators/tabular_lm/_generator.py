@@ -58,6 +58,23 @@ class TabularLM(Generator):
     perm_prob
         Share of training rows whose columns are reordered (a random subset first), which is
         what lets sampling condition on any columns.
+    target_share
+        Share of training rows whose target column (the schema's) comes last, so the model
+        learns p(target | every other column) directly.
+    target_last
+        Sample the other columns first and the target last, from the model's own
+        p(target | every other column) (unless a condition fixes the target).
+    label_model
+        Opt-in hybrid: fit a logistic regression of the target on the other columns of the
+        real rows (:mod:`healthsynth.generators._label_model`) and redraw the target of a
+        ``label_share`` of the sampled rows from its p(target | row); the other columns are
+        sampled first. It uses a second model of the real rows, saved with the generator:
+        its utility gain and privacy cost are in ``docs/small-data.md``. Needs a categorical
+        or boolean target; a condition on the target keeps the condition's values. ``None``
+        decides from the data: on for a categorical or boolean target and fewer than
+        ``LABEL_MODEL_MAX_ROWS`` rows, off otherwise; the training record says which and why.
+    label_share
+        Share of rows whose target the label model redraws (the rest keep the LM's own).
     max_time
         Wall-clock limit for training, in seconds.
     privacy_stop
@@ -110,6 +127,10 @@ class TabularLM(Generator):
         patience: int = 12,
         early_stopping: bool = True,
         perm_prob: float = 0.5,
+        target_share: float = 0.0,
+        target_last: bool = False,
+        label_model: bool | None = None,
+        label_share: float = 1.0,
         max_time: float | None = None,
         privacy_stop: bool = True,
         privacy_every: int = 5,
@@ -138,6 +159,10 @@ class TabularLM(Generator):
         self.patience = patience
         self.early_stopping = early_stopping
         self.perm_prob = perm_prob
+        self.target_share = target_share
+        self.target_last = target_last
+        self.label_model = label_model
+        self.label_share = label_share
         self.max_time = max_time
         self.privacy_stop = privacy_stop
         self.privacy_every = privacy_every
@@ -187,6 +212,9 @@ class TabularLM(Generator):
         self.codec_ = codec
         self.text_: Any = None
         self.rules_ = as_rules(rules, schema)
+        self.label_model_, label_note = _label_model(
+            self.label_model, data, schema, private=budget is not None
+        )
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
@@ -214,6 +242,7 @@ class TabularLM(Generator):
             "n_validation_rows": int(n_val),
             "n_columns_modelled": len(schema.modelled),
             "n_tokens_per_row": codec.n_slots,
+            "label_model": label_note,
             "vocab_size": codec.vocab_size,
             **fit_resources(started, cpu0),
         }
@@ -303,17 +332,29 @@ class TabularLM(Generator):
         budget: Any = None,
     ) -> dict[str, Any]:
         """Train the from-scratch GPT on slot tokens (with DP-SGD under a ``budget``)."""
-        from healthsynth.generators._lm._fit import fit_model
+        from healthsynth.generators._lm._fit import check_fit_memory, fit_model
         from healthsynth.generators._lm._threads import choose_threads
         from healthsynth.generators.tabular_lm._slot_model import TableObjective, build_model
 
         codec = self.codec_
+        check_fit_memory(
+            batch=batch_size,
+            tokens=codec.n_slots + 1,
+            n_head=self.n_head,
+            n_layer=self.n_layer,
+            what=(
+                f"the table has {len(self.schema_.modelled):,} modelled columns, "
+                f"{codec.n_slots + 1:,} tokens per row"
+            ),
+            fix="model fewer columns (drop or combine some), or give a smaller batch_size",
+        )
         objective = TableObjective(
             codec,
             codec.encode(train_df, rng),
             codec.encode(val_df, rng),
             batch_size=batch_size,
             perm_prob=self.perm_prob,
+            target_share=self.target_share,
         )
         self.model_: Any = build_model(
             codec,
@@ -407,6 +448,8 @@ class TabularLM(Generator):
         else:  # blocks of rows in parallel, each on one BLAS thread
             with compute_threads(1):
                 df = sample_rows(self, n, conds, seed=seed, workers=threads)
+        if self.label_model_ is not None and self.label_model_.target not in conds:
+            df = self._relabel(df, seed)
         return self._finish(df, start=0)
 
     def score_rows(self, data: pd.DataFrame) -> np.ndarray:
@@ -436,6 +479,24 @@ class TabularLM(Generator):
         local = self.codec_.encode(data.reset_index(drop=True), np.random.default_rng(0))
         return slot_log_likelihood(self.model_, self.codec_, local)
 
+    def _relabel(self, df: pd.DataFrame, seed: int | None) -> pd.DataFrame:
+        """Redraw the target of a ``label_share`` of the rows from the label model.
+
+        A redrawn row that would break a rule keeps the model's own target.
+        """
+        rng = np.random.default_rng(None if seed is None else [seed, 0x1ABE1])
+        target = self.label_model_.target
+        drawn = self.label_model_.draw(df, rng)
+        change = rng.random(len(df)) < self.label_share
+        out = df.copy()
+        values = out[target].astype(object)
+        values[change] = drawn[change]
+        out[target] = pd.Series(values, index=out.index).astype(df[target].dtype)
+        if self.rules_ is not None:
+            bad = self.rules_.violations(out).to_numpy().any(axis=1)
+            out.loc[bad, target] = df.loc[bad, target]
+        return out
+
     def _finish(self, df: pd.DataFrame, *, start: int) -> pd.DataFrame:
         """Add surrogate identifiers and put columns in schema order."""
         out: dict[str, Any] = {}
@@ -461,10 +522,13 @@ class TabularLM(Generator):
             from healthsynth.generators._lm._io import save_model
 
             save_model(self.model_, folder)
-        return {
+        state = {
             "encoding": "text" if self.text_ is not None else "slots",
             "codec": self.codec_.to_dict(),
         }
+        if self.label_model_ is not None:
+            state["label_model"] = self.label_model_.to_dict()
+        return state
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
         """Read the codec and the weights (safetensors only; nothing is unpickled)."""
@@ -474,6 +538,17 @@ class TabularLM(Generator):
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
+        self.label_model_ = None
+        if meta.get("label_model") is not None:
+            from healthsynth.generators._label_model import LabelModel
+
+            try:
+                self.label_model_ = LabelModel.from_dict(meta["label_model"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ModelFolderError(
+                    f"model folder {folder} is corrupted: generator.json's label model is "
+                    f"unreadable ({e}); fit the model again"
+                ) from None
         model_dir = folder / "model"
         self.text_ = None
         if meta.get("encoding") == "text":
@@ -496,3 +571,43 @@ class TabularLM(Generator):
         from healthsynth.generators._lm._io import load_numpy
 
         self.model_ = load_numpy(model_dir, owner=folder, vocab_size=self.codec_.vocab_size)
+
+
+#: Below this many rows, ``label_model=None`` fits the label model (docs/small-data.md).
+LABEL_MODEL_MAX_ROWS = 3000
+
+
+def _label_model(
+    setting: bool | None, data: pd.DataFrame, schema: Schema, *, private: bool = False
+) -> tuple[Any, str]:
+    """The label model ``setting`` asks for on ``data``, and a note for the training record.
+
+    With differential privacy it stays off: its regression is fitted on the real rows outside
+    DP-SGD, and every sampled target would carry it.
+    """
+    from healthsynth.generators._label_model import LabelModel
+
+    if private:
+        if setting:
+            raise ParameterError(
+                "label_model fits a regression on the real rows outside differential privacy; "
+                "leave out label_model or dp_epsilon"
+            )
+        return None, "off (differential privacy: it would be fitted outside DP-SGD)"
+    reason = LabelModel.why_not(data, schema)
+    if setting is None:  # automatic: on for small tables with a categorical target
+        if reason is not None:
+            return None, f"off (automatic: {reason})"
+        if len(data) >= LABEL_MODEL_MAX_ROWS:
+            return None, f"off (automatic: {len(data)} rows, at least {LABEL_MODEL_MAX_ROWS})"
+        return LabelModel.fit(data, schema), (
+            f"on (automatic: fewer than {LABEL_MODEL_MAX_ROWS} rows)"
+        )
+    if not setting:
+        return None, "off"
+    if reason is not None:
+        raise ParameterError(
+            f"label_model needs a categorical or boolean target with two classes or more, but "
+            f"{reason}; declare the target (--target COLUMN) or leave label_model off"
+        )
+    return LabelModel.fit(data, schema), "on"

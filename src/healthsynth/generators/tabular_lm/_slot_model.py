@@ -23,7 +23,22 @@ from healthsynth.generators._lm._train import BatchLoss
 from healthsynth.generators._lm._vocab import BOS
 from healthsynth.generators.tabular_lm._codec import TableCodec
 
-__all__ = ["TableObjective", "build_model"]
+__all__ = ["TableObjective", "build_model", "slots_last", "target_slots"]
+
+
+def target_slots(codec: TableCodec) -> np.ndarray:
+    """The slots of the schema's target column (empty without a target)."""
+    target = codec.schema.target
+    names = [c.name for c in codec.columns]
+    if target is None or target not in names:
+        return np.zeros(0, np.int64)
+    return np.asarray(codec.column_slots[names.index(target)], np.int64)
+
+
+def slots_last(order: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Slot orders (one per row, or one 1-D order) with ``slots`` moved to the end, in order."""
+    key = np.arange(order.shape[-1]) + np.isin(order, slots) * order.shape[-1]
+    return np.take_along_axis(order, np.argsort(key, axis=-1, kind="stable"), axis=-1)
 
 
 def build_model(
@@ -53,10 +68,13 @@ class TableObjective:
         *,
         batch_size: int,
         perm_prob: float,
+        target_share: float = 0.0,
         val_batch_size: int = 1024,
     ) -> None:
         self.codec, self.train, self.val = codec, train_tokens, val_tokens
         self.batch_size, self.perm_prob, self.val_batch_size = batch_size, perm_prob, val_batch_size
+        self.target_share = target_share
+        self.target_slots = target_slots(codec)
         # (slots, vocab) additive mask: 0 inside a slot's block, -inf elsewhere
         mask = torch.full((codec.n_slots, codec.vocab_size), float("-inf"))
         for s in range(codec.n_slots):
@@ -83,6 +101,9 @@ class TableObjective:
 
     def loss(self, model: Any, indices: np.ndarray, rng: np.random.Generator) -> BatchLoss:
         order = random_orders(self.codec, len(indices), self.perm_prob, rng)
+        if self.target_share > 0 and len(self.target_slots):
+            last = rng.random(len(indices)) < self.target_share
+            order[last] = slots_last(order[last], self.target_slots)
         loss = self._loss(model, self.train[indices], order)
         return BatchLoss(loss, float(len(indices)), len(indices) * self.codec.n_slots)
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from healthsynth.data import Dataset
+from healthsynth.data import Dataset, neutralise_formulas
 from healthsynth.data._io import atomic_folder as data_atomic_folder
 from healthsynth.errors import ConditionError, ModelFolderError, ParameterError
 from healthsynth.generators._base import Generator, warn
@@ -414,11 +414,13 @@ class TimelineLM(Generator):
         conditions: Mapping[str, Any] | None = None,
         seed: int | None = None,
         block_size: int = 5_000,
+        csv_safe: bool = False,
     ) -> Path:
         """Sample ``n`` patients into ``folder`` as CSV, Parquet, OMOP, MEDS or FHIR.
 
         CSV and Parquet are written block by block (memory stays bounded); the standard
         formats are written from the whole sample. The folder appears only when complete.
+        ``csv_safe`` defuses text cells a spreadsheet would run as a formula (``fmt="csv"``).
         """
         from healthsynth.data import export_dataset_as
 
@@ -428,17 +430,10 @@ class TimelineLM(Generator):
             raise ParameterError(f"format '{fmt}' is not one of {', '.join(formats)}")
         n = self._check_n(n, "patients")
         seeds = self._block_seeds(n, seed, block_size)
-        tables = list(self.template_["tables"])
         with data_atomic_folder(
             folder,
             action="write the synthetic patients",
             kind="timelines sample",
-            # an earlier sample (a run record, or only this model's tables) may be replaced
-            is_ours=lambda p: (
-                (p / "run.json").exists()
-                or {c.name for c in p.iterdir()}
-                <= {f"{t}.{e}" for t in tables for e in ("csv", "parquet")}
-            ),
         ) as tmp:
             if fmt in ("csv", "parquet"):
                 done = 0
@@ -450,6 +445,8 @@ class TimelineLM(Generator):
                     for name, df in ds.tables.items():
                         path = tmp / f"{name}.{fmt}"
                         if fmt == "csv":
+                            if csv_safe:
+                                df = neutralise_formulas(df)
                             df.to_csv(path, mode="a" if i else "w", header=(i == 0), index=False)
                         else:
                             df.to_parquet(tmp / f"{name}.part{i:05d}.parquet", index=False)
