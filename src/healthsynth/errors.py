@@ -11,6 +11,8 @@ The tree::
     ├── NotFittedError               a generator was used before ``fit`` or ``load``
     ├── ModelFolderError             a saved model folder is missing, incomplete or corrupted
     ├── MissingExtraError            an optional dependency is not installed; names the extra
+    ├── EngineError                  the distributed engine (Ray) failed: an unreachable cluster,
+    │                                workers that died or never started
     └── LLMError                     talking to a language-model endpoint went wrong
         ├── EndpointError            unreachable, timed out, refused the key or the model, or kept
         │                            failing after the retries
@@ -30,6 +32,7 @@ __all__ = [
     "DataError",
     "DataFileError",
     "EndpointError",
+    "EngineError",
     "HealthsynthError",
     "LLMError",
     "MissingExtraError",
@@ -93,6 +96,10 @@ class MissingExtraError(HealthsynthError, ImportError):
             f"{purpose} needs the package '{package}', which is not installed; "
             f"install it with: pip install 'healthsynth[{extra}]'"
         )
+
+
+class EngineError(HealthsynthError, RuntimeError):
+    """The distributed engine failed: unreachable cluster, dead or missing workers."""
 
 
 class LLMError(HealthsynthError):
