@@ -34,3 +34,11 @@ def pima_model(pima):
     return TabularLM(n_embd=64, n_layer=2, n_head=4, seed=0, privacy_stop=False).fit(
         pima, schema=schema
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server for the OMOP tests (fails instead of skipping in CI)."""
+    from tests.helpers import postgres_url
+
+    return postgres_url()

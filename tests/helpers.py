@@ -68,3 +68,21 @@ def build_tiny_checkpoint(path: Path, corpus: list[str]) -> Path:
     GPT2LMHeadModel(config).save_pretrained(path, safe_serialization=True)
     tok.save_pretrained(path)
     return path
+
+
+def postgres_url() -> str:
+    """The URL of the throwaway PostgreSQL server (``scripts/postgres.sh start`` exports it).
+
+    Without ``HEALTHSYNTH_TEST_POSTGRES_URL`` the test skips, except in CI
+    (``HEALTHSYNTH_REQUIRE_EXTRAS=1``), where it fails.
+    """
+    url = os.environ.get("HEALTHSYNTH_TEST_POSTGRES_URL")
+    if url:
+        return url
+    why = (
+        "HEALTHSYNTH_TEST_POSTGRES_URL is not set; start a server with "
+        'eval "$(bash scripts/postgres.sh start)"'
+    )
+    if os.environ.get("HEALTHSYNTH_REQUIRE_EXTRAS") == "1":
+        pytest.fail(f"HEALTHSYNTH_REQUIRE_EXTRAS=1 but PostgreSQL is missing: {why}")
+    pytest.skip(why)

@@ -13,12 +13,17 @@ The tree::
     ├── MissingExtraError            an optional dependency is not installed; names the extra
     ├── EngineError                  the distributed engine (Ray) failed: an unreachable cluster,
     │                                workers that died or never started
+    ├── DatabaseError                a database cannot be reached, refuses the login, lacks the
+    │                                tables asked for, or already holds data where healthsynth
+    │                                would write (messages never show the password)
     └── LLMError                     talking to a language-model endpoint went wrong
         ├── EndpointError            unreachable, timed out, refused the key or the model, or kept
         │                            failing after the retries
         ├── BudgetError              the token or money budget cannot pay for even one request
         └── RemotePHIError           real rows would go to an endpoint off this machine without
                                      ``allow_remote_phi``
+
+    HealthsynthWarning (UserWarning) something the user should know that does not stop the run
 
 Every message is one sentence that names the file, column, parameter or value at fault, what was
 expected, and what to do.
@@ -30,10 +35,12 @@ __all__ = [
     "BudgetError",
     "ConditionError",
     "DataError",
+    "DatabaseError",
     "DataFileError",
     "EndpointError",
     "EngineError",
     "HealthsynthError",
+    "HealthsynthWarning",
     "LLMError",
     "MissingExtraError",
     "ModelFolderError",
@@ -46,6 +53,10 @@ __all__ = [
 
 class HealthsynthError(Exception):
     """Base class of all errors raised on purpose by healthsynth."""
+
+
+class HealthsynthWarning(UserWarning):
+    """Something the user should know about, that does not stop the run."""
 
 
 class DataError(HealthsynthError, ValueError):
@@ -100,6 +111,10 @@ class MissingExtraError(HealthsynthError, ImportError):
 
 class EngineError(HealthsynthError, RuntimeError):
     """The distributed engine failed: unreachable cluster, dead or missing workers."""
+
+
+class DatabaseError(HealthsynthError):
+    """A database cannot be reached or used as asked; the message hides the password."""
 
 
 class LLMError(HealthsynthError):

@@ -177,7 +177,7 @@ def test_load_errors(tmp_path, pima_model):
         TabularLM.load(tmp_path / "m")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("x")
-    with pytest.raises(ModelFolderError, match="holds other files"):
+    with pytest.raises(ModelFolderError, match="holds 'keep.txt', which healthsynth did not"):
         pima_model.save(tmp_path / "other")
 
 

@@ -90,8 +90,11 @@ def test_a_folder_changed_after_healthsynth_wrote_it_is_not_replaced(pima, model
     refused(invoke("fit", pima, "--out", copy, "--generator", "marginals"), "notes.txt")
     assert snapshot(copy) == before
     (copy / "notes.txt").unlink()
-    (copy / "schema.json").write_text((copy / "schema.json").read_text() + "\n")
-    refused(invoke("fit", pima, "--out", copy, "--generator", "marginals"), "changed")
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("mine too")
+    (copy / "link").symlink_to(elsewhere)  # a link is not healthsynth's either
+    refused(invoke("fit", pima, "--out", copy, "--generator", "marginals"), "'link'")
+    assert elsewhere.read_text() == "mine too"
 
 
 def test_sample_never_writes_over_the_training_file(pima, model):

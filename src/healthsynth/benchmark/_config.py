@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from healthsynth.data._io import read_yaml
+from healthsynth.data._names import is_plain_name
 from healthsynth.errors import DataError, DataFileError, ParameterError
 
 __all__ = [
@@ -83,7 +84,12 @@ _DATASET_KEYS = (
     "rules",
 )
 _METHOD_KEYS = ("name", "generator", "params")
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def _label_ok(label: str) -> bool:
+    """Whether ``label`` can name a folder of the results (dataset and generator labels can)."""
+    return bool(_LABEL.fullmatch(label)) and is_plain_name(label)
 
 
 @dataclass(frozen=True)
@@ -316,8 +322,12 @@ def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
             )
     if src is not None and path is not None:
         raise _fail(source, f"{where} has both 'source' and 'path'; keep one")
-    if not _LABEL.match(name.replace("/", "-")):
-        raise _fail(source, f"{where}: the name may hold only letters, digits and . _ + -")
+    if not _label_ok(name.replace("/", "-")):
+        raise _fail(
+            source,
+            f"{where}: the name may hold only letters, digits and . _ + - (no '..', not a "
+            "device name such as CON or NUL, at most 100 characters)",
+        )
     if path is not None:
         path = _relative_to(source, path)
     holdout = d.get("holdout", 0.2)
@@ -370,8 +380,12 @@ def _method(m: Any, i: int, source: Path, experiment: str) -> MethodSpec:
             f"generator {i + 1} has unknown key '{unknown[0]}'; allowed: {', '.join(_METHOD_KEYS)}",
         )
     name = m.get("name")
-    if not isinstance(name, str) or not _LABEL.match(name):
-        raise _fail(source, f"generator {i + 1} needs a 'name' of letters, digits and . _ + -")
+    if not isinstance(name, str) or not _label_ok(name):
+        raise _fail(
+            source,
+            f"generator {i + 1} needs a 'name' of letters, digits and . _ + - (no '..', not a "
+            "device name such as CON or NUL, at most 100 characters)",
+        )
     gen = m.get("generator", name)
     builtin = BUILTIN_METHODS[experiment]
     if gen not in builtin and gen not in registry.names():

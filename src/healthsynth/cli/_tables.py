@@ -12,6 +12,8 @@ __all__ = ["parse_tables", "read_dataset", "scalar"]
 
 def parse_tables(items: list[str]) -> dict[str, Path]:
     """``["patients=p.csv", "labs=l.csv"]`` -> ``{"patients": Path("p.csv"), ...}``."""
+    from healthsynth.data import check_name
+
     tables: dict[str, Path] = {}
     for item in items:
         name, sep, path = item.partition("=")
@@ -20,6 +22,8 @@ def parse_tables(items: list[str]) -> dict[str, Path]:
             raise ParameterError(f"--table '{item}' is not of the form NAME=FILE")
         if name in tables:
             raise ParameterError(f"--table names the table '{name}' twice")
+        # a table name becomes a file name (NAME.csv) when the model samples to a folder
+        check_name(name, what="table name", where=f"in --table '{item}'", error=ParameterError)
         tables[name] = Path(path)
     return tables
 

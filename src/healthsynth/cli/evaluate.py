@@ -224,7 +224,17 @@ def _prompt_examples(model: Path | None, sampling: Any) -> Any:
     if model is None or not isinstance(llm, dict) or not llm.get("example_rows"):
         return None
     from healthsynth.generators import load_generator
+    from healthsynth.generators._folder import check_folder
 
+    # only a prompted-llm folder knows its examples (and it holds no pickle): evaluate never
+    # loads a folder that could run code, so it needs no --trust-pickle
+    _, meta = check_folder(model)
+    if meta.get("generator") != "prompted-llm":
+        warn_line(
+            f"the run record names LLM example rows but model folder {model} holds a "
+            f"'{meta.get('generator')}' model; the regurgitation probe is left out"
+        )
+        return None
     return load_generator(model).examples_sent(llm)
 
 
@@ -239,7 +249,7 @@ def _timelines(
     """Evaluate synthetic timelines (folders of tables) against real ones."""
     from healthsynth.cli._tables import read_dataset
     from healthsynth.evaluate import evaluate_timelines
-    from healthsynth.generators._folder import check_folder, read_json
+    from healthsynth.generators._folder import check_folder, check_folder_names, read_json
 
     if model is None:
         raise ParameterError(
@@ -248,9 +258,11 @@ def _timelines(
         )
     folder, meta = check_folder(model)
     template = meta.get("template")
-    if not isinstance(template, dict):
+    roles = template.get("roles") if isinstance(template, dict) else None
+    if not isinstance(roles, dict) or not isinstance(roles.get("tables"), list):
         raise ParameterError(f"model folder {model} does not hold a timeline model")
-    roles = template["roles"]
+    # the folder's table names become file names to read in --real/--synthetic/--holdout
+    check_folder_names(folder, roles["tables"])
 
     def read(where: Path, what: str) -> Any:
         if not where.is_dir():

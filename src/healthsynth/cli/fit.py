@@ -1,4 +1,8 @@
-"""``healthsynth fit``: learn a generator from a table, or from patient timelines (``--table``)."""
+"""``healthsynth fit``: learn a generator from a table, or from patient timelines.
+
+Timelines come from tables (``--table``), an OMOP CDM database (``--omop``) or a MEDS folder
+(``--meds``).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,25 @@ _TIMELINE_ONLY = {
     "sex": "--sex",
     "age": "--age",
 }
-_NOT_SETTINGS = {"data", "out_dir", "generator", "encoding", "table", "death_value", "describe"}
+_DB = "Databases (--omop, --meds)"
+#: what to read from a database or MEDS folder (not generator settings)
+_SOURCE_ONLY = {
+    "omop_schema": "--omop-schema",
+    "domains": "--domains",
+    "max_patients": "--max-patients",
+}
+_NOT_SETTINGS = {
+    "data",
+    "out_dir",
+    "generator",
+    "encoding",
+    "table",
+    "death_value",
+    "describe",
+    "omop",
+    "meds",
+    *_SOURCE_ONLY,
+}
 
 
 @app.command()
@@ -104,6 +126,36 @@ def fit(
             help="Item-to-code mapping: a packaged name (nafld, pbcseq) or a CSV file.",
             rich_help_panel=_TL,
         ),
+    ] = None,
+    omop: Annotated[
+        str | None,
+        typer.Option(
+            help="OMOP CDM database URL to learn timelines from: postgresql://USER@HOST/DB or "
+            "duckdb:///FILE.duckdb (the password is never shown).",
+            rich_help_panel=_DB,
+        ),
+    ] = None,
+    omop_schema: Annotated[
+        str | None,
+        typer.Option(
+            help="Schema of the CDM (default: public, or main in DuckDB).", rich_help_panel=_DB
+        ),
+    ] = None,
+    domains: Annotated[
+        str | None,
+        typer.Option(
+            help="Event domains to read, comma-separated: condition, drug, procedure, "
+            "measurement, observation (default: every one present).",
+            rich_help_panel=_DB,
+        ),
+    ] = None,
+    max_patients: Annotated[
+        int | None,
+        typer.Option(help="Read a random subset of this many persons.", rich_help_panel=_DB),
+    ] = None,
+    meds: Annotated[
+        Path | None,
+        typer.Option(help="MEDS dataset folder to learn timelines from.", rich_help_panel=_DB),
     ] = None,
     endpoint: Annotated[
         str | None,
@@ -190,7 +242,23 @@ def fit(
         raise ParameterError("give the model folder to write with --out")
     given["column_descriptions"] = _describe(describe) if describe else None
     given["allow_remote_phi"] = allow_remote_phi or None
-    if table:
+    source = _source(
+        data,
+        table,
+        omop,
+        meds,
+        {"omop_schema": omop_schema, "domains": domains, "max_patients": max_patients},
+    )
+    if source:
+        _refuse(given, _TABLE_ONLY, "does not apply to timelines; leave it out")
+        _refuse(given, _TIMELINE_ONLY, f"does not apply to {source}: the roles come from it")
+        if given.get("code_map") is not None:
+            raise ParameterError(
+                f"--code-map does not apply to {source}: the codes are learned from it"
+            )
+        inputs: dict[str, Any] = {"meds": meds} if meds is not None else {}
+        generator = generator or "timeline-lm"
+    elif table:
         if data is not None:
             raise ParameterError(f"give either a data file ({data}) or --table files, not both")
         _refuse(given, _TABLE_ONLY, "does not apply to timelines (--table); leave it out")
@@ -208,12 +276,17 @@ def fit(
     from healthsynth.generators import registry, timeline_registry
 
     timelines = generator in timeline_registry.names()
-    if timelines and not table:
+    if source and not timelines:
+        raise ParameterError(
+            f"generator '{generator}' learns tables; {source} holds patient timelines: use "
+            f"a timeline generator ({', '.join(timeline_registry.names())})"
+        )
+    if timelines and not table and not source:
         raise ParameterError(
             f"generator '{generator}' learns patient timelines: give the tables with --table "
             "NAME=FILE (patients first), --key and --time"
         )
-    cls = (timeline_registry if table else registry).get(generator)
+    cls = (timeline_registry if table or source else registry).get(generator)
     settings = {k: v for k, v in given.items() if k not in _TABLE_ONLY and k not in _TIMELINE_ONLY}
     params = generator_params(generator, cls, settings)
     if "verbose" in setting_names(cls):
@@ -227,14 +300,55 @@ def fit(
             kind="model",
             error=ModelFolderError,
         )
-        model = cls(**params)
-        if table:
+        if source:
+            from healthsynth.cli._omop import read_source
+
+            dataset, learned = read_source(
+                omop=omop,
+                meds=meds,
+                schema=omop_schema,
+                domains=domains,
+                max_patients=max_patients,
+                seed=seed,
+            )
+            if "code_map" in setting_names(cls):
+                params["code_map"] = learned
+            model = cls(**params)
+            model.fit(dataset)
+        elif table:
+            model = cls(**params)
             _fit_timelines(model, inputs, given, death_value)
         else:
+            model = cls(**params)
             _fit_table(model, generator, data, given, encoding)  # type: ignore[arg-type]
         model.save(out_dir)
         record_inputs(out_dir, inputs.values())
     _report(model, generator, out_dir, timelines=timelines)
+
+
+def _source(
+    data: Path | None,
+    table: list[str] | None,
+    omop: str | None,
+    meds: Path | None,
+    options: dict[str, Any],
+) -> str | None:
+    """What ``--omop`` / ``--meds`` name, in words (None without them); refuses mixtures."""
+    if omop is not None and meds is not None:
+        raise ParameterError("give either --omop or --meds, not both")
+    if omop is None and meds is None:
+        for param, flag in _SOURCE_ONLY.items():
+            if options[param] is not None:
+                raise ParameterError(f"{flag} goes with --omop or --meds; leave it out")
+        return None
+    flag = "--omop" if omop is not None else "--meds"
+    if data is not None or table:
+        raise ParameterError(f"give either {flag} or a data file / --table files, not both")
+    if meds is not None:
+        for param in ("omop_schema", "domains"):
+            if options[param] is not None:
+                raise ParameterError(f"{_SOURCE_ONLY[param]} goes with --omop; leave it out")
+    return "the OMOP database" if omop is not None else "the MEDS dataset"
 
 
 def _refuse(given: dict[str, Any], flags: dict[str, str], why: str) -> None:

@@ -26,11 +26,11 @@ def sample(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by 'fit'.")],
     n: Annotated[int, typer.Option("-n", help="Number of rows (patients, for timelines).")],
     output: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--output", "-o", help="Output file (.csv or .parquet); a folder for timelines."
         ),
-    ],
+    ] = None,
     condition: Annotated[
         list[str] | None,
         typer.Option(
@@ -49,6 +49,33 @@ def sample(
             "--overwrite",
             help="Replace an existing output file that healthsynth did not write (never an "
             "input of the model).",
+        ),
+    ] = False,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Load a ctgan, tvae or gaussian-copula model folder, whose pickle runs code "
+            "when loaded: only for folders you made yourself or whose author you trust.",
+        ),
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Timelines: write OMOP CDM tables into this database instead of a folder "
+            "(postgresql://USER@HOST/DB or duckdb:///FILE.duckdb; with --format omop).",
+        ),
+    ] = None,
+    omop_schema: Annotated[
+        str | None,
+        typer.Option(help="With --to: the schema to create (default: public, or main in DuckDB)."),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="With --to: drop and recreate the OMOP tables in a schema that holds tables.",
         ),
     ] = False,
     budget_tokens: Annotated[
@@ -93,6 +120,28 @@ def sample(
         timeline_registry.names()
     )
     conditions = _conditions(condition or [], timelines=timelines)
+    if to is not None or omop_schema is not None or replace:
+        _check_database_output(to, output, fmt, timelines, overwrite)
+        if engine == "ray":
+            raise ParameterError("--to writes through one process; leave out --engine ray")
+        from healthsynth.cli._omop import sample_to_database
+
+        assert to is not None
+        sample_to_database(
+            load_generator(model_dir, trust_pickle=trust_pickle),
+            model_dir=model_dir,
+            n=n,
+            url=to,
+            schema=omop_schema,
+            replace=replace,
+            conditions=conditions,
+            seed=seed,
+        )
+        return
+    if output is None:
+        raise ParameterError(
+            "give the output with --output (or, for timelines, a database with --to)"
+        )
     if engine == "ray":
         for flag, value in (("--budget-tokens", budget_tokens), ("--budget-usd", budget_usd)):
             if value is not None:
@@ -101,6 +150,7 @@ def sample(
             model_dir,
             n,
             output,
+            trust_pickle,
             conditions,
             seed,
             fmt,
@@ -113,7 +163,7 @@ def sample(
     fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
     sized = {"block_size": block_size} if block_size is not None else {}
     with output_lock(output):
-        model = load_generator(model_dir)
+        model = load_generator(model_dir, trust_pickle=trust_pickle)
         for flag, param, value in (
             ("--budget-tokens", "budget_tokens", budget_tokens),
             ("--budget-usd", "budget_usd", budget_usd),
@@ -144,6 +194,7 @@ def _sample_on_ray(
     model_dir: Path,
     n: int,
     output: Path,
+    trust_pickle: bool,
     conditions: dict[str, Any],
     seed: int | None,
     fmt: str | None,
@@ -188,6 +239,7 @@ def _sample_on_ray(
             overwrite=overwrite,
             protected=protected_files(model_dir),
             progress=progress,
+            trust_pickle=trust_pickle,
         )
     rec = run.record
     unit, took = rec["unit"], rec["seconds"]
@@ -201,6 +253,24 @@ def _sample_on_ray(
         f"{rec['workers']} Ray workers) in {took:.1f} s ({n / max(took, 1e-9):,.0f} {unit}/s)"
         f"{lost}"
     )
+
+
+def _check_database_output(
+    to: str | None, output: Path | None, fmt: str | None, timelines: bool, overwrite: bool
+) -> None:
+    """Refuse ``--to`` combinations that cannot work, before the model load."""
+    if to is None:
+        raise ParameterError("--omop-schema and --replace go with --to URL; give the database")
+    if not timelines:
+        raise ParameterError(
+            "--to writes OMOP CDM tables of patient timelines; this model generates table rows"
+        )
+    if output is not None:
+        raise ParameterError("give either --output or --to, not both")
+    if fmt not in (None, "omop"):
+        raise ParameterError(f"--to writes OMOP CDM tables; --format {fmt} does not apply")
+    if overwrite:
+        raise ParameterError("--overwrite applies to files; with --to use --replace")
 
 
 def _check_output(

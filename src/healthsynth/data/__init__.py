@@ -11,6 +11,10 @@ from healthsynth.data._datasets import (
 )
 from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
 from healthsynth.data._io import read_table, table_format, write_table
+from healthsynth.data._meds_read import MedsData, read_meds
+from healthsynth.data._names import check_name, is_plain_name
+from healthsynth.data._omop_db import OMOP_DOMAINS, OmopData, read_omop
+from healthsynth.data._omop_write import write_omop
 from healthsynth.data._outputs import (
     add_to_manifest,
     atomic_folder,
@@ -30,28 +34,36 @@ __all__ = [
     "HEALTH_DATASETS",
     "TIMELINE_DATASETS",
     "KINDS",
+    "OMOP_DOMAINS",
     "ROLES",
     "SCHEMA_VERSION",
     "Column",
     "Dataset",
     "EventTable",
+    "MedsData",
+    "OmopData",
     "Schema",
     "add_to_manifest",
     "atomic_folder",
     "atomic_path",
+    "check_name",
     "check_output_file",
     "check_output_folder",
     "export_dataset",
     "export_dataset_as",
     "infer_schema",
+    "is_plain_name",
     "list_datasets",
     "load_dataset",
     "load_timelines",
     "output_lock",
     "protected_files",
+    "read_meds",
+    "read_omop",
     "read_table",
     "record_inputs",
     "table_format",
     "train_holdout_split",
+    "write_omop",
     "write_table",
 ]

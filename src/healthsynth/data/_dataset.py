@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data._io import read_table, write_table
+from healthsynth.data._names import check_name
 from healthsynth.data._schema import Schema, infer_schema
 from healthsynth.errors import DataError
 
@@ -123,6 +124,11 @@ class Dataset:
     age: str | None = None
     death_value: Any = 1
 
+    def __post_init__(self) -> None:
+        # table names become file names (NAME.csv) wherever a dataset is written
+        for n in self.tables:
+            check_name(n, what="table name")
+
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_tables(
@@ -148,6 +154,9 @@ class Dataset:
         if not tables:
             raise DataError("a dataset needs a patients table and at least one event table")
         names = list(tables)
+        for n in names:
+            given = (sources or {}).get(n)
+            check_name(n, what="table name", where=f"(for {given})" if given else "")
         patients = patients or names[0]
         src = {n: (sources or {}).get(n, f"table '{n}'") for n in names}
         if patients not in tables:
@@ -247,7 +256,13 @@ class Dataset:
         patients: str | None = None,
         **kwargs: Any,
     ) -> Dataset:
-        """Read each table from a CSV or Parquet file and build the dataset."""
+        """Read each table from a CSV or Parquet file and build the dataset.
+
+        Table names must be plain names (letters, digits and ``_ . + -``): they become file
+        names when the dataset, or data sampled from a model of it, is written.
+        """
+        for n, p in paths.items():
+            check_name(n, what="table name", where=f"(for data file {p})")
         tables = {n: read_table(p) for n, p in paths.items()}
         sources = {n: f"data file {p}" for n, p in paths.items()}
         return cls.from_tables(
@@ -409,6 +424,8 @@ class Dataset:
         from healthsynth.data._outputs import atomic_folder
 
         folder = Path(folder)
+        for n in self.tables:
+            check_name(n, what="table name")
         with atomic_folder(folder, action="write the tables", kind="dataset") as tmp:
             for n, df in self.tables.items():
                 write_table(df, tmp / f"{n}.{fmt}")

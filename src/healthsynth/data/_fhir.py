@@ -122,7 +122,7 @@ def _concept(e: Any) -> dict[str, Any]:
 
 def _fhir_id(source_id: str) -> str:
     """The key itself where it is a valid FHIR id, else a UUID derived from it."""
-    return source_id if _FHIR_ID.match(source_id) else str(_uuid(f"key/{source_id}"))
+    return source_id if _FHIR_ID.fullmatch(source_id) else str(_uuid(f"key/{source_id}"))
 
 
 def _uuid(name: str) -> str:

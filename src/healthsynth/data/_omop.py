@@ -1,12 +1,16 @@
 """OMOP CDM v5.4 tables from a prepared dataset, written as Parquet with pyarrow.
 
 Five tables: ``person``, ``observation_period``, ``condition_occurrence``, ``measurement`` and
-``death``, each with every column of the v5.4 specification in its order. Types follow the
-specification: ``integer`` -> int64, ``date`` -> date32, ``datetime`` -> timestamp[us],
-``varchar`` -> string, ``NUMERIC`` -> float64. No OMOP vocabulary ships with healthsynth, so
-every required ``*_concept_id`` is 0 ("no matching concept"), as are ``*_source_concept_id``
-and ``unit_concept_id`` where a source value or unit is given; the standard codes themselves
-(ICD-10-CM, LOINC) go to the ``*_source_value`` columns, ready for a vocabulary mapping step.
+``death``, each with every column of the v5.4 specification in its order, plus
+``drug_exposure``, ``procedure_occurrence`` and ``observation`` when a code map entry routes
+items there (entries learned from an OMOP database do). Types follow the specification:
+``integer`` -> int64, ``date`` -> date32, ``datetime`` -> timestamp[us], ``varchar`` -> string,
+``NUMERIC`` -> float64. No OMOP vocabulary ships with healthsynth, so a ``*_concept_id`` is the
+code map entry's concept ID where it has one (mappings learned from an OMOP database carry them)
+and 0 ("no matching concept") otherwise, as are ``*_source_concept_id`` and ``unit_concept_id``
+where a source value or unit is given; the codes themselves (ICD-10-CM, LOINC) go to the
+``*_source_value`` columns, ready for a vocabulary mapping step. Sex becomes the OMOP gender
+concepts 8532 (female) and 8507 (male), else 0.
 """
 
 from __future__ import annotations
@@ -18,9 +22,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from healthsynth.data._prepared import CONDITION, MEASUREMENT, Prepared
+from healthsynth.data._prepared import (
+    CONDITION,
+    DRUG,
+    MEASUREMENT,
+    OBSERVATION,
+    PROCEDURE,
+    Prepared,
+)
 
-__all__ = ["OMOP_TABLES", "write_omop"]
+__all__ = ["OMOP_TABLES", "omop_tables", "write_omop"]
+
+#: OMOP gender concepts (the Gender vocabulary)
+GENDER_CONCEPTS = {"female": 8532, "male": 8507}
+#: tables written only when they have rows
+OPTIONAL_TABLES = ("drug_exposure", "procedure_occurrence", "observation")
 
 _INT = pa.int64()
 _DATE = pa.date32()
@@ -100,6 +116,72 @@ OMOP_TABLES: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
         ("measurement_event_id", _INT),
         ("meas_event_field_concept_id", _INT),
     ),
+    "drug_exposure": (
+        ("drug_exposure_id", _INT),
+        ("person_id", _INT),
+        ("drug_concept_id", _INT),
+        ("drug_exposure_start_date", _DATE),
+        ("drug_exposure_start_datetime", _DATETIME),
+        ("drug_exposure_end_date", _DATE),
+        ("drug_exposure_end_datetime", _DATETIME),
+        ("verbatim_end_date", _DATE),
+        ("drug_type_concept_id", _INT),
+        ("stop_reason", _TEXT),
+        ("refills", _INT),
+        ("quantity", _NUMBER),
+        ("days_supply", _INT),
+        ("sig", _TEXT),
+        ("route_concept_id", _INT),
+        ("lot_number", _TEXT),
+        ("provider_id", _INT),
+        ("visit_occurrence_id", _INT),
+        ("visit_detail_id", _INT),
+        ("drug_source_value", _TEXT),
+        ("drug_source_concept_id", _INT),
+        ("route_source_value", _TEXT),
+        ("dose_unit_source_value", _TEXT),
+    ),
+    "procedure_occurrence": (
+        ("procedure_occurrence_id", _INT),
+        ("person_id", _INT),
+        ("procedure_concept_id", _INT),
+        ("procedure_date", _DATE),
+        ("procedure_datetime", _DATETIME),
+        ("procedure_end_date", _DATE),
+        ("procedure_end_datetime", _DATETIME),
+        ("procedure_type_concept_id", _INT),
+        ("modifier_concept_id", _INT),
+        ("quantity", _INT),
+        ("provider_id", _INT),
+        ("visit_occurrence_id", _INT),
+        ("visit_detail_id", _INT),
+        ("procedure_source_value", _TEXT),
+        ("procedure_source_concept_id", _INT),
+        ("modifier_source_value", _TEXT),
+    ),
+    "observation": (
+        ("observation_id", _INT),
+        ("person_id", _INT),
+        ("observation_concept_id", _INT),
+        ("observation_date", _DATE),
+        ("observation_datetime", _DATETIME),
+        ("observation_type_concept_id", _INT),
+        ("value_as_number", _NUMBER),
+        ("value_as_string", _TEXT),
+        ("value_as_concept_id", _INT),
+        ("qualifier_concept_id", _INT),
+        ("unit_concept_id", _INT),
+        ("provider_id", _INT),
+        ("visit_occurrence_id", _INT),
+        ("visit_detail_id", _INT),
+        ("observation_source_value", _TEXT),
+        ("observation_source_concept_id", _INT),
+        ("unit_source_value", _TEXT),
+        ("qualifier_source_value", _TEXT),
+        ("value_source_value", _TEXT),
+        ("observation_event_id", _INT),
+        ("obs_event_field_concept_id", _INT),
+    ),
     "death": (
         ("person_id", _INT),
         ("death_date", _DATE),
@@ -113,14 +195,26 @@ OMOP_TABLES: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
 
 
 def write_omop(prepared: Prepared, folder: Path) -> None:
-    """Write the five OMOP tables as ``TABLE.parquet`` into ``folder``."""
+    """Write the OMOP tables as ``TABLE.parquet`` into ``folder`` (see :func:`omop_tables`)."""
+    for name, table in omop_tables(prepared).items():
+        pq.write_table(table, folder / f"{name}.parquet")
+
+
+def omop_tables(prepared: Prepared, *, every_table: bool = False) -> dict[str, pa.Table]:
+    """The OMOP tables as Arrow tables, in :data:`OMOP_TABLES` order.
+
+    ``person``, ``observation_period``, ``condition_occurrence``, ``measurement`` and ``death``
+    always; ``drug_exposure``, ``procedure_occurrence`` and ``observation`` when they have rows
+    or ``every_table`` is set. Event IDs are 1..n within each table.
+    """
     p, ev = prepared.patients, prepared.events
     zero = 0
     known_sex = p["sex_raw"].notna()
+    gender = p["sex"].map(GENDER_CONCEPTS).fillna(0).astype(np.int64)
     tables = {
         "person": {
             "person_id": p["person_id"],
-            "gender_concept_id": zero,
+            "gender_concept_id": gender,
             "year_of_birth": p["birth"].dt.year.astype("Int64"),
             "race_concept_id": zero,
             "ethnicity_concept_id": zero,
@@ -136,32 +230,11 @@ def write_omop(prepared: Prepared, folder: Path) -> None:
             "period_type_concept_id": zero,
         },
     }
-    cond = ev[ev["domain"] == CONDITION].reset_index(drop=True)
-    tables["condition_occurrence"] = {
-        "condition_occurrence_id": np.arange(1, len(cond) + 1, dtype=np.int64),
-        "person_id": cond["person_id"],
-        "condition_concept_id": zero,
-        "condition_start_date": cond["when"],
-        "condition_start_datetime": cond["when"],
-        "condition_type_concept_id": zero,
-        "condition_source_value": cond["source_value"],
-        "condition_source_concept_id": zero,
-    }
-    meas = ev[ev["domain"] == MEASUREMENT].reset_index(drop=True)
-    has_unit = meas["unit"].notna()
-    tables["measurement"] = {
-        "measurement_id": np.arange(1, len(meas) + 1, dtype=np.int64),
-        "person_id": meas["person_id"],
-        "measurement_concept_id": zero,
-        "measurement_date": meas["when"],
-        "measurement_datetime": meas["when"],
-        "measurement_type_concept_id": zero,
-        "value_as_number": meas["value"],
-        "unit_concept_id": _zero_where(has_unit),
-        "measurement_source_value": meas["source_value"],
-        "measurement_source_concept_id": zero,
-        "unit_source_value": meas["unit"],
-    }
+    lengths = {"person": len(p), "observation_period": len(p)}
+    for domain, name, prefix, date_col in _EVENT_TABLES:
+        rows = ev[ev["domain"] == domain].reset_index(drop=True)
+        lengths[name] = len(rows)
+        tables[name] = _events(rows, name, prefix, date_col)
     dead = p[p["died"]].reset_index(drop=True)
     tables["death"] = {
         "person_id": dead["person_id"],
@@ -169,11 +242,53 @@ def write_omop(prepared: Prepared, folder: Path) -> None:
         "death_datetime": dead["death_date"],
         "death_type_concept_id": zero,
     }
-    lengths = {"person": len(p), "observation_period": len(p)}
-    lengths |= {"condition_occurrence": len(cond), "measurement": len(meas), "death": len(dead)}
-    for name, columns in OMOP_TABLES.items():
-        table = _table(columns, tables[name], lengths[name])
-        pq.write_table(table, folder / f"{name}.parquet")
+    lengths["death"] = len(dead)
+    return {
+        name: _table(columns, tables[name], lengths[name])
+        for name, columns in OMOP_TABLES.items()
+        if every_table or name not in OPTIONAL_TABLES or lengths[name]
+    }
+
+
+# domain, table, column prefix, start date column
+_EVENT_TABLES = (
+    (CONDITION, "condition_occurrence", "condition", "condition_start_date"),
+    (DRUG, "drug_exposure", "drug", "drug_exposure_start_date"),
+    (PROCEDURE, "procedure_occurrence", "procedure", "procedure_date"),
+    (MEASUREMENT, "measurement", "measurement", "measurement_date"),
+    (OBSERVATION, "observation", "observation", "observation_date"),
+)
+
+
+def _events(rows: pd.DataFrame, name: str, prefix: str, date_col: str) -> dict:
+    """The columns of one event table that healthsynth fills."""
+    has_unit = rows["unit"].notna()
+    out = {
+        f"{name}_id": np.arange(1, len(rows) + 1, dtype=np.int64),
+        "person_id": rows["person_id"],
+        f"{prefix}_concept_id": _or_zero(rows["concept_id"]),
+        date_col: rows["when"],
+        date_col.replace("_date", "_datetime"): rows["when"],
+        f"{prefix}_type_concept_id": 0,
+        f"{prefix}_source_value": rows["source_value"],
+        f"{prefix}_source_concept_id": _or_zero(rows["source_concept_id"]),
+    }
+    if name == "drug_exposure":  # a single-day exposure: the end date is NOT NULL
+        out["drug_exposure_end_date"] = rows["when"]
+        out["drug_exposure_end_datetime"] = rows["when"]
+        out["quantity"] = rows["value"]
+    if name in ("measurement", "observation"):
+        out["value_as_number"] = rows["value"]
+        out["unit_concept_id"] = _or_zero(rows["unit_concept_id"]).where(
+            has_unit.to_numpy(bool) | rows["unit_concept_id"].notna().to_numpy(bool)
+        )
+        out["unit_source_value"] = rows["unit"]
+    return out
+
+
+def _or_zero(concepts: pd.Series) -> pd.Series:
+    """Concept IDs with 0 ("no matching concept") where none is known."""
+    return pd.Series(concepts, dtype="Int64").fillna(0).reset_index(drop=True)
 
 
 def _table(columns: tuple[tuple[str, pa.DataType], ...], values: dict, n: int) -> pa.Table:

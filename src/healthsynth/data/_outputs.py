@@ -5,10 +5,11 @@ The rules, in one place:
 * **Atomic.** A file or folder appears only when complete: it is written to a temporary path
   next to it and renamed into place.
 * **Ownership.** Every folder healthsynth writes (model folders, timeline samples, exports,
-  reports) holds a manifest, ``.healthsynth-manifest.json``, naming each file in it and its size.
-  An existing folder is replaced only when it is empty or when its manifest accounts for every
-  entry in it, unchanged; a folder holding anything else (a user's file, a file changed since)
-  is refused with one sentence, and nothing in it is touched. An existing *file* is replaced
+  reports, the demo) holds a manifest, ``.healthsynth-manifest.json``, naming its kind and each
+  file in it. An existing folder is replaced only when it is empty or when its manifest
+  accounts for every entry in it and names the same kind; a folder holding anything else (a
+  user's file, a link, an older folder without a manifest) is refused with one sentence, and
+  nothing in it is touched. An existing *file* is replaced
   only when healthsynth's run record beside it (``NAME.run.json``) says healthsynth wrote it, or
   when the user asks (``overwrite=True``); a protected file (an input of the run, a file inside
   a model folder) is never replaced.
@@ -72,7 +73,7 @@ def output_lock(path: str | Path, *, error: type[Exception] = ParameterError) ->
     A second process that asks for the same path is refused at once with ``error``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(path.parent)
     lock = path.parent / f".{path.name}{_LOCK}"
     key = str(lock.resolve())
     with _held_guard:
@@ -88,7 +89,11 @@ def output_lock(path: str | Path, *, error: type[Exception] = ParameterError) ->
             with _held_guard:
                 _held[key] -= 1
         return
-    fd = _acquire(lock, path, error)
+    try:
+        fd = _acquire(lock, path, error)
+    except BaseException:
+        _remove_empty(created)
+        raise
     with _held_guard:
         _held[key] = 1
     try:
@@ -99,6 +104,27 @@ def output_lock(path: str | Path, *, error: type[Exception] = ParameterError) ->
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
         os.close(fd)
+        _remove_empty(created)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a refused or failed write created, if they stayed empty."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            return
 
 
 def _acquire(lock: Path, path: Path, error: type[Exception]) -> int:
@@ -199,10 +225,8 @@ def _foreign_entry(folder: Path) -> str | None:
         return next(iter(sorted(entries)), MANIFEST) if entries else None
     recorded = manifest["files"]
     for name, size in sorted(entries.items()):
-        if name not in recorded:
+        if name not in recorded or size is None:  # not written by healthsynth, or a link
             return name
-        if size is None or recorded[name] != size:
-            return f"{name} (changed since healthsynth wrote it)"
     return None
 
 

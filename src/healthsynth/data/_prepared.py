@@ -26,7 +26,11 @@ from healthsynth.errors import DataError, ParameterError
 
 __all__ = [
     "CONDITION",
+    "DOMAINS",
+    "DRUG",
     "MEASUREMENT",
+    "OBSERVATION",
+    "PROCEDURE",
     "CodeEntryLike",
     "CodeMapLike",
     "Prepared",
@@ -39,6 +43,11 @@ logger = logging.getLogger(__name__)
 #: event domains
 CONDITION = "condition"
 MEASUREMENT = "measurement"
+DRUG = "drug"
+PROCEDURE = "procedure"
+OBSERVATION = "observation"
+#: the domains a code map entry may route its item to (an entry's optional ``domain``)
+DOMAINS = (CONDITION, MEASUREMENT, DRUG, PROCEDURE, OBSERVATION)
 
 # a time further than this from the index date cannot become a date in any of the formats
 _MAX_DAYS = 3_000_000.0
@@ -78,8 +87,11 @@ class Prepared:
     events
         One row per event: ``person_id``, ``when`` (datetime64[us]), ``table``, ``item``,
         ``value`` (float, NaN without one), ``wide`` (from a wide table), ``domain``
-        (``condition``/``measurement``), ``vocabulary``, ``code``, ``description``, ``unit``
-        (None where unmapped) and ``source_value`` (the code, else the item).
+        (``condition``/``measurement``, or the entry's own OMOP ``domain``: ``drug``,
+        ``procedure``, ``observation``), ``vocabulary``, ``code``, ``description``, ``unit``
+        (None where unmapped), ``source_value`` (the entry's code, else the item) and the
+        entry's OMOP ``concept_id``, ``source_concept_id`` and ``unit_concept_id`` (nullable
+        integers, missing where the entry has none).
     attributes
         Other columns of the patients table, long: ``person_id``, ``column``, ``number``
         (float or NaN) and ``text`` (None for numbers).
@@ -193,16 +205,46 @@ def _route(ev: pd.DataFrame, code_map: CodeMapLike | None) -> pd.DataFrame:
                 "return None or an entry with vocabulary, code, description and unit (e.g. "
                 "healthsynth.knowledge.load_code_map(...))"
             )
-    pairs["vocabulary"] = [None if e is None else str(e.vocabulary).upper() for e in looked]
-    pairs["code"] = [None if e is None else str(e.code) for e in looked]
+    # an entry without a vocabulary (learned from an OMOP database without vocabulary tables)
+    # names no standard code, but its code is still the item's source value
+    coded = [e if e is not None and str(e.vocabulary) else None for e in looked]
+    pairs["vocabulary"] = [None if e is None else str(e.vocabulary).upper() for e in coded]
+    pairs["code"] = [None if e is None else str(e.code) for e in coded]
     pairs["description"] = [None if e is None else getattr(e, "description", None) for e in looked]
     pairs["unit"] = [None if e is None or not e.unit else str(e.unit) for e in looked]
+    pairs["source"] = [None if e is None or not e.code else str(e.code) for e in looked]
+    pairs["fixed_domain"] = [
+        _entry_domain(e, t, i)
+        for t, i, e in zip(pairs["table"], pairs["item"], looked, strict=True)
+    ]
+    for name in ("concept_id", "source_concept_id", "unit_concept_id"):
+        pairs[name] = pd.array([_concept(e, name) for e in looked], dtype="Int64")
     out = ev.merge(pairs, on=["table", "item"], how="left", sort=False)
     vocab = out["vocabulary"]
     condition = ~out["wide"] & ((vocab == "ICD10CM") | (vocab.ne("LOINC") & out["value"].isna()))
-    out["domain"] = np.where(condition, CONDITION, MEASUREMENT)
-    out["source_value"] = out["code"].where(out["code"].notna(), out["item"])
+    routed = np.where(condition, CONDITION, MEASUREMENT)
+    fixed, source = out.pop("fixed_domain"), out.pop("source")
+    out["domain"] = fixed.where(fixed.notna(), routed)
+    out["source_value"] = source.where(source.notna(), out["item"])
     return out
+
+
+def _entry_domain(entry: Any, table: str, item: str) -> str | None:
+    """The OMOP domain an entry names (None for none); an unknown one is a ParameterError."""
+    domain = getattr(entry, "domain", None) if entry is not None else None
+    if domain is None:
+        return None
+    if domain not in DOMAINS:
+        raise ParameterError(
+            f"the code map entry of ({table!r}, {item!r}) names the domain {domain!r}; it must be "
+            f"one of {', '.join(DOMAINS)} or None"
+        )
+    return str(domain)
+
+
+def _concept(entry: Any, name: str) -> int | None:
+    value = getattr(entry, name, None) if entry is not None else None
+    return None if value is None else int(value)
 
 
 def _attributes(dataset: Dataset, person_id: np.ndarray) -> pd.DataFrame:

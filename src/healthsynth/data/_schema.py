@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -13,7 +14,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from healthsynth.errors import DataError, ParameterError, SchemaValidationError
+from healthsynth.errors import (
+    DataError,
+    HealthsynthWarning,
+    ParameterError,
+    SchemaValidationError,
+)
 
 __all__ = ["KINDS", "ROLES", "SCHEMA_VERSION", "Column", "Schema", "infer_schema"]
 
@@ -33,6 +39,8 @@ _MAX_DECIMALS = 6
 _MAX_CLASS_LEVELS = 10
 #: More distinct strings than this in a column is refused unless the user raises the cap.
 DEFAULT_MAX_CATEGORIES = 1000
+#: A target missing in at least this share of rows draws a warning.
+TARGET_MISSING_WARN = 0.9
 
 
 @dataclass(frozen=True)
@@ -395,7 +403,34 @@ def infer_schema(
     if target is not None and target not in kinds and schema[target].kind == "integer":
         if df[target].nunique() <= _MAX_CLASS_LEVELS:
             schema = schema.with_kind(target, "categorical", data=df)
+    if target is not None:
+        _warn_about_target(df[target], target, source)
     return schema
+
+
+def _warn_about_target(s: pd.Series, name: str, source: str) -> None:
+    """Warn when the target cannot teach anything: (almost) all missing, or a single value."""
+    n, present = len(s), s.dropna()
+    if len(present) == 0:
+        message = (
+            f"target column '{name}' in {source} has no values (all {n} rows are missing); "
+            "check that the file was read as intended or choose another target"
+        )
+    elif len(present) <= (1 - TARGET_MISSING_WARN) * n:
+        message = (
+            f"target column '{name}' in {source} is {1 - len(present) / n:.0%} missing (a value "
+            f"in {len(present)} of {n} rows); check that the file was read as intended, since "
+            "models and utility scores rest on those rows alone"
+        )
+    elif present.nunique() == 1:
+        message = (
+            f"target column '{name}' in {source} holds one value only ({present.iloc[0]!r}); "
+            "nothing can be learned about it and utility scores are meaningless, so check the "
+            "target"
+        )
+    else:
+        return
+    warnings.warn(message, HealthsynthWarning, stacklevel=3)
 
 
 def _infer_column(

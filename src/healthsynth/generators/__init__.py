@@ -13,8 +13,13 @@ __all__ = [
 ]
 
 
-def load_generator(path):  # noqa: ANN001, ANN201 - thin dispatcher
-    """Load any saved generator folder (its ``generator.json`` names the class)."""
+def load_generator(path, *, trust_pickle=False):  # noqa: ANN001, ANN201 - thin dispatcher
+    """Load any saved generator folder (its ``generator.json`` names the class).
+
+    A folder of a generator that saves a pickle (``ctgan``, ``tvae``, ``gaussian-copula``) is
+    refused unless ``trust_pickle=True``: unpickling runs whatever code the file carries, so
+    pass it only for folders you made yourself or whose author you trust.
+    """
     from healthsynth.generators._folder import load_any
 
-    return load_any(path)
+    return load_any(path, trust_pickle=trust_pickle)

@@ -12,13 +12,9 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema, write_table
-from healthsynth.errors import NotFittedError, ParameterError
+from healthsynth.errors import HealthsynthWarning, NotFittedError, ParameterError
 
 __all__ = ["Generator", "HealthsynthWarning", "as_rules", "surrogate_ids"]
-
-
-class HealthsynthWarning(UserWarning):
-    """Something the user should know about, that does not stop the run."""
 
 
 class Generator(ABC):
@@ -31,7 +27,8 @@ class Generator(ABC):
 
     #: Registry name.
     name: ClassVar[str] = ""
-    #: Whether saved folders hold pickles, which run code when loaded (load only your own).
+    #: Whether saved folders hold pickles, which run code when loaded: :meth:`load` refuses
+    #: such a folder unless called with ``trust_pickle=True``.
     pickled: ClassVar[bool] = False
 
     schema_: Schema
@@ -56,8 +53,19 @@ class Generator(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, path: str | Path) -> Generator:
-        """Load a model folder written by :meth:`save`."""
+    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> Generator:
+        """Load a model folder written by :meth:`save`.
+
+        Parameters
+        ----------
+        path
+            The model folder.
+        trust_pickle
+            Allow unpickling the folder's model file. Only generators with ``pickled = True``
+            hold one; they raise :class:`~healthsynth.errors.ModelFolderError` without this,
+            because unpickling runs whatever code the file carries. Every other generator
+            ignores it.
+        """
 
     # -- shared helpers -------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:

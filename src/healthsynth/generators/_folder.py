@@ -1,4 +1,10 @@
-"""Model folders: writing them atomically and reading them back without unpickling anything.
+"""Model folders: writing them atomically and reading them back without running their code.
+
+A model folder may come from anyone, so reading one runs nothing it holds: JSON is parsed,
+weights are read as safetensors, a pickle is unpickled only when the caller says
+``trust_pickle=True`` (:func:`pickle_refusal` words the refusal), a Hugging Face ``config.json``
+with an ``auto_map`` is refused (:func:`check_no_remote_code`), and every name from the folder
+that becomes a file name is checked to be a plain name (:func:`check_folder_names`).
 
 Layout::
 
@@ -27,10 +33,13 @@ from healthsynth.errors import ModelFolderError
 __all__ = [
     "FORMAT",
     "atomic_folder",
+    "check_folder_names",
+    "check_no_remote_code",
     "jsonable",
     "load_any",
     "open_folder",
     "peak_rss_mb",
+    "pickle_refusal",
     "read_json",
     "runtime_info",
     "write_common",
@@ -59,6 +68,10 @@ def read_json(path: Path, folder: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFolderError(
             f"model folder {folder} is corrupted: {path.name} is not valid JSON ({e})"
+        ) from None
+    except RecursionError:
+        raise ModelFolderError(
+            f"model folder {folder} is corrupted: {path.name} is nested too deeply to read"
         ) from None
     if not isinstance(data, dict):
         raise ModelFolderError(f"model folder {folder} is corrupted: {path.name} is not an object")
@@ -142,15 +155,15 @@ def open_folder(
     return folder, meta, schema, params
 
 
-def load_any(path: str | Path) -> Any:
-    """Load whichever generator a model folder holds."""
+def load_any(path: str | Path, *, trust_pickle: bool = False) -> Any:
+    """Load whichever generator a model folder holds (pickles only with ``trust_pickle``)."""
     from healthsynth.generators._registry import registry, timeline_registry
 
     _, meta = check_folder(path)
     name = meta.get("generator")
     for reg in (registry, timeline_registry):
         if isinstance(name, str) and name in reg.names():
-            return reg.get(name).load(path)
+            return reg.get(name).load(path, trust_pickle=trust_pickle)
     known = registry.names() + timeline_registry.names()
     raise ModelFolderError(
         f"model folder {path} names an unknown generator {name!r}; known: {', '.join(known)}"
@@ -196,3 +209,65 @@ def runtime_info() -> dict[str, Any]:
             info[pkg] = None
     info["cpu_count"] = os.cpu_count()
     return info
+
+
+# -- what a folder may not do -------------------------------------------------------------------
+def pickle_refusal(folder: Path, *, generator: str, file: str) -> ModelFolderError:
+    """The error for a pickled model folder loaded without ``trust_pickle=True``.
+
+    Whether a folder holds a pickle is decided by the generator class the folder names, never
+    by a flag inside the folder, which whoever wrote it controls.
+    """
+    return ModelFolderError(
+        f"model folder {folder} holds a pickle ({file}, written by the '{generator}' generator) "
+        "and unpickling runs whatever code the file carries, so it is not loaded by default; if "
+        "you made this folder yourself or trust whoever did, load it with trust_pickle=True "
+        "(--trust-pickle on the command line)"
+    )
+
+
+def check_no_remote_code(model_dir: Path, folder: Path) -> None:
+    """Refuse a Hugging Face folder whose configs ask to import code (``auto_map``).
+
+    ``transformers`` reads ``auto_map`` in ``config.json`` or ``tokenizer_config.json`` as the
+    name of a Python module to import, which would run code from the folder; healthsynth's own
+    models never carry one.
+    """
+    for name in ("config.json", "tokenizer_config.json", "processor_config.json"):
+        p = model_dir / name
+        if not p.is_file():
+            continue
+        key = _code_key(read_json(p, folder))
+        if key is not None:
+            raise ModelFolderError(
+                f"model folder {folder} is refused: model/{name} has an '{key}' entry, which "
+                "asks to import Python code from the folder, and healthsynth never runs code "
+                "from a model folder; fit the model again or remove that entry"
+            )
+
+
+def _code_key(obj: Any) -> str | None:
+    """The first key, at any depth, by which a config names code to import."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("auto_map", "custom_pipelines"):
+                return str(k)
+            found = _code_key(v)
+            if found is not None:
+                return found
+    elif isinstance(obj, list):
+        for v in obj:
+            found = _code_key(v)
+            if found is not None:
+                return found
+    return None
+
+
+def check_folder_names(folder: Path, names: Any, *, what: str = "table name") -> None:
+    """Refuse any of ``names`` (read from a model folder) that is not a plain file name."""
+    from healthsynth.data import check_name
+
+    if not isinstance(names, (list, tuple, dict)):
+        raise ModelFolderError(f"model folder {folder} is corrupted: its {what}s are not a list")
+    for n in names:
+        check_name(n, what=what, where=f"in model folder {folder}", error=ModelFolderError)

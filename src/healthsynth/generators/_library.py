@@ -36,6 +36,7 @@ from healthsynth.data._schema import Column
 from healthsynth.errors import (
     ConditionError,
     DataError,
+    HealthsynthError,
     MissingExtraError,
     ModelFolderError,
     ParameterError,
@@ -46,6 +47,7 @@ from healthsynth.generators._folder import (
     atomic_folder,
     open_folder,
     peak_rss_mb,
+    pickle_refusal,
     read_json,
     runtime_info,
     write_common,
@@ -474,10 +476,13 @@ class LibraryGenerator(Generator):
 
     A subclass names the library (``_module``, ``_package``, ``_extra``), declares its settings
     in ``_params`` (name -> (what it must be, check)) and implements :meth:`_fit_library`,
-    :meth:`_draw`, :meth:`_save_model` and :meth:`_load_model`.
+    :meth:`_draw`, :meth:`_save_model` and :meth:`_load_model`. One whose library saves a
+    pickle sets ``pickled = True`` and names the file in ``_pickle_file``.
     """
 
     _module: ClassVar[str] = ""
+    #: The pickle under ``model/`` that :meth:`_save_model` writes (``pickled`` generators).
+    _pickle_file: ClassVar[str] = ""
     _package: ClassVar[str] = ""
     _extra: ClassVar[str] = ""
     _params: ClassVar[dict[str, tuple[str, Callable[[Any], bool]]]] = {}
@@ -615,11 +620,17 @@ class LibraryGenerator(Generator):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> LibraryGenerator:
-        """Load a model folder written by :meth:`save`."""
+    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> LibraryGenerator:
+        """Load a model folder written by :meth:`save`.
+
+        A ``pickled`` generator's folder is refused unless ``trust_pickle=True``, before
+        anything in it but its JSON files is read.
+        """
         folder, _, schema, params = open_folder(
             path, name=cls.name, format_version=cls._format_version, param_names=cls._param_names()
         )
+        if cls.pickled and trust_pickle is not True:
+            raise pickle_refusal(folder, generator=cls.name, file=f"model/{cls._pickle_file}")
         self = cls(**params)
         lib = self._import()
         encoding = read_json(folder / "model" / "encoding.json", folder)
@@ -630,7 +641,16 @@ class LibraryGenerator(Generator):
                 f"model folder {folder} is corrupted: model/encoding.json does not match the "
                 f"schema ({e})"
             ) from None
-        self._load_model(lib, folder / "model")
+        try:
+            self._load_model(lib, folder / "model")
+        except HealthsynthError:
+            raise
+        except Exception as e:  # a library's loader raises anything on a file it cannot read
+            detail = " ".join(str(e).split())[:300]
+            raise ModelFolderError(
+                f"model folder {folder} is corrupted: the '{cls.name}' model in model/ could "
+                f"not be loaded ({type(e).__name__}: {detail}); fit the model again"
+            ) from None
         self.training_record_ = read_json(folder / "training.json", folder)
         self.schema_ = schema
         return self

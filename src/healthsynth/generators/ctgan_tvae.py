@@ -23,7 +23,8 @@ reproduces exactly. A condition fixing one category of one column is passed to C
 conditional sampling, which raises the share of matching rows but does not guarantee it;
 rejection sampling then keeps only rows that satisfy every condition (TVAE has no conditional
 sampling, so it uses rejection alone). The model folder holds the library's own save
-(``model/model.pkl``, a ``torch.save`` pickle of the whole object).
+(``model/model.pkl``, a ``torch.save`` pickle of the whole object), so :meth:`load` refuses the
+folder unless called with ``trust_pickle=True`` (``--trust-pickle``).
 
 **Limitations.** Both need many epochs (the library default is 300) and are slow on a CPU
 for large tables. GAN training is unstable and has no stopping rule here: ``epochs`` is what
@@ -55,6 +56,7 @@ def _whole(minimum: int) -> tuple[str, Any]:
 
 class _CtganFamily(LibraryGenerator):
     pickled = True
+    _pickle_file = "model.pkl"
     _module = "ctgan"
     _package = "ctgan"
     _extra = "baselines-bsl"
@@ -90,10 +92,11 @@ class _CtganFamily(LibraryGenerator):
         return self.encoder_.decode(frame)
 
     def _save_model(self, folder: Path) -> None:
-        self.model_.save(str(folder / "model.pkl"))
+        self.model_.save(str(folder / self._pickle_file))
 
     def _load_model(self, lib: ModuleType, folder: Path) -> None:
-        model = getattr(lib, type(self).__name__).load(str(model_file(folder, "model.pkl")))
+        pickled = model_file(folder, self._pickle_file)
+        model = getattr(lib, type(self).__name__).load(str(pickled))
         if not self.enable_gpu:
             # the library's load moves the model to a GPU whenever one is visible
             model.set_device("cpu")
@@ -103,7 +106,8 @@ class _CtganFamily(LibraryGenerator):
 class CTGAN(_CtganFamily):
     """Conditional tabular GAN (``ctgan.CTGAN``).
 
-    The model folder holds a pickle: loading it runs code, so only load folders you saved
+    The model folder holds a pickle, and unpickling runs code: ``load`` refuses it unless
+    called with ``trust_pickle=True``, which you should pass only for folders you saved
     yourself.
 
     Parameters
@@ -149,7 +153,8 @@ class CTGAN(_CtganFamily):
 class TVAE(_CtganFamily):
     """Tabular variational autoencoder (``ctgan.TVAE``).
 
-    The model folder holds a pickle: loading it runs code, so only load folders you saved
+    The model folder holds a pickle, and unpickling runs code: ``load`` refuses it unless
+    called with ``trust_pickle=True``, which you should pass only for folders you saved
     yourself.
 
     Parameters

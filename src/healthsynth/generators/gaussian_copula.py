@@ -19,7 +19,8 @@ missing flags are modelled jointly with everything else, so missingness can foll
 columns. Conditions are met by rejection sampling from the fitted model (SDV's own conditional
 sampler always prints a progress bar, and filters its rows afterwards all the same). The model
 folder holds SDV's own save of the synthesizer (``model/synthesizer.pkl``, a cloudpickle
-file).
+file), so :meth:`load` refuses the folder unless called with ``trust_pickle=True``
+(``--trust-pickle``).
 
 **Limitations.** A single correlation matrix captures monotone, pairwise dependence only:
 interactions, non-monotone relations and multi-modal joint shapes are lost. Categories sit on
@@ -48,7 +49,8 @@ _DISTRIBUTIONS = ("norm", "beta", "truncnorm", "uniform", "gamma", "gaussian_kde
 class GaussianCopula(LibraryGenerator):
     """Gaussian copula over per-column marginals (SDV ``GaussianCopulaSynthesizer``).
 
-    The model folder holds a pickle: loading it runs code, so only load folders you saved
+    The model folder holds a pickle, and unpickling runs code: ``load`` refuses it unless
+    called with ``trust_pickle=True``, which you should pass only for folders you saved
     yourself.
 
     Parameters
@@ -63,6 +65,7 @@ class GaussianCopula(LibraryGenerator):
 
     name = "gaussian-copula"
     pickled = True
+    _pickle_file = "synthesizer.pkl"
     _module = "sdv.single_table"
     _package = "sdv"
     _extra = "baselines-bsl"
@@ -109,10 +112,10 @@ class GaussianCopula(LibraryGenerator):
         return self.encoder_.decode(synth.sample(m))
 
     def _save_model(self, folder: Path) -> None:
-        self.synthesizer_.save(str(folder / "synthesizer.pkl"))
+        self.synthesizer_.save(str(folder / self._pickle_file))
 
     def _load_model(self, lib: ModuleType, folder: Path) -> None:
         utils = require(
             "sdv.utils", package="sdv", extra=self._extra, what=f"the '{self.name}' generator"
         )
-        self.synthesizer_ = utils.load_synthesizer(str(model_file(folder, "synthesizer.pkl")))
+        self.synthesizer_ = utils.load_synthesizer(str(model_file(folder, self._pickle_file)))

@@ -185,8 +185,8 @@ class IndependentMarginals(Generator):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> IndependentMarginals:
-        """Load a model folder written by :meth:`save`."""
+    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> IndependentMarginals:
+        """Load a model folder written by :meth:`save` (no pickle; ``trust_pickle`` is unused)."""
         folder, _, schema, params = open_folder(
             path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
         )

@@ -8,12 +8,20 @@ itself (``simple_icd_10_cm``); LOINC names are the long common names, kept in th
 
 Items the mapping does not know are kept (events are never dropped for it) and reported by
 :meth:`CodeMap.unmapped`.
+
+An entry may also carry OMOP CDM concept IDs (``concept_id``, ``source_concept_id``,
+``unit_concept_id``) and the CDM ``domain`` its events belong to. Mappings learned from an OMOP
+database (:meth:`CodeMap.from_frame` on ``healthsynth.data.read_omop(...).concepts``) fill them,
+so synthetic OMOP output carries the source database's concept IDs; a mapping CSV may give
+``concept_id`` as an optional column.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +47,8 @@ PACKAGED_CODE_MAPS = ("nafld", "pbcseq")
 
 _COLUMNS = ("table", "item", "vocabulary", "code", "unit", "low", "high", "note")
 _VOCABULARIES = ("ICD10CM", "LOINC")
+#: OMOP CDM event domains an entry may name
+DOMAINS = ("condition", "measurement", "drug", "procedure", "observation")
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,10 @@ class CodeEntry:
     low: float | None
     high: float | None
     note: str
+    concept_id: int | None = None
+    source_concept_id: int | None = None
+    unit_concept_id: int | None = None
+    domain: str | None = None
 
     def sexes(self) -> tuple[str, ...]:
         """The sexes (``female``, ``male``) this code allows: both unless ICD-10-CM says one."""
@@ -113,6 +127,33 @@ class CodeMap:
         """Inverse of :meth:`to_dict`."""
         return cls((CodeEntry(**e) for e in d["entries"]), name=d.get("name", "custom"))
 
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, name: str = "custom") -> CodeMap:
+        """Entries from a DataFrame with :class:`CodeEntry`'s columns (inverse of :meth:`to_frame`).
+
+        Columns other than the entry's fields (e.g. an event count) are ignored; the optional
+        fields may be absent. ``healthsynth.data.read_omop(...).concepts`` is such a frame.
+        """
+        names = [f.name for f in fields(CodeEntry)]
+        required = names[: names.index("note") + 1]
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise ParameterError(
+                f"a code mapping frame needs the columns {', '.join(required)}; it lacks "
+                f"{', '.join(missing)}"
+            )
+        entries = []
+        for row in frame.to_dict("records"):
+            values = {k: _plain(row[k]) for k in names if k in row}
+            for k in ("concept_id", "source_concept_id", "unit_concept_id"):
+                if values.get(k) is not None:
+                    values[k] = int(values[k])
+            for k in ("low", "high"):
+                if values.get(k) is not None:
+                    values[k] = float(values[k])
+            entries.append(CodeEntry(**values))
+        return cls(entries, name=name)
+
 
 def load_code_map(source: str | Path) -> CodeMap:
     """Load a packaged mapping by name (``nafld``, ``pbcseq``) or a mapping CSV by path.
@@ -135,8 +176,19 @@ def load_code_map(source: str | Path) -> CodeMap:
 
 
 def _read(path: Path, *, name: str) -> CodeMap:
+    from healthsynth.data._io import check_field_counts
+
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        text = path.read_bytes().decode("utf-8-sig")
+        header = next(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True), [])
+        check_field_counts(text, len(header), what=f"code mapping {path}")
+        df = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            index_col=False,
+            skipinitialspace=True,
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         detail = " ".join(str(e).split())  # pandas' messages end in a line break
         raise DataFileError(f"code mapping {path} is not a readable CSV ({detail})") from None
@@ -164,6 +216,9 @@ def _read(path: Path, *, name: str) -> CodeMap:
         else:
             description = row.get("note", "").strip() or code
         low, high = (_number(row.get(k, ""), where, k) for k in ("low", "high"))
+        concept = _number(row.get("concept_id", ""), where, "concept_id")
+        if concept is not None and (not concept.is_integer() or concept < 0):
+            raise DataFileError(f"{where}: concept_id '{row['concept_id']}' is not a concept ID")
         if low is not None and high is not None and low > high:
             raise DataFileError(f"{where}: low {low} is above high {high}")
         entries.append(
@@ -177,6 +232,7 @@ def _read(path: Path, *, name: str) -> CodeMap:
                 low=low,
                 high=high,
                 note=(row.get("note") or "").strip(),
+                concept_id=None if concept is None else int(concept),
             )
         )
     dup = pd.Series([(e.table, e.item) for e in entries]).duplicated()
@@ -186,6 +242,18 @@ def _read(path: Path, *, name: str) -> CodeMap:
             f"code mapping {path} lists ({twice.table}, {twice.item}) twice; keep one row"
         )
     return CodeMap(entries, name=name)
+
+
+def _plain(v: Any) -> Any:
+    """A frame cell as a plain Python value; missing values (NaN, NA, None) as None."""
+    if isinstance(v, (list, tuple, dict)):
+        return v
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _number(text: str, where: str, column: str) -> float | None:

@@ -75,6 +75,7 @@ class _Spec:
     timelines: bool
     conditions: dict[str, Any] | None
     threads: int
+    trust_pickle: bool = False
 
 
 # -- the model travels as bytes ---------------------------------------------------------------
@@ -154,6 +155,15 @@ class _BlockSampler:
     """A Ray actor: loads the model once, then samples the blocks it is handed."""
 
     def __init__(self, files: dict[str, bytes], spec: _Spec) -> None:
+        # a failure here is kept and raised by ping(), so the driver sees the error itself
+        # (a model folder it cannot load) rather than only a dead worker
+        self._error: BaseException | None = None
+        try:
+            self._start(files, spec)
+        except Exception as e:  # noqa: BLE001 - re-raised by ping()
+            self._error = e
+
+    def _start(self, files: dict[str, bytes], spec: _Spec) -> None:
         from healthsynth.generators import load_generator
 
         self._dir = tempfile.TemporaryDirectory(prefix="healthsynth-model-")
@@ -163,12 +173,14 @@ class _BlockSampler:
             (root / name).write_bytes(data)
         self.spec = spec
         os.environ["HEALTHSYNTH_THREADS"] = str(spec.threads)
-        self.model = load_generator(root)
+        self.model = load_generator(root, trust_pickle=spec.trust_pickle)
         self._pin = _pinned_threads(spec.threads, restore=False)
         self._pin.__enter__()
 
     def ping(self) -> int:
         """The worker's process ID (answers once ``__init__`` has finished)."""
+        if self._error is not None:
+            raise self._error
         return os.getpid()
 
     def sample_block(self, block: Block) -> dict[str, Any]:
@@ -196,6 +208,7 @@ def sample(
     protected: Any = (),
     progress: Callable[[SampleProgress], None] | None = None,
     start_timeout_s: float = 300.0,
+    trust_pickle: bool = False,
 ) -> SampleRun:
     """Sample ``n`` rows (or patients) from a model in blocks, on Ray workers, to ``output``.
 
@@ -234,6 +247,10 @@ def sample(
         Called after each block is written.
     start_timeout_s
         Seconds to wait for the workers to start (placed on the cluster, model loaded).
+    trust_pickle
+        Load a model folder that holds a pickle (``ctgan``, ``tvae``, ``gaussian-copula``):
+        unpickling runs the code it carries, so only for folders you trust. A fitted generator
+        passed in is your own and is always loaded.
 
     Returns
     -------
@@ -258,6 +275,7 @@ def sample(
     n = Generator._check_n(n)
     root = root_seed(seed)
     files, meta = _model_files(model)
+    trust_pickle = trust_pickle or not isinstance(model, (str, Path))
     timelines = _is_timelines(meta)
     if engine == "ray" and meta.get("generator") == "prompted-llm":
         raise ParameterError(
@@ -273,6 +291,7 @@ def sample(
         timelines=timelines,
         conditions=dict(conditions) if conditions else None,
         threads=1,
+        trust_pickle=trust_pickle,
     )
     record: dict[str, Any] = {
         "command": "sample",
@@ -447,7 +466,7 @@ def _execute_local(run: _Run, writer: Writer) -> None:
         # pinned before loading (a generator may read the setting then) and again after (torch
         # may only be loaded by the model)
         with _pinned_threads(run.spec.threads, restore=True):
-            model = load_generator(root)
+            model = load_generator(root, trust_pickle=run.spec.trust_pickle)
             with _pinned_threads(run.spec.threads, restore=True):
                 for block in run.blocks:
                     start = time.perf_counter()

@@ -669,8 +669,11 @@ class PromptedLLM(Generator):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> PromptedLLM:
-        """Load a model folder written by :meth:`save` (nothing is sent anywhere)."""
+    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> PromptedLLM:
+        """Load a model folder written by :meth:`save` (nothing is sent, nothing unpickled).
+
+        ``trust_pickle`` is unused: this folder holds no pickle.
+        """
         folder, _, schema, params = open_folder(
             path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
         )

@@ -6,6 +6,7 @@ and values outside the schema are dropped and counted, so a run can report what 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -111,6 +112,7 @@ def _parse_csv(body: str, *, truncated: bool, columns: Sequence[str] = ()) -> Pa
                 break
     if not lines:
         return Parsed(truncated=truncated)
+    lines = _same_width(lines)
     try:
         df = pd.read_csv(
             io.StringIO("\n".join(lines)),
@@ -119,6 +121,8 @@ def _parse_csv(body: str, *, truncated: bool, columns: Sequence[str] = ()) -> Pa
             skipinitialspace=True,
             on_bad_lines="skip",
             engine="python",
+            # rows ending in a stray comma must not turn the first column into the index
+            index_col=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -129,6 +133,33 @@ def _parse_csv(body: str, *, truncated: bool, columns: Sequence[str] = ()) -> Pa
         for r in df.to_dict("records")
     ]
     return Parsed(rows=rows, truncated=truncated)
+
+
+def _same_width(lines: list[str]) -> list[str]:
+    """The header and the rows with at most as many fields (a trailing empty field is cut off).
+
+    A row with more fields than the header cannot be lined up with it (pandas would read rows
+    that all have one field too many with their first column as the index, shifting every
+    value one column to the left), so it is dropped, as pandas drops a bad line; a shorter row
+    is kept, and later counted as missing a column.
+    """
+    width = len(_fields(lines[0]))
+    kept = [lines[0]]
+    for line in lines[1:]:
+        row = _fields(line)
+        if len(row) == width + 1 and not row[-1].strip():
+            line = line.rstrip().removesuffix(",")
+        elif len(row) > width:
+            continue
+        kept.append(line)
+    return kept
+
+
+def _fields(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line], skipinitialspace=True), [])
+    except csv.Error:
+        return []
 
 
 def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Counter[str]]:

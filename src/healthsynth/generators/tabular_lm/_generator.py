@@ -25,6 +25,7 @@ from healthsynth.generators._base import (
 from healthsynth.generators._conditions import Condition, resolve_conditions
 from healthsynth.generators._folder import (
     atomic_folder,
+    check_no_remote_code,
     jsonable,
     open_folder,
     peak_rss_mb,
@@ -525,8 +526,12 @@ class TabularLM(Generator):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> TabularLM:
-        """Load a model folder; weights come from safetensors only (nothing is unpickled)."""
+    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> TabularLM:
+        """Load a model folder; weights come from safetensors only (nothing is unpickled).
+
+        ``trust_pickle`` is unused: this folder holds no pickle. A ``config.json`` with an
+        ``auto_map`` (code to import) is refused.
+        """
         folder, meta, schema, params = open_folder(
             path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
         )
@@ -546,6 +551,7 @@ class TabularLM(Generator):
                 f"model folder {folder} is incomplete: model/config.json or "
                 "model/model.safetensors is missing; fit the model again"
             )
+        check_no_remote_code(model_dir, folder)
         try:
             if meta.get("encoding") == "text":
                 from healthsynth.generators.tabular_lm._text import TextLM
@@ -556,7 +562,7 @@ class TabularLM(Generator):
                 from transformers import AutoModelForCausalLM
 
                 self.model_ = AutoModelForCausalLM.from_pretrained(
-                    model_dir, use_safetensors=True, local_files_only=True
+                    model_dir, use_safetensors=True, local_files_only=True, trust_remote_code=False
                 )
                 self.model_.eval()
                 self.text_ = None

@@ -109,9 +109,11 @@ class TextLM:
                 "path of a Hugging Face checkpoint saved on disk"
             )
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(
+                path, local_files_only=True, trust_remote_code=False
+            )
             model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, use_safetensors=True
+                path, local_files_only=True, use_safetensors=True, trust_remote_code=False
             )
         except Exception as e:  # many exception types from transformers
             raise ParameterError(f"base_model {path} could not be loaded ({e})") from None
@@ -123,9 +125,11 @@ class TextLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(
+                path, local_files_only=True, trust_remote_code=False
+            )
             model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, use_safetensors=True
+                path, local_files_only=True, use_safetensors=True, trust_remote_code=False
             )
         except Exception as e:
             raise ModelFolderError(f"model folder {path.parent} is corrupted ({e})") from None

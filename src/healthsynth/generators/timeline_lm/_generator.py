@@ -33,6 +33,8 @@ from healthsynth.generators._base import progress_bar, warn
 from healthsynth.generators._conditions import resolve_conditions
 from healthsynth.generators._folder import (
     atomic_folder,
+    check_folder_names,
+    check_no_remote_code,
     jsonable,
     open_folder,
     peak_rss_mb,
@@ -684,8 +686,12 @@ class TimelineLM:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> TimelineLM:
-        """Load a model folder written by :meth:`save` (nothing is unpickled)."""
+    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> TimelineLM:
+        """Load a model folder written by :meth:`save` (nothing is unpickled).
+
+        ``trust_pickle`` is unused: this folder holds no pickle. Table names must be plain
+        names and a ``config.json`` with an ``auto_map`` (code to import) is refused.
+        """
         folder, meta, _schema, params = open_folder(
             path,
             name=cls.name,
@@ -697,20 +703,25 @@ class TimelineLM:
         try:
             self.codec_ = TimelineCodec(meta["codec"])
             self.template_ = meta["template"]
+            names = [*self.template_["tables"], self.template_["roles"]["patients"]]
         except (KeyError, TypeError, ValueError, AssertionError) as e:
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
+        # the template's table names become file names when sampling to a folder
+        check_folder_names(folder, names)
+        check_folder_names(folder, sorted({t for t, _ in self.codec_.items}))
         model_dir = folder / "model"
         if not (model_dir / "model.safetensors").exists():
             raise ModelFolderError(
                 f"model folder {folder} is incomplete: model/model.safetensors is missing"
             )
+        check_no_remote_code(model_dir, folder)
         try:
             from transformers import AutoModelForCausalLM
 
             self.model_ = AutoModelForCausalLM.from_pretrained(
-                model_dir, use_safetensors=True, local_files_only=True
+                model_dir, use_safetensors=True, local_files_only=True, trust_remote_code=False
             )
         except Exception as e:  # transformers and safetensors raise many types
             raise ModelFolderError(
