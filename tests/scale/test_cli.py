@@ -191,3 +191,20 @@ def test_ray_not_installed_names_the_extra(files, tmp_path, monkeypatch):
     )
     user_error(r, "pip install 'healthsynth[ray]'")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_benchmark_on_ray(ray_cluster, tmp_path):
+    cfg = tmp_path / "bench.yaml"
+    cfg.write_text(
+        "datasets: [{name: pima, source: MASS/Pima.tr, target: type}]\n"
+        "generators: [marginals]\ntrain_sizes: [60]\nseeds: [0, 1]\n"
+        "metrics: [column_distance, coverage]\n",
+        encoding="utf-8",
+    )
+    r = invoke("benchmark", cfg, "-o", tmp_path / "out", "--engine", "ray", "--workers", 2)
+    assert r.exit_code == 0, r.output
+    assert "2 cells: 0 already done, 2 run (2 ok)" in " ".join(r.output.split())
+    user_error(
+        invoke("benchmark", cfg, "-o", tmp_path / "out2", "--ray-address", "auto"),
+        "--ray-address applies to --engine ray",
+    )

@@ -293,3 +293,18 @@ def test_timeline_csv_blocks_are_the_model_s_blocks(timeline_dir, tmp_path):
     tail = patients.iloc[40:].reset_index(drop=True)
     want = last.tables["patients"].reset_index(drop=True)
     pd.testing.assert_frame_equal(tail, want, check_dtype=False)
+
+
+def test_a_pickled_model_needs_trust_on_the_workers_too(ray_cluster, pbc, tmp_path):
+    from healthsynth.errors import ModelFolderError
+    from tests.helpers import extra_or_skip
+
+    with extra_or_skip():
+        cls = registry.get("gaussian-copula")
+        small = pbc.drop(columns=["id"]).iloc[:150]
+        folder = cls(seed=0).fit(small, schema=infer_schema(small)).save(tmp_path / "gc")
+    with pytest.raises(ModelFolderError, match="pickle"):
+        sample(folder, 100, tmp_path / "a", workers=1, seed=0)
+    assert not (tmp_path / "a").exists()
+    run = sample(folder, 100, tmp_path / "b.csv", workers=1, seed=0, trust_pickle=True)
+    assert run.record["n"] == 100 and len(pd.read_csv(tmp_path / "b.csv")) == 100
