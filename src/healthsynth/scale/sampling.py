@@ -486,6 +486,7 @@ def _execute_ray(
 ) -> None:
     from healthsynth.scale._ray import cluster_summary, ray_session, start_workers
 
+    started = time.perf_counter()
     with ray_session(address=address, workers=workers) as ray:
         run.record["cluster"] = cluster_summary(ray)
         actor_class = ray.remote(num_cpus=1, max_restarts=0)(_BlockSampler)
@@ -501,7 +502,11 @@ def _execute_ray(
         try:
             pids = ray.get([a.ping.remote() for a in actors])
             run.record["worker_pids"] = pids
+            # Ray itself and the workers (processes started, model loaded), before any block
+            run.record["startup_seconds"] = round(time.perf_counter() - started, 3)
+            begun = time.perf_counter()
             _dispatch(ray, run, writer, actors, pids)
+            run.record["blocks_seconds"] = round(time.perf_counter() - begun, 3)
         finally:
             for actor in actors:
                 ray.kill(actor)
