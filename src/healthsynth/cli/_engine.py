@@ -55,11 +55,12 @@ def engine_settings(
                     f"{flag} applies to --engine ray; add --engine ray or leave it out"
                 )
         return "local", None, 1
-    # the command line is the application: Ray's own notices (a local instance started, token
-    # authentication) are not the user's business; its errors still show
-    logging.getLogger("ray").setLevel(logging.ERROR)
     workers = check_workers(
         workers if workers is not None else os.cpu_count() or 1, flag="--workers"
     )
     import_ray("--engine ray")
+    # the command line is the application: Ray's own notices (a local instance started, token
+    # authentication) are not the user's business; its errors still show. Set after the
+    # import, which configures Ray's logger.
+    logging.getLogger("ray").setLevel(logging.ERROR)
     return "ray", ray_address, workers
