@@ -167,3 +167,24 @@ def test_bad_input_is_one_sentence(tables, tmp_path):
         evaluate_shards(real=train, synthetic=shards, engine="ray", workers=0)
     with pytest.raises(ParameterError, match="not known"):
         evaluate_shards(real=train, synthetic=shards, engine="local", metrics=["nope"])
+
+
+def test_one_parquet_file_or_csv_scores_like_the_shards(tables, tmp_path):
+    train, holdout, shards, _ = tables
+    every = pd.read_parquet(shards)
+    every.to_csv(tmp_path / "all.csv", index=False)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pandas(every), tmp_path / "all.parquet", row_group_size=1500)
+    kw = {"real": train, "holdout": holdout, "target": "status", "engine": "local", "seed": 0}
+    metrics = ["column_distance", "dcr"]
+    base = _values(evaluate_shards(synthetic=shards, metrics=metrics, **kw))
+    one = evaluate_shards(
+        synthetic=tmp_path / "all.parquet", metrics=metrics, block_rows=3000, **kw
+    )
+    assert one["meta"]["scale"]["blocks"] == 3  # row groups of 1,500 joined up to 3,000 rows
+    csv = evaluate_shards(synthetic=tmp_path / "all.csv", metrics=metrics, **kw)
+    for got in (_values(one), _values(csv)):
+        for key in (("column_distance", None), ("dcr_median_ratio", None), ("nndr", None)):
+            assert got[key] == pytest.approx(base[key], abs=1e-12), key

@@ -350,14 +350,14 @@ def _plots(merged: dict, real: pd.DataFrame, holdout: pd.DataFrame | None, state
     """The report's plot data (as ``column_distance.distributions``), synthetic from counts."""
     from healthsynth.evaluate.fidelity.column_distance import distributions
 
-    out = distributions(real, real.iloc[:0], holdout, state.schema)
+    out: dict[str, Any] = distributions(real, real.iloc[:0], holdout, state.schema)
     for name, entry in out.items():
         m = merged.get(name)
         if m is None:
             continue
         n_syn = m["present"] + m["missing"]
         labels = list(entry["labels"])
-        has_missing = labels and labels[-1] == "(missing)"
+        has_missing = bool(labels) and labels[-1] == "(missing)"
         if m["missing"] and not has_missing:
             labels.append("(missing)")
             for k in ("real", "holdout"):
