@@ -34,7 +34,7 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.evaluate._base import MetricRecord, not_applicable
 
-__all__ = ["DISTRIBUTED", "State", "build_state", "merge", "records", "score_block"]
+__all__ = ["DISTRIBUTED", "State", "build_state", "merge", "records", "reference", "score_block"]
 
 #: the metrics computed over every synthetic row (the others run on a subsample)
 DISTRIBUTED = ("column_distance", "dcr", "tstr", "rule_violations")
@@ -223,6 +223,32 @@ def _rules(df: pd.DataFrame, state: State) -> dict[str, Any]:
     return {"per_rule": per, "any": int(bad_any.sum())}
 
 
+def reference(state: State, real: pd.DataFrame, holdout: pd.DataFrame | None) -> dict[str, Any]:
+    """The holdout's side of the metrics (its DCR queries, the train-on-real model's scores).
+
+    Independent of the synthetic blocks, so it runs beside them (one more task on Ray).
+    """
+    out: dict[str, Any] = {}
+    if "dcr" in state.metrics and state.holdout_index is not None and holdout is not None:
+        hx = state.encoder.transform(holdout)
+        k = min(2, state.index.n_samples_fit_)
+        out["d2_hold"] = state.index.kneighbors(hx, n_neighbors=k)[0]
+    if "tstr" in state.metrics and state.tstr_why_not is None:
+        from healthsynth.evaluate.utility.tstr import fit_predict, score
+
+        ref = fit_predict(
+            real, holdout, state.schema, seed=state.seed, max_train_rows=state.max_train_rows
+        )
+        names = ["auc", "f1", "ece"] if ref.task == "classification" else ["r2"]
+        out["tstr"] = {name: score(ref, name) for name in names}
+        out["tstr_test_rows"] = int(len(ref.y))
+    if "column_distance" in state.metrics and holdout is not None:
+        from healthsynth.evaluate.fidelity.column_distance import column_distances
+
+        out["column_distance"] = column_distances(real, holdout, state.schema)
+    return out
+
+
 # -- adding blocks up -------------------------------------------------------------------------
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """The sum of the blocks' partials (order does not matter: lists are sorted)."""
@@ -283,13 +309,15 @@ def records(
     total: dict[str, Any],
     state: State,
     *,
+    ref: dict[str, Any],
     real: pd.DataFrame,
     holdout: pd.DataFrame | None,
     seconds: float,
 ) -> dict[str, list[MetricRecord]]:
-    """The records of each distributed metric from the merged partials."""
+    """The records of each distributed metric from the merged partials and :func:`reference`."""
     out: dict[str, list[MetricRecord]] = {}
     note = {"synthetic_rows_scored": total["rows"], "engine_blocks": "all rows"}
+    total = {**total, "reference": ref}
     if "column_distance" in state.metrics:
         out["column_distance"] = _column_records(total, state, real, holdout, note)
     if "dcr" in state.metrics:
@@ -305,8 +333,6 @@ def records(
 
 
 def _column_records(total, state, real, holdout, note) -> list[MetricRecord]:  # noqa: ANN001
-    from healthsynth.evaluate.fidelity.column_distance import column_distances
-
     merged = total["column_distance"]
     per: dict[str, float] = {}
     for c in state.schema.modelled:
@@ -327,7 +353,7 @@ def _column_records(total, state, real, holdout, note) -> list[MetricRecord]:  #
             fb = fb / fb.sum() if fb.sum() else fb
             d = 0.5 * float(fa.sub(fb, fill_value=0).abs().sum()) if len(fb) else 1.0
         per[c.name] = max(d, miss_gap)
-    ref_per = column_distances(real, holdout, state.schema) if holdout is not None else None
+    ref_per = total["reference"].get("column_distance")
     ref = float(np.mean(list(ref_per.values()))) if ref_per else None
     return [
         MetricRecord(
@@ -394,9 +420,7 @@ def _dcr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # no
                 message="no holdout: the ratio to fresh real data is unavailable",
             )
         ]
-    hx = state.encoder.transform(holdout)
-    k = min(2, state.index.n_samples_fit_)
-    d2_hold = state.index.kneighbors(hx, n_neighbors=k)[0]
+    d2_hold = total["reference"]["d2_hold"]
     d_hold = d2_hold[:, 0]
     sizes.update(n_holdout=len(holdout), n_holdout_total=len(holdout))
     med_s, med_h = float(np.median(d)), float(np.median(d_hold))
@@ -450,19 +474,15 @@ def _dcr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # no
 
 
 def _tstr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # noqa: ANN001
-    from healthsynth.evaluate.utility.tstr import fit_predict, score
-
     if state.tstr_why_not is not None:
         return [not_applicable("tstr", "utility", state.tstr_why_not)]
     per_block = total.get("tstr", {})
-    ref = fit_predict(
-        real, holdout, state.schema, seed=state.seed, max_train_rows=state.max_train_rows
-    )
+    ref_scores = total["reference"]["tstr"]
     out = []
     for name, values in per_block.items():
         v = np.asarray(values, float)
         v = v[np.isfinite(v)]
-        reference = score(ref, name)
+        reference = ref_scores[name]
         value = float(np.mean(v)) if len(v) else None
         interval = (
             (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))
@@ -481,7 +501,7 @@ def _tstr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # n
                     "target": state.schema.target,
                     "train_on_real": reference,
                     "gap": reference - value if value is not None else None,
-                    "test_rows": int(len(ref.y)),
+                    "test_rows": total["reference"]["tstr_test_rows"],
                     "blocks": len(values),
                     "per_block_min": float(np.min(v)) if len(v) else None,
                     "per_block_max": float(np.max(v)) if len(v) else None,

@@ -32,7 +32,15 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.errors import DataFileError, ParameterError
-from healthsynth.scale._partials import DISTRIBUTED, State, build_state, merge, records, score_block
+from healthsynth.scale._partials import (
+    DISTRIBUTED,
+    State,
+    build_state,
+    merge,
+    records,
+    reference,
+    score_block,
+)
 from healthsynth.scale._ray import check_engine, check_workers
 
 __all__ = ["evaluate_shards", "synthetic_files"]
@@ -180,7 +188,7 @@ def evaluate_shards(
     from healthsynth.evaluate._evaluate import _describe
     from healthsynth.evaluate._prepare import prepare
     from healthsynth.evaluate._registry import registry
-    from healthsynth.evaluate._runner import result, run_metrics
+    from healthsynth.evaluate._runner import result
 
     engine = check_engine(engine)
     if engine == "ray":
@@ -207,47 +215,47 @@ def evaluate_shards(
     others = [n for n in names if n not in DISTRIBUTED]
     timing: dict[str, float] = {}
 
+    context = {
+        "real": prep.real,
+        "synthetic": prep.synthetic,
+        "holdout": prep.holdout,
+        "schema": prep.schema,
+        "seed": seed,
+        "rules": rules,
+        "training": dict(training) if training else None,
+        "sampling": dict(sampling) if sampling else None,
+        "examples": None,
+        "cache": {},
+    }
     t0 = time.perf_counter()
-    sub_records, glossary = run_metrics(
-        others,
-        {
-            "real": prep.real,
-            "synthetic": prep.synthetic,
-            "holdout": prep.holdout,
-            "schema": prep.schema,
-            "seed": seed,
-            "rules": rules,
-            "training": dict(training) if training else None,
-            "sampling": dict(sampling) if sampling else None,
-            "examples": None,
-            "cache": {},
-        },
+    state = build_state(
+        real=prep.real,
+        holdout=prep.holdout,
+        schema=prep.schema,
+        metrics=distributed,
+        seed=seed,
+        rules=rules,
+        total_rows=total,
+        closer_rows=closer_rows,
     )
+    timing["prepare_seconds"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    run = _score(units, state, others, context, engine, workers, address)
+    timing["scoring_seconds"] = round(time.perf_counter() - t0, 3)
+    timing.update(run["timing"])
+    sub_records, glossary = run["subsample"]
     for r in sub_records:
         r.details = {**r.details, "synthetic_rows_used": len(sub), "synthetic_rows_total": total}
-    timing["subsample_metrics_seconds"] = round(time.perf_counter() - t0, 3)
-
     by_metric: dict[str, list[Any]] = {}
     if distributed:
         t0 = time.perf_counter()
-        state = build_state(
+        by_metric = records(
+            merge(run["parts"]),
+            state,
+            ref=run["reference"],
             real=prep.real,
             holdout=prep.holdout,
-            schema=prep.schema,
-            metrics=distributed,
-            seed=seed,
-            rules=rules,
-            total_rows=total,
-            closer_rows=closer_rows,
-        )
-        timing["prepare_seconds"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        parts = _score(units, state, engine, workers, address)
-        timing["blocks_seconds"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        merged = merge(parts)
-        by_metric = records(
-            merged, state, real=prep.real, holdout=prep.holdout, seconds=timing["blocks_seconds"]
+            seconds=timing["scoring_seconds"],
         )
         timing["merge_seconds"] = round(time.perf_counter() - t0, 3)
         for name in distributed:
@@ -322,11 +330,47 @@ def _score_batch(batch: dict[str, np.ndarray], state_ref: Any) -> dict[str, np.n
     return {"partial": np.array(out, dtype=object)}
 
 
+def _subsample_metrics(names: list[str], context: dict[str, Any]) -> tuple[Any, float]:
+    """The other metrics on the subsample (a Ray task, or a call in this process)."""
+    from healthsynth.evaluate._runner import run_metrics
+
+    t0 = time.perf_counter()
+    return run_metrics(names, context), round(time.perf_counter() - t0, 3)
+
+
+def _reference(state: State, real: pd.DataFrame, holdout: pd.DataFrame | None) -> Any:
+    t0 = time.perf_counter()
+    return reference(state, real, holdout), round(time.perf_counter() - t0, 3)
+
+
 def _score(
-    units: list[_Unit], state: State, engine: str, workers: int, address: str | None
-) -> list[dict[str, Any]]:
+    units: list[_Unit],
+    state: State,
+    others: list[str],
+    context: dict[str, Any],
+    engine: str,
+    workers: int,
+    address: str | None,
+) -> dict[str, Any]:
+    """Score the units, the holdout's side and the subsample metrics (side by side on Ray).
+
+    Returns ``parts``, ``reference``, ``subsample`` and ``timing``.
+    """
+    real, holdout = context["real"], context["holdout"]
+    distributed = bool(state.metrics)
     if engine == "local":
-        return [_score_unit(u, state) for u in units]
+        t0 = time.perf_counter()
+        parts = [_score_unit(u, state) for u in units] if distributed else []
+        blocks_s = round(time.perf_counter() - t0, 3)
+        ref, ref_s = _reference(state, real, holdout) if distributed else ({}, 0.0)
+        sub, sub_s = _subsample_metrics(others, context)
+        return {
+            "parts": parts,
+            "reference": ref,
+            "subsample": sub,
+            "timing": _timing(blocks_s, ref_s, sub_s),
+        }
+    from healthsynth.errors import EngineError
     from healthsynth.scale._ray import ray_session
 
     with ray_session(address=address, workers=workers, purpose="--engine ray") as ray:
@@ -335,23 +379,46 @@ def _score(
         ctx.enable_progress_bars = False
         try:
             state_ref = ray.put(state)
-            items = [{"unit": pickle.dumps(u)} for u in units]
-            ds = ray.data.from_items(items, override_num_blocks=len(items))
-            ds = ds.map_batches(
-                _score_batch,
-                batch_size=1,
-                batch_format="numpy",
-                fn_kwargs={"state_ref": state_ref},
-                compute=ray.data.TaskPoolStrategy(size=workers),
-                num_cpus=1,
-            )
-            keyed = [pickle.loads(row["partial"]) for row in ds.iter_rows()]
+            task = ray.remote(num_cpus=1)
+            sub_task = task(_subsample_metrics).remote(others, context)
+            ref_task = task(_reference).remote(state_ref, real, holdout) if distributed else None
+            t0 = time.perf_counter()
+            keyed = _pipeline(ray, units, state_ref, workers) if distributed else []
+            blocks_s = round(time.perf_counter() - t0, 3)
+            ref, ref_s = ray.get(ref_task) if ref_task is not None else ({}, 0.0)
+            sub, sub_s = ray.get(sub_task)
         except ray.exceptions.RayError as e:
-            from healthsynth.errors import EngineError
-
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise EngineError(f"scoring the synthetic blocks on Ray failed: {first}") from None
         finally:
             ctx.enable_progress_bars = bars
     keyed.sort(key=lambda kv: kv[0])
-    return [part for _, part in keyed]
+    return {
+        "parts": [part for _, part in keyed],
+        "reference": ref,
+        "subsample": sub,
+        "timing": _timing(blocks_s, ref_s, sub_s),
+    }
+
+
+def _timing(blocks_s: float, ref_s: float, sub_s: float) -> dict[str, float]:
+    return {
+        "blocks_seconds": blocks_s,
+        "reference_seconds": ref_s,
+        "subsample_metrics_seconds": sub_s,
+    }
+
+
+def _pipeline(ray: Any, units: list[_Unit], state_ref: Any, workers: int) -> list[Any]:
+    """The Ray Data pipeline: one item per unit, scored by a pool of ``workers`` tasks."""
+    items = [{"unit": pickle.dumps(u)} for u in units]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map_batches(
+        _score_batch,
+        batch_size=1,
+        batch_format="numpy",
+        fn_kwargs={"state_ref": state_ref},
+        compute=ray.data.TaskPoolStrategy(size=workers),
+        num_cpus=1,
+    )
+    return [pickle.loads(row["partial"]) for row in ds.iter_rows()]
