@@ -188,3 +188,18 @@ def test_one_parquet_file_or_csv_scores_like_the_shards(tables, tmp_path):
     for got in (_values(one), _values(csv)):
         for key in (("column_distance", None), ("dcr_median_ratio", None), ("nndr", None)):
             assert got[key] == pytest.approx(base[key], abs=1e-12), key
+
+
+def test_dcr_on_a_share_of_the_rows(tables):
+    train, holdout, shards, _ = tables
+    kw = {"real": train, "holdout": holdout, "engine": "local", "metrics": ["dcr"]}
+    got = evaluate_shards(synthetic=shards, dcr_rows=3000, **kw)
+    rec = next(r for r in got["records"] if r["name"] == "dcr_median_ratio")
+    # each block queries its share, rounded: within one row per block of what was asked
+    assert abs(rec["details"]["n_synthetic"] - 3000) <= 5
+    assert rec["details"]["n_synthetic_total"] == 9000
+    assert got["meta"]["scale"]["dcr_rows"] == 3000
+    full = _values(evaluate_shards(synthetic=shards, **kw))
+    assert _values(got)[("dcr_median_ratio", None)] == pytest.approx(
+        full[("dcr_median_ratio", None)], rel=0.1
+    )

@@ -52,6 +52,13 @@ def evaluate(
             "do not run over every row see (a seeded subsample)."
         ),
     ] = 100_000,
+    dcr_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="A folder of Parquet shards, or --engine ray: synthetic rows whose distance to "
+            "the closest record is queried (a seeded share of each block; default: every row)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate synthetic rows against real ones: writes report.html and scores.json.
 
@@ -77,7 +84,7 @@ def evaluate(
             metrics,
             seed,
             encoding,
-            scale={**scale, "subsample": subsample},
+            scale={**scale, "subsample": subsample, "dcr_rows": dcr_rows},
         )
     elif real.is_dir():
         if engine == "ray":
@@ -182,6 +189,7 @@ def _tables(
             workers=scale["workers"],
             address=scale["address"],
             subsample=scale["subsample"],
+            dcr_rows=scale["dcr_rows"],
             sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
         )
         return _checked(result)

@@ -14,8 +14,9 @@ same way), marked with how many rows they cover.
   give the synthetic CDF there exactly. Categories are counted; missing values are counted.
 * ``dcr``: every synthetic row's distance to its nearest and second-nearest training row
   (the k-d tree query of :mod:`healthsynth.data._distance`); medians, exact copies and NNDR over
-  all rows. ``closer_to_train_share`` (two more queries per row) runs on a seeded share of each
-  block's rows, at most ``closer_rows`` in all.
+  all rows (or over a seeded share of each block, ``dcr_rows`` in all, when asked: these
+  queries are the costliest part of a large evaluation). ``closer_to_train_share`` (two more
+  queries per row) runs on a seeded share of each block's rows, at most ``closer_rows`` in all.
 * ``tstr``: one train-on-synthetic model per block (at most ``max_train_rows`` rows, like the
   single-process metric), each scored on the real holdout; the record is the mean over blocks,
   with the 2.5–97.5 % range over blocks as its interval.
@@ -59,6 +60,7 @@ class State:
     train_sub_index: Any = None
     holdout_index: Any = None
     closer_fraction: float = 1.0
+    dcr_fraction: float = 1.0
     holdout: pd.DataFrame | None = None
     max_train_rows: int = 20_000
     rules: Any = None
@@ -83,6 +85,7 @@ def build_state(
     rules: Any,
     total_rows: int,
     closer_rows: int,
+    dcr_rows: int | None = None,
 ) -> State:
     """Everything :func:`score_block` needs, from the prepared real and holdout tables."""
     state = State(schema=schema, names=list(real.columns), metrics=metrics, seed=seed)
@@ -107,6 +110,8 @@ def build_state(
         state.encoder = RowEncoder(schema).fit(real)
         rx = state.encoder.transform(real)
         state.index = neighbour_index(rx)
+        if dcr_rows is not None:
+            state.dcr_fraction = min(1.0, dcr_rows / max(total_rows, 1))
         if holdout is not None and len(holdout):
             rng = np.random.default_rng(seed)
             sub = rng.choice(len(real), size=min(len(holdout), len(real)), replace=False)
@@ -172,15 +177,22 @@ def _columns(df: pd.DataFrame, state: State) -> dict[str, Any]:
     return parts
 
 
+def _share(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray | None:
+    """A seeded ``fraction`` of ``n`` row positions, sorted (None: all of them)."""
+    m = int(round(fraction * n))
+    return np.sort(rng.choice(n, size=m, replace=False)) if m < n else None
+
+
 def _dcr(df: pd.DataFrame, state: State, seed: int) -> dict[str, Any]:
     sx = state.encoder.transform(df)
+    rng = np.random.default_rng(seed)
+    rows = _share(len(df), state.dcr_fraction, rng)
+    q = sx if rows is None else sx[rows]
     k = min(2, state.index.n_samples_fit_)
-    d2 = state.index.kneighbors(sx, n_neighbors=k)[0]
+    d2 = state.index.kneighbors(q, n_neighbors=k)[0] if len(q) else np.zeros((0, k))
     part: dict[str, Any] = {"d": d2[:, 0].copy(), "nndr": _nndr(d2)}
     if state.holdout_index is not None and len(df):
-        rng = np.random.default_rng(seed)
-        m = int(round(state.closer_fraction * len(df)))
-        rows = np.sort(rng.choice(len(df), size=m, replace=False)) if m < len(df) else None
+        rows = _share(len(df), state.closer_fraction, rng)
         q = sx if rows is None else sx[rows]
         if len(q):
             d_tr = state.train_sub_index.kneighbors(q, n_neighbors=1)[0][:, 0]
@@ -408,7 +420,13 @@ def _dcr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # no
     from healthsynth.evaluate.privacy.dcr import _bootstrap_ratio, _histogram
 
     d, nndr = total["dcr"]["d"], total["dcr"]["nndr"]
-    sizes = {"n_synthetic": len(d), "n_synthetic_total": len(d), "n_train": len(real), **note}
+    sizes = {
+        "n_synthetic": len(d),
+        "n_synthetic_total": total["rows"],
+        "n_train": len(real),
+        **note,
+        "synthetic_rows_scored": len(d),
+    }
     if holdout is None or len(holdout) == 0 or state.holdout_index is None:
         return [
             MetricRecord(

@@ -156,6 +156,7 @@ def evaluate_shards(
     address: str | None = None,
     subsample: int = 100_000,
     closer_rows: int = 100_000,
+    dcr_rows: int | None = None,
     block_rows: int = BLOCK_ROWS,
     sources: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -177,6 +178,9 @@ def evaluate_shards(
         Synthetic rows the other metrics see (drawn with ``seed``).
     closer_rows
         Synthetic rows the closer-to-train share is measured on (spread over the blocks).
+    dcr_rows
+        Synthetic rows whose distance to the closest record is queried (spread over the
+        blocks); ``None`` (the default) queries every row.
     block_rows
         Rows per block (Parquet row groups are joined up to this many).
 
@@ -196,6 +200,7 @@ def evaluate_shards(
     for name, value in (
         ("subsample", subsample),
         ("closer_rows", closer_rows),
+        ("dcr_rows", 1 if dcr_rows is None else dcr_rows),
         ("block_rows", block_rows),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -237,6 +242,7 @@ def evaluate_shards(
         rules=rules,
         total_rows=total,
         closer_rows=closer_rows,
+        dcr_rows=dcr_rows,
     )
     timing["prepare_seconds"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
@@ -299,6 +305,7 @@ def evaluate_shards(
             "subsample_metrics": others,
             "subsample_rows": len(sub),
             "closer_rows": min(closer_rows, total),
+            "dcr_rows": total if dcr_rows is None else min(dcr_rows, total),
             **timing,
         },
     )
