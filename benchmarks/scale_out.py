@@ -241,14 +241,126 @@ def stage_evaluate(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def stage_train(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from healthsynth.scale.train import compare_training
+    from healthsynth.data import infer_schema, load_timelines
+    from healthsynth.generators.tabular_lm import TabularLM
+    from healthsynth.generators.timeline_lm import TimelineLM
+    from healthsynth.scale.train import compare
 
-    return compare_training(pbc(), workers=2, seed=0, epochs=args.epochs, machine=machine)
+    out: dict[str, Any] = {"targets": {"relative_gap_max": 0.02}}
+    df = pbc()
+    before = machine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = compare(
+            TabularLM(seed=0, epochs=args.epochs, privacy_stop=False),
+            df,
+            workers=2,
+            schema=infer_schema(df, target="status"),
+        )
+    out["tabular-lm"] = {
+        **res,
+        "data": "survival/pbc (418 rows, 19 columns)",
+        "machine_before": before,
+        "machine_after": machine(),
+    }
+    ds = load_timelines("nafld", max_patients=args.train_patients, seed=0)
+    before = machine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = compare(
+            TimelineLM(seed=0, code_map="nafld", epochs=args.timeline_epochs), ds, workers=2
+        )
+    out["timeline-lm"] = {
+        **res,
+        "data": f"NAFLD cohort, {args.train_patients} patients",
+        "machine_before": before,
+        "machine_after": machine(),
+    }
+    for name in ("tabular-lm", "timeline-lm"):
+        out[name]["target_met"] = abs(out[name]["relative_gap"]) <= 0.02
+    return out
+
+
+#: assumed price of one vCPU-hour (on-demand, compute-optimised x86, 2025 list prices are near
+#: this; replace with yours) and output bytes written per second by one driver
+PRICE_PER_VCPU_HOUR = 0.045
+
+
+def stage_plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The 100-million-patient plan from the measured per-block figures (no Ray work)."""
+    res = {p.stem: json.loads(p.read_text()) for p in args.out.glob("*.json") if p.stem != "plan"}
+    patients = args.plan_patients
+    workers = args.plan_workers
+    plan: dict[str, Any] = {
+        "patients": patients,
+        "workers": workers,
+        "price_per_vcpu_hour_usd": PRICE_PER_VCPU_HOUR,
+        "stages": {},
+    }
+    tl = res.get("timelines")
+    if tl:
+        one = tl["runs"]["1"]
+        per_block = one["block_seconds"]["mean"]
+        block = tl["block_size"]
+        cpu_h = patients / block * per_block / 3600
+        out_bytes = (one.get("output_bytes") or 0) / tl["patients"] * patients
+        plan["stages"]["sample"] = {
+            "measured": f"{per_block:.1f} s per block of {block:,} patients on one worker "
+            f"({block / per_block:.0f} patients/s per worker)",
+            "cpu_hours": round(cpu_h, 1),
+            "wall_hours": round(cpu_h / workers, 2),
+            "cost_usd": round(cpu_h * PRICE_PER_VCPU_HOUR, 2),
+            "output_gb": round(out_bytes / 1e9, 1),
+        }
+    ev = res.get("evaluate")
+    if ev:
+        rows = ev["synthetic_rows"]
+        blocks_cpu = ev["scale"]["blocks_seconds"] * ev["scale"]["workers"]
+        per_row = blocks_cpu / rows
+        cpu_h = per_row * patients / 3600
+        plan["stages"]["evaluate_all_rows"] = {
+            "measured": f"{per_row * 1e3:.2f} CPU-ms per synthetic row for the all-row metrics "
+            f"({rows:,} rows of a 19-column table, 2 workers)",
+            "assumption": "one row per patient (the patients table); the event metrics of "
+            "timelines run on a subsample",
+            "cpu_hours": round(cpu_h, 1),
+            "wall_hours": round(cpu_h / workers, 2),
+            "cost_usd": round(cpu_h * PRICE_PER_VCPU_HOUR, 2),
+        }
+        sub = ev["scale"]["subsample_metrics_seconds"] / 3600
+        plan["stages"]["evaluate_subsample"] = {
+            "measured": f"{ev['scale']['subsample_metrics_seconds']:.0f} s for the other "
+            f"metrics on {ev['scale']['subsample_rows']:,} rows (one task)",
+            "cpu_hours": round(sub, 2),
+            "wall_hours": round(sub, 2),
+            "cost_usd": round(sub * PRICE_PER_VCPU_HOUR, 2),
+        }
+    tr = res.get("train")
+    if tr and "timeline-lm" in tr:
+        rec = tr["timeline-lm"]["local"]
+        tokens_per_s = rec.get("tokens_per_second")
+        n_train = rec.get("n_train_patients") or rec.get("n_patients") or 1
+        per_patient = rec.get("tokens_seen", 0) / max(rec.get("epochs_run", 1), 1) / n_train
+        plan["stages"]["fit"] = {
+            "measured": f"{tokens_per_s} tokens/s in one process (timeline-lm); 2 Ray "
+            f"workers: {tr['timeline-lm']['ray'].get('tokens_per_second')} tokens/s",
+            "assumption": f"{args.plan_real:,} real patients, {per_patient:.0f} tokens each "
+            f"(as measured), {args.plan_epochs} epochs",
+        }
+        if tokens_per_s:
+            cpu_h = args.plan_real * per_patient * args.plan_epochs
+            cpu_h = cpu_h / tokens_per_s / 3600
+            plan["stages"]["fit"].update(
+                cpu_hours=round(cpu_h, 1),
+                wall_hours_at_measured_ddp_efficiency=None,
+                cost_usd=round(cpu_h * PRICE_PER_VCPU_HOUR, 2),
+            )
+    return {"plan": plan}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("stage", choices=["sample", "timelines", "evaluate", "train"])
+    ap.add_argument("stage", choices=["sample", "timelines", "evaluate", "train", "plan"])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--block", type=int, default=50_000)
     ap.add_argument("--patients", type=int, default=20_000)
@@ -256,20 +368,28 @@ def main() -> None:
     ap.add_argument("--real-rows", type=int, default=100_000)
     ap.add_argument("--fit-seconds", type=float, default=120.0)
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--timeline-epochs", type=int, default=4)
+    ap.add_argument("--train-patients", type=int, default=3000)
+    ap.add_argument("--plan-patients", type=int, default=100_000_000)
+    ap.add_argument("--plan-workers", type=int, default=256)
+    ap.add_argument("--plan-real", type=int, default=1_000_000)
+    ap.add_argument("--plan-epochs", type=int, default=10)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hs-scale-out")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "scale-out-results")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    import ray
+    if args.stage != "plan":
+        import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     stage = {
         "sample": stage_sample,
         "timelines": stage_timelines,
         "evaluate": stage_evaluate,
         "train": stage_train,
+        "plan": stage_plan,
     }[args.stage]
     before = machine()
     body = stage(args, args.work)

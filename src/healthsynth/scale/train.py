@@ -197,18 +197,12 @@ def compare(generator: Any, data: Any, *, workers: int = 2, **fit_kwargs: Any) -
     ray_s = time.perf_counter() - t0
     a = float(local.training_record_["best_val_nll_per_token"])
     b = float(ray_gen.training_record_["best_val_nll_per_token"])
-    keep = ("epochs_run", "best_epoch", "stop_reason", "steps", "train_seconds", "strategy")
+
+    def headline(record: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if isinstance(v, (bool, int, float, str))}
+
     return {
-        "local": {
-            "best_val_nll_per_token": a,
-            "wall_seconds": round(local_s, 1),
-            **{k: local.training_record_.get(k) for k in keep},
-        },
-        "ray": {
-            "best_val_nll_per_token": b,
-            "wall_seconds": round(ray_s, 1),
-            "workers": workers,
-            **{k: ray_gen.training_record_.get(k) for k in keep},
-        },
+        "local": {**headline(local.training_record_), "wall_seconds": round(local_s, 1)},
+        "ray": {**headline(ray_gen.training_record_), "wall_seconds": round(ray_s, 1)},
         "relative_gap": (b - a) / a,
     }
