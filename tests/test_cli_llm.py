@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from healthsynth.llm import read_audit_log
-from healthsynth.llm.testing import ChatServer, RowReplier
+from healthsynth.llm.testing import ChatServer, Reply, RowReplier
 from tests.helpers import real
 from tests.test_cli import assert_user_error, invoke
 
@@ -195,3 +195,106 @@ def test_benchmark_config_compares_prompted_llm_with_a_baseline(server, tmp_path
     board = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "| llm |" in board and "| marginals |" in board
     assert any(r.get("purpose") == "generate" for r in read_audit_log(log))
+
+
+# -- the PHI gate at the command line (issue 20, item 4) ----------------------------------------
+def test_sample_takes_where_data_go_from_the_command_only(data, server, tmp_path, monkeypatch):
+    assert fit(data, server, tmp_path / "m", "--examples", "10").exit_code == 0
+    monkeypatch.setenv("HS_SECRET", "hunter2-secret-value")
+    meta_path = tmp_path / "m" / "generator.json"
+    meta = json.loads(meta_path.read_text())
+    meta["params"].update(
+        endpoint="https://llm.example.org/v1",
+        allow_remote_phi=True,
+        api_key_env="HS_SECRET",
+        audit_log=str(tmp_path / "elsewhere" / "log.jsonl"),
+        cache_dir=str(tmp_path / "elsewhere" / "cache"),
+    )
+    meta_path.write_text(json.dumps(meta))
+    before = len(server.seen)
+    r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "s.csv")
+    assert_user_error(r, "fitted against https://llm.example.org/v1", "--endpoint URL")
+    assert len(server.seen) == before and not (tmp_path / "s.csv").exists()
+    # given again on the command, the (local) endpoint is used with the safe defaults
+    r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "s.csv",
+               "--endpoint", server.url)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    sent = [h for _, _, h in server.seen[before:]]
+    assert sent and all(h.get("authorization") == "Bearer sk-cli" for h in sent)
+    assert not (tmp_path / "elsewhere").exists()
+    assert read_audit_log(tmp_path / "healthsynth-llm-audit.jsonl")
+    run = json.loads((tmp_path / "s.csv.run.json").read_text())
+    assert run["llm"]["endpoint"] == server.url and run["llm"]["allow_remote_phi"] is False
+
+
+def test_sample_gate_flags(data, server, tmp_path, monkeypatch):
+    assert fit(data, server, tmp_path / "m", "--examples", "10").exit_code == 0
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-WRONG")
+    monkeypatch.setenv("HS_KEY", "sk-cli")
+    r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "s.csv",
+               "--api-key-env", "HS_KEY", "--audit-log", tmp_path / "logs" / "a.jsonl",
+               "--cache-dir", tmp_path / "cache")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert read_audit_log(tmp_path / "logs" / "a.jsonl") and list((tmp_path / "cache").rglob("*"))
+    r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "t.csv",
+               "--endpoint", "https://llm.example.org/v1")  # fmt: skip
+    assert_user_error(r, "llm.example.org, which is not this machine", "--allow-remote-phi")
+    r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "t.csv",
+               "--endpoint", "https://user:s3cret@llm.example.org/v1")  # fmt: skip
+    assert_user_error(r, "carries credentials", "--api-key-env")
+    assert "s3cret" not in r.output
+    invoke("fit", data, "--generator", "marginals", "--out", tmp_path / "marg")
+    for flag in (["--endpoint", server.url], ["--allow-remote-phi"], ["--audit-log", "x.jsonl"]):
+        r = invoke("sample", tmp_path / "marg", "-n", "5", "-o", tmp_path / "u.csv", *flag)
+        assert_user_error(r, f"{flag[0]} applies to prompted-llm models")
+
+
+def test_a_redirect_at_sampling_time_is_refused(data, server, tmp_path):
+    assert fit(data, server, tmp_path / "m", "--examples", "10").exit_code == 0
+    with ChatServer(RowReplier(real("MASS/Pima.tr")), host="127.0.0.2") as other:
+        server.script.extend(
+            [Reply(status=307, headers={"Location": other.url + "/chat/completions"})] * 16
+        )
+        r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "s.csv")
+        assert_user_error(r, "answered 307 and redirected the request to http://127.0.0.2")
+        assert other.seen == [] and not (tmp_path / "s.csv").exists()
+
+
+def test_zero_shot_to_a_remote_endpoint_needs_the_flag(data, tmp_path):
+    r = invoke("fit", data, "--generator", "prompted-llm", "--prompt", "zero-shot",
+               "--endpoint", "https://api.openai.com/v1", "--llm-model", "gpt-4o",
+               "--out", tmp_path / "m")  # fmt: skip
+    assert_user_error(r, "data derived from the real rows", "--allow-remote-phi")
+    assert not (tmp_path / "healthsynth-llm-audit.jsonl").exists()
+
+
+def test_domain_flags(data, server, tmp_path):
+    r = fit(data, server, tmp_path / "m", "--range", "bmi=15..60", "--range", "age=21..",
+            "--widen", "2", "--reveal-ranges", "--code-map", "pbcseq")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    domains = json.loads((tmp_path / "m" / "training.json").read_text())["domains"]
+    assert (domains["bmi"]["low"], domains["bmi"]["high"], domains["bmi"]["source"]) == (
+        15,
+        60,
+        "given",
+    )
+    assert domains["age"]["low_source"] == "given" and domains["age"]["high_source"] == "widened"
+    r = invoke("sample", tmp_path / "m", "-n", "10", "-o", tmp_path / "s.csv")
+    assert r.exit_code == 0, r.output
+    assert "in the real records)" in server.requests[-1]["messages"][1]["content"]
+    assert "outside a column's domain" in " ".join(r.output.split())
+    assert pd.read_csv(tmp_path / "s.csv")["bmi"].between(15, 60).all()
+    for bad, message in (
+        (["--range", "bmi"], "--range 'bmi' is not of the form COLUMN=LOW..HIGH"),
+        (["--range", "bmi=.."], "is not of the form COLUMN=LOW..HIGH"),
+        (["--range", "type=0..1"], "domains (--range) names 'type', which is not a numeric"),
+        (["--widen", "-1"], "widen must be a number from 0 to 100"),
+    ):
+        r = fit(data, server, tmp_path / "bad", *bad)
+        assert_user_error(r, message)
+    r = invoke("fit", data, "--generator", "marginals", "--widen", "2", "--out", tmp_path / "x")
+    assert_user_error(r, "generator 'marginals' does not take --widen")
+    r = invoke(
+        "fit", data, "--generator", "marginals", "--range", "bmi=1..2", "--out", tmp_path / "x"
+    )
+    assert_user_error(r, "generator 'marginals' does not take --range")

@@ -42,8 +42,10 @@ def test_public_api_surface():
         "random-oversampling",
         "smote",
         "tabular-lm",
+        "timeline-lm",
         "tvae",
     ]
+    assert generators.registry.names(kind="timelines") == ["timeline-lm"]
     assert callable(healthsynth.evaluate)
     from healthsynth import evaluate, knowledge, report
 

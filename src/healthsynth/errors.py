@@ -20,8 +20,8 @@ The tree::
         ├── EndpointError            unreachable, timed out, refused the key or the model, or kept
         │                            failing after the retries
         ├── BudgetError              the token or money budget cannot pay for even one request
-        └── RemotePHIError           real rows would go to an endpoint off this machine without
-                                     ``allow_remote_phi``
+        └── RemotePHIError           real rows, or data derived from them, would go to an
+                                     endpoint off this machine without ``allow_remote_phi``
 
     HealthsynthWarning (UserWarning) something the user should know that does not stop the run
 
@@ -130,4 +130,4 @@ class BudgetError(LLMError):
 
 
 class RemotePHIError(LLMError):
-    """Real rows would be sent to an endpoint off this machine without permission."""
+    """Real rows, or data derived from them, would go off this machine without permission."""

@@ -74,7 +74,7 @@ def test_each_prompt_gives_valid_rows_and_accounts_for_every_row(
     gen = make(server, tmp_path, prompt=prompt, examples=10).fit(train, schema=schema)
     out = gen.sample(60, seed=1)
     assert len(out) == 60 and list(out.columns) == schema.names
-    schema.validate(out)
+    gen.schema_.validate(out)  # the fitted schema: the same columns, with the domains
     rec = gen.sampling_record_
     assert rec["rows_returned"] == 60 and rec["stopped_by"] == "enough rows"
     assert counted(rec) == rec["rows_parsed"] and rec["rows_kept"] >= 60
@@ -84,7 +84,17 @@ def test_each_prompt_gives_valid_rows_and_accounts_for_every_row(
     assert rec["requests"] == rec["generation_requests"] == len(server.requests)
     assert rec["tokens_in"] > 0 and rec["tokens_out"] > 0
     user = server.requests[0]["messages"][1]["content"]
-    assert "ped: number with 3 decimals from 0.085 to 2.288" in user
+    # the schema's bounds lie beyond the 40 rows (it was inferred from all 200), so they are
+    # enforced as declared, but shown rounded outward: no real extreme is stated
+    assert rec["domains"]["ped"] == {
+        "low": 0.085,
+        "high": 2.288,
+        "source": "schema",
+        "low_source": "schema",
+        "high_source": "schema",
+    }
+    assert "ped: number with 3 decimals from 0.000 to 3.000" in user
+    assert "0.085" not in user.split("Here are")[0] and "2.288" not in user.split("Here are")[0]
     if prompt == "zero-shot":
         assert rec["examples_sent"] == 0 and "No real records are shown" in user
     elif prompt == "balanced":
@@ -107,6 +117,9 @@ def test_zero_shot_sends_no_real_value(server, train, schema, tmp_path):
     assert {r.get("real_rows") for r in log if r["event"] == "sent"} == {0}
     generate = [r for r in log if r.get("purpose") == "generate"]
     assert generate and all(r["schema_columns"] == schema.names for r in generate)
+    # what the zero-shot prompt does carry, derived from the real rows, is logged
+    assert all(r["derived"]["type"] == "categories" for r in generate)
+    assert all(set(r["derived"]) == set(schema.names) for r in generate)
 
 
 def test_examples_are_real_rows_and_logged(server, train, schema, tmp_path):
@@ -138,7 +151,8 @@ def test_identifier_columns_are_never_sent(tmp_path):
     schema.validate(out)
 
 
-def test_same_seed_same_rows_and_round_trip(server, train, schema, tmp_path):
+def test_same_seed_same_rows_and_round_trip(server, train, schema, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a loaded model logs to ./healthsynth-llm-audit.jsonl
     gen = make(server, tmp_path).fit(train, schema=schema)
     a = gen.sample(25, seed=4)
     pd.testing.assert_frame_equal(a, gen.sample(25, seed=4))
@@ -210,17 +224,21 @@ def test_truncated_reply_keeps_its_complete_rows(server, train, schema, tmp_path
     gen.sample(5, seed=0)
     rec = gen.sampling_record_
     assert rec["truncated_replies"] == 1 and rec["repairs_tried"] == 0
-    # one round of two requests for 5 rows: 10 rows whole, the other reply cut near its middle
-    assert rec["generation_requests"] == 2 and 11 <= rec["rows_parsed"] <= 16
+    # every reply holds 10 rows but the truncated one, cut near its middle (4 to 6 rows kept)
+    whole = 10 * (rec["generation_requests"] - 1)
+    assert whole + 4 <= rec["rows_parsed"] <= whole + 6
 
 
 def test_schema_violating_rows_never_come_out(pima_all, train, schema, tmp_path):
     with ChatServer(RowReplier(pima_all, invalid=0.5, jitter=0.3)) as server:
         gen = make(server, tmp_path, curate=False).fit(train, schema=schema)
         out = gen.sample(40, seed=0)
-    schema.validate(out)
+    gen.schema_.validate(out)
     reasons = gen.sampling_record_["invalid_reasons"]
-    assert any("not a category" in k for k in reasons) and any("range" in k for k in reasons)
+    assert any("not a category" in k for k in reasons) and any("domain" in k for k in reasons)
+    assert gen.sampling_record_["rows_out_of_domain"] == sum(
+        v for k, v in reasons.items() if k.endswith("out of domain")
+    )
 
 
 def test_copies_of_real_rows_are_dropped(pima_all, train, schema, tmp_path):
@@ -236,10 +254,25 @@ def test_copies_of_real_rows_are_dropped(pima_all, train, schema, tmp_path):
 
 
 def test_rules_are_enforced(server, train, schema, tmp_path):
-    rules = RuleSet([Rule(name="bmi_cap", when=(), then=Predicate(column="bmi", maximum=35))])
+    # an always-applying range rule is the column's domain; a conditional rule is checked
+    rules = RuleSet(
+        [
+            Rule(name="bmi_cap", when=(), then=Predicate(column="bmi", maximum=35)),
+            Rule(
+                name="diabetic_glucose",
+                when=(Predicate(column="type", values=("Yes",)),),
+                then=Predicate(column="glu", minimum=120),
+            ),
+        ]
+    )
     gen = make(server, tmp_path).fit(train, schema=schema, rules=rules)
     out = gen.sample(30, seed=0)
-    assert (out["bmi"] <= 35).all() and gen.sampling_record_["rule_violations"] > 0
+    assert gen.domains_["bmi"].high == 35 and gen.domains_["bmi"].high_source == "rules"
+    props = server.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]
+    assert props["rows"]["items"]["properties"]["bmi"]["maximum"] == 35
+    assert (out["bmi"] <= 35).all()
+    assert (out.loc[out["type"] == "Yes", "glu"] >= 120).all()
+    assert gen.sampling_record_["rule_violations"] > 0
 
 
 def test_budget_runs_out_mid_sample(server, train, schema, tmp_path):
@@ -271,10 +304,18 @@ def test_remote_endpoint_needs_permission(train, schema, tmp_path):
     with pytest.raises(RemotePHIError, match="llm.example.org, which is not this machine"):
         gen.fit(train, schema=schema)
     assert not (tmp_path / "a.jsonl").exists()
-    # zero-shot sends no real row; with permission, real rows may go (no request made here)
-    for kw in ({"prompt": "zero-shot"}, {"allow_remote_phi": True}):
+    # zero-shot sends no real row, but the categories and ranges computed from them
+    zero = PromptedLLM(endpoint="https://llm.example.org/v1", llm_model="m", prompt="zero-shot")
+    with pytest.raises(RemotePHIError, match="data derived from the real rows.* 8 columns"):
+        zero.fit(train, schema=schema)
+    # with permission, both may go (no request made here)
+    for kw in ({"prompt": "zero-shot"}, {}):
         PromptedLLM(
-            endpoint="https://llm.example.org/v1", llm_model="m", check_model=False, **kw
+            endpoint="https://llm.example.org/v1",
+            llm_model="m",
+            check_model=False,
+            allow_remote_phi=True,
+            **kw,
         ).fit(train, schema=schema)
 
 

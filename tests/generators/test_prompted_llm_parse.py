@@ -52,7 +52,7 @@ def test_values_are_checked_and_normalised():
     assert list(df["type"]) == ["Yes", "No"] and list(df["bmi"]) == [32.1, 32.1]
     assert dropped == {
         "npreg not a whole number": 1,
-        "glu out of range": 1,
+        "glu out of domain": 1,
         "type not a category": 1,
         "missing type": 1,
         "missing age": 1,
@@ -155,7 +155,7 @@ def test_dates_in_any_format_and_zone():
     ]
     out, dropped = valid_rows(rows, schema)
     assert len(out) == 3 and out["when"].dt.tz is None
-    assert dropped == {"when out of range": 1, "when not a date": 1}
+    assert dropped == {"when out of domain": 1, "when not a date": 1}
     schema.validate(out)
     zoned = real_dates.assign(when=real_dates["when"].dt.tz_localize("UTC"))
     out, dropped = valid_rows(rows, infer_schema(zoned))

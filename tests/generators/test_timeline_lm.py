@@ -33,7 +33,7 @@ def nafld() -> Dataset:
 def fitted(nafld) -> TimelineLM:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return TimelineLM(epochs=3, code_map="nafld", seed=0, **TINY).fit(nafld)
+        return TimelineLM(epochs=3, seed=0, **TINY).fit(nafld, code_map="nafld")
 
 
 def _events(ds: Dataset) -> pd.DataFrame:
@@ -185,7 +185,7 @@ def test_sample_to_folder_replaces_its_own_output_only(fitted, tmp_path):
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    with pytest.raises(ParameterError, match="cannot write the synthetic patients .* did not write"):
+    with pytest.raises(ParameterError, match="synthetic patients .* did not write"):
         fitted.sample_to_folder(5, other)
     assert (other / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "syn"]  # no temporary left
@@ -207,7 +207,7 @@ def test_wide_visit_table_pbcseq():
     ds = load_timelines("pbcseq")
     # items the mapping does not know are kept, and the user is told which
     with pytest.warns(HealthsynthWarning, match=r"does not know 5 item\(s\): visits/ascites"):
-        gen = TimelineLM(epochs=2, code_map="pbcseq", **TINY).fit(ds)
+        gen = TimelineLM(epochs=2, **TINY).fit(ds, code_map="pbcseq")
     syn = gen.sample(40, seed=1)
     v = syn.tables["visits"]
     assert list(v.columns) == list(ds.tables["visits"].columns)
@@ -235,3 +235,12 @@ def test_unfitted_and_bad_input(nafld):
     ds = Dataset.from_tables(dates, key="id", time="days")
     with pytest.raises(DataError, match="holds dates"):
         TimelineLM(**TINY).fit(ds)
+
+
+def test_code_map_as_a_setting_still_works_but_is_deprecated(nafld):
+    few = nafld.subset(nafld.patient_table["id"].head(60))
+    tiny = {**TINY, "n_layer": 1, "epochs": 1}
+    with pytest.warns(DeprecationWarning, match=r"give the mapping to fit\(data, code_map=...\)"):
+        gen = TimelineLM(code_map="nafld", **tiny).fit(few)
+    assert gen.code_map_ is not None and gen.code_map_.name == "nafld"
+    assert gen.training_record_["code_map"] == "nafld"

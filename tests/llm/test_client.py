@@ -42,10 +42,24 @@ def server():
         yield s
 
 
+_OPEN: list[ChatClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    """Close every client a test made: an open connection left to the garbage collector
+    surfaces later as a ResourceWarning in another test's output."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def client(server, tmp_path, **kw):
     kw.setdefault("audit_log", tmp_path / "audit.jsonl")
     kw.setdefault("timeout", 5.0)
-    return ChatClient(endpoint=server.url, model="test-model", **kw)
+    c = ChatClient(endpoint=server.url, model="test-model", **kw)
+    _OPEN.append(c)
+    return c
 
 
 def test_reply_usage_and_audit_log(server, tmp_path):
@@ -175,6 +189,7 @@ def test_error_body_echoing_the_key_is_scrubbed(tmp_path, monkeypatch):
 
 def test_model_the_server_rejects(server, tmp_path):
     c = ChatClient(endpoint=server.url, model="gpt-nope", audit_log=tmp_path / "a.jsonl")
+    _OPEN.append(c)
     with pytest.raises(
         EndpointError, match="does not serve the model 'gpt-nope'; it serves: test-model"
     ):
@@ -272,6 +287,18 @@ def test_gate_refuses_real_rows_to_a_remote_endpoint_before_sending(tmp_path):
     c.check_gate(0)  # no real rows: no objection
 
 
+def test_gate_treats_data_derived_from_real_rows_like_real_rows(server, tmp_path):
+    derived = {"type": "categories", "glu": "widened range"}
+    remote = ChatClient(endpoint="https://api.openai.com/v1", model="m")
+    with pytest.raises(RemotePHIError, match=r"derived from the real rows .* of 2 columns"):
+        remote.check_gate(0, derived)
+    remote.check_gate(0, {})  # nothing from the data: nothing to refuse
+    c = client(server, tmp_path)
+    c.complete(ask(derived=derived))
+    sent = [r for r in read_audit_log(tmp_path / "audit.jsonl") if r["event"] == "sent"]
+    assert sent[-1]["derived"] == derived and sent[-1]["real_rows"] == 0
+
+
 def test_bad_settings():
     with pytest.raises(ParameterError, match="is not an http"):
         ChatClient(endpoint="ftp://x/v1", model="m")
@@ -312,6 +339,8 @@ def test_audit_log_stays_valid_jsonl_after_a_crash(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
     records = read_audit_log(log)  # raises on a broken line
     assert [r["event"] for r in records] == ["sent", "done"] * 3 + ["sent"]
     assert records[-1]["real_rows"] == 1 and records[-1]["columns"] == ["a"]

@@ -215,6 +215,8 @@ def test_a_second_writer_is_refused_at_once(pima, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
     assert invoke("fit", pima, "--out", out, "--generator", "marginals").exit_code == 0
 
 

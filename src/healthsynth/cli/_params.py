@@ -17,7 +17,7 @@ from healthsynth.errors import ParameterError
 __all__ = ["flag_of", "generator_params", "setting_names"]
 
 #: Settings whose flag is not the setting's name.
-_FLAGS = {"column_descriptions": "--describe"}
+_FLAGS = {"column_descriptions": "--describe", "domains": "--range"}
 
 
 def flag_of(param: str) -> str:

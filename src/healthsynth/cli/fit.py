@@ -46,6 +46,7 @@ _NOT_SETTINGS = {
     "table",
     "death_value",
     "describe",
+    "ranges",
     "omop",
     "meds",
     "engine",
@@ -127,7 +128,9 @@ def fit(
     code_map: Annotated[
         str | None,
         typer.Option(
-            help="Item-to-code mapping: a packaged name (nafld, pbcseq) or a CSV file.",
+            help="Item-to-code mapping: a packaged name (nafld, pbcseq) or a CSV file. For "
+            "prompted-llm, its plausible ranges become the domains of columns named like its "
+            "items.",
             rich_help_panel=_TL,
         ),
     ] = None,
@@ -178,7 +181,33 @@ def fit(
         bool,
         typer.Option(
             "--allow-remote-phi",
-            help="Allow real rows to go to an endpoint off this machine.",
+            help="Allow real rows, and data derived from them (every prompt carries categories "
+            "and ranges), to go to an endpoint off this machine.",
+            rich_help_panel=_LLM,
+        ),
+    ] = False,
+    ranges: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--range",
+            help="COLUMN=LOW..HIGH: a declared range (domain) of a numeric or date column; "
+            "either side may be left empty; repeatable.",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    widen: Annotated[
+        float | None,
+        typer.Option(
+            help="Standard deviations a range drawn from the real rows reaches beyond them "
+            "(default 3; 0 keeps their extremes).",
+            rich_help_panel=_LLM,
+        ),
+    ] = None,
+    reveal_ranges: Annotated[
+        bool,
+        typer.Option(
+            "--reveal-ranges",
+            help="State the real rows' own minimum and maximum in the prompt.",
             rich_help_panel=_LLM,
         ),
     ] = False,
@@ -255,6 +284,8 @@ def fit(
         raise ParameterError("give the model folder to write with --out")
     given["column_descriptions"] = _describe(describe) if describe else None
     given["allow_remote_phi"] = allow_remote_phi or None
+    given["domains"] = _domains(ranges) if ranges else None
+    given["reveal_ranges"] = reveal_ranges or None
     source = _source(
         data,
         table,
@@ -449,6 +480,31 @@ def _report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> No
     )
     if getattr(model, "audit_log", None):
         say(f"LLM requests are logged to {Path(model.audit_log).resolve()}")
+
+
+def _domains(items: list[str]) -> dict[str, tuple[Any, Any]]:
+    """``--range COLUMN=LOW..HIGH`` flags as ``{column: (low, high)}`` (numbers, or dates)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for item in items:
+        name, sep, rng = item.partition("=")
+        low, dots, high = rng.partition("..")
+        if not sep or not name.strip() or not dots or not (low.strip() or high.strip()):
+            raise ParameterError(
+                f"--range '{item}' is not of the form COLUMN=LOW..HIGH (such as age=18..100, "
+                "or bmi=..60 for a high side only)"
+            )
+        out[name.strip()] = (_bound(low), _bound(high))
+    return out
+
+
+def _bound(text: str) -> Any:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text  # a date; the generator checks it against the column
 
 
 def _describe(items: list[str]) -> dict[str, str]:

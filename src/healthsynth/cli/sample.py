@@ -86,6 +86,39 @@ def sample(
         float | None,
         typer.Option(help="prompted-llm: most US dollars this run may cost (default: the fit's)."),
     ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: the endpoint to sample from (default: the fit's, when it is on "
+            "this machine; a remote one must be given again)."
+        ),
+    ] = None,
+    allow_remote_phi: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-phi",
+            help="prompted-llm: allow real rows and data derived from them to go to an endpoint "
+            "off this machine (never read from the model folder).",
+        ),
+    ] = False,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="prompted-llm: environment variable holding the API key (default "
+            "OPENAI_API_KEY; never read from the model folder)."
+        ),
+    ] = None,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="prompted-llm: JSONL audit log (default ./healthsynth-llm-audit.jsonl; never "
+            "read from the model folder)."
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="prompted-llm: folder for an opt-in response cache."),
+    ] = None,
     engine: EngineOption = "local",
     ray_address: RayAddressOption = None,
     workers: WorkersOption = None,
@@ -143,7 +176,15 @@ def sample(
             "give the output with --output (or, for timelines, a database with --to)"
         )
     if engine == "ray":
-        for flag, value in (("--budget-tokens", budget_tokens), ("--budget-usd", budget_usd)):
+        for flag, value in (
+            ("--budget-tokens", budget_tokens),
+            ("--budget-usd", budget_usd),
+            ("--endpoint", endpoint),
+            ("--allow-remote-phi", allow_remote_phi or None),
+            ("--api-key-env", api_key_env),
+            ("--audit-log", audit_log),
+            ("--cache-dir", cache_dir),
+        ):
             if value is not None:
                 raise ParameterError(f"{flag} applies to prompted-llm with --engine local")
         _sample_on_ray(
@@ -164,9 +205,15 @@ def sample(
     sized = {"block_size": block_size} if block_size is not None else {}
     with output_lock(output):
         model = load_generator(model_dir, trust_pickle=trust_pickle)
+        # the settings that decide where data go come from this command, never from the folder
         for flag, param, value in (
             ("--budget-tokens", "budget_tokens", budget_tokens),
             ("--budget-usd", "budget_usd", budget_usd),
+            ("--endpoint", "endpoint", endpoint),
+            ("--allow-remote-phi", "allow_remote_phi", allow_remote_phi or None),
+            ("--api-key-env", "api_key_env", api_key_env),
+            ("--audit-log", "audit_log", None if audit_log is None else str(audit_log)),
+            ("--cache-dir", "cache_dir", None if cache_dir is None else str(cache_dir)),
         ):
             if value is None:
                 continue
@@ -369,7 +416,8 @@ def _summary(run: dict[str, Any], output: Path, timelines: bool) -> None:
     say(
         f"{llm['requests']} requests ({llm['cached_requests']} from the cache), "
         f"{llm['tokens_in']:,} tokens in, {llm['tokens_out']:,} out{money}; of "
-        f"{llm['rows_parsed']:,} rows parsed: {llm['rows_invalid']:,} outside the schema, "
+        f"{llm['rows_parsed']:,} rows parsed: {llm['rows_invalid']:,} outside the schema "
+        f"({llm.get('rows_out_of_domain', 0):,} outside a column's domain), "
         f"{llm['off_condition']:,} off the conditions, {llm['rule_violations']:,} against the "
         f"rules, {llm['copies_of_examples'] + llm['copies_of_training']:,} copies of real "
         f"rows, {cur.get('hard', 0):,} dropped by curation; audit log {llm['audit_log']}"

@@ -157,16 +157,15 @@ def open_folder(
 
 def load_any(path: str | Path, *, trust_pickle: bool = False) -> Any:
     """Load whichever generator a model folder holds (pickles only with ``trust_pickle``)."""
-    from healthsynth.generators._registry import registry, timeline_registry
+    from healthsynth.generators._registry import registry
 
     _, meta = check_folder(path)
     name = meta.get("generator")
-    for reg in (registry, timeline_registry):
-        if isinstance(name, str) and name in reg.names():
-            return reg.get(name).load(path, trust_pickle=trust_pickle)
-    known = registry.names() + timeline_registry.names()
+    if isinstance(name, str) and name in registry.names():
+        return registry.get(name).load(path, trust_pickle=trust_pickle)
     raise ModelFolderError(
-        f"model folder {path} names an unknown generator {name!r}; known: {', '.join(known)}"
+        f"model folder {path} names an unknown generator {name!r}; known: "
+        f"{', '.join(registry.names())}"
     )
 
 

@@ -22,18 +22,9 @@ from healthsynth.data import Schema, infer_schema
 from healthsynth.errors import ConditionError, DataError, ModelFolderError
 from healthsynth.generators._base import Generator, surrogate_ids, warn
 from healthsynth.generators._conditions import Condition, resolve_conditions
-from healthsynth.generators._folder import (
-    atomic_folder,
-    open_folder,
-    peak_rss_mb,
-    read_json,
-    runtime_info,
-    write_common,
-)
+from healthsynth.generators._folder import peak_rss_mb, read_json, runtime_info
 
 __all__ = ["IndependentMarginals"]
-
-_FORMAT_VERSION = 1
 
 
 class IndependentMarginals(Generator):
@@ -165,41 +156,17 @@ class IndependentMarginals(Generator):
             return pd.to_datetime(series).to_numpy()
         return series.to_numpy()
 
-    def save(self, path: str | Path) -> Path:
-        """Write the model folder (the counts go to ``model/marginals.json``)."""
-        self._check_fitted()
-        path = Path(path)
-        with atomic_folder(path) as tmp:
-            (tmp / "model").mkdir()
-            (tmp / "model" / "marginals.json").write_text(
-                json.dumps(self.marginals_), encoding="utf-8"
-            )
-            write_common(
-                tmp,
-                name=self.name,
-                format_version=_FORMAT_VERSION,
-                params=self.get_params(),
-                schema=self.schema_,
-                training=self.training_record_,
-            )
-        return path
+    def _save_state(self, folder: Path) -> None:
+        """The counts go to ``model/marginals.json``."""
+        (folder / "marginals.json").write_text(json.dumps(self.marginals_), encoding="utf-8")
 
-    @classmethod
-    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> IndependentMarginals:
-        """Load a model folder written by :meth:`save` (no pickle; ``trust_pickle`` is unused)."""
-        folder, _, schema, params = open_folder(
-            path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
-        )
-        self = cls(**params)
+    def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
         self.marginals_ = read_json(folder / "model" / "marginals.json", folder)
-        missing = [c.name for c in schema.modelled if c.name not in self.marginals_]
+        missing = [c.name for c in self.schema_.modelled if c.name not in self.marginals_]
         if missing:
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: no counts for column(s) {', '.join(missing)}"
             )
-        self.schema_ = schema
-        self.training_record_ = read_json(folder / "training.json", folder)
-        return self
 
 
 def _satisfies(v: Any, cond: Condition) -> bool:

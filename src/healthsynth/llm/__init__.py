@@ -1,11 +1,13 @@
 """Language-model backends: any OpenAI-compatible chat endpoint, with a PHI gate and accounting.
 
 :class:`ChatClient` wraps the official ``openai`` SDK (OpenAI, Azure, vLLM, Ollama, llama.cpp
-server, TGI — anything that speaks chat completions at a base URL). Real rows go to an endpoint
-off this machine only with ``allow_remote_phi``; every request is written to a JSONL audit log
-before it is sent (:class:`AuditLog`); tokens and money are counted from the replies' usage, and
-a budget stops the client before a request could exceed it. :mod:`healthsynth.llm.testing`
-serves a scripted chat-completions endpoint on 127.0.0.1 for tests and benchmarks.
+server, TGI — anything that speaks chat completions at a base URL). Real rows, and data derived
+from them, go to an endpoint off this machine only with ``allow_remote_phi``; no redirect is
+followed, and an endpoint URL carrying credentials is refused (``docs/security.md``). Every
+request is written to a JSONL audit log before it is sent (:class:`AuditLog`); tokens and money
+are counted from the replies' usage, and a budget stops the client before a request could
+exceed it. :mod:`healthsynth.llm.testing` serves a scripted chat-completions endpoint on a
+loopback address for tests and benchmarks.
 
 The local causal LMs trained here live with their generators (``tabular-lm``, ``timeline-lm``).
 """

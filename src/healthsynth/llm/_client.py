@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -31,7 +32,7 @@ from healthsynth.errors import (
 )
 from healthsynth.llm._audit import AuditLog
 from healthsynth.llm._cache import ResponseCache, request_key
-from healthsynth.llm._gate import endpoint_host, is_local_endpoint
+from healthsynth.llm._gate import endpoint_host, is_local_endpoint, redact_url
 from healthsynth.llm._prices import Price, load_prices
 
 __all__ = ["RESPONSE_FORMATS", "ChatClient", "ChatReply", "ChatRequest", "Usage"]
@@ -42,6 +43,7 @@ RESPONSE_FORMATS = ("json_schema", "json_object", "text")
 #: characters per token assumed for a prompt before any reply has reported real counts; low on
 #: purpose (numbers and punctuation tokenize densely), so the first estimate is on the high side
 _FIRST_CHARS_PER_TOKEN = 2.0
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,12 @@ class ChatRequest:
         How many real records the prompt holds and which columns of them: what the PHI gate
         checks and the audit log records.
     schema_columns
-        Columns whose description (type, observed range or categories, missing share) the
-        prompt holds, for the audit log.
+        Columns whose description (type, range or categories, missing share) the prompt holds,
+        for the audit log.
+    derived
+        Column -> what the prompt (or the response format) carries that was computed from the
+        real rows, in words (``"categories"``, ``"widened range; missing share"`` ...). The PHI
+        gate treats it like real rows; the audit log records it.
     purpose
         A word for the audit log (``generate``, ``repair``).
     """
@@ -76,6 +82,7 @@ class ChatRequest:
     real_rows: int = 0
     columns: Sequence[str] = ()
     schema_columns: Sequence[str] = ()
+    derived: Mapping[str, str] = field(default_factory=dict)
     purpose: str = "generate"
 
     def prompt_chars(self) -> int:
@@ -172,7 +179,14 @@ class ChatClient:
         Stop before a request could take the total past this many tokens (input plus the
         request's ``max_tokens``) or dollars. Cached replies cost nothing.
     allow_remote_phi
-        Allow requests that hold real rows to go to an endpoint off this machine.
+        Allow requests that hold real rows, or data derived from them, to go to an endpoint off
+        this machine.
+
+    Notes
+    -----
+    The endpoint URL may carry no credentials (see :mod:`healthsynth.llm._gate`), and the
+    client follows no HTTP redirect: a 3xx answer becomes an :class:`EndpointError` naming
+    where it pointed, and nothing is sent there.
     """
 
     def __init__(
@@ -203,6 +217,11 @@ class ChatClient:
             raise ParameterError(
                 f"response_format must be one of {', '.join(RESPONSE_FORMATS)}; "
                 f"got {response_format!r}"
+            )
+        if not isinstance(api_key_env, str) or not _ENV_NAME.fullmatch(api_key_env):
+            raise ParameterError(
+                "api_key_env must be the name of an environment variable (letters, digits and "
+                f"underscores, such as OPENAI_API_KEY); got {api_key_env!r}"
             )
         if budget_tokens is not None:
             _check_count("budget_tokens", budget_tokens, low=1)
@@ -265,9 +284,12 @@ class ChatClient:
             except ImportError:
                 raise MissingExtraError("openai", "llm", "prompting an LLM endpoint") from None
             # a proxy from the environment (HTTP_PROXY ...) would carry requests for a local
-            # endpoint off this machine, past the PHI gate: local endpoints ignore it
+            # endpoint off this machine, past the PHI gate: local endpoints ignore it. A
+            # redirect would resend the prompt to a host the gate never saw: none is followed
             http = openai.DefaultHttpxClient(
-                event_hooks={"response": [self._on_response]}, trust_env=not self.local
+                event_hooks={"response": [self._on_response]},
+                trust_env=not self.local,
+                follow_redirects=False,
             )
             sdk = openai.OpenAI(
                 base_url=self.endpoint,
@@ -303,15 +325,26 @@ class ChatClient:
         self._local = threading.local()
 
     # -- checks ----------------------------------------------------------------------------
-    def check_gate(self, real_rows: int) -> None:
-        """Refuse, before anything is sent, to send real rows off this machine unasked."""
-        if real_rows and not self.local and not self.allow_remote_phi:
-            raise RemotePHIError(
-                f"the prompts would send real rows to {endpoint_host(self.endpoint)}, which is "
-                "not this machine; use a local endpoint, the zero-shot prompt (no real rows), "
-                "or pass --allow-remote-phi (allow_remote_phi=True) if your data governance "
-                "allows it"
-            )
+    def check_gate(self, real_rows: int, derived: Mapping[str, str] | None = None) -> None:
+        """Refuse, before anything is sent, to send real rows or data derived from them away.
+
+        Nothing is refused for an endpoint on this machine, or with ``allow_remote_phi``.
+        """
+        if self.local or self.allow_remote_phi or not (real_rows or derived):
+            return
+        host = endpoint_host(self.endpoint)
+        n = len(derived or {})
+        what = (
+            f"{real_rows} real row{'s' if real_rows != 1 else ''}"
+            if real_rows
+            else "data derived from the real rows (the categories or ranges of "
+            f"{n} column{'s' if n != 1 else ''})"
+        )
+        raise RemotePHIError(
+            f"the prompts would send {what} to {host}, which is not this machine; use a local "
+            "endpoint, or pass --allow-remote-phi (allow_remote_phi=True) if your data "
+            "governance allows it"
+        )
 
     def check_budget_for(self, request: ChatRequest) -> int:
         """The tokens ``request`` may take; :class:`BudgetError` if the budget cannot pay it."""
@@ -347,7 +380,9 @@ class ChatClient:
             return  # the server has no model list; the first request will tell
         except openai.OpenAIError as e:
             error = self._endpoint_error(e)
-            self._log({"event": "failed", "id": rid, "error": str(error)})
+            self._log(
+                {"event": "failed", "id": rid, "error": str(error), **self._redirect_record(e)}
+            )
             raise error from None
         self._log({"event": "done", "id": rid, "models": len(ids)})
         if ids and self.model not in ids:
@@ -381,7 +416,7 @@ class ChatClient:
 
     def complete(self, request: ChatRequest) -> ChatReply:
         """Send one request (or answer it from the cache) and account for it."""
-        self.check_gate(request.real_rows)
+        self.check_gate(request.real_rows, request.derived)
         body = self._body(request)
         # the seed is part of the key even when it is not sent: otherwise requests that differ
         # only in their seed (a zero-shot prompt) would all get the first one's reply
@@ -393,6 +428,7 @@ class ChatClient:
             "real_rows": int(request.real_rows),
             "columns": list(request.columns),
             "schema_columns": list(request.schema_columns),
+            "derived": dict(request.derived),
             "prompt_sha256": request.prompt_hash(),
         }
         if self.cache is not None:
@@ -436,9 +472,8 @@ class ChatClient:
                     "chat completion; check that --endpoint is the API's base URL (often ending "
                     "in /v1)"
                 )
-            self._log(
-                {"event": "failed", "id": rid, "error": str(error), "attempts": self._attempts()}
-            )
+            failed = {"event": "failed", "id": rid, "error": str(error)}
+            self._log({**failed, **self._redirect_record(e), "attempts": self._attempts()})
             raise error from None
         seconds = time.perf_counter() - started
         tokens_in = int(usage.prompt_tokens) if reported else est_in
@@ -573,6 +608,27 @@ class ChatClient:
             self.audit.append({"endpoint": self.endpoint, "model": self.model, **record})
 
     # -- errors ----------------------------------------------------------------------------
+    @staticmethod
+    def _redirect_target(e: Exception) -> str | None:
+        """Where a 3xx answer pointed (credentials hidden), or None for any other failure."""
+        response = getattr(e, "response", None)
+        code = getattr(response, "status_code", None)
+        if not isinstance(code, int) or not 300 <= code < 400:
+            return None
+        location = response.headers.get("location")  # type: ignore[union-attr]
+        if not location:
+            return "(no Location header)"
+        from urllib.parse import urljoin
+
+        try:
+            return redact_url(urljoin(str(response.request.url), location))  # type: ignore[union-attr]
+        except (RuntimeError, ValueError):
+            return redact_url(location)
+
+    def _redirect_record(self, e: Exception) -> dict[str, Any]:
+        target = self._redirect_target(e)
+        return {} if target is None else {"redirect_to": target, "followed": False}
+
     def _scrub(self, text: str) -> str:
         if self._key:
             text = text.replace(self._key, "***")
@@ -614,6 +670,14 @@ class ChatClient:
             return EndpointError(
                 f"{where} still answered 429 Too Many Requests after {tries}; lower "
                 "--concurrency or try again later"
+            )
+        target = self._redirect_target(e)
+        if isinstance(e, openai.APIStatusError) and target is not None:
+            return EndpointError(
+                f"{where} answered {e.status_code} and redirected the request to {target}; "
+                "healthsynth follows no redirects, so nothing was sent there: if that server is "
+                "the right one, give its URL as --endpoint (endpoint=), where the PHI gate "
+                "checks it"
             )
         if isinstance(e, openai.APIStatusError):
             detail = self._scrub(_server_message(e))

@@ -1,4 +1,4 @@
-"""A scripted chat-completions endpoint on 127.0.0.1, for tests and benchmarks.
+"""A scripted chat-completions endpoint on a loopback address, for tests and benchmarks.
 
 It speaks the parts of the OpenAI HTTP API that :class:`~healthsynth.llm.ChatClient` uses
 (``GET /v1/models``, ``POST /v1/chat/completions``) over a real socket, so the SDK, the network
@@ -201,7 +201,7 @@ def _row_count(schema: Any, prompt: str) -> int:
 
 
 class ChatServer:
-    """A chat-completions server on 127.0.0.1 (a free port), run in a background thread.
+    """A chat-completions server on a loopback address (a free port), in a background thread.
 
     Parameters
     ----------
@@ -212,11 +212,17 @@ class ChatServer:
     api_key
         When set, requests must carry it as a bearer token (others get 401, whose message
         echoes the key given, as some servers do).
+    host
+        The address to listen on: ``127.0.0.1`` (default), another 127.0.0.0/8 address such as
+        ``127.0.0.2`` (a second "host" for redirect tests), or ``::1``.
 
     Attributes
     ----------
     url
         The base URL to give a client (``http://127.0.0.1:PORT/v1``).
+    seen
+        Every request of any method and path, as ``(method, path, headers)`` with lower-case
+        header names: what a test asserts on when nothing at all may reach this server.
     script
         Replies to give, first in first out, before the replier answers.
     requests
@@ -231,8 +237,11 @@ class ChatServer:
         *,
         models: Sequence[str] = ("test-model",),
         api_key: str | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.replier = replier or (lambda body: '{"rows": []}')
+        self.host = host
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.models = list(models)
         self.api_key = api_key
         self.script: deque[Reply] = deque()
@@ -251,6 +260,19 @@ class ChatServer:
 
             def log_message(self, *args: Any) -> None:
                 return None
+
+            def parse_request(self) -> bool:
+                ok = super().parse_request()
+                if ok:
+                    with server._lock:
+                        server.seen.append(
+                            (
+                                self.command,
+                                self.path,
+                                {k.lower(): v for k, v in self.headers.items()},
+                            )
+                        )
+                return ok
 
             def _authorized(self) -> bool:
                 if server.api_key is None:
@@ -353,9 +375,18 @@ class ChatServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        import socket
+
+        six = ":" in self.host
+        server_class = type(
+            "Server",
+            (ThreadingHTTPServer,),
+            {"address_family": socket.AF_INET6 if six else socket.AF_INET},
+        )
+        self._httpd = server_class((self.host, 0), Handler)
         self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        where = f"[{self.host}]" if six else self.host
+        self.url = f"http://{where}:{self._httpd.server_address[1]}/v1"
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 

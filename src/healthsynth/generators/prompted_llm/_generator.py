@@ -12,6 +12,16 @@ used: the PHI gate, that the budget pays for one request, and that the server se
 
 Every count lands in :attr:`PromptedLLM.sampling_record_`, next to the tokens, requests, seconds
 and money the run took.
+
+The ranges the checks enforce and the prompt states are each column's *domain*
+(:mod:`._domains`): declared bounds where there are any (``domains=``, the rules, a code
+mapping's plausible range, a schema bound beyond the real rows), else the real rows' range
+widened by ``widen`` standard deviations, never the bare extremes of a few real rows.
+
+Settings that decide where data go and what a request carries along (``endpoint``,
+``allow_remote_phi``, ``api_key_env``, ``audit_log``, ``cache_dir``) come from the call in use,
+never from a model folder alone: :meth:`PromptedLLM.load` sets them to the safe defaults (or to
+what it is given), keeping a saved endpoint only when it is on this machine.
 """
 
 from __future__ import annotations
@@ -47,6 +57,17 @@ from healthsynth.generators._folder import (
     runtime_info,
     write_common,
 )
+from healthsynth.generators.prompted_llm._domains import (
+    DEFAULT_WIDEN,
+    as_code_map,
+    derived_items,
+    domains_from_dict,
+    observed_ranges,
+    resolve_domains,
+    schema_domains,
+    shown_domains,
+    with_domains,
+)
 from healthsynth.generators.prompted_llm._parse import parse_reply, valid_rows
 from healthsynth.generators.prompted_llm._prompts import (
     OUTPUT,
@@ -59,7 +80,7 @@ from healthsynth.generators.prompted_llm._prompts import (
     row_schema,
 )
 
-__all__ = ["DEFAULT_AUDIT_LOG", "PromptedLLM"]
+__all__ = ["CALL_ONLY_SETTINGS", "DEFAULT_AUDIT_LOG", "PromptedLLM"]
 
 _FORMAT_VERSION = 1
 #: where requests are logged unless ``audit_log`` says otherwise (relative to the working folder)
@@ -67,6 +88,9 @@ DEFAULT_AUDIT_LOG = "healthsynth-llm-audit.jsonl"
 _DESCRIPTION = "Records of patients from a health study, one record per patient."
 #: rounds in a row without a single usable row before sampling gives up
 _EMPTY_ROUNDS = 3
+#: settings that decide where data go or what goes with them: taken from the call in use, never
+#: from a model folder (``endpoint`` is kept from a folder only when it is on this machine)
+CALL_ONLY_SETTINGS = ("endpoint", "allow_remote_phi", "api_key_env", "audit_log", "cache_dir")
 
 
 class PromptedLLM(Generator):
@@ -90,7 +114,22 @@ class PromptedLLM(Generator):
         Rows asked for in each request.
     description, column_descriptions
         What the data are, and what each column means (with units): the data context the
-        prompt gives the model. Column types, ranges and categories come from the schema.
+        prompt gives the model. Column types and categories come from the schema, ranges from
+        the columns' domains.
+    domains
+        Column -> ``(low, high)``: declared ranges of numeric, whole-number or date columns
+        (None for an open side). They come first; see :mod:`._domains` for the others.
+    widen
+        How far a range drawn from the real rows reaches beyond them, in standard deviations of
+        the column (kept at 0 for columns without negative values, rounded outward); 0 keeps
+        the real rows' own extremes.
+    code_map
+        A code mapping of :mod:`healthsynth.knowledge` (packaged name such as ``pbcseq``, a CSV
+        path or a :class:`~healthsynth.knowledge.CodeMap`): the plausible range of an item whose
+        name is a column's name becomes that column's domain.
+    reveal_ranges
+        State the real rows' own minimum and maximum in the prompt (off by default: the prompt
+        states the domain, and bounds that may be real values are rounded outward).
     temperature, max_tokens
         Sampling temperature; the completion-token limit per request (default: estimated from
         the length of a row, with room to spare).
@@ -105,8 +144,9 @@ class PromptedLLM(Generator):
     api_key_env
         Environment variable that holds the API key (the key itself is never stored or logged).
     allow_remote_phi
-        Allow real rows to go to an endpoint off this machine (anything but localhost,
-        127.0.0.0/8 and ::1). Without it such a run is refused before any request.
+        Allow real rows, or data derived from them (every prompt carries categories and
+        ranges), to go to an endpoint off this machine (anything but localhost, 127.0.0.0/8
+        and ::1). Without it such a run is refused before any request.
     budget_tokens, budget_usd
         Each ``fit`` or ``sample`` call stops before a request could take it past this many
         tokens or dollars; ``sample`` then returns the rows it has, with a warning.
@@ -127,7 +167,8 @@ class PromptedLLM(Generator):
     check_model
         At ``fit``, ask the server whether it serves ``llm_model``.
     seed
-        Seed of the example draws and request seeds when ``sample`` gets none.
+        Seed of the request ``fit`` sends to check the endpoint (``sample`` takes its own seed;
+        ``None`` there draws fresh randomness, as for every generator).
     verbose
         Show progress.
 
@@ -135,9 +176,15 @@ class PromptedLLM(Generator):
     -----
     The model folder holds the real training rows (``model/real.parquet``): prompting and
     curation need them at sampling time. Treat the folder like the data itself.
+
+    ``endpoint``, ``allow_remote_phi``, ``api_key_env``, ``audit_log`` and ``cache_dir`` are
+    never taken from a model folder: see :meth:`load`.
     """
 
     name = "prompted-llm"
+    call_settings = CALL_ONLY_SETTINGS
+    #: the endpoint a loaded folder was fitted against, when it is not on this machine
+    fitted_endpoint_: str | None = None
 
     def __init__(
         self,
@@ -149,6 +196,10 @@ class PromptedLLM(Generator):
         rows_per_request: int = 10,
         description: str | None = None,
         column_descriptions: Mapping[str, str] | None = None,
+        domains: Mapping[str, Any] | None = None,
+        widen: float = DEFAULT_WIDEN,
+        code_map: Any = None,
+        reveal_ranges: bool = False,
         temperature: float = 0.9,
         max_tokens: int | None = None,
         response_format: str = "json_schema",
@@ -176,6 +227,10 @@ class PromptedLLM(Generator):
         self.rows_per_request = rows_per_request
         self.description = description
         self.column_descriptions = column_descriptions
+        self.domains = domains
+        self.widen = widen
+        self.code_map = code_map
+        self.reveal_ranges = reveal_ranges
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.response_format = response_format
@@ -197,11 +252,29 @@ class PromptedLLM(Generator):
         self.verbose = verbose
 
     # -- settings ------------------------------------------------------------------------------
-    def _check_settings(self, n_rows: int) -> None:
-        if not self.endpoint:
+    def _check_endpoint(self) -> None:
+        if self.endpoint:
+            return
+        fitted = getattr(self, "fitted_endpoint_", None)
+        if fitted:
+            from healthsynth.llm._gate import check_endpoint, redact_url
+
+            try:
+                check_endpoint(fitted)
+                why = "which is not this machine, and a model folder alone never sends data off it"
+            except ParameterError:
+                why = "which is not a plain URL without credentials, so it is never used"
             raise ParameterError(
-                "prompted-llm needs the LLM endpoint's base URL (endpoint=..., --endpoint URL)"
+                f"this model was fitted against {redact_url(fitted)}, {why}; give the endpoint "
+                "again (endpoint=..., --endpoint URL), with allow_remote_phi=True "
+                "(--allow-remote-phi) if your data governance allows it"
             )
+        raise ParameterError(
+            "prompted-llm needs the LLM endpoint's base URL (endpoint=..., --endpoint URL)"
+        )
+
+    def _check_settings(self, n_rows: int) -> None:
+        self._check_endpoint()
         if not self.llm_model:
             raise ParameterError("prompted-llm needs the model name (llm_model=..., --llm-model)")
         if self.prompt not in PROMPTS:
@@ -224,6 +297,12 @@ class PromptedLLM(Generator):
             or not (0 <= self.temperature <= 2)
         ):
             raise ParameterError(f"temperature must be between 0 and 2; got {self.temperature!r}")
+        w = self.widen
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0 <= w <= 100):
+            raise ParameterError(f"widen must be a number from 0 to 100; got {w!r}")
+        for name in ("reveal_ranges", "allow_remote_phi"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if self.prompt != "zero-shot" and self.examples > n_rows:
             raise ParameterError(
                 f"examples ({self.examples}) is more than the {n_rows} rows of the data; give "
@@ -288,8 +367,17 @@ class PromptedLLM(Generator):
         client = self._client()  # checks the endpoint URL, budget and price settings
         self.rules_ = as_rules(rules, schema)
         names = [c.name for c in schema.modelled]
+        self.domains_ = resolve_domains(
+            data,
+            schema,
+            given=self.domains,
+            rules=self.rules_,
+            code_map=as_code_map(self.code_map),
+            widen=float(self.widen),
+        )
         self.real_ = data[names].reset_index(drop=True)
-        self.schema_ = schema
+        # the fitted schema is the schema of the output: the same columns, with the domains
+        self.schema_ = with_domains(schema, self.domains_)
         sample_rows = json_lines(self.real_.head(200))
         chars = float(np.mean([len(r) for r in sample_rows])) if sample_rows else 100.0
         # number-heavy JSON runs at 2-3 characters per token; 1.5 leaves room, plus the wrapper
@@ -298,20 +386,22 @@ class PromptedLLM(Generator):
         )
         try:
             first, _ = self._request({}, np.random.default_rng(self.seed))
-            client.check_gate(first.real_rows)
+            client.check_gate(first.real_rows, first.derived)
             client.check_budget_for(first)
             if self.check_model:
                 client.check_model()
         except BaseException:
-            del self.schema_
+            del self.schema_, self.domains_
             raise
         finally:
             client.close()
         self.training_record_ = {
             "generator": self.name,
-            "params": jsonable(self.get_params()),
+            "params": self._saved_params(),
             "n_rows": int(len(data)),
             "columns_sent": [] if self.prompt == "zero-shot" else names,
+            "derived_sent": dict(first.derived),
+            "domains": {k: d.to_dict() for k, d in self.domains_.items()},
             "max_tokens_per_request": self.max_tokens_,
             "prompt_chars": first.prompt_chars(),
             "fit_seconds": round(time.perf_counter() - started, 3),
@@ -349,12 +439,14 @@ class PromptedLLM(Generator):
     ) -> tuple[Any, np.ndarray]:
         from healthsynth.llm import ChatRequest
 
-        schema = self.schema_
+        reveal = bool(self.reveal_ranges)
+        schema = shown_domains(self.schema_, self.domains_, reveal_ranges=reveal)
         idx = self._example_rows(conds, rng)
         names = [c.name for c in schema.modelled]
+        observed = observed_ranges(self.real_, schema) if reveal else None
         context: dict[str, Any] = {
             "description": self.description or _DESCRIPTION,
-            "columns": column_lines(schema, self.column_descriptions),
+            "columns": column_lines(schema, self.column_descriptions, observed),
             "names": names,
             "n_rows": self.rows_per_request,
             "conditions": condition_lines(conds, schema),
@@ -384,6 +476,7 @@ class PromptedLLM(Generator):
             real_rows=len(idx),
             columns=names if len(idx) else [],
             schema_columns=names,
+            derived=derived_items(self.schema_, self.domains_, reveal_ranges=reveal),
         )
         return request, idx
 
@@ -413,8 +506,9 @@ class PromptedLLM(Generator):
         """
         self._check_fitted()
         n = self._check_n(n)
+        self._check_endpoint()
         conds = resolve_conditions(conditions, self.schema_)
-        rng = np.random.default_rng(self.seed if seed is None else seed)
+        rng = np.random.default_rng(seed)  # None: fresh randomness, as every generator
         started = time.perf_counter()
         client = self._client()
         fmt = OUTPUT[self.prompt]
@@ -527,6 +621,11 @@ class PromptedLLM(Generator):
             "rows_parsed": stats["rows_parsed"],
             "rows_invalid": int(sum(dropped.values())),
             "invalid_reasons": dict(dropped.most_common(10)),
+            "rows_out_of_domain": int(
+                sum(v for k, v in dropped.items() if k.endswith(" out of domain"))
+            ),
+            "domains": {k: d.to_dict() for k, d in self.domains_.items()},
+            "reveal_ranges": bool(self.reveal_ranges),
             "malformed_replies": stats["malformed_replies"],
             "truncated_replies": stats["truncated_replies"],
             "repairs_tried": stats["repairs_tried"],
@@ -542,6 +641,8 @@ class PromptedLLM(Generator):
             "generation_requests": stats["generation_requests"],
             "examples_sent": len(sent),
             "example_rows": sorted(sent),
+            "endpoint": self.endpoint,
+            "allow_remote_phi": bool(self.allow_remote_phi),
             "audit_log": None if self.audit_log is None else str(Path(self.audit_log).resolve()),
             "seconds": round(time.perf_counter() - started, 3),
             **client.usage.to_record(),
@@ -654,7 +755,10 @@ class PromptedLLM(Generator):
         with atomic_folder(path) as tmp:
             (tmp / "model").mkdir()
             self.real_.to_parquet(tmp / "model" / "real.parquet", index=False)
-            state = {"max_tokens": self.max_tokens_}
+            state: dict[str, Any] = {
+                "max_tokens": self.max_tokens_,
+                "domains": {k: d.to_dict() for k, d in self.domains_.items()},
+            }
             if self.rules_ is not None:
                 state["rules"] = self.rules_.to_dict()
             (tmp / "model" / "state.json").write_text(json.dumps(state), encoding="utf-8")
@@ -662,22 +766,72 @@ class PromptedLLM(Generator):
                 tmp,
                 name=self.name,
                 format_version=_FORMAT_VERSION,
-                params=jsonable(self.get_params()),
+                params=self._saved_params(),
                 schema=self.schema_,
                 training=self.training_record_,
             )
         return path
 
     @classmethod
-    def load(cls, path: str | Path, *, trust_pickle: bool = False) -> PromptedLLM:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        endpoint: str | None = None,
+        allow_remote_phi: bool = False,
+        api_key_env: str = "OPENAI_API_KEY",
+        audit_log: str | None = DEFAULT_AUDIT_LOG,
+        cache_dir: str | None = None,
+        trust_pickle: bool = False,
+    ) -> PromptedLLM:
         """Load a model folder written by :meth:`save` (nothing is sent, nothing unpickled).
 
-        ``trust_pickle`` is unused: this folder holds no pickle.
+        The settings below are never read from the folder, which could have been written by
+        anyone: they are what this call gives, or the safe defaults (the attributes of the same
+        names can also be set before :meth:`sample`).
+
+        Parameters
+        ----------
+        path
+            The model folder.
+        endpoint
+            The endpoint to sample from. Without it, the folder's endpoint is used only when it
+            is on this machine; a folder fitted against a remote endpoint then needs it again.
+        allow_remote_phi
+            Allow real rows and data derived from them to go to an endpoint off this machine.
+        api_key_env
+            The environment variable that holds the API key.
+        audit_log
+            The JSONL audit log (default ``./healthsynth-llm-audit.jsonl``).
+        cache_dir
+            An opt-in response cache folder.
+        trust_pickle
+            Unused: this folder holds no pickle.
         """
         folder, _, schema, params = open_folder(
             path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
         )
-        self = cls(**params)
+        stored = params.get("endpoint")
+        for key in CALL_ONLY_SETTINGS:
+            params.pop(key, None)
+        try:
+            self = cls(
+                **params,
+                endpoint=endpoint,
+                allow_remote_phi=allow_remote_phi,
+                api_key_env=api_key_env,
+                audit_log=audit_log,
+                cache_dir=cache_dir,
+            )
+        except TypeError as e:
+            raise ModelFolderError(
+                f"model folder {folder} is corrupted: its settings do not fit prompted-llm ({e})"
+            ) from None
+        if endpoint is None and isinstance(stored, str) and stored:
+            if _is_local(stored):
+                self.endpoint = stored
+            else:
+                self.fitted_endpoint_ = stored
         try:
             real = pd.read_parquet(folder / "model" / "real.parquet")
         except (OSError, ValueError) as e:
@@ -697,9 +851,39 @@ class PromptedLLM(Generator):
             from healthsynth.knowledge import RuleSet
 
             self.rules_ = RuleSet.from_dict(state["rules"])
-        self.schema_ = schema
+        try:
+            self.domains_ = (
+                domains_from_dict(state["domains"], schema)
+                if isinstance(state.get("domains"), dict)
+                else schema_domains(schema)
+            )
+        except ParameterError as e:
+            raise ModelFolderError(f"model folder {folder} is corrupted: {e}") from None
+        self.schema_ = with_domains(schema, self.domains_)
         self.training_record_ = read_json(folder / "training.json", folder)
         return self
+
+    def _saved_params(self) -> dict[str, Any]:
+        """The settings as JSON (a code mapping by its name, dates as ISO text)."""
+        params = self.get_params()
+        cmap = params.get("code_map")
+        if cmap is not None and not isinstance(cmap, (str, Path)):
+            params["code_map"] = getattr(cmap, "name", str(cmap))
+        if params.get("domains") is not None:
+            params["domains"] = {
+                str(k): [v.isoformat() if hasattr(v, "isoformat") else v for v in pair]
+                for k, pair in dict(params["domains"]).items()
+            }
+        return dict(jsonable(params))
+
+
+def _is_local(url: str) -> bool:
+    from healthsynth.llm import is_local_endpoint
+
+    try:
+        return is_local_endpoint(url)
+    except ParameterError:
+        return False  # a URL the gate refuses is never used
 
 
 def _meets(s: pd.Series, cond: Condition) -> np.ndarray:

@@ -166,7 +166,7 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
     """The rows that fit ``schema``'s modelled columns, converted to their types.
 
     Returns the valid rows (modelled columns, in schema order) and the reasons the others were
-    dropped (``not a row``, ``missing COLUMN``, ``COLUMN out of range`` ...), one count per row
+    dropped (``not a row``, ``missing COLUMN``, ``COLUMN out of domain`` ...), one count per row
     (its first problem).
     """
     cols = schema.modelled
@@ -212,9 +212,9 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
                 x = np.round(x, c.precision)
             with np.errstate(invalid="ignore"):
                 if c.minimum is not None:
-                    fail(x < float(c.minimum) - 1e-9, f"{c.name} out of range")
+                    fail(x < float(c.minimum) - 1e-9, f"{c.name} out of domain")
                 if c.maximum is not None:
-                    fail(x > float(c.maximum) + 1e-9, f"{c.name} out of range")
+                    fail(x > float(c.maximum) + 1e-9, f"{c.name} out of domain")
             out[c.name] = pd.Series(x)
         elif c.kind in ("categorical", "boolean"):
             cats = list(c.categories or ())
@@ -235,7 +235,7 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
                 b = pd.Timestamp(bound)
                 zone = zone or b.tz
                 b = b.tz_localize("UTC") if b.tz is None else b.tz_convert("UTC")
-                fail(too_far(b).to_numpy(bool), f"{c.name} out of range")
+                fail(too_far(b).to_numpy(bool), f"{c.name} out of domain")
             out[c.name] = t.dt.tz_convert(zone) if zone is not None else t.dt.tz_localize(None)
         else:
             out[c.name] = s

@@ -6,7 +6,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -61,9 +61,15 @@ def _fmt(x: Any, precision: int | None) -> str:
 
 
 def column_lines(
-    schema: Schema, descriptions: Mapping[str, str] | None = None
+    schema: Schema,
+    descriptions: Mapping[str, str] | None = None,
+    observed: Mapping[str, tuple[Any, Any]] | None = None,
 ) -> list[dict[str, str]]:
-    """One ``{"name", "text"}`` per modelled column: meaning, type, range or categories."""
+    """One ``{"name", "text"}`` per modelled column: meaning, type, range or categories.
+
+    The ranges are ``schema``'s (the shown domains); ``observed`` adds the real rows' own range
+    after them (only with ``reveal_ranges``).
+    """
     out = []
     for c in schema.modelled:
         parts = []
@@ -83,11 +89,15 @@ def column_lines(
             kind = "date (YYYY-MM-DD)"
         else:
             kind = c.kind
-        if c.kind in ("numeric", "integer") and c.minimum is not None and c.maximum is not None:
+        if c.kind in ("numeric", "integer", "datetime"):
             p = 0 if c.kind == "integer" else c.precision
-            kind += f" from {_fmt(c.minimum, p)} to {_fmt(c.maximum, p)}"
-        elif c.kind == "datetime" and c.minimum is not None and c.maximum is not None:
-            kind += f" from {str(c.minimum)[:10]} to {str(c.maximum)[:10]}"
+            show: Any = (
+                (lambda v: str(v)[:10]) if c.kind == "datetime" else partial(_fmt, precision=p)
+            )
+            kind += _range_words(c.minimum, c.maximum, show)
+            seen = (observed or {}).get(c.name)
+            if seen is not None and (seen[0], seen[1]) != (c.minimum, c.maximum):
+                kind += f" ({show(seen[0])} to {show(seen[1])} in the real records)"
         parts.append(kind)
         if c.missing_rate > 0:
             parts.append(f"unknown in about {max(1, round(100 * c.missing_rate))}% of records")
@@ -95,6 +105,16 @@ def column_lines(
             parts.append("always known")
         out.append({"name": c.name, "text": "; ".join(parts)})
     return out
+
+
+def _range_words(low: Any, high: Any, show: Any) -> str:
+    if low is not None and high is not None:
+        return f" from {show(low)} to {show(high)}"
+    if low is not None:
+        return f" of at least {show(low)}"
+    if high is not None:
+        return f" of at most {show(high)}"
+    return ""
 
 
 def condition_lines(conditions: Mapping[str, Condition], schema: Schema) -> list[str]:

@@ -23,10 +23,10 @@ import pandas as pd
 from healthsynth.data import Column, Schema
 from healthsynth.errors import ConditionError
 from healthsynth.generators._conditions import Condition
+from healthsynth.generators._lm._vocab import BOS, PAD
 
 __all__ = ["PAD", "BOS", "Condition", "TableCodec"]
 
-PAD, BOS = 0, 1
 _EPOCH = pd.Timestamp("1970-01-01")
 
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from healthsynth.errors import ParameterError
 from healthsynth.generators.tabular_lm._codec import TableCodec, _ColumnCodec
@@ -40,7 +39,7 @@ _INF = float("inf")
 class _Requirement:
     """What a restricted column must satisfy on some rows."""
 
-    rows: torch.Tensor  # (n,) bool: rows the requirement applies to
+    rows: np.ndarray  # (n,) bool: rows the requirement applies to
     pred: Predicate
     negate: bool  # True: the predicate must FAIL; False: it must HOLD
     missing_ok: bool  # whether a missing value satisfies the requirement
@@ -103,29 +102,28 @@ class RuleDecoder:
             self._truth[key] = np.asarray(t, bool)
         return self._truth[key]
 
-    def _may(self, p: Predicate, state: _BatchState) -> tuple[torch.Tensor, torch.Tensor]:
+    def _may(self, p: Predicate, state: _BatchState) -> tuple[np.ndarray, np.ndarray]:
         """(may hold, may fail) per row for predicate ``p`` on an already decoded column."""
         ci = self.col_index[p.column]
         cc = self.codec.codecs[p.column]
         if cc.mode != "continuous":
-            truth = torch.from_numpy(self._token_truth(p))
-            t = truth[state.tokens[ci]]
+            t = self._token_truth(p)[state.tokens[ci]]
             return t, ~t
         lo, hi = state.low[ci], state.high[ci]
-        present = ~torch.isnan(lo)
+        present = ~np.isnan(lo)
         pl = -_INF if p.minimum is None else float(p.minimum)
         ph = _INF if p.maximum is None else float(p.maximum)
         may_hold = present & (hi >= pl) & (lo <= ph)
         may_fail = ~present | (lo < pl) | (hi > ph)
         return may_hold, may_fail
 
-    def _missing(self, column: str, state: _BatchState) -> torch.Tensor:
+    def _missing(self, column: str, state: _BatchState) -> np.ndarray:
         ci = self.col_index[column]
         cc = self.codec.codecs[column]
         if cc.mode == "continuous":
-            return torch.isnan(state.low[ci])
+            return np.isnan(state.low[ci])
         if not cc.has_na:
-            return torch.zeros(state.n, dtype=torch.bool)
+            return np.zeros(state.n, bool)
         return state.tokens[ci] == cc.slot_sizes[0] - 1
 
     # -- the batch ----------------------------------------------------------------------------
@@ -147,7 +145,7 @@ class RuleDecoder:
         name = self.codec.columns[ci].name
         out = []
         for r in state.enforce.get(ci, []):
-            gate = torch.ones(state.n, dtype=torch.bool)
+            gate = np.ones(state.n, bool)
             own = [p for p in r.when if p.column == name]
             for p in r.when:
                 if p.column != name:
@@ -176,7 +174,7 @@ class RuleDecoder:
                 break
         return out
 
-    def mask(self, slot: int, state: _BatchState, base: torch.Tensor) -> torch.Tensor:
+    def mask(self, slot: int, state: _BatchState, base: np.ndarray) -> np.ndarray:
         """Allowed tokens of ``slot`` for each row, given the model/condition mask ``base``."""
         ci = self.codec.slot_column[slot]
         cc = self.codec.codecs[self.codec.columns[ci].name]
@@ -188,22 +186,22 @@ class RuleDecoder:
             state.pending[ci] = reqs
         if not reqs:
             return base
-        allowed = base.clone()
+        allowed = base.copy()
         for q in reqs:
             if not bool(q.rows.any()):
                 continue
             if cc.mode != "continuous":
-                t = torch.from_numpy(self._token_truth(q.pred))
-                ok = ~t if q.negate else t.clone()
+                t = self._token_truth(q.pred)
+                ok = ~t if q.negate else t.copy()
                 if q.unless is not None:
-                    ok |= ~torch.from_numpy(self._token_truth(q.unless))
+                    ok |= ~self._token_truth(q.unless)
                 if cc.has_na:
                     ok[-1] = q.missing_ok or q.unless is not None
-                allowed &= torch.where(q.rows[:, None], ok[None, :], True)
+                allowed &= np.where(q.rows[:, None], ok[None, :], True)
             else:
                 ok_rows = self._interval_ok(cc, q, part, state)
-                allowed &= torch.where(q.rows[:, None], ok_rows, True)
-        empty = ~allowed.any(dim=1)
+                allowed &= np.where(q.rows[:, None], ok_rows, True)
+        empty = ~allowed.any(axis=1)
         if bool(empty.any()):
             state.infeasible |= empty
             allowed[empty] = base[empty]
@@ -211,11 +209,11 @@ class RuleDecoder:
 
     def _interval_ok(
         self, cc: _ColumnCodec, q: _Requirement, part: str, state: _BatchState
-    ) -> torch.Tensor:
+    ) -> np.ndarray:
         """(n, tokens) allowed for a continuous column under requirement ``q``."""
         pl = -_INF if q.pred.minimum is None else float(q.pred.minimum)
         ph = _INF if q.pred.maximum is None else float(q.pred.maximum)
-        sub = torch.from_numpy(cc.sub_edges)  # (K, F+1)
+        sub = cc.sub_edges  # (K, F+1)
         a, b = sub[:, :-1], sub[:, 1:]  # (K, F)
         step = 10.0 ** -(cc.column.precision if cc.column.precision is not None else 6)
         if not q.negate:
@@ -242,27 +240,27 @@ class RuleDecoder:
             # rows under this requirement: narrow their bounds for the decoder's clamp
             ci = self.col_index[q.pred.column]
             rows = q.rows
-            state.bound_low[ci] = torch.where(
-                rows, torch.clamp(state.bound_low[ci], min=lo), state.bound_low[ci]
+            state.bound_low[ci] = np.where(
+                rows, np.maximum(state.bound_low[ci], lo), state.bound_low[ci]
             )
-            state.bound_high[ci] = torch.where(
-                rows, torch.clamp(state.bound_high[ci], max=hi), state.bound_high[ci]
+            state.bound_high[ci] = np.where(
+                rows, np.minimum(state.bound_high[ci], hi), state.bound_high[ci]
             )
         if part == "coarse":
-            coarse_ok = fine_ok.any(dim=1)
+            coarse_ok = fine_ok.any(axis=1)
             if cc.has_na:
                 na_ok = q.missing_ok or q.unless is not None
-                coarse_ok = torch.cat([coarse_ok, torch.tensor([na_ok])])
-            return coarse_ok[None, :].expand(state.n, -1)
+                coarse_ok = np.concatenate([coarse_ok, [na_ok]])
+            return np.broadcast_to(coarse_ok[None, :], (state.n, len(coarse_ok)))
         # fine slot: rows' chosen coarse token picks the row of the table
         ci = self.col_index[q.pred.column]
         chosen = state.tokens[ci]
-        out = fine_ok[chosen.clamp(max=fine_ok.shape[0] - 1)]
+        out = fine_ok[np.minimum(chosen, fine_ok.shape[0] - 1)]
         if cc.has_na:  # a missing value has one (meaningless) fine token: leave it alone
             out[chosen == cc.slot_sizes[0] - 1] = True
         return out
 
-    def record(self, slot: int, state: _BatchState, pick: torch.Tensor) -> None:
+    def record(self, slot: int, state: _BatchState, pick: np.ndarray) -> None:
         """Remember the token chosen at ``slot`` (and a continuous column's interval)."""
         ci = self.codec.slot_column[slot]
         cc = self.codec.codecs[self.codec.columns[ci].name]
@@ -271,21 +269,21 @@ class RuleDecoder:
             state.tokens[ci] = pick
             if cc.mode == "continuous":
                 na = cc.has_na & (pick == cc.slot_sizes[0] - 1)
-                state.low[ci] = torch.where(na, torch.nan, 0.0).double()
-                state.high[ci] = state.low[ci].clone()
+                state.low[ci] = np.where(na, np.nan, 0.0)
+                state.high[ci] = state.low[ci].copy()
             return
         coarse = state.tokens[ci]
         na = coarse == cc.slot_sizes[0] - 1
         if not cc.has_na:
-            na = torch.zeros_like(na)
-        k = coarse.clamp(max=cc.sub_edges.shape[0] - 1)
-        sub = torch.from_numpy(cc.sub_edges)
+            na = np.zeros_like(na)
+        k = np.minimum(coarse, cc.sub_edges.shape[0] - 1)
+        sub = cc.sub_edges
         a, b = sub[k, pick], sub[k, pick + 1]
-        a = torch.maximum(a, state.bound_low[ci])
-        b = torch.minimum(b, state.bound_high[ci])
-        b = torch.maximum(a, b)
-        state.low[ci] = torch.where(na, torch.nan, a)
-        state.high[ci] = torch.where(na, torch.nan, b)
+        a = np.maximum(a, state.bound_low[ci])
+        b = np.minimum(b, state.bound_high[ci])
+        b = np.maximum(a, b)
+        state.low[ci] = np.where(na, np.nan, a)
+        state.high[ci] = np.where(na, np.nan, b)
 
 
 class _BatchState:
@@ -294,19 +292,19 @@ class _BatchState:
     def __init__(self, *, n: int, enforce: dict[int, list[Rule]], n_columns: int) -> None:
         self.n = n
         self.enforce = enforce
-        self.tokens: dict[int, torch.Tensor] = {}
-        self.low: dict[int, torch.Tensor] = {}
-        self.high: dict[int, torch.Tensor] = {}
-        self.bound_low = {c: torch.full((n,), -_INF, dtype=torch.float64) for c in range(n_columns)}
-        self.bound_high = {c: torch.full((n,), _INF, dtype=torch.float64) for c in range(n_columns)}
+        self.tokens: dict[int, np.ndarray] = {}
+        self.low: dict[int, np.ndarray] = {}
+        self.high: dict[int, np.ndarray] = {}
+        self.bound_low = {c: np.full(n, -_INF) for c in range(n_columns)}
+        self.bound_high = {c: np.full(n, _INF) for c in range(n_columns)}
         self.pending: dict[int, list[_Requirement]] = {}
-        self.infeasible = torch.zeros(n, dtype=torch.bool)
+        self.infeasible = np.zeros(n, bool)
 
     def bounds(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Per continuous column with finite bounds: (low, high) arrays for the decoder."""
         out = {}
         for c in self.bound_low:
             lo, hi = self.bound_low[c], self.bound_high[c]
-            if bool(torch.isfinite(lo).any() | torch.isfinite(hi).any()):
-                out[c] = (lo.numpy(), hi.numpy())
+            if bool(np.isfinite(lo).any() | np.isfinite(hi).any()):
+                out[c] = (lo, hi)
         return out

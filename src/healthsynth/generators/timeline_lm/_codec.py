@@ -33,6 +33,7 @@ import pandas as pd
 from healthsynth.data import Column, Dataset, Schema
 from healthsynth.generators._folder import jsonable
 from healthsynth.generators.tabular_lm._codec import BOS, PAD, TableCodec, _ColumnCodec
+from healthsynth.generators.timeline_lm._numbers import _Num
 
 __all__ = ["BOS", "PAD", "UNSAID", "TimelineCodec", "flag_name"]
 
@@ -59,62 +60,6 @@ def _time_column(name: str, precision: int | None) -> Column:
 def _precision(x: np.ndarray) -> int | None:
     x = x[np.isfinite(x)]
     return 0 if len(x) == 0 or np.all(np.abs(x - np.round(x)) < 1e-9) else None
-
-
-class _Num:
-    """A numeric field (start day, gap, one item's values) with one or two token slots."""
-
-    def __init__(self, codec: _ColumnCodec) -> None:
-        self.codec = codec
-        self.sizes = codec.slot_sizes
-        self.two = codec.mode == "continuous"
-        if codec.mode == "cat":
-            vals = pd.to_numeric(pd.Series(codec.values, dtype=object), errors="coerce")
-            self.lb0 = vals.to_numpy(float)
-            self.ub0 = self.lb0.copy()
-        elif codec.mode == "discrete":
-            self.lb0 = np.asarray(codec.values, float)
-            self.ub0 = self.lb0.copy()
-        else:
-            self.lb0 = np.asarray(codec.edges[:-1], float)
-            self.ub0 = np.asarray(codec.edges[1:], float)
-            self.lb1 = codec.sub_edges[:, :-1]
-            self.ub1 = codec.sub_edges[:, 1:]
-        if codec.has_na:  # the NA token carries no number: never below or above a bound
-            self.lb0 = np.append(self.lb0, np.nan)
-            self.ub0 = np.append(self.ub0, np.nan)
-            if self.two:
-                self.lb1 = np.vstack([self.lb1, np.full(self.lb1.shape[1], np.nan)])
-                self.ub1 = np.vstack([self.ub1, np.full(self.ub1.shape[1], np.nan)])
-
-    def fine_table(self) -> np.ndarray:
-        return self.codec.fine_table()
-
-    def within(self, low: float | None, high: float | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Tokens whose interval meets [low, high] (NA tokens stay allowed)."""
-        lo = -np.inf if low is None else low
-        hi = np.inf if high is None else high
-        ok0 = ~((self.ub0 < lo) | (self.lb0 > hi))
-        ok1 = None
-        if self.two:
-            ok1 = ~((self.ub1 < lo) | (self.lb1 > hi)) & self.fine_table()
-            ok0 = ok0 & ok1.any(axis=1)
-        return ok0, ok1
-
-    def decode(
-        self, t0: np.ndarray, t1: np.ndarray | None, rng: np.random.Generator, low: Any, high: Any
-    ) -> np.ndarray:
-        codes = [t0] if t1 is None or not self.two else [t0, t1]
-        n = len(t0)
-        bounds = (
-            np.full(n, -np.inf if low is None else low),
-            np.full(n, np.inf if high is None else high),
-        )
-        s = self.codec.decode(codes, rng, None, bounds if self.two else None)
-        x = pd.to_numeric(s, errors="coerce").to_numpy(float)
-        if low is not None or high is not None:
-            x = np.clip(x, bounds[0], bounds[1])
-        return x
 
 
 class TimelineCodec:
@@ -203,19 +148,7 @@ class TimelineCodec:
         """Learn the vocabulary from a dataset."""
         events = dataset.events()
         key, time = dataset.key, dataset.time
-        p = dataset.patient_table
-        items = events.groupby(["table", "item"], sort=False).size().sort_values(ascending=False)
-        # order items by table order, then frequency (stable for ties)
-        order = {n: i for i, n in enumerate(dataset.event_tables)}
-        item_list = sorted(items.index.tolist(), key=lambda ti: (order[ti[0]], -items[ti], ti[1]))
-        n_with = events.drop_duplicates([key, "table", "item"]).groupby(["table", "item"]).size()
-        flag_items = [
-            i
-            for i, ti in enumerate(item_list)
-            if ti in n_with.index and n_with[ti] < len(p)  # a flag that is always yes says nothing
-        ]
-        flag_items = sorted(flag_items, key=lambda i: -n_with[item_list[i]])[:max_flags]
-        flag_items.sort()
+        item_list, flag_items = _items_and_flags(dataset, events, max_flags)
         static_df, static_schema = _static_frame(dataset, item_list, flag_items)
         static = TableCodec.fit(
             static_schema,
@@ -245,22 +178,9 @@ class TimelineCodec:
             n_sub_bins=n_sub_bins,
             max_discrete=0,
         ).state
-        values: list[dict[str, Any] | None] = []
-        value_columns: list[dict[str, Any] | None] = []
-        grouped = dict(tuple(events.groupby(["table", "item"], sort=False)["value"]))
-        for ti in item_list:
-            v = grouped[ti]
-            if v.notna().sum() == 0:
-                values.append(None)
-                value_columns.append(None)
-                continue
-            col = _value_column(ti, v)
-            values.append(
-                _ColumnCodec.fit(
-                    col, v, n_bins=n_bins, n_sub_bins=n_sub_bins, max_discrete=max_discrete
-                ).state
-            )
-            value_columns.append(col.to_dict())
+        values, value_columns = _value_codecs(
+            events, item_list, n_bins=n_bins, n_sub_bins=n_sub_bins, max_discrete=max_discrete
+        )
         return cls(
             {
                 "static_schema": static_schema.to_dict(),
@@ -345,11 +265,18 @@ class TimelineCodec:
             if num.two:
                 tok[rows, 4] = self.val_f[i] + codes[1]
                 st[rows, 4] = self.S_VAL_F[i]
+        toks, states, cut = self._per_patient(tok, st, pid, ids)
+        return static_local, toks, states, cut
+
+    def _per_patient(
+        self, tok: np.ndarray, st: np.ndarray, pid: np.ndarray, ids: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+        """Split the events' token table by patient (patients table order); cut or end each."""
         keep = tok >= 0
         flat_tok = tok[keep]
         flat_st = st[keep]
         per_event = keep.sum(axis=1)
-        # split the flat arrays by patient, in the patients table's order
+        n = len(tok)
         counts = pd.Series(per_event).groupby(pid).sum() if n else pd.Series(dtype=int)
         lengths = counts.reindex(ids, fill_value=0).to_numpy()
         order_in_flat = pd.Index(pd.unique(pid)) if n else pd.Index([])
@@ -369,7 +296,7 @@ class TimelineCodec:
                 ss = np.append(ss, self.S_START_C if length == 0 else self.S_GAP_C)
             toks.append(tt)
             states.append(ss)
-        return static_local, toks, states, cut
+        return toks, states, cut
 
     def hide_flags(self, static_local: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Training copy of the static tokens with presence flags hidden (set to ``UNSAID``).
@@ -419,6 +346,54 @@ class TimelineCodec:
         m[self.S_START_C, self.END] = True
         m[self.S_GAP_C, self.END] = True
         return m
+
+
+def _items_and_flags(
+    dataset: Dataset, events: pd.DataFrame, max_flags: int
+) -> tuple[list[tuple[str, str]], list[int]]:
+    """Items in table order, then by frequency; and the ``max_flags`` most common to flag."""
+    key = dataset.key
+    items = events.groupby(["table", "item"], sort=False).size().sort_values(ascending=False)
+    order = {n: i for i, n in enumerate(dataset.event_tables)}
+    item_list = sorted(items.index.tolist(), key=lambda ti: (order[ti[0]], -items[ti], ti[1]))
+    n_with = events.drop_duplicates([key, "table", "item"]).groupby(["table", "item"]).size()
+    n_patients = len(dataset.patient_table)
+    flag_items = [
+        i
+        for i, ti in enumerate(item_list)
+        if ti in n_with.index and n_with[ti] < n_patients  # a flag always yes says nothing
+    ]
+    flag_items = sorted(flag_items, key=lambda i: -n_with[item_list[i]])[:max_flags]
+    flag_items.sort()
+    return item_list, flag_items
+
+
+def _value_codecs(
+    events: pd.DataFrame,
+    item_list: list[tuple[str, str]],
+    *,
+    n_bins: int,
+    n_sub_bins: int,
+    max_discrete: int,
+) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
+    """Per item, the state of its value codec and its value column (None: no values)."""
+    values: list[dict[str, Any] | None] = []
+    value_columns: list[dict[str, Any] | None] = []
+    grouped = dict(tuple(events.groupby(["table", "item"], sort=False)["value"]))
+    for ti in item_list:
+        v = grouped[ti]
+        if v.notna().sum() == 0:
+            values.append(None)
+            value_columns.append(None)
+            continue
+        col = _value_column(ti, v)
+        values.append(
+            _ColumnCodec.fit(
+                col, v, n_bins=n_bins, n_sub_bins=n_sub_bins, max_discrete=max_discrete
+            ).state
+        )
+        value_columns.append(col.to_dict())
+    return values, value_columns
 
 
 def _days(t: pd.Series, dataset: Dataset) -> np.ndarray:

@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Benchmark: ``healthsynth sample`` through the CLI, process start included.
+
+Two figures from issue 13, measured as a user sees them (wall time of the whole command):
+
+* ``healthsynth sample MODEL -n 10``: dominated by starting Python, importing and loading;
+* ``healthsynth sample MODEL -n 20000``: rows per second end to end, on a 19-column table;
+* with ``--timeline-model``: ``healthsynth sample TIMELINE_MODEL -n 500`` (patients per second
+  end to end, CSV tables).
+
+The model is tabular-lm with default settings on survival/pbc (identifiers dropped: 19
+columns), fitted once (``--fit-seconds`` of training; speed does not depend on how well it
+learned) by the first source tree, so that every tree can load it (a format-1 folder when the
+first tree is the old code). Each source tree (``--src NAME=PATH``, put first on PYTHONPATH)
+runs the same commands in turn, ``--repeats`` times; the median is reported, next to the time
+of ``python -c "import torch"`` measured the same way.
+
+    .venv/bin/python benchmarks/start_time.py --out benchmarks/out/start \
+        [--src new=src --src old=/path/to/old/src] [--repeats 5]
+
+Results: ``OUT/start_time.json`` and a markdown table on stdout (committed copy:
+docs/benchmark-results/start_time.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).parent / "healthsynth")
+
+FIT = """
+import sys, warnings
+warnings.simplefilter("ignore")
+from healthsynth.data import infer_schema, load_dataset
+from healthsynth.generators.tabular_lm import TabularLM
+df = load_dataset("survival/pbc")
+df = df[[c.name for c in infer_schema(df).modelled]]
+TabularLM(seed=0, max_time={seconds}, privacy_stop=False).fit(df).save(sys.argv[1])
+"""
+
+
+def env_for(src: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": src, "HF_HUB_OFFLINE": "1"}
+    env.pop("OMP_NUM_THREADS", None)
+    env.pop("HEALTHSYNTH_THREADS", None)
+    return env
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "start")
+    p.add_argument("--src", action="append", default=None, help="NAME=PATH of a source tree")
+    p.add_argument("--model", type=Path, help="a tabular-lm folder (default: fit one)")
+    p.add_argument("--fit-seconds", type=float, default=30.0)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--timeline-model", type=Path, help="a timeline-lm folder to time as well")
+    p.add_argument("--patients", type=int, default=500)
+    a = p.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    sources = dict(s.split("=", 1) for s in (a.src or [f"current={ROOT / 'src'}"]))
+    model = a.model or a.out / "model"
+    if not model.exists():
+        first = next(iter(sources.values()))
+        code = FIT.format(seconds=a.fit_seconds)
+        subprocess.run([sys.executable, "-c", code, str(model)], env=env_for(first), check=True)
+    runs: dict[str, dict[str, list[tuple[float, float]]]] = {n: {} for n in sources}
+    for _ in range(a.repeats):
+        for name, src in sources.items():
+            env = env_for(src)
+            r = runs[name]
+            r.setdefault("import_torch", []).append(
+                timed([sys.executable, "-c", "import torch"], env)
+            )
+            for n in (10, 20_000):
+                out = a.out / f"{name}-{n}.csv"
+                cmd = [CLI, "sample", str(model), "-n", str(n), "-o", str(out), "--seed", "0"]
+                r.setdefault(f"sample_{n}", []).append(timed(cmd, env))
+            if a.timeline_model is not None:
+                out = a.out / f"{name}-timelines"
+                cmd = [CLI, "sample", str(a.timeline_model), "-n", str(a.patients)]
+                cmd += ["-o", str(out), "--seed", "0"]
+                r.setdefault("sample_timelines", []).append(timed(cmd, env))
+    summary = {}
+    for name, r in runs.items():
+        med = {k: round(statistics.median(w for w, _ in v), 2) for k, v in r.items()}
+        med.update({f"{k}_cpu": round(statistics.median(c for _, c in v), 2) for k, v in r.items()})
+        med["rows_per_second_20000"] = round(20_000 / med["sample_20000"])
+        if "sample_timelines" in med:
+            med["patients_per_second"] = round(a.patients / med["sample_timelines"], 1)
+        summary[name] = med
+    result = {
+        "model": str(model),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "repeats": a.repeats,
+        "runs": runs,
+        "summary": summary,
+    }
+    (a.out / "start_time.json").write_text(json.dumps(result, indent=1))
+    lines = [
+        "Wall seconds (CPU seconds, user + system), medians:",
+        "",
+        "| source | `import torch` | `sample -n 10` | `sample -n 20000` | rows/s (20,000) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in summary.items():
+        cells = [f"{m[k]} ({m[k + '_cpu']})" for k in ("import_torch", "sample_10", "sample_20000")]
+        lines.append(f"| {name} | {' | '.join(cells)} | {m['rows_per_second_20000']:,} |")
+    if a.timeline_model is not None:
+        lines += [
+            "",
+            f"| source | `sample` {a.patients} patients (s) | patients/s |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {m['sample_timelines']} ({m['sample_timelines_cpu']}) | "
+            f"{m['patients_per_second']} |"
+            for name, m in summary.items()
+        ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

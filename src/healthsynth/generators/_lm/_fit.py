@@ -1,0 +1,88 @@
+"""What every LM generator does around the engine: a training run, and the fit record."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from healthsynth.generators._lm._threads import ThreadChoice, ThreadControl, torch_threads
+
+if TYPE_CHECKING:  # the loop imports torch: only fit_model needs it, at call time
+    from healthsynth.generators._lm._train import (
+        CheckpointRule,
+        Objective,
+        PeriodicCheck,
+        Strategy,
+        TrainSettings,
+    )
+
+__all__ = ["fit_model", "fit_resources", "training_strategy"]
+
+#: the strategy lent to every fit_model call inside ``training_strategy`` (none: the default)
+_LENT: contextvars.ContextVar[Strategy | None] = contextvars.ContextVar(
+    "healthsynth_training_strategy", default=None
+)
+
+
+@contextlib.contextmanager
+def training_strategy(strategy: Strategy) -> Iterator[Strategy]:
+    """Train every model fitted inside the block with ``strategy`` (e.g. data-parallel DDP).
+
+    A generator's own ``fit`` is unchanged: this is how a scale-out runner (``healthsynth.scale``)
+    hands the one training loop another way of taking steps.
+    """
+    token = _LENT.set(strategy)
+    try:
+        yield strategy
+    finally:
+        _LENT.reset(token)
+
+
+def fit_resources(started: float, cpu0: float) -> dict[str, Any]:
+    """Wall and CPU seconds since ``started``/``cpu0``, peak memory, and versions."""
+    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+
+    return {
+        "fit_seconds": round(time.perf_counter() - started, 3),
+        "fit_cpu_seconds": round(time.process_time() - cpu0, 3),
+        "peak_rss_mb": peak_rss_mb(),
+        "runtime": runtime_info(),
+    }
+
+
+def fit_model(
+    model: Any,
+    objective: Objective,
+    settings: TrainSettings,
+    *,
+    threads: ThreadChoice,
+    verbose: bool = False,
+    checks: Sequence[PeriodicCheck] = (),
+    strategy: Strategy | None = None,
+    checkpoint: CheckpointRule | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` with ``threads`` torch threads (restored afterwards).
+
+    With ``verbose``, a progress bar shows the epochs. Returns the training record, with the
+    thread choice in it.
+    """
+    from healthsynth.generators._base import progress_bar
+    from healthsynth.generators._lm._train import ProgressHook, train
+
+    progress = progress_bar(verbose)
+    hooks: list[Any] = [ThreadControl(threads)]
+    if verbose:
+        hooks.append(ProgressHook(progress, settings.label))
+    with progress, torch_threads(threads.n):
+        return train(
+            model,
+            objective,
+            settings,
+            strategy=strategy if strategy is not None else _LENT.get(),
+            checkpoint=checkpoint,
+            checks=checks,
+            hooks=hooks,
+        )

@@ -1,0 +1,201 @@
+"""How many torch threads a fit or a sample uses, chosen for the work and the machine's load.
+
+Two torch threads on a 2-core machine next to one other busy process are many times slower
+than one: each parallel operation waits for the thread the scheduler has set aside. So:
+
+1. the ``threads`` setting, then ``HEALTHSYNTH_THREADS``, then ``OMP_NUM_THREADS`` decide when
+   given (the user knows best);
+2. otherwise a small workload (a tiny model, or few tokens per step) gets one thread: splitting
+   it costs more than it saves;
+3. otherwise the threads are the idle cores: the cores torch would use, less the other
+   processes running now (``/proc/loadavg``'s count of runnable tasks, else the one-minute
+   load average), at least one;
+4. while training, :class:`ThreadControl` watches this process's CPU time: when its threads
+   get less than three quarters of their cores (another process took them), it drops to one
+   thread for the rest of the fit.
+
+Sampling runs on numpy, whose matrix products use the BLAS library's threads: the same choice
+is applied to them (and to torch's, when torch is loaded) by :func:`compute_threads`. The
+choice is set for the duration of a ``with`` block and the previous value restored afterwards;
+importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, NamedTuple
+
+from healthsynth.errors import ParameterError
+
+__all__ = ["ThreadChoice", "ThreadControl", "choose_threads", "compute_threads", "torch_threads"]
+
+#: Below this many multiply-adds per optimizer step (weights × tokens), one thread is as fast.
+SMALL_WORK = 2e8
+#: A CPU share below this (CPU seconds ÷ wall seconds ÷ threads) means the cores are shared.
+CONTENDED_SHARE = 0.75
+
+
+def _env_threads(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ParameterError(
+            f"the environment variable {name} must be a positive whole number of threads; "
+            f"got {raw!r}"
+        )
+    return value
+
+
+def _others_running() -> float:
+    """Other processes running now: runnable tasks less this one (Linux), else the load average."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        return float(max(running - 1, 0))
+    except (OSError, ValueError, IndexError):
+        try:
+            return float(os.getloadavg()[0])
+        except OSError:
+            return 0.0
+
+
+class ThreadChoice(NamedTuple):
+    """How many torch threads, why, and whether the user fixed the number."""
+
+    n: int
+    reason: str
+    fixed: bool
+
+
+def _cores() -> int:
+    """The cores this process may run on (torch's own count when torch is loaded)."""
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def choose_threads(*, requested: int | None, work: float | None = None) -> ThreadChoice:
+    """The number of threads to use, and why (imports nothing heavy).
+
+    Parameters
+    ----------
+    requested
+        The ``threads`` setting (``None``: choose).
+    work
+        Multiply-adds per step (weights × tokens per batch); ``None`` when unknown.
+    """
+    if requested is not None:
+        return ThreadChoice(int(requested), "the threads setting", True)
+    for var in ("HEALTHSYNTH_THREADS", "OMP_NUM_THREADS"):
+        value = _env_threads(var)
+        if value is not None:
+            return ThreadChoice(value, f"{var}={value}", True)
+    cores = _cores()
+    if cores <= 1:
+        return ThreadChoice(1, "one core", False)
+    if work is not None and work < SMALL_WORK:
+        return ThreadChoice(1, f"small workload ({work:.1e} multiply-adds per step)", False)
+    others = _others_running()
+    free = int(math.floor((os.cpu_count() or cores) - others + 0.25))
+    if free < cores:
+        n = max(1, min(cores, free))
+        why = f"{others:.0f} other process(es) running on {os.cpu_count()} cores"
+        return ThreadChoice(n, why, False)
+    return ThreadChoice(cores, f"idle machine: all {cores} cores", False)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` torch threads inside the block; restore the previous number afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+@contextmanager
+def compute_threads(n: int) -> Iterator[None]:
+    """Use ``n`` threads for numpy's BLAS (and torch, when loaded) inside the block."""
+    with ExitStack() as stack:
+        if "torch" in sys.modules:
+            stack.enter_context(torch_threads(n))
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # scikit-learn brings it; without it BLAS keeps its default
+            pass
+        else:
+            stack.enter_context(threadpool_limits(limits=n, user_api="blas"))
+        yield
+
+
+class ThreadControl:
+    """Drop to one torch thread when this process's threads do not get their cores.
+
+    A training hook (see :class:`._train.TrainHook`; this module stays free of torch).
+
+    Every ``interval`` seconds of training it compares the process's CPU time with wall time ×
+    threads; a share below :data:`CONTENDED_SHARE` means another process is running on these
+    cores. Only chosen thread counts adapt; a number the user set is kept.
+    """
+
+    def __init__(self, choice: ThreadChoice, *, interval: float = 2.0) -> None:
+        self.threads, self.reason, self.adapt = choice.n, choice.reason, not choice.fixed
+        self.initial, self.interval = choice.n, interval
+        self.changes: list[dict[str, Any]] = []
+        self._mark = (time.perf_counter(), time.process_time())
+
+    def on_start(self, epochs: int) -> None:
+        """Start measuring."""
+        self._mark = (time.perf_counter(), time.process_time())
+
+    def on_step(self, step: int) -> None:
+        """Every ``interval`` seconds, compare CPU time with wall time × threads."""
+        if not self.adapt or self.threads <= 1:
+            return
+        wall, cpu = time.perf_counter(), time.process_time()
+        if wall - self._mark[0] < self.interval:
+            return
+        share = (cpu - self._mark[1]) / ((wall - self._mark[0]) * self.threads)
+        self._mark = (wall, cpu)
+        if share < CONTENDED_SHARE:
+            import torch
+
+            torch.set_num_threads(1)
+            self.changes.append(
+                {
+                    "step": step,
+                    "threads": 1,
+                    "why": f"its {self.threads} threads got {share:.0%} of their cores",
+                }
+            )
+            self.threads = 1
+
+    def on_epoch(self, entry: dict[str, Any]) -> None:
+        """Nothing per epoch."""
+
+    def record(self) -> dict[str, Any]:
+        """The choice, why, and any change, for the training record."""
+        return {
+            "torch_threads": self.initial,
+            "torch_threads_reason": self.reason,
+            "torch_threads_changes": self.changes,
+        }

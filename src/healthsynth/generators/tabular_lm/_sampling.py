@@ -1,0 +1,156 @@
+"""Drawing rows from a fitted tabular-lm: the slot path and the text path, rules enforced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.errors import ConditionError
+from healthsynth.generators._base import warn
+from healthsynth.generators._conditions import Condition
+
+__all__ = ["sample_rows", "valid_rows"]
+
+#: Rounds of redrawing rows that break a rule before giving up.
+_MAX_REDRAWS = 20
+
+
+def sample_rows(
+    gen: Any, n: int, conds: dict[str, Condition], *, seed: int | None, workers: int = 1
+) -> pd.DataFrame:
+    """Draw ``n`` valid rows (codec columns only) from a fitted TabularLM ``gen``.
+
+    Conditions come first and the model's probability of them is measured on the way
+    (``df.attrs["condition_probability"]``, with a warning when it is below 0.001). Rows are
+    drawn in blocks of ``sample_batch_size``, each with its own seed drawn from ``seed``, so
+    the rows do not depend on ``workers``, the number of blocks drawn at once (threads: numpy
+    releases the interpreter lock in its array work).
+    """
+    rng = np.random.default_rng(seed)
+    if gen.text_ is not None:
+        return _text_rows(gen, n, conds, rng)
+    sizes = [min(gen.sample_batch_size, n - s) for s in range(0, n, gen.sample_batch_size)]
+    seeds = rng.integers(0, 2**63 - 1, size=len(sizes))
+    block = _slot_block(gen, conds)
+    if workers > 1 and len(sizes) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, len(sizes))) as pool:
+            done = list(pool.map(block, sizes, seeds))
+    else:
+        done = [block(m, s) for m, s in zip(sizes, seeds, strict=True)]
+    df = pd.concat([d for d, _ in done], ignore_index=True)
+    if conds:
+        p = float(np.exp(np.concatenate([lp for _, lp in done])).mean())
+        df.attrs["condition_probability"] = p
+        if p < 1e-3:
+            warn(
+                f"the conditions ({'; '.join(c.describe() for c in conds.values())}) have "
+                f"probability {p:.1e} under the model: they (almost) never occur together "
+                "in the training data, so these rows are extrapolations"
+            )
+    return df
+
+
+def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
+    """A function drawing one block of valid rows (``m``, its seed) on the slot path."""
+    from healthsynth.generators._lm._infer import as_numpy
+    from healthsynth.generators._lm._slots import sample_slots, slot_order
+
+    codec = gen.codec_
+    model = as_numpy(gen.model_)
+    names = [c.name for c in codec.columns]
+    first = [names.index(c) for c in conds]
+    order = slot_order(codec, first)
+    masks, tables = codec.slot_masks(conds)
+    constrained = {s for c in first for s in codec.column_slots[c]}
+    decoder = None
+    if gen.rules_ is not None:
+        from healthsynth.generators.tabular_lm._rules import RuleDecoder
+
+        decoder = RuleDecoder(gen.rules_, codec)
+
+    def block(m: int, block_seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+        rng = np.random.default_rng(int(block_seed))  # values inside a token's interval
+        draws = np.random.default_rng(int(rng.integers(0, 2**62)))  # tokens
+
+        def draw(k: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+            state = decoder.start(k, order) if decoder is not None else None
+            toks, logp = sample_slots(
+                model,
+                codec,
+                k,
+                order=order,
+                constrained=constrained,
+                masks=masks,
+                fine_tables=tables,
+                rng=draws,
+                temperature=gen.temperature,
+                rules=decoder,
+                rule_state=state,
+            )
+            bounds = state.bounds() if state is not None else None
+            rows = codec.decode(toks, rng, conds, bounds)
+            bad = state.infeasible.copy() if state is not None else np.zeros(k, bool)
+            return rows, logp, bad
+
+        return valid_rows(gen.rules_, draw, m, conds)
+
+    return block
+
+
+def _text_rows(
+    gen: Any, n: int, conds: dict[str, Condition], rng: np.random.Generator
+) -> pd.DataFrame:
+    """Draw ``n`` valid rows on the base-model text path (one stream, redrawn under rules)."""
+    draws = np.random.default_rng(int(rng.integers(0, 2**62)))  # tokens; rng: values
+
+    def draw_text(m: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        block = gen.text_.sample(
+            m,
+            conds,
+            rng=rng,
+            draws=draws,
+            temperature=gen.temperature,
+            batch_size=min(gen.sample_batch_size, 256),
+        )
+        return block, np.zeros(m), np.zeros(m, bool)
+
+    return valid_rows(gen.rules_, draw_text, n, conds)[0]
+
+
+def valid_rows(
+    rules: Any, draw: Any, m: int, conds: dict[str, Condition]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Draw ``m`` rows, drawing again the rows that break a rule.
+
+    Rule masks make such rows impossible on the native path unless the rules contradict
+    each other or the conditions; the text path relies on redrawing alone.
+    """
+    block, logp, bad = draw(m)
+    if rules is None:
+        return block, logp
+    block = block.reset_index(drop=True)
+    for _ in range(_MAX_REDRAWS):
+        bad = bad | rules.violations(block).to_numpy().any(axis=1)
+        if not bad.any():
+            return block, logp
+        idx = np.flatnonzero(bad)
+        again, again_logp, again_bad = draw(len(idx))
+        block.iloc[idx] = again.to_numpy()
+        logp[idx] = again_logp
+        bad = np.zeros(m, bool)
+        bad[idx] = again_bad
+    broken = rules.violations(block).any(axis=0)
+    names = ", ".join(str(r) for r in broken[broken].index) or "rule masks left no value"
+    extra = (
+        f" together with the conditions ({'; '.join(c.describe() for c in conds.values())})"
+        if conds
+        else ""
+    )
+    raise ConditionError(
+        f"no valid row could be drawn for {int(bad.sum())} of {m} rows: the rules ({names})"
+        f"{extra} cannot all hold; check the rules file"
+    )

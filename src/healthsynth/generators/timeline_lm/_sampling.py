@@ -1,0 +1,164 @@
+"""Drawing a block of patients: static attributes, then constrained timelines, then tables.
+
+The static attributes are drawn as slots (conditioned columns first, as a table row is); the
+timeline follows under :class:`._policy.TimelinePolicy`, whose constraints come from those
+attributes (end of follow-up, sex, age, presence flags) and from the code mapping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthsynth.errors import ConditionError
+from healthsynth.generators._conditions import resolve_conditions
+from healthsynth.generators.timeline_lm._codec import UNSAID, TimelineCodec, flag_name
+
+__all__ = ["find_item", "resolve", "sample_block", "timeline_masks"]
+
+
+def resolve(
+    codec: TimelineCodec, key: str, conditions: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], list[int]]:
+    """Static conditions (checked against the static schema) and the items ``has`` asks for."""
+    conds = dict(conditions or {})
+    has = conds.pop("has", None)
+    required: list[int] = []
+    if has is not None:
+        wanted = list(has) if isinstance(has, (list, tuple, set)) else [has]
+        for w in wanted:
+            idx = find_item(codec, str(w))
+            if idx not in codec.flag_items:
+                raise ConditionError(
+                    f"item '{w}' has no presence flag (only the {len(codec.flag_items)} most "
+                    "frequent items have one); raise max_flags when fitting"
+                )
+            required.append(idx)
+            conds[flag_name(*codec.items[idx])] = 1
+    for col in codec.flag_columns:  # flags nobody asked about say nothing
+        conds.setdefault(col, UNSAID)
+    if key in conds:
+        raise ConditionError(f"condition column '{key}' is the patient ID, which is generated")
+    resolved = resolve_conditions(conds, codec.static_schema)
+    return resolved, required
+
+
+def find_item(codec: TimelineCodec, name: str) -> int:
+    """The index of the item called ``name`` (or ``table/name``)."""
+    for i, (table, item) in enumerate(codec.items):
+        if name in (item, f"{table}/{item}"):
+            return i
+    known = ", ".join(i for _, i in codec.items[:30])
+    raise ConditionError(f"'has' names the item '{name}', which never occurs; items: {known}")
+
+
+def timeline_masks(codec: TimelineCodec, code_map: Any) -> Any:
+    """The decoding masks of ``codec`` under a code mapping (or none)."""
+    from healthsynth.generators.timeline_lm._policy import TimelineMasks
+
+    sexes: list[tuple[bool, bool]] = []
+    ages: list[tuple[float, float]] = []
+    ranges: list[tuple[float | None, float | None]] = []
+    for table, item in codec.items:
+        entry = code_map.get(table, item) if code_map is not None else None
+        if entry is None:
+            sexes.append((True, True))
+            ages.append((0.0, math.inf))
+            ranges.append((None, None))
+        else:
+            s = entry.sexes()
+            sexes.append(("female" in s, "male" in s))
+            ages.append(entry.ages())
+            ranges.append((entry.low, entry.high))
+    return TimelineMasks(codec, item_sexes=sexes, item_ages=ages, value_ranges=ranges)
+
+
+def _constraints(
+    codec: TimelineCodec,
+    roles: Mapping[str, Any],
+    static_df: pd.DataFrame,
+    required_items: list[int],
+) -> Any:
+    """What each patient's timeline must respect, from its static attributes."""
+    from healthsynth.generators.timeline_lm._policy import Constraints
+
+    m, n_items = len(static_df), len(codec.items)
+    end = np.full(m, np.inf)
+    if roles.get("end"):
+        end = pd.to_numeric(static_df[roles["end"]], errors="coerce").to_numpy(float)
+        end = np.where(np.isfinite(end), end, np.inf)
+    # an item whose presence flag is "no" is never emitted (in training such a patient never
+    # has it); the items a cohort condition asks for must occur before the timeline ends
+    required = np.zeros((m, n_items), bool)
+    forbidden = np.zeros((m, n_items), bool)
+    for i, col in zip(codec.flag_items, codec.flag_columns, strict=True):
+        flag = pd.to_numeric(static_df[col], errors="coerce").to_numpy(float)
+        forbidden[:, i] = flag == 0
+    required[:, required_items] = True
+    sex = np.full(m, -1)
+    if roles.get("sex"):
+        first = static_df[roles["sex"]].astype(str).str.strip().str.lower().str[:1]
+        sex = np.where(first == "f", 0, np.where(first == "m", 1, -1))
+    age = np.full(m, np.nan)
+    if roles.get("age"):
+        age = pd.to_numeric(static_df[roles["age"]], errors="coerce").to_numpy(float)
+    return Constraints(end=end, required=required, forbidden=forbidden, sex=sex, age=age)
+
+
+def sample_block(
+    model: Any,
+    codec: TimelineCodec,
+    masks: Any,
+    *,
+    roles: Mapping[str, Any],
+    code_map: Any,
+    m: int,
+    conds: dict[str, Any],
+    required_items: list[int],
+    draws: np.random.Generator,
+    rng: np.random.Generator,
+    temperature: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Draw ``m`` patients: their static table, their events, and whether each met ``has``.
+
+    ``draws`` draws the tokens; ``rng`` the values within a token's interval.
+    """
+    from healthsynth.generators._lm._slots import sample_slots, slot_order
+    from healthsynth.generators.timeline_lm._output import decode_events
+    from healthsynth.generators.timeline_lm._policy import sample_timelines
+
+    sc = codec.static
+    cond_cols = [i for i, c in enumerate(sc.columns) if c.name in conds]
+    slot_masks, fine_tables = sc.slot_masks(conds)
+    static_local, _ = sample_slots(
+        model,
+        sc,
+        m,
+        order=slot_order(sc, cond_cols),
+        masks=slot_masks,
+        fine_tables=fine_tables,
+        rng=draws,
+        temperature=temperature,
+    )
+    static_df = sc.decode(static_local, rng, conds)
+    tokens, states, days, _met = sample_timelines(
+        model,
+        masks,
+        static_local=static_local,
+        constraints=_constraints(codec, roles, static_df, required_items),
+        draws=draws,
+        rng=rng,
+        temperature=temperature,
+    )
+    ok = np.ones(m, bool)
+    if required_items:
+        ok = np.array(
+            [all((codec.item0 + i) in set(t.tolist()) for i in required_items) for t in tokens]
+        )
+    events = decode_events(codec, code_map, tokens, states, days, rng)
+    patients = static_df.drop(columns=codec.flag_columns)
+    return patients, events, ok
