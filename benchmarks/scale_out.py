@@ -27,7 +27,7 @@ quiet it was measured in.
     PYTHONPATH=src .venv/bin/python benchmarks/scale_out.py timelines --patients 20000
     PYTHONPATH=src .venv/bin/python benchmarks/scale_out.py train
 
-Results: ``--out`` (default ``docs/scale-out-results``).
+Results: ``--out`` (default ``docs/benchmark-results/scale-out``).
 """
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ def main() -> None:
     ap.add_argument("--plan-real", type=int, default=1_000_000)
     ap.add_argument("--plan-epochs", type=int, default=10)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hs-scale-out")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "scale-out-results")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmark-results" / "scale-out")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,6 @@ class _Recorder:
 
 def test_training_strategy_lends_fit_a_strategy():
     from healthsynth.generators._lm._fit import training_strategy
-
     from healthsynth.generators.tabular_lm import TabularLM
 
     pima = real("MASS/Pima.tr")
