@@ -123,6 +123,11 @@ def sample_runs(model: Path, n: int, out: Path, block: int, fmt: str | None) -> 
             "units_per_second_blocks_only": round(n / rec["blocks_seconds"], 1),
             "blocks": rec["blocks"],
             "block_seconds": rec["block_seconds"],
+            "block_cpu_seconds": rec.get("block_cpu_seconds"),
+            # cores the workers got on average while the blocks ran (CPU s / wall s)
+            "cores_used": round(rec["block_cpu_seconds"]["sum"] / rec["blocks_seconds"], 2)
+            if rec.get("block_cpu_seconds") and rec.get("blocks_seconds")
+            else None,
             "workers_lost": rec["workers_lost"],
             "output_bytes": rec.get("output_bytes"),
             "machine_before": before,
@@ -297,10 +302,29 @@ def stage_plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "price_per_vcpu_hour_usd": PRICE_PER_VCPU_HOUR,
         "stages": {},
     }
+    tab = res.get("sample")
+    if tab:
+        one = tab["runs"]["1"]
+        per_block, unit = one["block_seconds"]["mean"], "wall seconds on the loaded machine"
+        if (one.get("block_cpu_seconds") or {}).get("mean"):
+            per_block, unit = one["block_cpu_seconds"]["mean"], "CPU seconds"
+        block = tab["block_size"]
+        cpu_h = patients / block * per_block / 3600
+        plan["stages"]["sample_table"] = {
+            "measured": f"{per_block:.1f} s per block of {block:,} rows on one worker "
+            f"({block / per_block:.0f} rows/s per worker; {unit})",
+            "assumption": "one 19-column row per patient (a patients table)",
+            "cpu_hours": round(cpu_h, 1),
+            "wall_hours": round(cpu_h / workers, 2),
+            "cost_usd": round(cpu_h * PRICE_PER_VCPU_HOUR, 2),
+            "output_gb": round((one.get("output_bytes") or 0) / tab["rows"] * patients / 1e9, 1),
+        }
     tl = res.get("timelines")
     if tl:
         one = tl["runs"]["1"]
         per_block = one["block_seconds"]["mean"]
+        if (one.get("block_cpu_seconds") or {}).get("mean"):
+            per_block = one["block_cpu_seconds"]["mean"]
         block = tl["block_size"]
         cpu_h = patients / block * per_block / 3600
         out_bytes = (one.get("output_bytes") or 0) / tl["patients"] * patients
@@ -342,8 +366,9 @@ def stage_plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         n_train = rec.get("n_train_patients") or rec.get("n_patients") or 1
         per_patient = rec.get("tokens_seen", 0) / max(rec.get("epochs_run", 1), 1) / n_train
         plan["stages"]["fit"] = {
-            "measured": f"{tokens_per_s} tokens/s in one process (timeline-lm); 2 Ray "
-            f"workers: {tr['timeline-lm']['ray'].get('tokens_per_second')} tokens/s",
+            "measured": f"{tokens_per_s} tokens/s in one process (timeline-lm); with 2 Ray "
+            f"workers {tr['timeline-lm']['ray'].get('tokens_per_second')} tokens/s on each "
+            "(each takes half of every batch)",
             "assumption": f"{args.plan_real:,} real patients, {per_patient:.0f} tokens each "
             f"(as measured), {args.plan_epochs} epochs",
         }
@@ -352,7 +377,6 @@ def stage_plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             cpu_h = cpu_h / tokens_per_s / 3600
             plan["stages"]["fit"].update(
                 cpu_hours=round(cpu_h, 1),
-                wall_hours_at_measured_ddp_efficiency=None,
                 cost_usd=round(cpu_h * PRICE_PER_VCPU_HOUR, 2),
             )
     return {"plan": plan}

@@ -120,6 +120,9 @@ def test_tabular_lm_same_bytes_for_one_and_two_workers(ray_cluster, tabular_dir,
     assert shards == _digests(tmp_path / "one") == _digests(tmp_path / "local")
     assert two.record["workers"] == 2 and len(set(two.record["worker_pids"])) == 2
     assert one.record["blocks"] == 5 and local.record["engine"] == "local"
+    for run in (local, two):  # every block's CPU seconds, counted in the process that sampled it
+        assert all(0 < b["cpu_seconds"] for b in run.record["per_block"])
+        assert run.record["block_cpu_seconds"]["sum"] > 0
     # the shards are the blocks the model samples at the derived seeds, in order
     model = load_generator(tabular_dir)
     got = pd.read_parquet(tmp_path / "two")
