@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -157,3 +160,54 @@ def test_only_lm_generators_train_on_ray():
 
     with pytest.raises(ParameterError, match="fit 'marginals' with --engine local"):
         fit(registry.get("marginals")(), real("MASS/Pima.tr"), workers=2)
+
+
+def _fit_args(tmp_path, *extra):
+    data = tmp_path / "pima.csv"
+    if not data.exists():
+        real("MASS/Pima.tr").to_csv(data, index=False)
+    return ["fit", str(data), "--out", str(tmp_path / "m"), "--epochs", "1", *map(str, extra)]
+
+
+def _user_error(result, fragment):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and fragment in " ".join(result.output.split())
+
+
+def test_fit_bad_engine_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    runner = CliRunner()
+    r = runner.invoke(app, _fit_args(tmp_path, "--engine", "ray", "--workers", 0))
+    _user_error(r, "--workers must be a positive whole number of Ray workers")
+    r = runner.invoke(app, _fit_args(tmp_path, "--workers", 2))
+    _user_error(r, "--workers applies to --engine ray")
+    r = runner.invoke(app, _fit_args(tmp_path, "--engine", "spark"))
+    _user_error(r, "--engine must be one of local, ray")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    r = runner.invoke(app, _fit_args(tmp_path, "--engine", "ray", "--workers", 2))
+    _user_error(r, "pip install 'healthsynth[ray]'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pima.csv"]
+
+
+def test_fit_on_an_unreachable_cluster_is_one_line(tmp_path):
+    from tests.scale.conftest import ray_or_skip
+
+    ray_or_skip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ("--engine", "ray", "--workers", 1, "--ray-address", f"127.0.0.1:{port}")
+    r = CliRunner().invoke(app, _fit_args(tmp_path, *args))
+    _user_error(r, f"cannot reach the Ray cluster at 127.0.0.1:{port}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pima.csv"]
+
+
+def test_fit_with_the_local_engine_never_imports_ray(tmp_path):
+    args = _fit_args(tmp_path, "--generator", "tabular-lm")  # the LM engine's loop, locally
+    code = (
+        "import sys; from typer.testing import CliRunner; from healthsynth.cli import app; "
+        f"r = CliRunner().invoke(app, {args!r}); assert r.exit_code == 0, r.output; "
+        "print('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
