@@ -1,7 +1,7 @@
 """Data-parallel training of the language-model generators on Ray Train.
 
 :func:`fit` trains ``tabular-lm`` or ``timeline-lm`` on ``workers`` Ray Train workers
-(``TorchTrainer``, PyTorch DDP over gloo on CPU, NCCL on GPU): every worker runs the generator's
+(``TorchTrainer``, PyTorch DDP over gloo on CPU): every worker runs the generator's
 own ``fit`` under the :class:`~healthsynth.scale._ddp.DataParallel` strategy (the engine's one
 training loop, so the same validation, early stopping, time budget and privacy-aware stop),
 worker 0 saves the fitted model as a model folder and reports it as the run's checkpoint, and
@@ -71,7 +71,6 @@ def fit(
     *,
     workers: int = 2,
     address: str | None = None,
-    use_gpu: bool = False,
     **fit_kwargs: Any,
 ) -> Any:
     """Fit ``generator`` (unfitted, its settings as given) on Ray Train workers; return it fitted.
@@ -84,11 +83,9 @@ def fit(
     data
         What ``generator.fit`` takes (a DataFrame, or a Dataset of patients).
     workers
-        Ray Train workers (one CPU each, or one GPU each with ``use_gpu``).
+        Ray Train workers, one CPU each (the LM engine trains on CPUs).
     address
         The Ray cluster to join (see :func:`healthsynth.scale.sample`).
-    use_gpu
-        Train on one GPU per worker (NCCL) instead of CPUs (gloo).
     **fit_kwargs
         Passed to ``generator.fit`` (``schema``, ``rules``, ``code_map`` …).
 
@@ -129,8 +126,8 @@ def fit(
                 train_loop_config={"payload": payload},
                 scaling_config=ScalingConfig(
                     num_workers=workers,
-                    use_gpu=use_gpu,
-                    resources_per_worker={"GPU": 1} if use_gpu else {"CPU": 1},
+                    use_gpu=False,
+                    resources_per_worker={"CPU": 1},
                 ),
                 run_config=RunConfig(
                     name="healthsynth-fit",
@@ -156,7 +153,6 @@ def fit(
         **fitted.training_record_,
         "engine": "ray",
         "workers": workers,
-        "use_gpu": use_gpu,
         "ray_fit_seconds": round(time.perf_counter() - started, 3),
     }
     return fitted
