@@ -11,6 +11,8 @@ The tree::
     ├── NotFittedError               a generator was used before ``fit`` or ``load``
     ├── ModelFolderError             a saved model folder is missing, incomplete or corrupted
     ├── MissingExtraError            an optional dependency is not installed; names the extra
+    ├── EngineError                  the distributed engine (Ray) failed: an unreachable cluster,
+    │                                workers that died or never started
     ├── DatabaseError                a database cannot be reached, refuses the login, lacks the
     │                                tables asked for, or already holds data where healthsynth
     │                                would write (messages never show the password)
@@ -36,6 +38,7 @@ __all__ = [
     "DatabaseError",
     "DataFileError",
     "EndpointError",
+    "EngineError",
     "HealthsynthError",
     "HealthsynthWarning",
     "LLMError",
@@ -104,6 +107,10 @@ class MissingExtraError(HealthsynthError, ImportError):
             f"{purpose} needs the package '{package}', which is not installed; "
             f"install it with: pip install 'healthsynth[{extra}]'"
         )
+
+
+class EngineError(HealthsynthError, RuntimeError):
+    """The distributed engine failed: unreachable cluster, dead or missing workers."""
 
 
 class DatabaseError(HealthsynthError):

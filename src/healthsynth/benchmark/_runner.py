@@ -99,6 +99,8 @@ def run_benchmark(
     retry_failed: bool = False,
     on_event: Callable[[str, Cell, dict[str, Any] | None], None] | None = None,
     isolate: bool = True,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> BenchmarkRun:
     """Run every cell of ``config`` not already done in ``out_dir``, then write the summary.
 
@@ -119,14 +121,26 @@ def run_benchmark(
     isolate
         Run each cell in a child process with the time limit enforced (default). ``False`` runs
         cells in this process without a limit (for debugging).
+    engine
+        ``local`` (child processes of this one) or ``ray``: each cell is a Ray task on the
+        cluster at ``ray_address`` (default: a local Ray instance), ``workers`` at once, with
+        the same cell folders and time limit (see :mod:`healthsynth.benchmark._ray`).
+    ray_address
+        The Ray cluster to join (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``).
     """
     from healthsynth.benchmark._summary import write_summary
     from healthsynth.data._io import atomic_write_text
+    from healthsynth.scale._ray import check_engine, import_ray
 
     started = time.perf_counter()
     workers = workers or config.workers
     if workers < 1:
         raise ParameterError(f"workers must be at least 1; got {workers}")
+    engine = check_engine(engine)
+    if engine == "ray":
+        import_ray("benchmark --engine ray")
+    elif ray_address is not None:
+        raise ParameterError("ray_address applies to engine='ray'")
     root = Path(out_dir)
     cells_root = root / "cells"
     # every dataset is loaded and checked before any cell runs (and before anything is written)
@@ -157,7 +171,23 @@ def run_benchmark(
         if on_event:
             on_event("end", cell, info)
 
-    if not isolate:
+    if engine == "ray":
+        from healthsynth.benchmark._ray import run_cells_on_ray
+
+        limit = config.time_budget_per_cell_s + _GRACE_S
+        run_cells_on_ray(
+            config,
+            todo,
+            cells_root,
+            workers,
+            threads,
+            limit,
+            finish,
+            on_event,
+            _stopped,
+            address=ray_address,
+        )
+    elif not isolate:
         for cell in todo:
             if on_event:
                 on_event("start", cell, None)

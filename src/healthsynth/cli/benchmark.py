@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from healthsynth.cli._app import app, err, quiet_transformers, say, user_errors
+from healthsynth.cli._engine import EngineOption, RayAddressOption
 from healthsynth.errors import ParameterError
 
 __all__ = ["benchmark"]
@@ -36,10 +37,13 @@ def benchmark(
     summary_only: Annotated[
         bool, typer.Option("--summary-only", help="Only rebuild the summary from finished cells.")
     ] = False,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Fit, sample and evaluate generators × datasets × training sizes × seeds.
 
-    A rerun on the same output folder resumes: finished cells are kept.
+    A rerun on the same output folder resumes: finished cells are kept. With --engine ray
+    each cell is a Ray task (--workers at once), written to the same cell folders.
     """
     quiet_transformers()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -51,6 +55,10 @@ def benchmark(
     cfg = load_config(config)
     if workers is not None and workers < 1:
         raise ParameterError(f"--workers must be at least 1; got {workers}")
+    # --workers keeps its meaning (cells at once); only the engine flags are checked here
+    from healthsynth.cli._engine import engine_settings
+
+    engine_settings(engine, ray_address, None)
     if summary_only:
         files = write_summary(output, cfg, plan(cfg))
         say(f"summary in {files['leaderboard']} and {files['report']}")
@@ -90,7 +98,13 @@ def benchmark(
             progress.update(task, running="; ".join(running))
 
         run = run_benchmark(
-            cfg, output, workers=workers, retry_failed=retry_failed, on_event=on_event
+            cfg,
+            output,
+            workers=workers,
+            retry_failed=retry_failed,
+            on_event=on_event,
+            engine=engine,
+            ray_address=ray_address,
         )
         progress.update(task, running="")
     say(

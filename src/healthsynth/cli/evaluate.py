@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from healthsynth.cli._app import app, out, say, split_names, user_errors, warn_line
+from healthsynth.cli._engine import EngineOption, RayAddressOption, WorkersOption, engine_settings
 from healthsynth.errors import ParameterError
 
 __all__ = ["evaluate"]
@@ -41,13 +42,56 @@ def evaluate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8",
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = None,
+    subsample: Annotated[
+        int,
+        typer.Option(
+            help="A folder of Parquet shards, or --engine ray: synthetic rows the metrics that "
+            "do not run over every row see (a seeded subsample)."
+        ),
+    ] = 100_000,
+    dcr_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="A folder of Parquet shards, or --engine ray: synthetic rows whose distance to "
+            "the closest record is queried (a seeded share of each block; default: every row)."
+        ),
+    ] = None,
 ) -> None:
-    """Evaluate synthetic rows against real ones: writes report.html and scores.json."""
+    """Evaluate synthetic rows against real ones: writes report.html and scores.json.
+
+    A folder of Parquet shards (sample --engine ray) is scored block by block: column
+    distance, DCR, TSTR and rule violations over every row (on Ray workers with --engine ray),
+    the other metrics on a seeded subsample of --subsample rows.
+    """
     from healthsynth.data import check_output_folder
 
+    engine, ray_address, workers_n = engine_settings(engine, ray_address, workers)
     inputs = [p for p in (real, synthetic, holdout, model) if p is not None]
     check_output_folder(out_dir, action="write the report", protected=_files(inputs), kind="report")
-    if real.is_dir():
+    if not real.is_dir() and (engine == "ray" or synthetic.is_dir()):
+        scale = {"engine": engine, "workers": workers_n, "address": ray_address}
+        result = _tables(
+            real,
+            synthetic,
+            holdout,
+            target,
+            sensitive,
+            rules,
+            model,
+            metrics,
+            seed,
+            encoding,
+            scale={**scale, "subsample": subsample, "dcr_rows": dcr_rows},
+        )
+    elif real.is_dir():
+        if engine == "ray":
+            raise ParameterError(
+                "--engine ray evaluates tables (a folder of Parquet shards or a file); evaluate "
+                "timelines with --engine local"
+            )
         for flag, value in (("--target", target), ("--sensitive", sensitive), ("--rules", rules)):
             if value is not None:
                 raise ParameterError(f"{flag} does not apply to timelines (folders); leave it out")
@@ -101,13 +145,14 @@ def _tables(
     metrics: str | None,
     seed: int,
     encoding: str,
+    *,
+    scale: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from healthsynth.data import Schema, read_table
-    from healthsynth.errors import DataError
     from healthsynth.evaluate import evaluate as run_evaluation
 
     real_df = read_table(real, encoding=encoding)
-    syn_df = read_table(synthetic, encoding=encoding)
+    syn_df = read_table(synthetic, encoding=encoding) if scale is None else None
     hold_df = read_table(holdout, encoding=encoding) if holdout is not None else None
     schema = training = None
     if model is not None:
@@ -121,7 +166,33 @@ def _tables(
         from healthsynth.knowledge import load_rules
 
         ruleset = load_rules(rules)
-    sampling = _run_record(synthetic.with_name(synthetic.name + ".run.json"))
+    if synthetic.is_dir():
+        sampling = _run_record(synthetic / "_run.json")
+    else:
+        sampling = _run_record(synthetic.with_name(synthetic.name + ".run.json"))
+    if scale is not None:
+        from healthsynth.scale.evaluate import evaluate_shards
+
+        result = evaluate_shards(
+            real=real_df,
+            synthetic=synthetic,
+            holdout=hold_df,
+            schema=schema,
+            target=target,
+            sensitive=split_names(sensitive),
+            rules=ruleset,
+            training=training,
+            sampling=sampling,
+            metrics=split_names(metrics) or None,
+            seed=seed,
+            engine=scale["engine"],
+            workers=scale["workers"],
+            address=scale["address"],
+            subsample=scale["subsample"],
+            dcr_rows=scale["dcr_rows"],
+            sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
+        )
+        return _checked(result)
     result = run_evaluation(
         real=real_df,
         synthetic=syn_df,
@@ -137,6 +208,13 @@ def _tables(
         sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
         examples=_prompt_examples(model, sampling),
     )
+    return _checked(result)
+
+
+def _checked(result: dict[str, Any]) -> dict[str, Any]:
+    """Warn about the inputs; refuse a result where no metric could say anything."""
+    from healthsynth.errors import DataError
+
     for w in result["meta"]["warnings"]:
         warn_line(w)
     if not any(r["status"] == "ok" for r in result["records"]):

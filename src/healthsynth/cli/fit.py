@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from healthsynth.cli._app import app, quiet_transformers, say, split_names, user_errors
+from healthsynth.cli._engine import EngineOption, RayAddressOption, WorkersOption, engine_settings
 from healthsynth.cli._params import generator_params, setting_names
 from healthsynth.cli._privacy import check_dp_flags, dp_line
 from healthsynth.cli._tables import parse_tables, read_dataset, scalar
@@ -50,6 +51,9 @@ _NOT_SETTINGS = {
     "ranges",
     "omop",
     "meds",
+    "engine",
+    "ray_address",
+    "workers",
     *_SOURCE_ONLY,
 }
 
@@ -294,10 +298,19 @@ def fit(
             help="JSONL audit log (default ./healthsynth-llm-audit.jsonl).", rich_help_panel=_LLM
         ),
     ] = None,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = None,
 ) -> None:
-    """Fit a generator on a table (or on patient timelines with --table) and save it."""
+    """Fit a generator on a table (or on patient timelines with --table) and save it.
+
+    With --engine ray, tabular-lm and timeline-lm train data-parallel (PyTorch DDP under Ray
+    Train) on --workers workers; the saved model folder is the same kind.
+    """
     given = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
     quiet_transformers()
+    engine, ray_address, workers_n = engine_settings(engine, ray_address, workers)
+    fitter = _fitter(engine, ray_address, workers_n)
     if out_dir is None:
         raise ParameterError("give the model folder to write with --out")
     given["column_descriptions"] = _describe(describe) if describe else None
@@ -352,8 +365,13 @@ def fit(
     check_dp_flags(given, generator, cls)
     settings = {k: v for k, v in given.items() if k not in _TABLE_ONLY and k not in _TIMELINE_ONLY}
     params = generator_params(generator, cls, settings)
+    if engine == "ray" and generator not in ("tabular-lm", "timeline-lm"):
+        raise ParameterError(
+            "--engine ray trains the language-model generators (tabular-lm, timeline-lm); fit "
+            f"'{generator}' with --engine local"
+        )
     if "verbose" in setting_names(cls):
-        params["verbose"] = True
+        params["verbose"] = engine == "local"  # Ray workers have no terminal to draw on
     # refuse an output folder we may not write, and hold it, before any (long) training
     with output_lock(out_dir, error=ModelFolderError):
         check_output_folder(
@@ -376,14 +394,12 @@ def fit(
             )
             if "code_map" in setting_names(cls):
                 params["code_map"] = learned
-            model = cls(**params)
-            model.fit(dataset)
+            model = fitter(cls(**params), dataset)
         elif table:
-            model = cls(**params)
-            _fit_timelines(model, inputs, given, death_value)
+            model = _fit_timelines(cls(**params), inputs, given, death_value, fitter)
         else:
-            model = cls(**params)
-            _fit_table(model, generator, data, given, encoding)  # type: ignore[arg-type]
+            assert data is not None
+            model = _fit_table(cls(**params), generator, data, given, encoding, fitter)
         model.save(out_dir)
         record_inputs(out_dir, inputs.values())
     _report(model, generator, out_dir, timelines=timelines)
@@ -420,9 +436,23 @@ def _refuse(given: dict[str, Any], flags: dict[str, str], why: str) -> None:
             raise ParameterError(f"{flag} {why}")
 
 
+def _fitter(engine: str, address: str | None, workers: int) -> Any:
+    """``fit(model, data, **kwargs) -> fitted model``: in this process, or on Ray Train."""
+    if engine == "local":
+        return lambda model, data, **kw: model.fit(data, **kw)
+    from healthsynth.scale.train import fit as fit_on_ray
+
+    return lambda model, data, **kw: fit_on_ray(model, data, workers=workers, address=address, **kw)
+
+
 def _fit_table(
-    model: Any, generator: str, data: Path, given: dict[str, Any], encoding: str
-) -> None:
+    model: Any,
+    generator: str,
+    data: Path,
+    given: dict[str, Any],
+    encoding: str,
+    fitter: Any,
+) -> Any:
     import inspect
 
     from healthsynth.data import infer_schema, read_table
@@ -440,14 +470,13 @@ def _fit_table(
 
         if "rules" not in inspect.signature(model.fit).parameters:
             raise ParameterError(f"generator '{generator}' cannot enforce --rules; leave it out")
-        model.fit(df, schema=schema, rules=load_rules(given["rules"]))
-    else:
-        model.fit(df, schema=schema)
+        return fitter(model, df, schema=schema, rules=load_rules(given["rules"]))
+    return fitter(model, df, schema=schema)
 
 
 def _fit_timelines(
-    model: Any, tables: dict[str, Path], given: dict[str, Any], death_value: str
-) -> None:
+    model: Any, tables: dict[str, Path], given: dict[str, Any], death_value: str, fitter: Any
+) -> Any:
     if given["key"] is None or given["time_col"] is None:
         raise ParameterError(
             "--table needs --key (the patient ID column) and --time (the event time column)"
@@ -462,7 +491,7 @@ def _fit_timelines(
         "sex": given["sex"],
         "age": given["age"],
     }
-    model.fit(read_dataset(tables, roles))
+    return fitter(model, read_dataset(tables, roles))
 
 
 def _report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> None:

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from healthsynth.cli._app import app, quiet_transformers, say, user_errors
+from healthsynth.cli._app import app, err, quiet_transformers, say, user_errors
+from healthsynth.cli._engine import EngineOption, RayAddressOption, WorkersOption, engine_settings
 from healthsynth.errors import ParameterError
 
 __all__ = ["sample"]
@@ -126,9 +127,26 @@ def sample(
         Path | None,
         typer.Option(help="prompted-llm: folder for an opt-in response cache."),
     ] = None,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = None,
+    block_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Rows (patients) per block (default: 50,000 rows, 5,000 patients); with "
+            "--engine ray, the unit of work of one worker."
+        ),
+    ] = None,
 ) -> None:
-    """Sample synthetic rows (or patients) from a model folder, streamed to disk in blocks."""
+    """Sample synthetic rows (or patients) from a model folder, streamed to disk in blocks.
+
+    With --engine ray, Ray workers sample the blocks (the same output for any --workers at the
+    same --seed); a table goes to a folder of Parquet shards, or to one .parquet/.csv file.
+    """
     quiet_transformers()
+    engine, ray_address, workers_n = engine_settings(engine, ray_address, workers)
+    if block_size is not None and block_size < 1:
+        raise ParameterError(f"--block-size must be a positive whole number; got {block_size}")
     from healthsynth.data import add_to_manifest, atomic_path, output_lock, protected_files
     from healthsynth.generators import Generator, load_generator
     from healthsynth.generators._folder import check_folder
@@ -145,6 +163,8 @@ def sample(
     conditions = _conditions(condition or [], timelines=timelines)
     if to is not None or omop_schema is not None or replace:
         _check_database_output(to, output, fmt, timelines, overwrite or csv_safe)
+        if engine == "ray":
+            raise ParameterError("--to writes through one process; leave out --engine ray")
         from healthsynth.cli._omop import sample_to_database
 
         assert to is not None
@@ -163,12 +183,44 @@ def sample(
         raise ParameterError(
             "give the output with --output (or, for timelines, a database with --to)"
         )
+    if engine == "ray":
+        if csv_safe:
+            raise ParameterError(
+                "--csv-safe is applied by --engine local only; sample with --engine local, or "
+                "leave it out"
+            )
+        for flag, value in (
+            ("--budget-tokens", budget_tokens),
+            ("--budget-usd", budget_usd),
+            ("--endpoint", endpoint),
+            ("--allow-remote-phi", allow_remote_phi or None),
+            ("--api-key-env", api_key_env),
+            ("--audit-log", audit_log),
+            ("--cache-dir", cache_dir),
+        ):
+            if value is not None:
+                raise ParameterError(f"{flag} applies to prompted-llm with --engine local")
+        _sample_on_ray(
+            model_dir,
+            n,
+            output,
+            trust_pickle,
+            conditions,
+            seed,
+            fmt,
+            overwrite,
+            workers_n,
+            ray_address,
+            block_size,
+        )
+        return
     fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
     if csv_safe and (fmt or output.suffix.lower().lstrip(".")) != "csv":
         raise ParameterError(
             f"--csv-safe applies to CSV output; {output} is written as "
             f"{fmt or 'Parquet'}, which a spreadsheet does not run as formulas: leave it out"
         )
+    sized = {"block_size": block_size} if block_size is not None else {}
     with output_lock(output):
         model = load_generator(model_dir, trust_pickle=trust_pickle)
         # the settings that decide where data go come from this command, never from the folder
@@ -189,11 +241,17 @@ def sample(
         start = time.perf_counter()
         if timelines:
             model.sample_to_folder(
-                n, output, fmt=fmt, conditions=conditions or None, seed=seed, csv_safe=csv_safe
+                n,
+                output,
+                fmt=fmt,
+                conditions=conditions or None,
+                seed=seed,
+                csv_safe=csv_safe,
+                **sized,
             )
         else:
             model.sample_to_file(
-                n, output, conditions=conditions or None, seed=seed, csv_safe=csv_safe
+                n, output, conditions=conditions or None, seed=seed, csv_safe=csv_safe, **sized
             )
         took = time.perf_counter() - start
         run = _run_record(model, model_dir, n, output, fmt, conditions, seed, took, timelines)
@@ -203,6 +261,71 @@ def sample(
         if timelines:
             add_to_manifest(output, [run_path])
     _summary(run, output, timelines)
+
+
+def _sample_on_ray(
+    model_dir: Path,
+    n: int,
+    output: Path,
+    trust_pickle: bool,
+    conditions: dict[str, Any],
+    seed: int | None,
+    fmt: str | None,
+    overwrite: bool,
+    workers: int,
+    address: str | None,
+    block_size: int | None,
+) -> None:
+    """``sample --engine ray``: blocks on Ray workers (healthsynth.scale.sample)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from healthsynth.data import protected_files
+    from healthsynth.scale import sample as scale_sample
+
+    with Progress(
+        TextColumn("blocks", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[workers]}", markup=False),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("blocks", total=None, workers="")
+
+        def progress(p: Any) -> None:
+            bar.update(
+                task, total=p.blocks, completed=p.blocks_done, workers=f"{p.workers_alive} workers"
+            )
+
+        run = scale_sample(
+            model_dir,
+            n,
+            output,
+            engine="ray",
+            workers=workers,
+            address=address,
+            seed=seed,
+            conditions=conditions or None,
+            fmt=fmt,
+            block_size=block_size,
+            overwrite=overwrite,
+            protected=protected_files(model_dir),
+            progress=progress,
+            trust_pickle=trust_pickle,
+        )
+    rec = run.record
+    unit, took = rec["unit"], rec["seconds"]
+    lost = (
+        f"; {rec['workers_lost']} worker(s) lost and their blocks redone"
+        if rec["workers_lost"]
+        else ""
+    )
+    say(
+        f"wrote {n:,} {unit} to {output} ({rec['format']}, {rec['blocks']} blocks on "
+        f"{rec['workers']} Ray workers) in {took:.1f} s ({n / max(took, 1e-9):,.0f} {unit}/s)"
+        f"{lost}"
+    )
 
 
 def _check_database_output(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from healthsynth.errors import DataError
@@ -19,7 +21,26 @@ if TYPE_CHECKING:  # the loop imports torch: only fit_model needs it, at call ti
         TrainSettings,
     )
 
-__all__ = ["check_fit_memory", "fit_model", "fit_resources"]
+__all__ = ["check_fit_memory", "fit_model", "fit_resources", "training_strategy"]
+
+#: the strategy lent to every fit_model call inside ``training_strategy`` (none: the default)
+_LENT: contextvars.ContextVar[Strategy | None] = contextvars.ContextVar(
+    "healthsynth_training_strategy", default=None
+)
+
+
+@contextlib.contextmanager
+def training_strategy(strategy: Strategy) -> Iterator[Strategy]:
+    """Train every model fitted inside the block with ``strategy`` (e.g. data-parallel DDP).
+
+    A generator's own ``fit`` is unchanged: this is how a scale-out runner (``healthsynth.scale``)
+    hands the one training loop another way of taking steps.
+    """
+    token = _LENT.set(strategy)
+    try:
+        yield strategy
+    finally:
+        _LENT.reset(token)
 
 
 def _free_memory() -> int | None:
@@ -104,7 +125,7 @@ def fit_model(
             model,
             objective,
             settings,
-            strategy=strategy,
+            strategy=strategy if strategy is not None else _LENT.get(),
             checkpoint=checkpoint,
             checks=checks,
             hooks=hooks,

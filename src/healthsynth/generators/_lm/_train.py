@@ -132,6 +132,10 @@ class Strategy:
         """A figure combined over processes (one process: itself)."""
         return value
 
+    def agree(self, flag: bool) -> bool:
+        """Whether any process says yes (one process: ``flag``); all stop on the same step."""
+        return flag
+
     def record(self) -> dict[str, Any]:
         """What the strategy adds to the training record."""
         return {"strategy": self.name}
@@ -372,7 +376,7 @@ class _Run:
             self.tokens += out.tokens
             for h in self.hooks:
                 h.on_step(self.step)
-            if self.out_of_time():
+            if self.s.max_time is not None and self.strategy.agree(self.out_of_time()):
                 return running / max(seen, 1e-12), True
         return running / max(seen, 1e-12), False
 
@@ -381,7 +385,7 @@ class _Run:
         train_loss, cut = self.train_epoch()
         if epoch == 1 and self.s.max_time is not None and not cut:
             # fit the schedule to the steps the time budget allows at this pace
-            pace = (time.perf_counter() - self.start) / self.steps_per_epoch
+            pace = self.strategy.reduce((time.perf_counter() - self.start) / self.steps_per_epoch)
             fits = int(0.97 * self.s.max_time / pace)
             self.schedule.total = max(self.step + 1, min(self.schedule.total, fits))
         self.net.eval()
@@ -409,7 +413,7 @@ class _Run:
             self.checkpoint.passed_check(epoch, self.model)
         if self.bad_epochs >= self.s.patience:
             return "early_stopping"
-        if cut or self.out_of_time():
+        if cut or self.strategy.agree(self.out_of_time()):
             return "max_time"
         return None
 
