@@ -362,7 +362,7 @@ def fit(
             "NAME=FILE (patients first), --key and --time"
         )
     cls = (timeline_registry if table or source else registry).get(generator)
-    check_dp_flags(given, generator, cls)
+    check_dp_flags(given, generator, cls, engine=engine)
     settings = {k: v for k, v in given.items() if k not in _TABLE_ONLY and k not in _TIMELINE_ONLY}
     params = generator_params(generator, cls, settings)
     if engine == "ray" and generator not in ("tabular-lm", "timeline-lm"):
