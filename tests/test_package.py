@@ -110,3 +110,19 @@ def test_the_cycle_check_finds_a_cycle(tmp_path):
     edges = graph(tmp_path, "pkg")
     assert edges["pkg.sub._b"] == {"pkg.sub._a"}  # the TYPE_CHECKING import is not an edge
     assert cycles(edges) == [["pkg.sub._a", "pkg.sub._b"]]
+
+
+def test_the_cli_uses_only_the_public_api_of_other_packages():
+    """``healthsynth.cli`` imports other packages' public names, never their private modules."""
+    import ast
+    from pathlib import Path
+
+    cli = Path(healthsynth.__file__).parent / "cli"
+    private = []
+    for path in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("healthsynth."):
+                parts = node.module.split(".")
+                if parts[1] != "cli" and any(p.startswith("_") for p in parts[1:]):
+                    private.append(f"{path.name}: {node.module}")
+    assert private == []

@@ -3,6 +3,7 @@
 Also the augmentation experiments (class imbalance, health equity). See ``docs/benchmark.md``.
 """
 
+from healthsynth.benchmark._cells import plan
 from healthsynth.benchmark._config import (
     EXPERIMENTS,
     BenchmarkConfig,
@@ -24,6 +25,7 @@ __all__ = [
     "frontier",
     "load_config",
     "packaged_configs",
+    "plan",
     "rank_table",
     "run_benchmark",
     "write_summary",

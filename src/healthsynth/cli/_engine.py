@@ -45,7 +45,7 @@ def engine_settings(
     engine: str, ray_address: str | None, workers: int | None
 ) -> tuple[str, str | None, int]:
     """The checked ``(engine, address, workers)``; Ray's presence is checked for ``ray``."""
-    from healthsynth.scale._ray import check_engine, check_workers, import_ray
+    from healthsynth.scale import check_engine, check_workers, import_ray
 
     check_engine(engine, flag="--engine")
     if engine == "local":

@@ -30,8 +30,7 @@ def read_source(
     from healthsynth.knowledge import CodeMap
 
     if omop is not None:
-        from healthsynth.data import read_omop
-        from healthsynth.data._db import display_url
+        from healthsynth.data import display_url, read_omop
 
         got = read_omop(
             omop,
@@ -76,9 +75,8 @@ def sample_to_database(
     The run record (model, n, conditions, seed, versions) goes into
     ``cdm_source.source_description``, next to the output.
     """
-    from healthsynth.data import write_omop
-    from healthsynth.data._db import default_schema, display_url
-    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+    from healthsynth.data import default_schema, display_url, write_omop
+    from healthsynth.generators.folders import peak_rss_mb, runtime_info
 
     schema = schema or default_schema(url)
     start = time.perf_counter()

@@ -48,9 +48,7 @@ def benchmark(
     quiet_transformers()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from healthsynth.benchmark import load_config, run_benchmark
-    from healthsynth.benchmark._cells import plan
-    from healthsynth.benchmark._summary import write_summary
+    from healthsynth.benchmark import load_config, plan, run_benchmark, write_summary
 
     cfg = load_config(config)
     if workers is not None and workers < 1:

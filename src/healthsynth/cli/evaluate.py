@@ -156,7 +156,7 @@ def _tables(
     hold_df = read_table(holdout, encoding=encoding) if holdout is not None else None
     schema = training = None
     if model is not None:
-        from healthsynth.generators._folder import check_folder, read_json
+        from healthsynth.generators.folders import check_folder, read_json
 
         check_folder(model)
         schema = Schema.load(model / "schema.json")
@@ -232,7 +232,7 @@ def _prompt_examples(model: Path | None, sampling: Any) -> Any:
     if model is None or not isinstance(llm, dict) or not llm.get("example_rows"):
         return None
     from healthsynth.generators import load_generator
-    from healthsynth.generators._folder import check_folder
+    from healthsynth.generators.folders import check_folder
 
     # only a prompted-llm folder knows its examples (and it holds no pickle): evaluate never
     # loads a folder that could run code, so it needs no --trust-pickle
@@ -257,7 +257,7 @@ def _timelines(
     """Evaluate synthetic timelines (folders of tables) against real ones."""
     from healthsynth.cli._tables import read_dataset
     from healthsynth.evaluate import evaluate_timelines
-    from healthsynth.generators._folder import check_folder, check_folder_names, read_json
+    from healthsynth.generators.folders import check_folder, check_folder_names, read_json
 
     if model is None:
         raise ParameterError(

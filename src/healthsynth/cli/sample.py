@@ -148,9 +148,8 @@ def sample(
     if block_size is not None and block_size < 1:
         raise ParameterError(f"--block-size must be a positive whole number; got {block_size}")
     from healthsynth.data import add_to_manifest, atomic_path, output_lock, protected_files
-    from healthsynth.generators import Generator, load_generator
-    from healthsynth.generators._folder import check_folder
-    from healthsynth.generators._registry import timeline_registry
+    from healthsynth.generators import Generator, load_generator, timeline_registry
+    from healthsynth.generators.folders import check_folder
 
     # everything that can be refused is refused before the (slower) model load
     Generator._check_n(n)
@@ -382,7 +381,7 @@ def _check_output(
 
 def _conditions(items: list[str], *, timelines: bool) -> dict[str, Any]:
     """Conditions from the command line (for timelines also ``has=ITEM``, repeatable)."""
-    from healthsynth.generators._conditions import parse_condition_strings
+    from healthsynth.generators import parse_condition_strings
 
     if not timelines:
         return parse_condition_strings(items)
@@ -405,7 +404,7 @@ def _run_record(
     timelines: bool,
 ) -> dict[str, Any]:
     """What was sampled, how, and what it cost (written next to the output)."""
-    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+    from healthsynth.generators.folders import peak_rss_mb, runtime_info
 
     llm = dict(getattr(model, "sampling_record_", None) or {})
     if llm:

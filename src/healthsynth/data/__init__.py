@@ -9,6 +9,7 @@ from healthsynth.data._datasets import (
     load_dataset,
     load_timelines,
 )
+from healthsynth.data._db import default_schema, display_url
 from healthsynth.data._export import EXPORT_FORMATS, export_dataset_as
 from healthsynth.data._io import neutralise_formulas, read_table, table_format, write_table
 from healthsynth.data._meds_read import MedsData, read_meds
@@ -32,11 +33,11 @@ __all__ = [
     "EVENT_COLUMNS",
     "EXPORT_FORMATS",
     "HEALTH_DATASETS",
-    "TIMELINE_DATASETS",
     "KINDS",
     "OMOP_DOMAINS",
     "ROLES",
     "SCHEMA_VERSION",
+    "TIMELINE_DATASETS",
     "Column",
     "Dataset",
     "EventTable",
@@ -49,6 +50,8 @@ __all__ = [
     "check_name",
     "check_output_file",
     "check_output_folder",
+    "default_schema",
+    "display_url",
     "export_dataset",
     "export_dataset_as",
     "infer_schema",

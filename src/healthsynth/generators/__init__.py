@@ -1,6 +1,7 @@
 """Synthetic-data generators behind one contract, found by name in a registry."""
 
 from healthsynth.generators._base import Generator, HealthsynthWarning
+from healthsynth.generators._conditions import parse_condition_strings
 from healthsynth.generators._registry import GeneratorRegistry, registry, timeline_registry
 
 __all__ = [
@@ -8,6 +9,7 @@ __all__ = [
     "GeneratorRegistry",
     "HealthsynthWarning",
     "load_generator",
+    "parse_condition_strings",
     "registry",
     "timeline_registry",
 ]

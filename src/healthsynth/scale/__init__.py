@@ -7,7 +7,7 @@ says what runs where.
 """
 
 from healthsynth.scale._plan import Block, block_seed, plan_blocks
-from healthsynth.scale._ray import ENGINES
+from healthsynth.scale._ray import ENGINES, check_engine, check_workers, import_ray
 from healthsynth.scale.sampling import SampleProgress, SampleRun, sample
 
 __all__ = [
@@ -16,6 +16,9 @@ __all__ = [
     "SampleProgress",
     "SampleRun",
     "block_seed",
+    "check_engine",
+    "check_workers",
+    "import_ray",
     "plan_blocks",
     "sample",
 ]

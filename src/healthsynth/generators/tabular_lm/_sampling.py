@@ -65,7 +65,7 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
     first = [names.index(c) for c in conds]
     order = slot_order(codec, first)
     if gen.target_last or gen.label_model_ is not None:  # the target from p(target | rest)
-        from healthsynth.generators.tabular_lm._slot_model import slots_last, target_slots
+        from healthsynth.generators.tabular_lm._order import slots_last, target_slots
 
         target = target_slots(codec)
         if len(target) and not set(target.tolist()) & {int(s) for s in order[: len(first)]}:
