@@ -10,5 +10,13 @@ saw the canaries. ``docs/privacy.md`` says how to read them.
 from healthsynth.audit._canaries import INFO, canary_audit
 from healthsynth.audit._draw import draw_records
 from healthsynth.audit._exposure import CHANCE_EXPOSURE, exposure
+from healthsynth.audit._report import audit_result
 
-__all__ = ["CHANCE_EXPOSURE", "INFO", "canary_audit", "draw_records", "exposure"]
+__all__ = [
+    "CHANCE_EXPOSURE",
+    "INFO",
+    "audit_result",
+    "canary_audit",
+    "draw_records",
+    "exposure",
+]

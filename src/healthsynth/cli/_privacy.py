@@ -18,7 +18,7 @@ def check_dp_flags(
     flags = {p: v for p, v in given.items() if p.startswith("dp_") and v is not None}
     if not flags:
         return
-    from healthsynth.generators._lm._dp import ACCOUNTANTS, DP_GENERATORS
+    from healthsynth.generators.privacy import ACCOUNTANTS, DP_GENERATORS
 
     if "dp_epsilon" not in setting_names(cls):
         raise ParameterError(

@@ -48,7 +48,7 @@ def audit(
     quiet_transformers()
     from healthsynth.data import check_output_folder, read_table
     from healthsynth.generators import load_generator
-    from healthsynth.generators._folder import check_folder
+    from healthsynth.generators.folders import check_folder
 
     # everything that can be refused is refused before the model load and the re-fit
     for flag, value, low in (
@@ -76,7 +76,7 @@ def audit(
         "rows (as long as the original fit) ..."
     )
     started = time.perf_counter()
-    from healthsynth.audit import canary_audit
+    from healthsynth.audit import audit_result, canary_audit
 
     res = canary_audit(
         model,
@@ -87,33 +87,12 @@ def audit(
         copies=copies,
         seed=seed,
     )
-    result = _result(res, model, data, len(df), started, seed)
+    result = audit_result(res, model, source=str(data), n_rows=len(df), started=started, seed=seed)
     from healthsynth.report import scorecard_table, write_report
 
     path = write_report(result, out_dir)
     out.print(scorecard_table(result))
     say(_verdict(result["records"]) + f" ({result['seconds']:.0f} s) → {path}")
-
-
-def _result(
-    res: dict[str, Any], model: Any, data: Path, n: int, started: float, seed: int
-) -> dict[str, Any]:
-    """The audit as an evaluation result (what the report renders)."""
-    from healthsynth.audit import INFO
-    from healthsynth.evaluate._runner import result
-
-    glossary = {m.name: INFO.describe(m.name) for m in INFO.measures}
-    return result(
-        res["records"],
-        glossary,
-        kind="table",
-        start=started,
-        seed=seed,
-        training=getattr(model, "training_record_", None),
-        warnings=[],
-        real={"source": str(data), "rows": n, "columns": len(model.schema_.modelled)},
-        audit=res["meta"],
-    )
 
 
 def _verdict(records: list[dict[str, Any]]) -> str:
