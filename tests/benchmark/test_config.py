@@ -147,6 +147,14 @@ def test_missing_config_file_names_the_packaged_ones(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
+def test_a_folder_named_like_a_packaged_config_does_not_hide_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dp").mkdir()  # e.g. the output folder of an earlier 'benchmark dp -o dp'
+    assert load_config("dp").source == str(packaged_configs()["dp"])
+    with pytest.raises(DataFileError, match="is not a file"):
+        load_config(tmp_path / "dp")  # a path to it is still a folder, not a config
+
+
 def test_missing_data_file_is_reported_before_any_cell_runs(tmp_path):
     p = write(tmp_path, GOOD.replace("source: MASS/Pima.tr", "path: data/pima.csv"))
     cfg = load_config(p)

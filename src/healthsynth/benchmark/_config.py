@@ -183,11 +183,13 @@ def packaged_configs() -> dict[str, Path]:
 def load_config(path: str | Path) -> BenchmarkConfig:
     """Read and check a benchmark configuration (a file, or the name of a packaged one)."""
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
+        # a packaged name is meant even when a folder of that name (e.g. the output of an
+        # earlier run of it) is in the current directory
         shipped = packaged_configs()
         if str(path) in shipped:
             p = shipped[str(path)]
-        else:
+        elif not p.exists():
             raise DataFileError(
                 f"benchmark config '{path}' does not exist; give a YAML file or one of the "
                 f"packaged configs: {', '.join(sorted(shipped))}"
