@@ -67,7 +67,9 @@ def test_audit_detects_a_model_that_memorises():
     assert res["meta"]["canaries_in_training"] == trained.sum() >= 4
     assert mean.value > CHANCE_EXPOSURE + 3 and mean.reference < CHANCE_EXPOSURE + 1.5
     assert mean.details["p_value"] < 0.05 and mean.details["distinguishable"]
-    assert top.value > 8 and mean.details["max_possible"] == pytest.approx(math.log2(1001), abs=1e-4)
+    assert top.value > 8 and mean.details["max_possible"] == pytest.approx(
+        math.log2(1001), abs=1e-4
+    )
     assert len(res["canaries"]) == 8
     names = [(r.name, r.subgroup) for r in res["records"]]
     assert names[2:] == [("canary_reproduced", "exact"), ("canary_reproduced", "near")]
