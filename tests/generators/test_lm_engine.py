@@ -106,7 +106,7 @@ def test_configs_that_need_other_code_are_refused(tmp_path):
     save_model(_gpt(), tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     for change, message in (
-        ({"auto_map": {"AutoModelForCausalLM": "x.Y"}}, "custom model code \\(auto_map\\)"),
+        ({"auto_map": {"AutoModelForCausalLM": "x.Y"}}, "has an .auto_map. entry"),
         ({"model_type": "llama"}, "describes a 'llama' model"),
         ({"tie_word_embeddings": False}, "tie_word_embeddings=False"),
         ({"activation_function": "swish"}, "activation 'swish'"),

@@ -75,7 +75,10 @@ def read_weights(
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
+    from healthsynth.generators._folder import check_no_remote_code
+
     where = owner or folder
+    check_no_remote_code(folder, where)  # any config asking for code, named before anything else
     path = folder / "model.safetensors"
     if not path.exists() or not (folder / "config.json").exists():
         raise ModelFolderError(
