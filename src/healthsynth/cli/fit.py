@@ -27,6 +27,7 @@ _TIMELINE_ONLY = {
     "time_col": "--time",
     "end": "--end",
     "death": "--death",
+    "death_event": "--death-event",
     "sex": "--sex",
     "age": "--age",
 }
@@ -113,6 +114,14 @@ def fit(
     death_value: Annotated[
         str, typer.Option(help="Value of --death that means died.", rich_help_panel=_TL)
     ] = "1",
+    death_event: Annotated[
+        str | None,
+        typer.Option(
+            help="Event code that records death (item or table/item); nothing may follow it. "
+            "MEDS_DEATH is recognised without this flag.",
+            rich_help_panel=_TL,
+        ),
+    ] = None,
     sex: Annotated[
         str | None,
         typer.Option(help="Patients column: sex (f/m/female/male).", rich_help_panel=_TL),
@@ -427,6 +436,7 @@ def _fit_timelines(
         "end": given["end"],
         "death": given["death"],
         "death_value": scalar(death_value),
+        "death_event": given["death_event"],
         "sex": given["sex"],
         "age": given["age"],
     }
