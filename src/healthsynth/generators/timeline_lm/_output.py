@@ -134,6 +134,7 @@ def assemble(tpl: Mapping[str, Any], patients: pd.DataFrame, events: pd.DataFram
         sex=roles.get("sex"),
         age=roles.get("age"),
         death_value=roles.get("death_value", 1),
+        death_event=roles.get("death_event"),
     )
     out = ds.with_events(p, ev)
     return out

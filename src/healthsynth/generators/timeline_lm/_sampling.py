@@ -56,8 +56,8 @@ def find_item(codec: TimelineCodec, name: str) -> int:
     raise ConditionError(f"'has' names the item '{name}', which never occurs; items: {known}")
 
 
-def timeline_masks(codec: TimelineCodec, code_map: Any) -> Any:
-    """The decoding masks of ``codec`` under a code mapping (or none)."""
+def timeline_masks(codec: TimelineCodec, code_map: Any, structure: Any = None) -> Any:
+    """The decoding masks of ``codec`` under a code mapping (or none) and learned structure."""
     from healthsynth.generators.timeline_lm._policy import TimelineMasks
 
     sexes: list[tuple[bool, bool]] = []
@@ -74,7 +74,9 @@ def timeline_masks(codec: TimelineCodec, code_map: Any) -> Any:
             sexes.append(("female" in s, "male" in s))
             ages.append(entry.ages())
             ranges.append((entry.low, entry.high))
-    return TimelineMasks(codec, item_sexes=sexes, item_ages=ages, value_ranges=ranges)
+    return TimelineMasks(
+        codec, item_sexes=sexes, item_ages=ages, value_ranges=ranges, structure=structure
+    )
 
 
 def _constraints(
@@ -82,6 +84,7 @@ def _constraints(
     roles: Mapping[str, Any],
     static_df: pd.DataFrame,
     required_items: list[int],
+    masks: Any = None,
 ) -> Any:
     """What each patient's timeline must respect, from its static attributes."""
     from healthsynth.generators.timeline_lm._policy import Constraints
@@ -99,6 +102,9 @@ def _constraints(
         flag = pd.to_numeric(static_df[col], errors="coerce").to_numpy(float)
         forbidden[:, i] = flag == 0
     required[:, required_items] = True
+    structure = getattr(masks, "structure", None)
+    if structure is not None:  # items every training patient has
+        required[:, structure.always] = True
     sex = np.full(m, -1)
     if roles.get("sex"):
         first = static_df[roles["sex"]].astype(str).str.strip().str.lower().str[:1]
@@ -149,7 +155,7 @@ def sample_block(
         model,
         masks,
         static_local=static_local,
-        constraints=_constraints(codec, roles, static_df, required_items),
+        constraints=_constraints(codec, roles, static_df, required_items, masks),
         draws=draws,
         rng=rng,
         temperature=temperature,
