@@ -6,7 +6,8 @@ What: every event is checked for these kinds of violation:
 
 - ``after_end``: the event lies after the patient's end of follow-up (any patient);
 - ``after_death``: the same, for a patient who died at the end of follow-up (a subset of
-  ``after_end``, reported on its own because it is impossible rather than unlikely);
+  ``after_end``, reported on its own because it is impossible rather than unlikely); with a
+  death event (``Dataset.death_event``), also any event on a later day than the death event;
 - ``before_birth``: age at the event (age at day 0 + days / 365.25) below 0;
 - ``wrong_sex``: an ICD-10-CM code specific to one sex (through the code map) on a patient of
   the other sex;
@@ -102,6 +103,8 @@ def _not_checked(tl: Timelines, code_map: Any) -> dict[str, str]:
         why["after_end"] = why["after_death"] = "no end-of-follow-up column"
     elif ds.death is None:
         why["after_death"] = "no death column"
+    if ds.death_event is not None:
+        why.pop("after_death", None)
     if ds.age is None:
         why["before_birth"] = why["outside_age_band"] = "no age column"
     elif tl.dates:
@@ -129,6 +132,8 @@ def check_events(
             bad["after_end"] = t > tl.end[p]
         if "after_death" not in skip:
             bad["after_death"] = (t > tl.end[p]) & tl.died[p]
+            if tl.dataset.death_event is not None:
+                bad["after_death"] |= t > tl.death_day[p]
         age_at = tl.age[p] + t / 365.25
         if "before_birth" not in skip:
             bad["before_birth"] = age_at < 0
