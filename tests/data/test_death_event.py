@@ -139,3 +139,26 @@ def test_violations_count_events_after_a_death_event(mgus):
     assert int(bad["after_death"].sum()) == 5
     bad, _ = check_events(Timelines(mgus), known=set(), code_map=None)
     assert int(bad["after_death"].sum()) == 0
+
+
+def test_violations_check_the_real_structure(mgus):
+    from healthsynth.evaluate.timeline._prepare import Timelines
+    from healthsynth.evaluate.timeline.violations import compute, structure_of
+
+    assert structure_of(Timelines(mgus)) == (
+        {"events/mgus", "events/progression", "events/death"},
+        {"events/death"},
+    )
+    ev = mgus.tables["events"]
+    # seven repeated progressions, each a day after the first (all before these patients' death)
+    prog = ev[ev["event"] == "progression"].head(7).assign(day=lambda d: d["day"] + 1)
+    # two events on the day after a death (no death event check: built without from_tables)
+    late = ev[ev["event"] == "death"].tail(2).assign(event="mgus", day=lambda d: d["day"] + 1)
+    broken = replace(mgus, tables={**mgus.tables, "events": pd.concat([ev, prog, late])})
+    n_after = 2
+    recs = {r.subgroup: r for r in compute(real=mgus, synthetic=broken)}
+    assert recs["kind:repeated_once_only"].details["count"] == 7 + 2  # mgus is once-only too
+    assert recs["kind:after_terminal"].details["count"] == n_after
+    assert recs[None].details["terminal_items"] == ["events/death"]
+    clean = {r.subgroup: r for r in compute(real=mgus, synthetic=mgus)}
+    assert clean["kind:repeated_once_only"].value == clean["kind:after_terminal"].value == 0
