@@ -61,3 +61,36 @@ def test_bad_death_event_is_one_sentence(cohort, tmp_path):
     text = _run(args, code=2)
     assert "after its death event 'death'" in text and "2 patients have events after death" in text
     assert not out.exists()
+
+
+def test_structure_flags(cohort, tmp_path):
+    model = tmp_path / "loose"
+    _run(_fit(cohort, model, "--no-learn-structure", "--epochs", "1"))
+    meta = json.loads((model / "generator.json").read_text())
+    # the death event (MEDS_DEATH is not used here: none was named) is not learned either
+    assert meta["structure"] == {
+        "always": [],
+        "once": [],
+        "terminal": [],
+        "max_count": {},
+        "time_since_start": {},
+    }
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"terminal": ["progression"]}))
+    text = _run(_fit(cohort, tmp_path / "x", "--structure", str(rules)), code=2)
+    assert text.startswith("error:") and "structure['terminal'] lists 'events/progression'" in text
+    rules.write_text("[1]")
+    assert "must hold a JSON object" in _run(
+        _fit(cohort, tmp_path / "x", "--structure", str(rules)), code=2
+    )
+    assert not (tmp_path / "x").exists()
+    rules.write_text(json.dumps({"once": []}))
+    _run(_fit(cohort, tmp_path / "m", "--structure", str(rules), "--epochs", "1"))
+    meta = json.loads((tmp_path / "m" / "generator.json").read_text())
+    # without --death-event, nine patients' progression sorts after a death on the same day
+    # (alphabetical order within a day), so death is not learned as terminal
+    assert meta["structure"]["once"] == [] and meta["structure"]["terminal"] == []
+    _run(_fit(cohort, tmp_path / "d", "--structure", str(rules), "--death-event", "death"))
+    meta = json.loads((tmp_path / "d" / "generator.json").read_text())
+    assert meta["structure"]["once"] == ["events/death"]  # the death event: once and last
+    assert meta["structure"]["terminal"] == ["events/death"]

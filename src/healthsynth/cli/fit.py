@@ -49,6 +49,7 @@ _NOT_SETTINGS = {
     "ranges",
     "omop",
     "meds",
+    "no_learn_structure",
     *_SOURCE_ONLY,
 }
 
@@ -130,6 +131,23 @@ def fit(
         str | None,
         typer.Option(help="Patients column: age in years at day 0.", rich_help_panel=_TL),
     ] = None,
+    structure: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file of event-log rules replacing the learned ones: once, terminal, "
+            "always (lists of items), max_count, time_since_start (item -> bound).",
+            rich_help_panel=_TL,
+        ),
+    ] = None,
+    no_learn_structure: Annotated[
+        bool,
+        typer.Option(
+            "--no-learn-structure",
+            help="Do not learn once-only, terminal and always-present items or per-item "
+            "bounds from the data (the death event stays terminal).",
+            rich_help_panel=_TL,
+        ),
+    ] = False,
     code_map: Annotated[
         str | None,
         typer.Option(
@@ -282,6 +300,8 @@ def fit(
     given["allow_remote_phi"] = allow_remote_phi or None
     given["domains"] = _domains(ranges) if ranges else None
     given["reveal_ranges"] = reveal_ranges or None
+    given["structure"] = _structure(structure) if structure else None
+    given["learn_structure"] = False if no_learn_structure else None
     source = _source(
         data,
         table,
@@ -486,6 +506,24 @@ def _bound(text: str) -> Any:
         return float(text)
     except ValueError:
         return text  # a date; the generator checks it against the column
+
+
+def _structure(path: Path) -> dict[str, Any]:
+    """The ``--structure`` JSON file as a dict."""
+    import json
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ParameterError(f"--structure file {path} cannot be read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ParameterError(f"--structure file {path} is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ParameterError(
+            f"--structure file {path} must hold a JSON object such as "
+            '{"once": ["events/death"], "terminal": ["events/death"]}'
+        )
+    return value
 
 
 def _describe(items: list[str]) -> dict[str, str]:
