@@ -63,11 +63,12 @@ def validate_params(gen: Any) -> None:
         v = getattr(gen, name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v)):
             raise ParameterError(f"parameter '{name}' of timeline-lm has an invalid value {v!r}")
-    if not isinstance(gen.learn_structure, bool):
-        raise ParameterError(
-            f"parameter 'learn_structure' of timeline-lm must be True or False; got "
-            f"{gen.learn_structure!r}"
-        )
+    for flag in ("learn_structure", "joint_values"):
+        if not isinstance(getattr(gen, flag), bool):
+            raise ParameterError(
+                f"parameter '{flag}' of timeline-lm must be True or False; got "
+                f"{getattr(gen, flag)!r}"
+            )
     if gen.structure is not None and not isinstance(gen.structure, Mapping):
         raise ParameterError(
             "parameter 'structure' of timeline-lm must be a dict such as {'once': [...], "

@@ -65,6 +65,10 @@ class TimelineLM(Generator):
     max_tokens
         Longest timeline in tokens (a lab result takes 3-5); longer training timelines are cut
         (the training record counts them) and sampled timelines stop there.
+    joint_values
+        One token per (item, value) for items whose values take one token each (at most
+        ``max_discrete`` distinct values, like NAFLD's labs): a lab result is then one token
+        instead of two, so timelines are shorter.
     max_flags
         Most items with a presence flag (the most frequent ones); only flagged items can be
         conditioned on with ``has=...``.
@@ -119,6 +123,7 @@ class TimelineLM(Generator):
         n_sub_bins: int = 16,
         max_discrete: int = 256,
         max_tokens: int = 512,
+        joint_values: bool = False,
         max_flags: int = 64,
         validation_fraction: float = 0.1,
         patience: int = 3,
@@ -144,6 +149,7 @@ class TimelineLM(Generator):
         self.n_sub_bins = n_sub_bins
         self.max_discrete = max_discrete
         self.max_tokens = max_tokens
+        self.joint_values = joint_values
         self.max_flags = max_flags
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -251,6 +257,7 @@ class TimelineLM(Generator):
             max_discrete=self.max_discrete,
             max_flags=self.max_flags,
             max_tokens=self.max_tokens,
+            joint_values=self.joint_values,
         )
         rng = np.random.default_rng(self.seed)
         static, toks, states, cut = codec.encode(data, rng)

@@ -71,12 +71,17 @@ class TimelineMasks:
         fine_specs.append((c.S_START_F, c.start_f, c.start.fine_table()))
         fine_specs.append((c.S_GAP_F, c.gap_f, c.gap.fine_table()))
         value_ok0: list[np.ndarray | None] = []
+        joint_ok: list[tuple[int, np.ndarray]] = []
         for i, num in enumerate(c.values):
             if num is None:
                 value_ok0.append(None)
                 continue
             low, high = value_ranges[i]
             ok0, ok1 = num.within(low, high)
+            if c.joint[i]:  # plausible values on the item's joint tokens
+                joint_ok.append((c.joint0[i], ok0))
+                value_ok0.append(None)
+                continue
             value_ok0.append(ok0)
             if num.two:
                 assert ok1 is not None
@@ -92,6 +97,8 @@ class TimelineMasks:
         for i, allowed0 in enumerate(value_ok0):
             if allowed0 is not None:
                 base[c.S_VAL_C[i], c.val_c[i] : c.val_c[i] + len(allowed0)] &= allowed0
+        for a, ok in joint_ok:
+            base[c.S_ITEM, a : a + len(ok)] &= ok
         self.table = np.concatenate(rows, axis=0)
         # state -> row in the table (fine states are offset by the chosen coarse token)
         self.row_base = np.arange(c.n_states)
@@ -112,7 +119,9 @@ class TimelineMasks:
         self.start_lb1, self.start_ub1 = c.start.lb1, c.start.ub1
         self.gap_lb1, self.gap_ub1 = c.gap.lb1, c.gap.ub1
         self.integer_days = c.state["time_precision"] == 0
-        self.has_val = np.array([v is not None for v in c.values], bool)
+        self.has_val = np.array(
+            [v is not None and not j for v, j in zip(c.values, c.joint, strict=True)], bool
+        )
         self.two_val = np.array([v is not None and v.two for v in c.values], bool)
         self.val_c_state = np.array(c.S_VAL_C, np.int64)
         self.val_f_state = np.array(c.S_VAL_F, np.int64)
@@ -185,7 +194,7 @@ class TimelinePolicy:
         item_ok = self.static_item_ok[rows] & age_ok
         if self.counts is not None:
             item_ok &= self.counts[rows] < m.max_count[None, :]
-        it0, n_items = c.item0, len(c.items)
+        it0, n_tok = c.item0, c.n_item_tokens
         at_time = (state == c.S_START_C) | (state == c.S_GAP_C)
         # a patient who may emit no item any more can only end; so can one out of room, and
         # one whose last item was terminal
@@ -195,7 +204,7 @@ class TimelinePolicy:
             item_ok &= (since[:, None] >= m.time_lo[None, :]) & (
                 since[:, None] <= m.time_hi[None, :]
             )
-        allowed[:, it0 : it0 + n_items] &= item_ok
+        allowed[:, it0 : it0 + n_tok] &= item_ok[:, c.token_item]
         if c.max_tokens - self.step <= 6:  # no room for another full event
             done |= at_time
         if done.any():
@@ -291,9 +300,8 @@ class TimelinePolicy:
         coarse_local = np.where(state == c.S_GAP_C, local - 1, local)
         self.t_now = self._new_time(local)
         # the day of an event is known at its item token
-        n_items = len(c.items)
         is_item = state == c.S_ITEM
-        item_local = np.clip(pick - c.item0, 0, max(n_items - 1, 0))
+        item_local = c.token_item[np.clip(pick - c.item0, 0, max(c.n_item_tokens - 1, 0))]
         real = is_item & (pick != c.END)  # an item state may end a patient with no item left
         if real.any():
             hit = np.zeros_like(self.required)

@@ -115,6 +115,13 @@ def _constraints(
     return Constraints(end=end, required=required, forbidden=forbidden, sex=sex, age=age)
 
 
+def _items_of(codec: TimelineCodec, tokens: np.ndarray, states: np.ndarray) -> list[int]:
+    """The items of one decoded timeline (plain or joint item tokens)."""
+    at = (states == codec.S_ITEM) & (tokens >= codec.item0)
+    at &= tokens < codec.item0 + codec.n_item_tokens
+    return codec.token_item[tokens[at] - codec.item0].tolist()
+
+
 def sample_block(
     model: Any,
     codec: TimelineCodec,
@@ -163,7 +170,10 @@ def sample_block(
     ok = np.ones(m, bool)
     if required_items:
         ok = np.array(
-            [all((codec.item0 + i) in set(t.tolist()) for i in required_items) for t in tokens]
+            [
+                set(required_items) <= set(_items_of(codec, t, st))
+                for t, st in zip(tokens, states, strict=True)
+            ]
         )
     events = decode_events(codec, code_map, tokens, states, days, rng)
     patients = static_df.drop(columns=codec.flag_columns)
