@@ -50,6 +50,7 @@ _NOT_SETTINGS = {
     "omop",
     "meds",
     "no_learn_structure",
+    "joint_values",
     *_SOURCE_ONLY,
 }
 
@@ -145,6 +146,15 @@ def fit(
             "--no-learn-structure",
             help="Do not learn once-only, terminal and always-present items or per-item "
             "bounds from the data (the death event stays terminal).",
+            rich_help_panel=_TL,
+        ),
+    ] = False,
+    joint_values: Annotated[
+        bool,
+        typer.Option(
+            "--joint-values",
+            help="One token per (item, value) for items with few distinct values: shorter "
+            "timelines.",
             rich_help_panel=_TL,
         ),
     ] = False,
@@ -302,6 +312,7 @@ def fit(
     given["reveal_ranges"] = reveal_ranges or None
     given["structure"] = _structure(structure) if structure else None
     given["learn_structure"] = False if no_learn_structure else None
+    given["joint_values"] = True if joint_values else None
     source = _source(
         data,
         table,
