@@ -79,7 +79,7 @@ class Structure:
     def __init__(self, names: Sequence[str], state: Mapping[str, Any] | None = None) -> None:
         self.names = list(names)
         state = dict(state or {})
-        self.state = {
+        self.state: dict[str, Any] = {
             "always": sorted(state.get("always", [])),
             "once": sorted(state.get("once", [])),
             "terminal": sorted(state.get("terminal", [])),
