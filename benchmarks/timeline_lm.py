@@ -52,6 +52,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--task-item", default="diabetes")
+    ap.add_argument("--joint-values", action="store_true", help="joint (item, value) tokens")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model-out", type=Path, default=None, help="keep the model folder here")
     args = ap.parse_args()
@@ -76,6 +77,7 @@ def main() -> int:
         max_time=args.max_time,
         code_map=args.dataset,
         seed=args.seed,
+        joint_values=args.joint_values,
         verbose=sys.stderr.isatty(),
     )
     t0 = time.perf_counter()

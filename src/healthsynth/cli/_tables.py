@@ -49,6 +49,7 @@ def read_dataset(tables: dict[str, Path], roles: dict[str, Any]) -> Any:
         end=roles.get("end"),
         death=roles.get("death"),
         death_value=roles.get("death_value", 1),
+        death_event=roles.get("death_event"),
         sex=roles.get("sex"),
         age=roles.get("age"),
     )

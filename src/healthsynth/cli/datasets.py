@@ -31,7 +31,7 @@ def datasets_list(
 @datasets_app.command("export-timelines")
 @user_errors
 def datasets_export_timelines(
-    name: Annotated[str, typer.Argument(help="A real cohort: nafld or pbcseq.")],
+    name: Annotated[str, typer.Argument(help="A real cohort: nafld, pbcseq or mgus2.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the tables.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     max_patients: Annotated[

@@ -29,6 +29,7 @@ _TIMELINE_ONLY = {
     "time_col": "--time",
     "end": "--end",
     "death": "--death",
+    "death_event": "--death-event",
     "sex": "--sex",
     "age": "--age",
 }
@@ -54,6 +55,8 @@ _NOT_SETTINGS = {
     "engine",
     "ray_address",
     "workers",
+    "no_learn_structure",
+    "joint_values",
     *_SOURCE_ONLY,
 }
 
@@ -148,6 +151,14 @@ def fit(
     death_value: Annotated[
         str, typer.Option(help="Value of --death that means died.", rich_help_panel=_TL)
     ] = "1",
+    death_event: Annotated[
+        str | None,
+        typer.Option(
+            help="Event code that records death (item or table/item); nothing may follow it. "
+            "MEDS_DEATH is recognised without this flag.",
+            rich_help_panel=_TL,
+        ),
+    ] = None,
     sex: Annotated[
         str | None,
         typer.Option(help="Patients column: sex (f/m/female/male).", rich_help_panel=_TL),
@@ -156,6 +167,32 @@ def fit(
         str | None,
         typer.Option(help="Patients column: age in years at day 0.", rich_help_panel=_TL),
     ] = None,
+    structure: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file of event-log rules replacing the learned ones: once, terminal, "
+            "always (lists of items), max_count, time_since_start (item -> bound).",
+            rich_help_panel=_TL,
+        ),
+    ] = None,
+    no_learn_structure: Annotated[
+        bool,
+        typer.Option(
+            "--no-learn-structure",
+            help="Do not learn once-only, terminal and always-present items or per-item "
+            "bounds from the data (the death event stays terminal).",
+            rich_help_panel=_TL,
+        ),
+    ] = False,
+    joint_values: Annotated[
+        bool,
+        typer.Option(
+            "--joint-values",
+            help="One token per (item, value) for items with few distinct values: shorter "
+            "timelines.",
+            rich_help_panel=_TL,
+        ),
+    ] = False,
     code_map: Annotated[
         str | None,
         typer.Option(
@@ -317,6 +354,9 @@ def fit(
     given["allow_remote_phi"] = allow_remote_phi or None
     given["domains"] = _domains(ranges) if ranges else None
     given["reveal_ranges"] = reveal_ranges or None
+    given["structure"] = _structure(structure) if structure else None
+    given["learn_structure"] = False if no_learn_structure else None
+    given["joint_values"] = True if joint_values else None
     source = _source(
         data,
         table,
@@ -488,6 +528,7 @@ def _fit_timelines(
         "end": given["end"],
         "death": given["death"],
         "death_value": scalar(death_value),
+        "death_event": given["death_event"],
         "sex": given["sex"],
         "age": given["age"],
     }
@@ -540,6 +581,24 @@ def _bound(text: str) -> Any:
         return float(text)
     except ValueError:
         return text  # a date; the generator checks it against the column
+
+
+def _structure(path: Path) -> dict[str, Any]:
+    """The ``--structure`` JSON file as a dict."""
+    import json
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ParameterError(f"--structure file {path} cannot be read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ParameterError(f"--structure file {path} is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ParameterError(
+            f"--structure file {path} must hold a JSON object such as "
+            '{"once": ["events/death"], "terminal": ["events/death"]}'
+        )
+    return value
 
 
 def _describe(items: list[str]) -> dict[str, str]:

@@ -27,6 +27,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from healthsynth.data._death import (
+    check_death_event,
+    death_days,
+    default_death_event,
+    split_code,
+)
 from healthsynth.data._io import read_table, write_table
 from healthsynth.data._names import check_name
 from healthsynth.data._schema import Schema, infer_schema
@@ -110,6 +116,10 @@ class Dataset:
         and age in years at the index date, used by sex- and age-specific clinical rules.
     death_value
         The value of ``death`` that means "died" (default 1; ``True`` also counts).
+    death_event
+        An event code that records death (``item`` or ``table/item`` of a code table); a
+        code table holding MEDS's ``MEDS_DEATH`` makes it the death event by default. Nothing
+        may follow it (events on the same day come before it), and a patient dies at most once.
     """
 
     tables: Mapping[str, pd.DataFrame]
@@ -123,6 +133,7 @@ class Dataset:
     sex: str | None = None
     age: str | None = None
     death_value: Any = 1
+    death_event: str | None = None
 
     def __post_init__(self) -> None:
         # table names become file names (NAME.csv) wherever a dataset is written
@@ -143,6 +154,7 @@ class Dataset:
         sex: str | None = None,
         age: str | None = None,
         death_value: Any = 1,
+        death_event: str | None = None,
         layouts: Mapping[str, EventTable] | None = None,
         sources: Mapping[str, str] | None = None,
     ) -> Dataset:
@@ -231,6 +243,18 @@ class Dataset:
                 f"the time column '{time}' holds numbers in some tables and dates in others "
                 f"({', '.join(f'{n}: {k}' for n, k in kinds.items())}); use one kind throughout"
             )
+        if death_event is None:
+            death_event = default_death_event(clean, layouts, patients)
+        if death_event is not None:
+            check_death_event(
+                clean,
+                layouts,
+                code=str(death_event),
+                key=key,
+                time=time,
+                patients=patients,
+                sources=src,
+            )
         schemas = {n: infer_schema(df, identifiers=[key], source=src[n]) for n, df in clean.items()}
         return cls(
             tables=clean,
@@ -244,6 +268,7 @@ class Dataset:
             sex=sex,
             age=age,
             death_value=death_value,
+            death_event=None if death_event is None else str(death_event),
         )
 
     @classmethod
@@ -296,7 +321,8 @@ class Dataset:
 
         ``item`` is the code (code layout) or the measured column's name (wide layout, one row
         per non-missing value); ``value`` is the number, or NaN for events without one. Rows are
-        ordered by patient, time, table order and item.
+        ordered by patient, time, table order and item, except that a death event comes after
+        the other events of its day.
         """
         parts = []
         for n in self.event_tables:
@@ -335,8 +361,12 @@ class Dataset:
         out = pd.concat(parts, ignore_index=True)
         order = {n: i for i, n in enumerate(self.event_tables)}
         out["_t"] = out["table"].map(order)
-        out = out.sort_values([self.key, self.time, "_t", "item"], kind="stable")
-        return out.drop(columns="_t").reset_index(drop=True)
+        out["_d"] = False
+        if self.death_event is not None:
+            table, item = split_code(self.death_event, self.tables)
+            out["_d"] = (out["item"] == item) & ((out["table"] == table) if table else True)
+        out = out.sort_values([self.key, self.time, "_d", "_t", "item"], kind="stable")
+        return out.drop(columns=["_t", "_d"]).reset_index(drop=True)
 
     def with_events(self, patients: pd.DataFrame, events: pd.DataFrame) -> Dataset:
         """A dataset of the same layout from a patients table and a long event frame.
@@ -405,19 +435,28 @@ class Dataset:
             "sex": self.sex,
             "age": self.age,
             "death_value": _plain(self.death_value),
+            "death_event": self.death_event,
             "times_are_dates": self.times_are_dates,
         }
 
     def died(self, patients: pd.DataFrame | None = None) -> np.ndarray:
-        """Boolean per patient row: died at ``end`` (all False without a death column)."""
+        """Boolean per patient row: died at ``end`` per the death column, or has the death event.
+
+        ``patients`` (a patients table of this dataset's tables) defaults to the patients table.
+        """
         p = self.patient_table if patients is None else patients
+        by_event = pd.notna(self.death_days(p))
         if self.death is None:
-            return np.zeros(len(p), bool)
+            return by_event
         s = p[self.death]
         hit = s == self.death_value
         if pd.api.types.is_bool_dtype(s):
             hit = s == bool(self.death_value)
-        return hit.fillna(False).to_numpy(bool)
+        return hit.fillna(False).to_numpy(bool) | by_event
+
+    def death_days(self, patients: pd.DataFrame | None = None) -> np.ndarray:
+        """Per patient row, the time of its death event (missing without one)."""
+        return death_days(self, patients)
 
     def write(self, folder: str | Path, *, fmt: Literal["csv", "parquet"] = "csv") -> Path:
         """Write each table as ``NAME.csv`` / ``NAME.parquet`` into ``folder`` (atomically)."""

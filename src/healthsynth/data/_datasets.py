@@ -95,7 +95,14 @@ TIMELINE_DATASETS: dict[str, str] = {
         "400,123 lab values"
     ),
     "pbcseq": "Mayo PBC trial follow-up visits (survival/pbcseq): 312 patients, 1,945 lab visits",
+    "mgus2": (
+        "MGUS patients (survival/mgus2) as a one-row-per-event log: 1,384 patients, "
+        "diagnosis, progression to plasma cell malignancy and death as events"
+    ),
 }
+
+#: days per month, to turn mgus2's months into days
+_DAYS_PER_MONTH = 30.4375
 
 
 def load_timelines(name: str, *, max_patients: int | None = None, seed: int = 0) -> Any:
@@ -106,7 +113,12 @@ def load_timelines(name: str, *, max_patients: int | None = None, seed: int = 0)
     ``labs`` (nafld2: test, value), all keyed by ``id`` with ``days`` from the index date. The
     matched-case link ``case.id`` is dropped and ``male`` (0/1) becomes ``sex``
     (female/male). ``pbcseq`` has ``patients`` (treatment, age, sex, follow-up ``futime``,
-    ``status`` 2 = died) and ``visits`` (one row per lab visit, wide).
+    ``status`` 2 = died) and ``visits`` (one row per lab visit, wide). ``mgus2`` is a
+    one-row-per-event log (``id, day, event``) with death as an event: ``patients`` (age, sex,
+    year of diagnosis, haemoglobin, creatinine, M-spike) and ``events``: ``mgus`` (the
+    diagnosis, day 0, every patient), ``progression`` (to a plasma cell malignancy, at
+    ``ptime``) and ``death`` (at ``futime``), months turned into whole days; the death event is
+    ``death``, so nothing follows it, and no patient has any event twice.
 
     ``max_patients`` keeps a random subset of patients (seeded) with all their events.
     """
@@ -141,6 +153,8 @@ def load_timelines(name: str, *, max_patients: int | None = None, seed: int = 0)
             sex="sex",
             age="age",
         )
+    elif name == "mgus2":
+        ds = _mgus2_events()
     else:
         raise DataError(
             f"timeline dataset '{name}' is unknown; the known ones are: "
@@ -151,3 +165,33 @@ def load_timelines(name: str, *, max_patients: int | None = None, seed: int = 0)
         pick = np.random.default_rng(seed).choice(len(ids), size=max_patients, replace=False)
         ds = ds.subset(ids[np.sort(pick)])
     return ds
+
+
+def _mgus2_events() -> Any:
+    """survival/mgus2 as a patients table and a one-row-per-event log (see load_timelines)."""
+    from healthsynth.data._dataset import Dataset
+
+    raw = load_dataset("survival/mgus2")
+    p = raw[["id", "age", "sex", "dxyr", "hgb", "creat", "mspike"]].reset_index(drop=True)
+
+    def days(months: pd.Series) -> np.ndarray:
+        return np.round(months.to_numpy(float) * _DAYS_PER_MONTH).astype(np.int64)
+
+    prog, dead = raw[raw["pstat"] == 1], raw[raw["death"] == 1]
+    events = pd.concat(
+        [
+            pd.DataFrame({"id": raw["id"], "day": 0, "event": "mgus"}),
+            pd.DataFrame({"id": prog["id"], "day": days(prog["ptime"]), "event": "progression"}),
+            pd.DataFrame({"id": dead["id"], "day": days(dead["futime"]), "event": "death"}),
+        ],
+        ignore_index=True,
+    )
+    events = events.sort_values(["id", "day"], kind="stable").reset_index(drop=True)
+    return Dataset.from_tables(
+        {"patients": p, "events": events},
+        key="id",
+        time="day",
+        sex="sex",
+        age="age",
+        death_event="death",
+    )

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data._dataset import Dataset
+from healthsynth.data._death import split_code
 from healthsynth.errors import DataError, ParameterError
 
 __all__ = [
@@ -119,6 +120,10 @@ def prepare(dataset: Dataset, *, code_map: CodeMapLike | None, index: np.datetim
     to_person = dict(zip(keys.tolist(), person_id.tolist(), strict=True))
 
     raw = dataset.events()
+    if dataset.death_event is not None:  # death goes to the patient (OMOP death, FHIR deceased)
+        table, item = split_code(dataset.death_event, dataset.tables)
+        is_death = (raw["item"] == item) & ((raw["table"] == table) if table else True)
+        raw = raw[~is_death].reset_index(drop=True)
     pid = raw[dataset.key].map(to_person)
     if pid.isna().any():
         raise DataError(
@@ -179,6 +184,13 @@ def prepare(dataset: Dataset, *, code_map: CodeMapLike | None, index: np.datetim
     patients["stop"] = stop.astype("datetime64[us]")
     patients["died"] = dataset.died()
     death = patients["end"].fillna(patients["stop"])
+    if dataset.death_event is not None:  # the day of the death event, where there is one
+        at = _datetimes(pd.Series(dataset.death_days()), index, "the death event's time")
+        death = at.fillna(death)
+        # the observation period runs to the death
+        patients["stop"] = (
+            pd.concat([patients["stop"], at], axis=1).max(axis=1).astype("datetime64[us]")
+        )
     patients["death_date"] = death.where(patients["died"]).astype("datetime64[us]")
 
     return Prepared(

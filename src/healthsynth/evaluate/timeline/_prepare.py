@@ -98,6 +98,11 @@ class Timelines:
         return self.dataset.died(self.patients)
 
     @cached_property
+    def death_day(self) -> np.ndarray:
+        """Day of the death event per patient (NaN without one)."""
+        return _days(pd.Series(self.dataset.death_days(self.patients)))
+
+    @cached_property
     def sex(self) -> np.ndarray:
         """``female``, ``male`` or ``""`` (unknown) per patient."""
         if self.dataset.sex is None:

@@ -6,7 +6,8 @@ What: every event is checked for these kinds of violation:
 
 - ``after_end``: the event lies after the patient's end of follow-up (any patient);
 - ``after_death``: the same, for a patient who died at the end of follow-up (a subset of
-  ``after_end``, reported on its own because it is impossible rather than unlikely);
+  ``after_end``, reported on its own because it is impossible rather than unlikely); with a
+  death event (``Dataset.death_event``), also any event on a later day than the death event;
 - ``before_birth``: age at the event (age at day 0 + days / 365.25) below 0;
 - ``wrong_sex``: an ICD-10-CM code specific to one sex (through the code map) on a patient of
   the other sex;
@@ -14,7 +15,11 @@ What: every event is checked for these kinds of violation:
   maternal) at an age outside it;
 - ``implausible_value``: a value outside the code map's plausible range ``[low, high]`` for
   that item;
-- ``unknown_item``: an item the real training data never has.
+- ``unknown_item``: an item the real training data never has;
+- ``repeated_once_only``: a second (or later) event of an item that no real training patient
+  has twice;
+- ``after_terminal``: an event after an item that is always the last event of the real
+  training patients who have it (a death, a transplant recorded as an event).
 
 The value is the share of events with at least one violation; each kind also gets a record
 (subgroup ``kind:NAME``) with its share of events.
@@ -60,6 +65,8 @@ KINDS = (
     "outside_age_band",
     "implausible_value",
     "unknown_item",
+    "repeated_once_only",
+    "after_terminal",
 )
 _Z95 = 1.959963984540054
 _EXAMPLES = 5
@@ -102,6 +109,8 @@ def _not_checked(tl: Timelines, code_map: Any) -> dict[str, str]:
         why["after_end"] = why["after_death"] = "no end-of-follow-up column"
     elif ds.death is None:
         why["after_death"] = "no death column"
+    if ds.death_event is not None:
+        why.pop("after_death", None)
     if ds.age is None:
         why["before_birth"] = why["outside_age_band"] = "no age column"
     elif tl.dates:
@@ -116,10 +125,42 @@ def _not_checked(tl: Timelines, code_map: Any) -> dict[str, str]:
     return why
 
 
+def structure_of(tl: Timelines) -> tuple[set[str], set[str]]:
+    """The once-only and the terminal items of real timelines (labels ``table/item``)."""
+    ev = tl.events
+    if not len(ev):
+        return set(), set()
+    most = ev.groupby(["p", "label"]).size().groupby(level="label").max()
+    last = np.ones(len(ev), bool)
+    pp = ev["p"].to_numpy()
+    last[:-1] = pp[1:] != pp[:-1]
+    not_last = ev.loc[~last, "label"].unique()
+    once = set(most.index[most == 1])
+    return once, set(ev["label"].unique()) - set(not_last)
+
+
+def _structure_breaks(tl: Timelines, once: set[str], terminal: set[str]) -> dict[str, np.ndarray]:
+    ev = tl.events
+    lab = ev["label"].to_numpy()
+    repeat = (ev.groupby(["p", "label"]).cumcount().to_numpy() > 0) & np.isin(lab, list(once))
+    hit = np.isin(lab, list(terminal)).astype(np.int64)
+    # events after the patient's first terminal event (events are in each patient's order)
+    seen_before = ev.assign(h=hit).groupby("p")["h"].cumsum().to_numpy() - hit
+    return {"repeated_once_only": repeat, "after_terminal": seen_before > 0}
+
+
 def check_events(
-    tl: Timelines, *, known: set[str], code_map: Any
+    tl: Timelines,
+    *,
+    known: set[str],
+    code_map: Any,
+    structure: tuple[set[str], set[str]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Boolean per event for each kind that can be checked, and why the others cannot."""
+    """Boolean per event for each kind that can be checked, and why the others cannot.
+
+    ``structure`` (the once-only and terminal items of the real data, :func:`structure_of`)
+    turns on the two structure checks.
+    """
     ev = tl.events
     p, t = ev["p"].to_numpy(), ev["t"].to_numpy()
     skip = _not_checked(tl, code_map)
@@ -129,10 +170,14 @@ def check_events(
             bad["after_end"] = t > tl.end[p]
         if "after_death" not in skip:
             bad["after_death"] = (t > tl.end[p]) & tl.died[p]
+            if tl.dataset.death_event is not None:
+                bad["after_death"] |= t > tl.death_day[p]
         age_at = tl.age[p] + t / 365.25
         if "before_birth" not in skip:
             bad["before_birth"] = age_at < 0
     bad["unknown_item"] = ~np.isin(ev["label"].to_numpy(), list(known))
+    if structure is not None:
+        bad.update(_structure_breaks(tl, *structure))
     if code_map is None:
         return bad, skip
     labels = list(tl.items)
@@ -237,12 +282,13 @@ def compute(
     assert r is not None and s is not None
     cmap = as_code_map(code_map)
     known = set(r.labels)
-    bad_s, skip = check_events(s, known=known, code_map=cmap)
+    structure = structure_of(r)
+    bad_s, skip = check_events(s, known=known, code_map=cmap, structure=structure)
     any_s = _any(s, bad_s)
     kinds_s = _summary(s, bad_s)
     ref_rate, kinds_h = None, None
     if h is not None:
-        bad_h, _ = check_events(h, known=known, code_map=cmap)
+        bad_h, _ = check_events(h, known=known, code_map=cmap, structure=structure)
         ref_rate = float(_any(h, bad_h).mean()) if len(h.events) else None
         kinds_h = _summary(h, bad_h)
     n = len(s.events)
@@ -258,6 +304,8 @@ def compute(
         "kinds": kinds_s,
         "reference_kinds": kinds_h,
         "not_checked": skip,
+        "once_only_items": sorted(structure[0]),
+        "terminal_items": sorted(structure[1]),
         "code_map": getattr(cmap, "name", None),
         "unmapped_items": None
         if cmap is None

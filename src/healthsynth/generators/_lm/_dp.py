@@ -81,6 +81,10 @@ OUTSIDE_GUARANTEE: dict[str, list[str]] = {
         "bins: quantile edges of the static numbers, lab values and time gaps, including "
         "observed minimum and maximum",
         "the longest timeline in tokens and the number of patients, which sets the sampling rate",
+        "event-log structure (learn_structure): once-only, terminal and always-present items, "
+        "each item's most count per patient and its range of days since the first event, "
+        "exact extremes of the real timelines (learn_structure=False or a given structure "
+        "avoids it)",
     ],
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,14 @@ from healthsynth.data import Dataset
 from healthsynth.errors import DataError, ParameterError
 from healthsynth.generators._base import warn
 
-__all__ = ["MIN_PATIENTS", "as_code_map", "check_data", "fit_code_map", "validate_params"]
+__all__ = [
+    "MIN_PATIENTS",
+    "as_code_map",
+    "check_data",
+    "fit_code_map",
+    "learn_structure",
+    "validate_params",
+]
 
 MIN_PATIENTS = 20
 
@@ -55,6 +63,39 @@ def validate_params(gen: Any) -> None:
         v = getattr(gen, name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v)):
             raise ParameterError(f"parameter '{name}' of timeline-lm has an invalid value {v!r}")
+    for flag in ("learn_structure", "joint_values"):
+        if not isinstance(getattr(gen, flag), bool):
+            raise ParameterError(
+                f"parameter '{flag}' of timeline-lm must be True or False; got "
+                f"{getattr(gen, flag)!r}"
+            )
+    if gen.structure is not None and not isinstance(gen.structure, Mapping):
+        raise ParameterError(
+            "parameter 'structure' of timeline-lm must be a dict such as {'once': [...], "
+            f"'terminal': [...]}}; got {type(gen.structure).__name__}"
+        )
+
+
+def learn_structure(gen: Any, data: Dataset, events: pd.DataFrame, codec: Any) -> Any:
+    """The structure rules of ``data`` (learned unless turned off, then overridden)."""
+    from healthsynth.data._death import split_code
+    from healthsynth.generators.timeline_lm._structure import Structure
+
+    death_item = None
+    if data.death_event is not None:
+        table, item = split_code(data.death_event, data.tables)
+        hits = [i for i, (t, it) in enumerate(codec.items) if it == item and table in ("", t)]
+        death_item = hits[0] if hits else None
+    return Structure.learn(
+        events,
+        key=data.key,
+        time=data.time,
+        items=codec.items,
+        n_patients=data.n_patients,
+        learn=gen.learn_structure,
+        overrides=gen.structure,
+        death_item=death_item,
+    )
 
 
 def check_data(data: Any) -> None:

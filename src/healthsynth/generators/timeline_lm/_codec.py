@@ -16,7 +16,9 @@ One patient is::
   **GAP** is the number of days since the previous event: a *same day* token, or bin + sub-bin
   tokens for a positive gap. Gaps are never negative, so time never goes backwards.
 * an **event** is an item token (``table/item``) followed by its value tokens when the item has
-  values (a lab result: bin + sub-bin, so values are precise, not just binned).
+  values (a lab result: bin + sub-bin, so values are precise, not just binned). With
+  ``joint_values``, an item whose values take one token each (at most ``max_discrete`` distinct
+  values) has one *joint* token per (item, value) instead: a lab result is then one token.
 
 Every part of the sequence has its own block of the vocabulary and its own *state*; the state of
 each position decides which block may come next (a token-type id tells the model the state).
@@ -89,6 +91,10 @@ class TimelineCodec:
             else:
                 col = Column.from_dict(state["value_columns"][i])
                 self.values.append(_Num(_ColumnCodec(col, st)))
+        # joint (item, value) tokens for items with one token per value (codecs saved before
+        # them have none)
+        joint_on = bool(state.get("joint_values", False))
+        self.joint = [joint_on and v is not None and not v.two for v in self.values]
         # -- vocabulary layout --
         base = self.static.vocab_size
         self.markers = np.arange(base, base + _N_MARKERS)
@@ -108,10 +114,24 @@ class TimelineCodec:
         block(self.gap.sizes[0])
         self.gap_f = block(self.gap.sizes[1]) if self.gap.two else -1
         self.item0 = block(len(self.items))
+        self.joint0 = [
+            block(v.sizes[0]) if j and v is not None else -1
+            for v, j in zip(self.values, self.joint, strict=True)
+        ]
+        self.n_item_tokens = nxt - self.item0
+        # per token of the item block: its item, and its value token (-1: a plain item token)
+        self.token_item = np.zeros(self.n_item_tokens, np.int64)
+        self.token_item[: len(self.items)] = np.arange(len(self.items))
+        self.token_value = np.full(self.n_item_tokens, -1, np.int64)
+        for i, a in enumerate(self.joint0):
+            if a >= 0:
+                size = self.values[i].sizes[0]  # type: ignore[union-attr]
+                self.token_item[a - self.item0 : a - self.item0 + size] = i
+                self.token_value[a - self.item0 : a - self.item0 + size] = np.arange(size)
         self.val_c: list[int] = []
         self.val_f: list[int] = []
-        for v in self.values:
-            self.val_c.append(block(v.sizes[0]) if v is not None else -1)
+        for v, j in zip(self.values, self.joint, strict=True):
+            self.val_c.append(block(v.sizes[0]) if v is not None and not j else -1)
             self.val_f.append(block(v.sizes[1]) if v is not None and v.two else -1)
         self.vocab_size = nxt
         # -- states: static slots, then START_C, START_F, GAP_C, GAP_F, ITEM, VAL_C/F per item --
@@ -144,6 +164,7 @@ class TimelineCodec:
         max_discrete: int = 100,
         max_flags: int = 64,
         max_tokens: int = 512,
+        joint_values: bool = False,
     ) -> TimelineCodec:
         """Learn the vocabulary from a dataset."""
         events = dataset.events()
@@ -193,6 +214,7 @@ class TimelineCodec:
                 "values": [jsonable(v) for v in values],
                 "value_columns": value_columns,
                 "max_tokens": int(max_tokens),
+                "joint_values": bool(joint_values),
             }
         )
 
@@ -260,6 +282,9 @@ class TimelineCodec:
             if not rows.any():
                 continue
             codes = num.codec.encode(pd.Series(vals[rows]), rng)
+            if self.joint[i]:  # one token for the item and its value
+                tok[rows, 2] = self.joint0[i] + codes[0]
+                continue
             tok[rows, 3] = self.val_c[i] + codes[0]
             st[rows, 3] = self.S_VAL_C[i]
             if num.two:
@@ -331,9 +356,9 @@ class TimelineCodec:
         out.append((self.start_f, self.start.sizes[1] if self.start.two else 0))
         out.append((self.same_day, 1 + self.gap.sizes[0]))
         out.append((self.gap_f, self.gap.sizes[1] if self.gap.two else 0))
-        out.append((self.item0, len(self.items)))
+        out.append((self.item0, self.n_item_tokens))
         for i, v in enumerate(self.values):
-            out.append((self.val_c[i], v.sizes[0] if v is not None else 0))
+            out.append((self.val_c[i], v.sizes[0] if v is not None and not self.joint[i] else 0))
             out.append((self.val_f[i], v.sizes[1] if v is not None and v.two else 0))
         return out
 
@@ -345,6 +370,9 @@ class TimelineCodec:
                 m[s, a : a + size] = True
         m[self.S_START_C, self.END] = True
         m[self.S_GAP_C, self.END] = True
+        for i, j in enumerate(self.joint):  # such an item comes only as its joint tokens
+            if j:
+                m[self.S_ITEM, self.item0 + i] = False
         return m
 
 

@@ -29,10 +29,16 @@ from healthsynth.generators._base import Generator, warn
 from healthsynth.generators._folder import check_folder_names
 from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
-from healthsynth.generators.timeline_lm._checks import check_data, fit_code_map, validate_params
+from healthsynth.generators.timeline_lm._checks import (
+    check_data,
+    fit_code_map,
+    learn_structure,
+    validate_params,
+)
 from healthsynth.generators.timeline_lm._codec import TimelineCodec
 from healthsynth.generators.timeline_lm._output import assemble, template
 from healthsynth.generators.timeline_lm._sampling import resolve, sample_block, timeline_masks
+from healthsynth.generators.timeline_lm._structure import Structure
 
 __all__ = ["TimelineLM"]
 
@@ -59,6 +65,10 @@ class TimelineLM(Generator):
     max_tokens
         Longest timeline in tokens (a lab result takes 3-5); longer training timelines are cut
         (the training record counts them) and sampled timelines stop there.
+    joint_values
+        One token per (item, value) for items whose values take one token each (at most
+        ``max_discrete`` distinct values, like NAFLD's labs): a lab result is then one token
+        instead of two, so timelines are shorter.
     max_flags
         Most items with a presence flag (the most frequent ones); only flagged items can be
         conditioned on with ``has=...``.
@@ -71,6 +81,15 @@ class TimelineLM(Generator):
         any of them can be conditioned on.
     max_time
         Wall-clock limit for training, in seconds.
+    learn_structure
+        Learn the event log's structure from the training patients and keep it while sampling
+        (see :mod:`._structure`): once-only items never repeat, terminal items (death) end the
+        timeline, and each item stays within its observed count and days since the first
+        event. The training record lists what was learned.
+    structure
+        Rules that replace the learned ones, by key: ``{"once": [...], "terminal": [...],
+        "max_count": {item: n}, "time_since_start": {item: [low, high]}}``; items are named
+        ``table/item`` (or ``item`` when unique). A rule the training data break is refused.
     code_map
         Deprecated: give the code mapping to :meth:`fit` instead.
     sample_batch_size
@@ -111,11 +130,14 @@ class TimelineLM(Generator):
         n_sub_bins: int = 16,
         max_discrete: int = 256,
         max_tokens: int = 512,
+        joint_values: bool = False,
         max_flags: int = 64,
         validation_fraction: float = 0.1,
         patience: int = 3,
         perm_prob: float = 0.5,
         max_time: float | None = None,
+        learn_structure: bool = True,
+        structure: Mapping[str, Any] | None = None,
         code_map: Any = None,
         sample_batch_size: int = 1024,
         temperature: float = 1.0,
@@ -138,11 +160,14 @@ class TimelineLM(Generator):
         self.n_sub_bins = n_sub_bins
         self.max_discrete = max_discrete
         self.max_tokens = max_tokens
+        self.joint_values = joint_values
         self.max_flags = max_flags
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.perm_prob = perm_prob
         self.max_time = max_time
+        self.learn_structure = learn_structure
+        self.structure = structure
         self.code_map = code_map
         self.sample_batch_size = sample_batch_size
         self.temperature = temperature
@@ -187,6 +212,7 @@ class TimelineLM(Generator):
         mapping = fit_code_map(code_map, self.code_map, events)
         budget = self._budget(data.n_patients)
         codec, objective, info = self._encode(data, private=budget is not None)
+        structure = learn_structure(self, data, events, codec)
         model = build_model(
             codec,
             n_embd=self.n_embd,
@@ -232,6 +258,7 @@ class TimelineLM(Generator):
         self.codec_, self.code_map_ = codec, mapping
         self.rules_ = None
         self.sampler_ = None
+        self.structure_ = structure
         self.template_ = template(data)
         self.schema_ = codec.static_schema
         self.training_record_ = {
@@ -243,6 +270,8 @@ class TimelineLM(Generator):
             "n_events": int(len(events)),
             "n_items": len(codec.items),
             "n_flags": len(codec.flag_items),
+            "death_event": data.death_event,
+            "structure": structure.summary(),
             "vocab_size": codec.vocab_size,
             "n_parameters": model.n_parameters(),
             **fit_resources(started, cpu0),
@@ -278,6 +307,7 @@ class TimelineLM(Generator):
             max_discrete=self.max_discrete,
             max_flags=self.max_flags,
             max_tokens=self.max_tokens,
+            joint_values=self.joint_values,
         )
         rng = np.random.default_rng(self.seed)
         static, toks, states, cut = codec.encode(data, rng)
@@ -338,7 +368,7 @@ class TimelineLM(Generator):
 
     def _masks(self) -> Any:
         if getattr(self, "sampler_", None) is None:
-            self.sampler_ = timeline_masks(self.codec_, self.code_map_)
+            self.sampler_ = timeline_masks(self.codec_, self.code_map_, self.structure_)
         return self.sampler_
 
     def _sample(
@@ -472,7 +502,11 @@ class TimelineLM(Generator):
         from healthsynth.generators._lm._io import save_model
 
         save_model(self.model_, folder)
-        return {"codec": self.codec_.to_dict(), "template": self.template_}
+        return {
+            "codec": self.codec_.to_dict(),
+            "template": self.template_,
+            "structure": self.structure_.to_dict(),
+        }
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
         """Read the codec, template and weights (safetensors only; nothing is unpickled)."""
@@ -481,10 +515,15 @@ class TimelineLM(Generator):
         try:
             self.codec_ = TimelineCodec(meta["codec"])
             self.template_ = meta["template"]
+            # folders saved before the learned structure have none
+            self.structure_ = Structure(
+                [f"{t}/{i}" for t, i in self.codec_.items], meta.get("structure")
+            )
             names = [*self.template_["tables"], self.template_["roles"]["patients"]]
         except (KeyError, TypeError, ValueError, AssertionError) as e:
             raise ModelFolderError(
-                f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
+                f"model folder {folder} is corrupted: generator.json's codec or structure is "
+                f"unreadable ({e})"
             ) from None
         try:
             names = [*self.template_["tables"], self.template_["roles"]["patients"]]

@@ -62,11 +62,11 @@ def decode_events(
     row = np.repeat(np.arange(len(tokens)), lengths)
     tok = np.concatenate(tokens) if len(tokens) else np.zeros(0, np.int64)
     st = np.concatenate(states) if len(states) else np.zeros(0, np.int64)
-    n_items = len(codec.items)
     at_item = np.flatnonzero(
-        (st == codec.S_ITEM) & (tok >= codec.item0) & (tok < codec.item0 + n_items)
+        (st == codec.S_ITEM) & (tok >= codec.item0) & (tok < codec.item0 + codec.n_item_tokens)
     )
-    item = tok[at_item] - codec.item0
+    item_tok = tok[at_item] - codec.item0
+    item = codec.token_item[item_tok] if len(item_tok) else item_tok
     value = np.full(len(at_item), np.nan)
     for i, num in enumerate(codec.values):
         if num is None:
@@ -75,8 +75,11 @@ def decode_events(
         if not len(sel):
             continue
         pos = at_item[sel]
-        t0 = tok[pos + 1] - codec.val_c[i]
-        t1 = tok[pos + 2] - codec.val_f[i] if num.two else None
+        if codec.joint[i]:  # the value is in the item's joint token
+            t0, t1 = codec.token_value[item_tok[sel]], None
+        else:
+            t0 = tok[pos + 1] - codec.val_c[i]
+            t1 = tok[pos + 2] - codec.val_f[i] if num.two else None
         entry = None
         if code_map is not None:
             entry = code_map.get(*codec.items[i])
@@ -134,6 +137,7 @@ def assemble(tpl: Mapping[str, Any], patients: pd.DataFrame, events: pd.DataFram
         sex=roles.get("sex"),
         age=roles.get("age"),
         death_value=roles.get("death_value", 1),
+        death_event=roles.get("death_event"),
     )
     out = ds.with_events(p, ev)
     return out

@@ -12,7 +12,10 @@ are masked so that each timeline is valid:
 * clinical codes: items whose code is specific to the other sex, or to an age band the patient
   is outside of at that moment, are never emitted;
 * lab values: value tokens outside the plausible range of the item are never emitted, and
-  decoded values are clipped to it.
+  decoded values are clipped to it;
+* learned structure (:mod:`._structure`): an item is emitted at most its maximum count (once
+  for once-only items) and only inside its range of days since the patient's first event; a
+  terminal item (such as death) ends the timeline.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class TimelineMasks:
         item_sexes: list[tuple[bool, bool]],
         item_ages: list[tuple[float, float]],
         value_ranges: list[tuple[float | None, float | None]],
+        structure: Any = None,
     ) -> None:
         self.codec = c = codec
         base = c.state_mask()
@@ -67,12 +71,17 @@ class TimelineMasks:
         fine_specs.append((c.S_START_F, c.start_f, c.start.fine_table()))
         fine_specs.append((c.S_GAP_F, c.gap_f, c.gap.fine_table()))
         value_ok0: list[np.ndarray | None] = []
+        joint_ok: list[tuple[int, np.ndarray]] = []
         for i, num in enumerate(c.values):
             if num is None:
                 value_ok0.append(None)
                 continue
             low, high = value_ranges[i]
             ok0, ok1 = num.within(low, high)
+            if c.joint[i]:  # plausible values on the item's joint tokens
+                joint_ok.append((c.joint0[i], ok0))
+                value_ok0.append(None)
+                continue
             value_ok0.append(ok0)
             if num.two:
                 assert ok1 is not None
@@ -88,6 +97,8 @@ class TimelineMasks:
         for i, allowed0 in enumerate(value_ok0):
             if allowed0 is not None:
                 base[c.S_VAL_C[i], c.val_c[i] : c.val_c[i] + len(allowed0)] &= allowed0
+        for a, ok in joint_ok:
+            base[c.S_ITEM, a : a + len(ok)] &= ok
         self.table = np.concatenate(rows, axis=0)
         # state -> row in the table (fine states are offset by the chosen coarse token)
         self.row_base = np.arange(c.n_states)
@@ -108,10 +119,23 @@ class TimelineMasks:
         self.start_lb1, self.start_ub1 = c.start.lb1, c.start.ub1
         self.gap_lb1, self.gap_ub1 = c.gap.lb1, c.gap.ub1
         self.integer_days = c.state["time_precision"] == 0
-        self.has_val = np.array([v is not None for v in c.values], bool)
+        self.has_val = np.array(
+            [v is not None and not j for v, j in zip(c.values, c.joint, strict=True)], bool
+        )
         self.two_val = np.array([v is not None and v.two for v in c.values], bool)
         self.val_c_state = np.array(c.S_VAL_C, np.int64)
         self.val_f_state = np.array(c.S_VAL_F, np.int64)
+        self.structure = structure
+        k = len(c.items)
+        big = np.iinfo(np.int32).max
+        self.max_count = np.full(k, big, np.int64) if structure is None else structure.max_count
+        self.terminal = np.zeros(k, bool) if structure is None else structure.terminal
+        self.time_lo = np.full(k, -np.inf) if structure is None else structure.time_lo
+        self.time_hi = np.full(k, np.inf) if structure is None else structure.time_hi
+        self.has_time_bounds = bool(
+            np.isfinite(self.time_lo).any() or np.isfinite(self.time_hi).any()
+        )
+        self.has_counts = bool((self.max_count < big).any())
 
 
 class TimelinePolicy:
@@ -142,6 +166,10 @@ class TimelinePolicy:
         self.required &= self.static_item_ok
         self.log: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.step = 0
+        # learned structure: events so far per item, the first event's day, a terminal item seen
+        self.counts = np.zeros((n, len(c.items)), np.int32) if masks.has_counts else None
+        self.t0 = np.full(n, np.nan)
+        self.finished = np.zeros(n, bool)
 
     def prefix(self) -> tuple[np.ndarray, np.ndarray]:
         c, sc, n = self.c, self.c.static, len(self.static_local)
@@ -164,11 +192,19 @@ class TimelinePolicy:
         )
         age_ok |= np.isnan(age_now)[:, None]
         item_ok = self.static_item_ok[rows] & age_ok
-        it0, n_items = c.item0, len(c.items)
-        allowed[:, it0 : it0 + n_items] &= item_ok
+        if self.counts is not None:
+            item_ok &= self.counts[rows] < m.max_count[None, :]
+        it0, n_tok = c.item0, c.n_item_tokens
         at_time = (state == c.S_START_C) | (state == c.S_GAP_C)
-        # a patient who may emit no item any more can only end; so can one out of room
-        done = at_time & ~item_ok.any(axis=1)
+        # a patient who may emit no item any more can only end; so can one out of room, and
+        # one whose last item was terminal
+        done = at_time & (~item_ok.any(axis=1) | self.finished[rows])
+        if m.has_time_bounds:
+            since = np.where(np.isnan(self.t0[rows]), 0.0, self.t_now - self.t0[rows])
+            item_ok &= (since[:, None] >= m.time_lo[None, :]) & (
+                since[:, None] <= m.time_hi[None, :]
+            )
+        allowed[:, it0 : it0 + n_tok] &= item_ok[:, c.token_item]
         if c.max_tokens - self.step <= 6:  # no room for another full event
             done |= at_time
         if done.any():
@@ -264,13 +300,19 @@ class TimelinePolicy:
         coarse_local = np.where(state == c.S_GAP_C, local - 1, local)
         self.t_now = self._new_time(local)
         # the day of an event is known at its item token
-        n_items = len(c.items)
         is_item = state == c.S_ITEM
-        item_local = np.clip(pick - c.item0, 0, max(n_items - 1, 0))
-        if is_item.any():
+        item_local = c.token_item[np.clip(pick - c.item0, 0, max(c.n_item_tokens - 1, 0))]
+        real = is_item & (pick != c.END)  # an item state may end a patient with no item left
+        if real.any():
             hit = np.zeros_like(self.required)
-            hit[rows[is_item], item_local[is_item]] = True
+            hit[rows[real], item_local[real]] = True
             self.required &= ~hit
+            if self.counts is not None:
+                np.add.at(self.counts, (rows[real], item_local[real]), 1)
+            self.finished[rows[real & m.terminal[item_local]]] = True
+        started = state == c.S_START_F
+        if started.any():
+            self.t0[rows[started]] = self.t_now[started]
         self.log.append((rows, pick, state, self.t_now))
         nxt = self._next_state(pick, item_local)
         self.prev_coarse = np.where(m.is_fine[np.maximum(nxt, 0)], coarse_local, self.prev_coarse)

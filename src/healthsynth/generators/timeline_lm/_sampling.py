@@ -56,8 +56,8 @@ def find_item(codec: TimelineCodec, name: str) -> int:
     raise ConditionError(f"'has' names the item '{name}', which never occurs; items: {known}")
 
 
-def timeline_masks(codec: TimelineCodec, code_map: Any) -> Any:
-    """The decoding masks of ``codec`` under a code mapping (or none)."""
+def timeline_masks(codec: TimelineCodec, code_map: Any, structure: Any = None) -> Any:
+    """The decoding masks of ``codec`` under a code mapping (or none) and learned structure."""
     from healthsynth.generators.timeline_lm._policy import TimelineMasks
 
     sexes: list[tuple[bool, bool]] = []
@@ -74,7 +74,9 @@ def timeline_masks(codec: TimelineCodec, code_map: Any) -> Any:
             sexes.append(("female" in s, "male" in s))
             ages.append(entry.ages())
             ranges.append((entry.low, entry.high))
-    return TimelineMasks(codec, item_sexes=sexes, item_ages=ages, value_ranges=ranges)
+    return TimelineMasks(
+        codec, item_sexes=sexes, item_ages=ages, value_ranges=ranges, structure=structure
+    )
 
 
 def _constraints(
@@ -82,6 +84,7 @@ def _constraints(
     roles: Mapping[str, Any],
     static_df: pd.DataFrame,
     required_items: list[int],
+    masks: Any = None,
 ) -> Any:
     """What each patient's timeline must respect, from its static attributes."""
     from healthsynth.generators.timeline_lm._policy import Constraints
@@ -99,6 +102,9 @@ def _constraints(
         flag = pd.to_numeric(static_df[col], errors="coerce").to_numpy(float)
         forbidden[:, i] = flag == 0
     required[:, required_items] = True
+    structure = getattr(masks, "structure", None)
+    if structure is not None:  # items every training patient has
+        required[:, structure.always] = True
     sex = np.full(m, -1)
     if roles.get("sex"):
         first = static_df[roles["sex"]].astype(str).str.strip().str.lower().str[:1]
@@ -107,6 +113,13 @@ def _constraints(
     if roles.get("age"):
         age = pd.to_numeric(static_df[roles["age"]], errors="coerce").to_numpy(float)
     return Constraints(end=end, required=required, forbidden=forbidden, sex=sex, age=age)
+
+
+def _items_of(codec: TimelineCodec, tokens: np.ndarray, states: np.ndarray) -> list[int]:
+    """The items of one decoded timeline (plain or joint item tokens)."""
+    at = (states == codec.S_ITEM) & (tokens >= codec.item0)
+    at &= tokens < codec.item0 + codec.n_item_tokens
+    return codec.token_item[tokens[at] - codec.item0].tolist()
 
 
 def sample_block(
@@ -149,7 +162,7 @@ def sample_block(
         model,
         masks,
         static_local=static_local,
-        constraints=_constraints(codec, roles, static_df, required_items),
+        constraints=_constraints(codec, roles, static_df, required_items, masks),
         draws=draws,
         rng=rng,
         temperature=temperature,
@@ -157,7 +170,10 @@ def sample_block(
     ok = np.ones(m, bool)
     if required_items:
         ok = np.array(
-            [all((codec.item0 + i) in set(t.tolist()) for i in required_items) for t in tokens]
+            [
+                set(required_items) <= set(_items_of(codec, t, st))
+                for t, st in zip(tokens, states, strict=True)
+            ]
         )
     events = decode_events(codec, code_map, tokens, states, days, rng)
     patients = static_df.drop(columns=codec.flag_columns)
