@@ -11,11 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
-from healthsynth.cli._app import app, quiet_transformers, say, split_names, user_errors
+from healthsynth.cli import _fit_steps as steps
+from healthsynth.cli._app import app, quiet_transformers, user_errors
 from healthsynth.cli._engine import EngineOption, RayAddressOption, WorkersOption, engine_settings
 from healthsynth.cli._params import generator_params, setting_names
-from healthsynth.cli._privacy import check_dp_flags, dp_line
-from healthsynth.cli._tables import parse_tables, read_dataset, scalar
+from healthsynth.cli._privacy import check_dp_flags
+from healthsynth.cli._tables import parse_tables
 from healthsynth.errors import ModelFolderError, ParameterError
 
 __all__ = ["fit"]
@@ -35,12 +36,6 @@ _TIMELINE_ONLY = {
 }
 _DB = "Databases (--omop, --meds)"
 _DP = "Differential privacy (tabular-lm, timeline-lm; extra 'dp')"
-#: what to read from a database or MEDS folder (not generator settings)
-_SOURCE_ONLY = {
-    "omop_schema": "--omop-schema",
-    "domains": "--domains",
-    "max_patients": "--max-patients",
-}
 _NOT_SETTINGS = {
     "data",
     "out_dir",
@@ -57,7 +52,7 @@ _NOT_SETTINGS = {
     "workers",
     "no_learn_structure",
     "joint_values",
-    *_SOURCE_ONLY,
+    *steps.SOURCE_ONLY,
 }
 
 
@@ -347,17 +342,17 @@ def fit(
     given = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
     quiet_transformers()
     engine, ray_address, workers_n = engine_settings(engine, ray_address, workers)
-    fitter = _fitter(engine, ray_address, workers_n)
+    fitter = steps.fitter(engine, ray_address, workers_n)
     if out_dir is None:
         raise ParameterError("give the model folder to write with --out")
-    given["column_descriptions"] = _describe(describe) if describe else None
+    given["column_descriptions"] = steps.describe(describe) if describe else None
     given["allow_remote_phi"] = allow_remote_phi or None
-    given["domains"] = _domains(ranges) if ranges else None
+    given["domains"] = steps.domains(ranges) if ranges else None
     given["reveal_ranges"] = reveal_ranges or None
-    given["structure"] = _structure(structure) if structure else None
+    given["structure"] = steps.structure(structure) if structure else None
     given["learn_structure"] = False if no_learn_structure else None
     given["joint_values"] = True if joint_values else None
-    source = _source(
+    source = steps.source(
         data,
         table,
         omop,
@@ -365,8 +360,8 @@ def fit(
         {"omop_schema": omop_schema, "domains": domains, "max_patients": max_patients},
     )
     if source:
-        _refuse(given, _TABLE_ONLY, "does not apply to timelines; leave it out")
-        _refuse(given, _TIMELINE_ONLY, f"does not apply to {source}: the roles come from it")
+        steps.refuse(given, _TABLE_ONLY, "does not apply to timelines; leave it out")
+        steps.refuse(given, _TIMELINE_ONLY, f"does not apply to {source}: the roles come from it")
         if given.get("code_map") is not None:
             raise ParameterError(
                 f"--code-map does not apply to {source}: the codes are learned from it"
@@ -376,7 +371,7 @@ def fit(
     elif table:
         if data is not None:
             raise ParameterError(f"give either a data file ({data}) or --table files, not both")
-        _refuse(given, _TABLE_ONLY, "does not apply to timelines (--table); leave it out")
+        steps.refuse(given, _TABLE_ONLY, "does not apply to timelines (--table); leave it out")
         inputs = parse_tables(table)
         generator = generator or "timeline-lm"
     else:
@@ -384,7 +379,9 @@ def fit(
             raise ParameterError(
                 "give a data file to fit on, or the tables of a dataset with --table"
             )
-        _refuse(given, _TIMELINE_ONLY, "goes with --table (multi-table timelines); leave it out")
+        steps.refuse(
+            given, _TIMELINE_ONLY, "goes with --table (multi-table timelines); leave it out"
+        )
         inputs = {"data": data}
         generator = generator or "tabular-lm"
     from healthsynth.data import check_output_folder, output_lock, record_inputs
@@ -436,176 +433,10 @@ def fit(
                 params["code_map"] = learned
             model = fitter(cls(**params), dataset)
         elif table:
-            model = _fit_timelines(cls(**params), inputs, given, death_value, fitter)
+            model = steps.fit_timelines(cls(**params), inputs, given, death_value, fitter)
         else:
             assert data is not None
-            model = _fit_table(cls(**params), generator, data, given, encoding, fitter)
+            model = steps.fit_table(cls(**params), generator, data, given, encoding, fitter)
         model.save(out_dir)
         record_inputs(out_dir, inputs.values())
-    _report(model, generator, out_dir, timelines=timelines)
-
-
-def _source(
-    data: Path | None,
-    table: list[str] | None,
-    omop: str | None,
-    meds: Path | None,
-    options: dict[str, Any],
-) -> str | None:
-    """What ``--omop`` / ``--meds`` name, in words (None without them); refuses mixtures."""
-    if omop is not None and meds is not None:
-        raise ParameterError("give either --omop or --meds, not both")
-    if omop is None and meds is None:
-        for param, flag in _SOURCE_ONLY.items():
-            if options[param] is not None:
-                raise ParameterError(f"{flag} goes with --omop or --meds; leave it out")
-        return None
-    flag = "--omop" if omop is not None else "--meds"
-    if data is not None or table:
-        raise ParameterError(f"give either {flag} or a data file / --table files, not both")
-    if meds is not None:
-        for param in ("omop_schema", "domains"):
-            if options[param] is not None:
-                raise ParameterError(f"{_SOURCE_ONLY[param]} goes with --omop; leave it out")
-    return "the OMOP database" if omop is not None else "the MEDS dataset"
-
-
-def _refuse(given: dict[str, Any], flags: dict[str, str], why: str) -> None:
-    for param, flag in flags.items():
-        if given.get(param) is not None:
-            raise ParameterError(f"{flag} {why}")
-
-
-def _fitter(engine: str, address: str | None, workers: int) -> Any:
-    """``fit(model, data, **kwargs) -> fitted model``: in this process, or on Ray Train."""
-    if engine == "local":
-        return lambda model, data, **kw: model.fit(data, **kw)
-    from healthsynth.scale.train import fit as fit_on_ray
-
-    return lambda model, data, **kw: fit_on_ray(model, data, workers=workers, address=address, **kw)
-
-
-def _fit_table(
-    model: Any,
-    generator: str,
-    data: Path,
-    given: dict[str, Any],
-    encoding: str,
-    fitter: Any,
-) -> Any:
-    import inspect
-
-    from healthsynth.data import infer_schema, read_table
-
-    df = read_table(data, encoding=encoding)
-    schema = infer_schema(
-        df,
-        target=given["target"],
-        sensitive=split_names(given["sensitive"]),
-        identifiers=split_names(given["ids"]),
-        source=f"data file {data}",
-    )
-    if given["rules"] is not None:
-        from healthsynth.knowledge import load_rules
-
-        if "rules" not in inspect.signature(model.fit).parameters:
-            raise ParameterError(f"generator '{generator}' cannot enforce --rules; leave it out")
-        return fitter(model, df, schema=schema, rules=load_rules(given["rules"]))
-    return fitter(model, df, schema=schema)
-
-
-def _fit_timelines(
-    model: Any, tables: dict[str, Path], given: dict[str, Any], death_value: str, fitter: Any
-) -> Any:
-    if given["key"] is None or given["time_col"] is None:
-        raise ParameterError(
-            "--table needs --key (the patient ID column) and --time (the event time column)"
-        )
-    roles = {
-        "key": given["key"],
-        "time": given["time_col"],
-        "patients": next(iter(tables)),
-        "end": given["end"],
-        "death": given["death"],
-        "death_value": scalar(death_value),
-        "death_event": given["death_event"],
-        "sex": given["sex"],
-        "age": given["age"],
-    }
-    return fitter(model, read_dataset(tables, roles))
-
-
-def _report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> None:
-    rec = model.training_record_
-    how = (
-        f" ({rec['epochs_run']} epochs, stopped by {rec['stop_reason']})"
-        if "epochs_run" in rec
-        else ""
-    )
-    what = (
-        f"{rec['n_patients']:,} patients and {rec['n_events']:,} events"
-        if timelines
-        else f"{rec.get('n_rows', 0):,} rows × {len(model.schema_.modelled)} columns"
-    )
-    say(
-        f"fitted {generator} on {what} in {rec['fit_seconds']:.1f} s{how}, peak memory "
-        f"{rec['peak_rss_mb']:.0f} MiB → {out_dir}"
-    )
-    line = dp_line(rec)
-    if line:
-        say(line)
-    if getattr(model, "audit_log", None):
-        say(f"LLM requests are logged to {Path(model.audit_log).resolve()}")
-
-
-def _domains(items: list[str]) -> dict[str, tuple[Any, Any]]:
-    """``--range COLUMN=LOW..HIGH`` flags as ``{column: (low, high)}`` (numbers, or dates)."""
-    out: dict[str, tuple[Any, Any]] = {}
-    for item in items:
-        name, sep, rng = item.partition("=")
-        low, dots, high = rng.partition("..")
-        if not sep or not name.strip() or not dots or not (low.strip() or high.strip()):
-            raise ParameterError(
-                f"--range '{item}' is not of the form COLUMN=LOW..HIGH (such as age=18..100, "
-                "or bmi=..60 for a high side only)"
-            )
-        out[name.strip()] = (_bound(low), _bound(high))
-    return out
-
-
-def _bound(text: str) -> Any:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text  # a date; the generator checks it against the column
-
-
-def _structure(path: Path) -> dict[str, Any]:
-    """The ``--structure`` JSON file as a dict."""
-    import json
-
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ParameterError(f"--structure file {path} cannot be read ({e.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ParameterError(f"--structure file {path} is not valid JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise ParameterError(
-            f"--structure file {path} must hold a JSON object such as "
-            '{"once": ["events/death"], "terminal": ["events/death"]}'
-        )
-    return value
-
-
-def _describe(items: list[str]) -> dict[str, str]:
-    described: dict[str, str] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip() or not text.strip():
-            raise ParameterError(f"--describe '{item}' is not of the form COLUMN=MEANING")
-        described[name.strip()] = text.strip()
-    return described
+    steps.report(model, generator, out_dir, timelines=timelines)
