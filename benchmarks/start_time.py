@@ -19,7 +19,7 @@ of ``python -c "import torch"`` measured the same way.
         [--src new=src --src old=/path/to/old/src] [--repeats 5]
 
 Results: ``OUT/start_time.json`` and a markdown table on stdout (committed copy:
-docs/benchmark-results/start_time.md).
+docs/benchmark-results/engine.md).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ hits both alike.
 
 Each fit records its wall time and the training record's thread choice. Results:
 ``OUT/threads.json`` and a markdown table on stdout (the committed copy is
-docs/benchmark-results/threads.md).
+docs/benchmark-results/engine.md).
 """
 
 from __future__ import annotations
