@@ -515,15 +515,9 @@ class TimelineLM(Generator):
         try:
             self.codec_ = TimelineCodec(meta["codec"])
             self.template_ = meta["template"]
-            # folders saved before the learned structure have none
-            self.structure_ = Structure(
-                [f"{t}/{i}" for t, i in self.codec_.items], meta.get("structure")
-            )
-            names = [*self.template_["tables"], self.template_["roles"]["patients"]]
         except (KeyError, TypeError, ValueError, AssertionError) as e:
             raise ModelFolderError(
-                f"model folder {folder} is corrupted: generator.json's codec or structure is "
-                f"unreadable ({e})"
+                f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
         try:
             names = [*self.template_["tables"], self.template_["roles"]["patients"]]
@@ -531,9 +525,20 @@ class TimelineLM(Generator):
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's template is unreadable ({e})"
             ) from None
-        # the template's table names become file names when sampling to a folder
+        # the template's table names become file names when sampling to a folder: checked
+        # before anything else is read from them
         check_folder_names(folder, names)
         check_folder_names(folder, sorted({t for t, _ in self.codec_.items}))
+        try:
+            # folders saved before the learned structure have none
+            self.structure_ = Structure(
+                [f"{t}/{i}" for t, i in self.codec_.items], meta.get("structure")
+            )
+        except (KeyError, TypeError, ValueError, AssertionError) as e:
+            raise ModelFolderError(
+                f"model folder {folder} is corrupted: generator.json's structure is unreadable "
+                f"({e})"
+            ) from None
         self.model_ = load_numpy(folder / "model", owner=folder, vocab_size=self.codec_.vocab_size)
         self.schema_ = self.codec_.static_schema
         self.sampler_ = None
