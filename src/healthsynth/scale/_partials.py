@@ -417,7 +417,7 @@ def _plots(merged: dict, real: pd.DataFrame, holdout: pd.DataFrame | None, state
 
 
 def _dcr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # noqa: ANN001
-    from healthsynth.evaluate.privacy.dcr import _bootstrap_ratio, _histogram
+    from healthsynth.evaluate.privacy.dcr import _bootstrap_ratio, dcr_records
 
     d, nndr = total["dcr"]["d"], total["dcr"]["nndr"]
     sizes = {
@@ -439,56 +439,21 @@ def _dcr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # no
             )
         ]
     d2_hold = total["reference"]["d2_hold"]
-    d_hold = d2_hold[:, 0]
     sizes.update(n_holdout=len(holdout), n_holdout_total=len(holdout))
-    med_s, med_h = float(np.median(d)), float(np.median(d_hold))
-    rng = np.random.default_rng(state.seed)
     closer_n = total["dcr"]["closer_n"]
-    return [
-        MetricRecord(
-            name="dcr_median_ratio",
-            dimension="privacy",
-            value=med_s / med_h if med_h > 0 else float("nan"),
-            direction="higher",
-            interval=_bootstrap_ratio(d, d_hold, rng),
-            reference=1.0,
-            details={
-                "median_dcr_synthetic": med_s,
-                "median_dcr_holdout": med_h,
-                "histogram": _histogram(d, d_hold),
-                **sizes,
-            },
-            message=None if med_h > 0 else "holdout rows all have a copy in the training rows",
-        ),
-        MetricRecord(
-            name="exact_copy_rate",
-            dimension="privacy",
-            value=float(np.mean(d == 0)),
-            direction="lower",
-            reference=float(np.mean(d_hold == 0)),
-            details=sizes,
-        ),
-        MetricRecord(
-            name="closer_to_train_share",
-            dimension="privacy",
-            value=total["dcr"]["closer"] / closer_n if closer_n else None,
-            direction="target",
-            reference=0.5,
-            details={
-                **sizes,
-                "n_synthetic": closer_n,
-                "n_train_subsample": min(len(holdout), len(real)),
-            },
-        ),
-        MetricRecord(
-            name="nndr",
-            dimension="privacy",
-            value=float(np.median(nndr)),
-            direction="higher",
-            reference=float(np.median(_nndr(d2_hold))),
-            details={**sizes, "statistic": "median"},
-        ),
-    ]
+    return dcr_records(
+        d,
+        nndr,
+        d2_hold,
+        interval=_bootstrap_ratio(d, d2_hold[:, 0], np.random.default_rng(state.seed)),
+        closer=total["dcr"]["closer"] / closer_n if closer_n else None,
+        sizes=sizes,
+        closer_details={
+            **sizes,
+            "n_synthetic": closer_n,
+            "n_train_subsample": min(len(holdout), len(real)),
+        },
+    )
 
 
 def _tstr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # noqa: ANN001

@@ -36,6 +36,8 @@ REaLTabFormer (Solatorio & Dupriez 2023) uses the same comparison as a stopping 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -156,8 +158,6 @@ def compute(
     d_hold = d2_hold[:, 0]
     sizes.update(n_holdout=len(holdout), n_holdout_total=n_hold_total)
 
-    med_s, med_h = float(np.median(d_syn)), float(np.median(d_hold))
-    ratio = med_s / med_h if med_h > 0 else float("nan")
     interval = _bootstrap_ratio(d_syn, d_hold, rng)
 
     sub = rng.choice(len(real), size=min(len(holdout), len(real)), replace=False)
@@ -165,11 +165,41 @@ def compute(
     d_ho = nearest_distances(sx, hx)[:, 0]
     closer = float(np.mean(d_tr < d_ho) + 0.5 * np.mean(d_tr == d_ho))
 
+    return dcr_records(
+        d_syn,
+        _nndr(d2_syn),
+        d2_hold,
+        interval=interval,
+        closer=closer,
+        sizes=sizes,
+        closer_details={**sizes, "n_train_subsample": len(sub)},
+    )
+
+
+def dcr_records(
+    d_syn: np.ndarray,
+    nndr_syn: np.ndarray,
+    d2_hold: np.ndarray,
+    *,
+    interval: tuple[float, float] | None,
+    closer: float | None,
+    sizes: dict[str, Any],
+    closer_details: dict[str, Any],
+) -> list[MetricRecord]:
+    """The four records of this metric from its distances, however they were computed.
+
+    ``d_syn`` holds each scored synthetic row's distance to its closest training row and
+    ``nndr_syn`` its nearest-neighbour distance ratio; ``d2_hold`` the two closest training
+    distances of each holdout row. One process computes them here; the scale-out evaluation
+    (:mod:`healthsynth.scale`) block by block.
+    """
+    d_hold = d2_hold[:, 0]
+    med_s, med_h = float(np.median(d_syn)), float(np.median(d_hold))
     return [
         MetricRecord(
             name="dcr_median_ratio",
             dimension="privacy",
-            value=ratio,
+            value=med_s / med_h if med_h > 0 else float("nan"),
             direction="higher",
             interval=interval,
             reference=1.0,
@@ -195,12 +225,12 @@ def compute(
             value=closer,
             direction="target",
             reference=0.5,
-            details={**sizes, "n_train_subsample": len(sub)},
+            details=closer_details,
         ),
         MetricRecord(
             name="nndr",
             dimension="privacy",
-            value=float(np.median(_nndr(d2_syn))),
+            value=float(np.median(nndr_syn)),
             direction="higher",
             reference=float(np.median(_nndr(d2_hold))),
             details={**sizes, "statistic": "median"},
