@@ -197,14 +197,9 @@ def evaluate_shards(
     engine = check_engine(engine)
     if engine == "ray":
         check_workers(workers)
-    for name, value in (
-        ("subsample", subsample),
-        ("closer_rows", closer_rows),
-        ("dcr_rows", 1 if dcr_rows is None else dcr_rows),
-        ("block_rows", block_rows),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ParameterError(f"{name} must be a positive whole number of rows; got {value!r}")
+    _check_rows(
+        subsample=subsample, closer_rows=closer_rows, dcr_rows=dcr_rows, block_rows=block_rows
+    )
     start = time.perf_counter()
     names = registry.resolve(metrics, kind="table")
     files = synthetic_files(synthetic)
@@ -220,31 +215,8 @@ def evaluate_shards(
     others = [n for n in names if n not in DISTRIBUTED]
     timing: dict[str, float] = {}
 
-    context = {
-        "real": prep.real,
-        "synthetic": prep.synthetic,
-        "holdout": prep.holdout,
-        "schema": prep.schema,
-        "seed": seed,
-        "rules": rules,
-        "training": dict(training) if training else None,
-        "sampling": dict(sampling) if sampling else None,
-        "examples": None,
-        "cache": {},
-    }
-    t0 = time.perf_counter()
-    state = build_state(
-        real=prep.real,
-        holdout=prep.holdout,
-        schema=prep.schema,
-        metrics=distributed,
-        seed=seed,
-        rules=rules,
-        total_rows=total,
-        closer_rows=closer_rows,
-        dcr_rows=dcr_rows,
-    )
-    timing["prepare_seconds"] = round(time.perf_counter() - t0, 3)
+    context = _context(prep, seed=seed, rules=rules, training=training, sampling=sampling)
+    state = _state(prep, distributed, seed, rules, total, closer_rows, dcr_rows, timing)
     t0 = time.perf_counter()
     run = _score(units, state, others, context, engine, workers, address)
     timing["scoring_seconds"] = round(time.perf_counter() - t0, 3)
@@ -254,28 +226,8 @@ def evaluate_shards(
         r.details = {**r.details, "synthetic_rows_used": len(sub), "synthetic_rows_total": total}
     by_metric: dict[str, list[Any]] = {}
     if distributed:
-        t0 = time.perf_counter()
-        by_metric = records(
-            merge(run["parts"]),
-            state,
-            ref=run["reference"],
-            real=prep.real,
-            holdout=prep.holdout,
-            seconds=timing["scoring_seconds"],
-        )
-        timing["merge_seconds"] = round(time.perf_counter() - t0, 3)
-        for name in distributed:
-            info = registry.info(name)
-            for r in by_metric.get(name, []):
-                found = info.describe(r.name)
-                if found is not None:
-                    glossary.setdefault(r.name, found)
-    ordered: list[Any] = []
-    sub_by_name: dict[str, list[Any]] = {}
-    for r in sub_records:
-        sub_by_name.setdefault(_metric_of(r.name, others, registry), []).append(r)
-    for name in names:
-        ordered += by_metric.get(name, []) if name in distributed else sub_by_name.get(name, [])
+        by_metric = _all_rows_records(run, state, prep, timing, glossary, registry)
+    ordered = _in_order(names, distributed, by_metric, sub_records, others, registry)
     sources = dict(sources or {})
     syn_desc = _describe(prep.synthetic, sources.get("synthetic")) or {}
     syn_desc["rows"] = total
@@ -309,6 +261,114 @@ def evaluate_shards(
             **timing,
         },
     )
+
+
+def _check_rows(*, subsample: int, closer_rows: int, dcr_rows: int | None, block_rows: int) -> None:
+    """Refuse a row count that is not a positive whole number (``dcr_rows`` may be None)."""
+    for name, value in (
+        ("subsample", subsample),
+        ("closer_rows", closer_rows),
+        ("dcr_rows", 1 if dcr_rows is None else dcr_rows),
+        ("block_rows", block_rows),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParameterError(f"{name} must be a positive whole number of rows; got {value!r}")
+
+
+def _context(
+    prep: Any,
+    *,
+    seed: int,
+    rules: Any,
+    training: Mapping[str, Any] | None,
+    sampling: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """What the subsample metrics are run with (as :func:`healthsynth.evaluate` runs them)."""
+    return {
+        "real": prep.real,
+        "synthetic": prep.synthetic,
+        "holdout": prep.holdout,
+        "schema": prep.schema,
+        "seed": seed,
+        "rules": rules,
+        "training": dict(training) if training else None,
+        "sampling": dict(sampling) if sampling else None,
+        "examples": None,
+        "cache": {},
+    }
+
+
+def _state(
+    prep: Any,
+    distributed: tuple[str, ...],
+    seed: int,
+    rules: Any,
+    total: int,
+    closer_rows: int,
+    dcr_rows: int | None,
+    timing: dict[str, float],
+) -> State:
+    """What scoring a block needs (built once; its seconds go in ``timing``)."""
+    t0 = time.perf_counter()
+    state = build_state(
+        real=prep.real,
+        holdout=prep.holdout,
+        schema=prep.schema,
+        metrics=distributed,
+        seed=seed,
+        rules=rules,
+        total_rows=total,
+        closer_rows=closer_rows,
+        dcr_rows=dcr_rows,
+    )
+    timing["prepare_seconds"] = round(time.perf_counter() - t0, 3)
+    return state
+
+
+def _all_rows_records(
+    run: dict[str, Any],
+    state: State,
+    prep: Any,
+    timing: dict[str, float],
+    glossary: dict[str, Any],
+    registry: Any,
+) -> dict[str, list[Any]]:
+    """The distributed metrics' records from the scored blocks (their glossary entries added)."""
+    t0 = time.perf_counter()
+    by_metric = records(
+        merge(run["parts"]),
+        state,
+        ref=run["reference"],
+        real=prep.real,
+        holdout=prep.holdout,
+        seconds=timing["scoring_seconds"],
+    )
+    timing["merge_seconds"] = round(time.perf_counter() - t0, 3)
+    for name in state.metrics:
+        info = registry.info(name)
+        for r in by_metric.get(name, []):
+            found = info.describe(r.name)
+            if found is not None:
+                glossary.setdefault(r.name, found)
+    return by_metric
+
+
+def _in_order(
+    names: list[str],
+    distributed: tuple[str, ...],
+    by_metric: dict[str, list[Any]],
+    sub_records: list[Any],
+    others: list[str],
+    registry: Any,
+) -> list[Any]:
+    """All records, metric by metric in the order ``names`` asks for them."""
+    ordered: list[Any] = []
+    sub_by_name: dict[str, list[Any]] = {}
+    for r in sub_records:
+        sub_by_name.setdefault(_metric_of(r.name, others, registry), []).append(r)
+    for name in names:
+        ordered += by_metric.get(name, []) if name in distributed else sub_by_name.get(name, [])
+    return ordered
 
 
 def _metric_of(record_name: str, candidates: list[str], registry: Any) -> str:
