@@ -1,4 +1,4 @@
-"""Benchmark configuration files: reading, checking, and loading the datasets they name.
+"""Benchmark configuration files: reading and checking them.
 
 A configuration is a YAML mapping (the full format is in ``docs/benchmark.md``)::
 
@@ -14,7 +14,9 @@ A configuration is a YAML mapping (the full format is in ``docs/benchmark.md``):
     time_budget_per_cell_s: 900
 
 Every problem is found before any cell runs, and reported in one sentence naming the file, the
-entry and the key (with the line number for YAML syntax errors).
+entry and the key (with the line number for YAML syntax errors). Loading the datasets a
+configuration names is in :mod:`healthsynth.benchmark._datasets` (``load_frame`` and
+``load_holdout`` stay importable from here).
 """
 
 from __future__ import annotations
@@ -27,11 +29,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from healthsynth.benchmark._datasets import load_frame, load_holdout
 from healthsynth.data._io import read_yaml
 from healthsynth.data._names import is_plain_name
-from healthsynth.errors import DataError, DataFileError, ParameterError
+from healthsynth.errors import DataFileError, ParameterError
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -294,6 +295,15 @@ def _size(v: Any, source: Path) -> int | str:
     return _whole(v, "train_sizes", source, minimum=2, hint="or 'all'")
 
 
+def _known_keys(entry: dict[Any, Any], allowed: tuple[str, ...], where: str, source: Path) -> None:
+    """Refuse the first key of a dataset or generator entry that is not in ``allowed``."""
+    unknown = [str(k) for k in entry if k not in allowed]
+    if unknown:
+        raise _fail(
+            source, f"{where} has unknown key '{unknown[0]}'; allowed: {', '.join(allowed)}"
+        )
+
+
 def _relative_to(source: Path, value: Any) -> str:
     """A path from the config, made absolute from the config file's folder."""
     p = Path(str(value))
@@ -308,12 +318,7 @@ def _dataset(d: Any, i: int, source: Path) -> DatasetSpec:
         d = {"name": d}
     if not isinstance(d, dict):
         raise _fail(source, f"{where} must be a mapping such as {{name: colon, source: ...}}")
-    unknown = [str(k) for k in d if k not in _DATASET_KEYS]
-    if unknown:
-        raise _fail(
-            source,
-            f"{where} has unknown key '{unknown[0]}'; allowed: {', '.join(_DATASET_KEYS)}",
-        )
+    _known_keys(d, _DATASET_KEYS, where, source)
     name = d.get("name")
     if not isinstance(name, str) or not name:
         raise _fail(source, f"{where} needs a 'name'")
@@ -387,12 +392,7 @@ def _method(m: Any, i: int, source: Path, experiment: str) -> MethodSpec:
         m = {"name": m}
     if not isinstance(m, dict):
         raise _fail(source, f"generator {i + 1} must be a name or a mapping with 'name'")
-    unknown = [str(k) for k in m if k not in _METHOD_KEYS]
-    if unknown:
-        raise _fail(
-            source,
-            f"generator {i + 1} has unknown key '{unknown[0]}'; allowed: {', '.join(_METHOD_KEYS)}",
-        )
+    _known_keys(m, _METHOD_KEYS, f"generator {i + 1}", source)
     name = m.get("name")
     if not isinstance(name, str) or not _label_ok(name):
         raise _fail(
@@ -423,89 +423,3 @@ def _method(m: Any, i: int, source: Path, experiment: str) -> MethodSpec:
     elif params:
         raise _fail(source, f"'{gen}' is a built-in method and takes no 'params'")
     return MethodSpec(name=name, generator=gen, params=dict(params))
-
-
-def _read(spec: DatasetSpec, path: str, key: str, config_source: str) -> pd.DataFrame:
-    from healthsynth.data import read_table
-
-    if not Path(path).is_file():
-        raise DataFileError(
-            f"dataset '{spec.name}': the file '{path}' does not exist; check '{key}' in "
-            f"{config_source or 'the config'} (relative paths start at the config's folder)"
-        )
-    return read_table(path)
-
-
-def _select(spec: DatasetSpec, df: pd.DataFrame, what: str) -> pd.DataFrame:
-    """``df`` with the spec's ``columns`` kept and ``drop`` removed."""
-    cols = list(df.columns)
-    asked = list(spec.columns or []) + list(spec.drop)
-    missing = [c for c in asked if c not in cols]
-    if missing:
-        raise DataError(
-            f"{what} has no column '{missing[0]}' (in 'columns' or 'drop'); its columns: "
-            f"{', '.join(map(str, cols))}"
-        )
-    if spec.columns:
-        df = df[list(spec.columns)]
-    if spec.drop:
-        df = df.drop(columns=list(spec.drop))
-    return df
-
-
-def load_holdout(
-    spec: DatasetSpec, frame: pd.DataFrame, *, config_source: str = ""
-) -> pd.DataFrame | None:
-    """The fixed holdout rows of ``spec`` (``None`` when it holds out a share instead).
-
-    The file gets the dataset's column selection and must then have the data's columns.
-    """
-    if not isinstance(spec.holdout, str):
-        return None
-    df = _select(spec, _read(spec, spec.holdout, "holdout", config_source), "its holdout file")
-    if set(map(str, df.columns)) != set(map(str, frame.columns)):
-        extra = [str(c) for c in df.columns if c not in frame.columns]
-        lack = [str(c) for c in frame.columns if c not in df.columns]
-        what = (f"lacks the column '{lack[0]}'" if lack else f"has the column '{extra[0]}'") + (
-            " that the data has" if lack else " that the data lacks"
-        )
-        raise DataError(
-            f"dataset '{spec.name}': the holdout file '{spec.holdout}' {what}; give it the "
-            f"data's columns ({', '.join(map(str, frame.columns))})"
-        )
-    if len(df) < 5:
-        raise DataError(
-            f"dataset '{spec.name}': the holdout file '{spec.holdout}' has {len(df)} rows; "
-            "give it at least 5"
-        )
-    return df[list(frame.columns)].reset_index(drop=True)
-
-
-def load_frame(spec: DatasetSpec, *, config_source: str = "") -> pd.DataFrame:
-    """The rows of one dataset, with its column selection applied and its roles checked."""
-    from healthsynth.data import load_dataset
-
-    where = f"dataset '{spec.name}'"
-    if spec.source is not None:
-        df = load_dataset(spec.source)
-    else:
-        assert spec.path is not None
-        df = _read(spec, spec.path, "path", config_source)
-    df = _select(spec, df, where)
-    for role, names in (
-        ("target", [spec.target] if spec.target else []),
-        ("sensitive", spec.sensitive),
-    ):
-        for c in names:
-            if c not in df.columns:
-                raise DataError(
-                    f"{where}: the {role} column '{c}' is not in the data; its columns: "
-                    f"{', '.join(map(str, df.columns))}"
-                )
-    if spec.target is not None and df[spec.target].nunique() < 2:
-        raise DataError(f"{where}: the target '{spec.target}' has fewer than two values")
-    if spec.max_rows is not None and len(df) > spec.max_rows:
-        df = df.sample(spec.max_rows, random_state=0).reset_index(drop=True)
-    if len(df) < 10:
-        raise DataError(f"{where} has {len(df)} rows; a benchmark needs at least 10")
-    return df.reset_index(drop=True)
