@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from healthsynth.cli._app import say, split_names
+from healthsynth.errors import ParameterError
 
-__all__ = ["read_source", "sample_to_database"]
+__all__ = ["check_database_output", "read_source", "sample_to_database"]
 
 
 def read_source(
@@ -57,6 +58,27 @@ def read_source(
         f"from the MEDS dataset {meds} in {rec['seconds']:.1f} s"
     )
     return got_meds.dataset, CodeMap.from_frame(got_meds.codes, name="meds")
+
+
+def check_database_output(
+    to: str | None, output: Path | None, fmt: str | None, timelines: bool, overwrite: bool
+) -> None:
+    """Refuse ``--to`` combinations that cannot work, before the model load."""
+    if to is None:
+        raise ParameterError("--omop-schema and --replace go with --to URL; give the database")
+    if not timelines:
+        raise ParameterError(
+            "--to writes OMOP CDM tables of patient timelines; this model generates table rows"
+        )
+    if output is not None:
+        raise ParameterError("give either --output or --to, not both")
+    if fmt not in (None, "omop"):
+        raise ParameterError(f"--to writes OMOP CDM tables; --format {fmt} does not apply")
+    if overwrite:
+        raise ParameterError(
+            "--overwrite and --csv-safe apply to files; with --to leave them out (--replace "
+            "recreates the tables)"
+        )
 
 
 def sample_to_database(

@@ -147,8 +147,7 @@ def sample(
     engine, ray_address, workers_n = engine_settings(engine, ray_address, workers)
     if block_size is not None and block_size < 1:
         raise ParameterError(f"--block-size must be a positive whole number; got {block_size}")
-    from healthsynth.data import add_to_manifest, atomic_path, output_lock, protected_files
-    from healthsynth.generators import Generator, load_generator, timeline_registry
+    from healthsynth.generators import Generator, timeline_registry
     from healthsynth.generators.folders import check_folder
 
     # everything that can be refused is refused before the (slower) model load
@@ -161,11 +160,12 @@ def sample(
     )
     conditions = _conditions(condition or [], timelines=timelines)
     if to is not None or omop_schema is not None or replace:
-        _check_database_output(to, output, fmt, timelines, overwrite or csv_safe)
+        from healthsynth.cli._omop import check_database_output, sample_to_database
+        from healthsynth.generators import load_generator
+
+        check_database_output(to, output, fmt, timelines, overwrite or csv_safe)
         if engine == "ray":
             raise ParameterError("--to writes through one process; leave out --engine ray")
-        from healthsynth.cli._omop import sample_to_database
-
         assert to is not None
         sample_to_database(
             load_generator(model_dir, trust_pickle=trust_pickle),
@@ -182,23 +182,12 @@ def sample(
         raise ParameterError(
             "give the output with --output (or, for timelines, a database with --to)"
         )
+    # prompted-llm: the settings that decide where data go come from this command only
+    llm = _llm_flags(
+        budget_tokens, budget_usd, endpoint, allow_remote_phi, api_key_env, audit_log, cache_dir
+    )
     if engine == "ray":
-        if csv_safe:
-            raise ParameterError(
-                "--csv-safe is applied by --engine local only; sample with --engine local, or "
-                "leave it out"
-            )
-        for flag, value in (
-            ("--budget-tokens", budget_tokens),
-            ("--budget-usd", budget_usd),
-            ("--endpoint", endpoint),
-            ("--allow-remote-phi", allow_remote_phi or None),
-            ("--api-key-env", api_key_env),
-            ("--audit-log", audit_log),
-            ("--cache-dir", cache_dir),
-        ):
-            if value is not None:
-                raise ParameterError(f"{flag} applies to prompted-llm with --engine local")
+        _refuse_on_ray(csv_safe, llm)
         _sample_on_ray(
             model_dir,
             n,
@@ -213,6 +202,74 @@ def sample(
             block_size,
         )
         return
+    _sample_locally(
+        model_dir,
+        n,
+        output,
+        timelines=timelines,
+        fmt=fmt,
+        conditions=conditions,
+        seed=seed,
+        overwrite=overwrite,
+        csv_safe=csv_safe,
+        trust_pickle=trust_pickle,
+        block_size=block_size,
+        llm=llm,
+    )
+
+
+def _llm_flags(
+    budget_tokens: int | None,
+    budget_usd: float | None,
+    endpoint: str | None,
+    allow_remote_phi: bool,
+    api_key_env: str | None,
+    audit_log: Path | None,
+    cache_dir: Path | None,
+) -> list[tuple[str, str, Any]]:
+    """The prompted-llm options given: (flag, the model's setting, value); None: not given."""
+    return [
+        ("--budget-tokens", "budget_tokens", budget_tokens),
+        ("--budget-usd", "budget_usd", budget_usd),
+        ("--endpoint", "endpoint", endpoint),
+        ("--allow-remote-phi", "allow_remote_phi", allow_remote_phi or None),
+        ("--api-key-env", "api_key_env", api_key_env),
+        ("--audit-log", "audit_log", None if audit_log is None else str(audit_log)),
+        ("--cache-dir", "cache_dir", None if cache_dir is None else str(cache_dir)),
+    ]
+
+
+def _refuse_on_ray(csv_safe: bool, llm: list[tuple[str, str, Any]]) -> None:
+    """Refuse the options that only ``--engine local`` applies."""
+    if csv_safe:
+        raise ParameterError(
+            "--csv-safe is applied by --engine local only; sample with --engine local, or "
+            "leave it out"
+        )
+    for flag, _, value in llm:
+        if value is not None:
+            raise ParameterError(f"{flag} applies to prompted-llm with --engine local")
+
+
+def _sample_locally(
+    model_dir: Path,
+    n: int,
+    output: Path,
+    *,
+    timelines: bool,
+    fmt: str | None,
+    conditions: dict[str, Any],
+    seed: int | None,
+    overwrite: bool,
+    csv_safe: bool,
+    trust_pickle: bool,
+    block_size: int | None,
+    llm: list[tuple[str, str, Any]],
+) -> None:
+    """``sample --engine local``: the model samples in this process, streamed to ``output``."""
+    from healthsynth.data import add_to_manifest, atomic_path, output_lock, protected_files
+    from healthsynth.generators import load_generator
+
     fmt = _check_output(output, fmt, timelines, protected_files(model_dir), overwrite)
     if csv_safe and (fmt or output.suffix.lower().lstrip(".")) != "csv":
         raise ParameterError(
@@ -223,15 +280,7 @@ def sample(
     with output_lock(output):
         model = load_generator(model_dir, trust_pickle=trust_pickle)
         # the settings that decide where data go come from this command, never from the folder
-        for flag, param, value in (
-            ("--budget-tokens", "budget_tokens", budget_tokens),
-            ("--budget-usd", "budget_usd", budget_usd),
-            ("--endpoint", "endpoint", endpoint),
-            ("--allow-remote-phi", "allow_remote_phi", allow_remote_phi or None),
-            ("--api-key-env", "api_key_env", api_key_env),
-            ("--audit-log", "audit_log", None if audit_log is None else str(audit_log)),
-            ("--cache-dir", "cache_dir", None if cache_dir is None else str(cache_dir)),
-        ):
+        for flag, param, value in llm:
             if value is None:
                 continue
             if param not in model.get_params():
@@ -325,27 +374,6 @@ def _sample_on_ray(
         f"{rec['workers']} Ray workers) in {took:.1f} s ({n / max(took, 1e-9):,.0f} {unit}/s)"
         f"{lost}"
     )
-
-
-def _check_database_output(
-    to: str | None, output: Path | None, fmt: str | None, timelines: bool, overwrite: bool
-) -> None:
-    """Refuse ``--to`` combinations that cannot work, before the model load."""
-    if to is None:
-        raise ParameterError("--omop-schema and --replace go with --to URL; give the database")
-    if not timelines:
-        raise ParameterError(
-            "--to writes OMOP CDM tables of patient timelines; this model generates table rows"
-        )
-    if output is not None:
-        raise ParameterError("give either --output or --to, not both")
-    if fmt not in (None, "omop"):
-        raise ParameterError(f"--to writes OMOP CDM tables; --format {fmt} does not apply")
-    if overwrite:
-        raise ParameterError(
-            "--overwrite and --csv-safe apply to files; with --to leave them out (--replace "
-            "recreates the tables)"
-        )
 
 
 def _check_output(
