@@ -359,46 +359,10 @@ def fit(
         meds,
         {"omop_schema": omop_schema, "domains": domains, "max_patients": max_patients},
     )
-    if source:
-        steps.refuse(given, _TABLE_ONLY, "does not apply to timelines; leave it out")
-        steps.refuse(given, _TIMELINE_ONLY, f"does not apply to {source}: the roles come from it")
-        if given.get("code_map") is not None:
-            raise ParameterError(
-                f"--code-map does not apply to {source}: the codes are learned from it"
-            )
-        inputs: dict[str, Any] = {"meds": meds} if meds is not None else {}
-        generator = generator or "timeline-lm"
-    elif table:
-        if data is not None:
-            raise ParameterError(f"give either a data file ({data}) or --table files, not both")
-        steps.refuse(given, _TABLE_ONLY, "does not apply to timelines (--table); leave it out")
-        inputs = parse_tables(table)
-        generator = generator or "timeline-lm"
-    else:
-        if data is None:
-            raise ParameterError(
-                "give a data file to fit on, or the tables of a dataset with --table"
-            )
-        steps.refuse(
-            given, _TIMELINE_ONLY, "goes with --table (multi-table timelines); leave it out"
-        )
-        inputs = {"data": data}
-        generator = generator or "tabular-lm"
+    inputs, generator = _inputs(given, source, data, table, meds, generator)
     from healthsynth.data import check_output_folder, output_lock, record_inputs
-    from healthsynth.generators import registry, timeline_registry
 
-    timelines = generator in timeline_registry.names()
-    if source and not timelines:
-        raise ParameterError(
-            f"generator '{generator}' learns tables; {source} holds patient timelines: use "
-            f"a timeline generator ({', '.join(timeline_registry.names())})"
-        )
-    if timelines and not table and not source:
-        raise ParameterError(
-            f"generator '{generator}' learns patient timelines: give the tables with --table "
-            "NAME=FILE (patients first), --key and --time"
-        )
-    cls = (timeline_registry if table or source else registry).get(generator)
+    cls, timelines = _generator_class(generator, source, table)
     check_dp_flags(given, generator, cls, engine=engine)
     settings = {k: v for k, v in given.items() if k not in _TABLE_ONLY and k not in _TIMELINE_ONLY}
     params = generator_params(generator, cls, settings)
@@ -440,3 +404,51 @@ def fit(
         model.save(out_dir)
         record_inputs(out_dir, inputs.values())
     steps.report(model, generator, out_dir, timelines=timelines)
+
+
+def _inputs(
+    given: dict[str, Any],
+    source: str | None,
+    data: Path | None,
+    table: list[str] | None,
+    meds: Path | None,
+    generator: str | None,
+) -> tuple[dict[str, Any], str]:
+    """The input files by role, and the generator (a default for the kind of input)."""
+    if source:
+        steps.refuse(given, _TABLE_ONLY, "does not apply to timelines; leave it out")
+        steps.refuse(given, _TIMELINE_ONLY, f"does not apply to {source}: the roles come from it")
+        if given.get("code_map") is not None:
+            raise ParameterError(
+                f"--code-map does not apply to {source}: the codes are learned from it"
+            )
+        return ({"meds": meds} if meds is not None else {}), generator or "timeline-lm"
+    if table:
+        if data is not None:
+            raise ParameterError(f"give either a data file ({data}) or --table files, not both")
+        steps.refuse(given, _TABLE_ONLY, "does not apply to timelines (--table); leave it out")
+        return parse_tables(table), generator or "timeline-lm"
+    if data is None:
+        raise ParameterError("give a data file to fit on, or the tables of a dataset with --table")
+    steps.refuse(given, _TIMELINE_ONLY, "goes with --table (multi-table timelines); leave it out")
+    return {"data": data}, generator or "tabular-lm"
+
+
+def _generator_class(
+    generator: str, source: str | None, table: list[str] | None
+) -> tuple[Any, bool]:
+    """The generator's class, and whether it learns timelines; refuses a mismatched input."""
+    from healthsynth.generators import registry, timeline_registry
+
+    timelines = generator in timeline_registry.names()
+    if source and not timelines:
+        raise ParameterError(
+            f"generator '{generator}' learns tables; {source} holds patient timelines: use "
+            f"a timeline generator ({', '.join(timeline_registry.names())})"
+        )
+    if timelines and not table and not source:
+        raise ParameterError(
+            f"generator '{generator}' learns patient timelines: give the tables with --table "
+            "NAME=FILE (patients first), --key and --time"
+        )
+    return (timeline_registry if table or source else registry).get(generator), timelines
