@@ -170,44 +170,34 @@ def _tables(
         sampling = _run_record(synthetic / "_run.json")
     else:
         sampling = _run_record(synthetic.with_name(synthetic.name + ".run.json"))
+    # what the one-process and the scale-out evaluation are both given
+    common: dict[str, Any] = {
+        "real": real_df,
+        "holdout": hold_df,
+        "schema": schema,
+        "target": target,
+        "sensitive": split_names(sensitive),
+        "rules": ruleset,
+        "training": training,
+        "sampling": sampling,
+        "metrics": split_names(metrics) or None,
+        "seed": seed,
+        "sources": {"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
+    }
     if scale is not None:
         from healthsynth.scale.evaluate import evaluate_shards
 
         result = evaluate_shards(
-            real=real_df,
             synthetic=synthetic,
-            holdout=hold_df,
-            schema=schema,
-            target=target,
-            sensitive=split_names(sensitive),
-            rules=ruleset,
-            training=training,
-            sampling=sampling,
-            metrics=split_names(metrics) or None,
-            seed=seed,
             engine=scale["engine"],
             workers=scale["workers"],
             address=scale["address"],
             subsample=scale["subsample"],
             dcr_rows=scale["dcr_rows"],
-            sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
+            **common,
         )
         return _checked(result)
-    result = run_evaluation(
-        real=real_df,
-        synthetic=syn_df,
-        holdout=hold_df,
-        schema=schema,
-        target=target,
-        sensitive=split_names(sensitive),
-        rules=ruleset,
-        training=training,
-        sampling=sampling,
-        metrics=split_names(metrics) or None,
-        seed=seed,
-        sources={"real": str(real), "synthetic": str(synthetic), "holdout": str(holdout)},
-        examples=_prompt_examples(model, sampling),
-    )
+    result = run_evaluation(synthetic=syn_df, examples=_prompt_examples(model, sampling), **common)
     return _checked(result)
 
 
