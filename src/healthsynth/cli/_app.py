@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +22,7 @@ from rich.text import Text
 from healthsynth.errors import HealthsynthError
 
 __all__ = [
+    "TrustPickleOption",
     "app",
     "datasets_app",
     "err",
@@ -50,6 +51,16 @@ app.add_typer(datasets_app, name="datasets")
 #: Standard output and standard error; markup and highlighting are off (see the module doc).
 out = Console(markup=False, highlight=False, emoji=False)
 err = Console(stderr=True, markup=False, highlight=False, emoji=False)
+
+#: ``--trust-pickle`` of the commands that load a model folder (``sample``, ``audit``)
+TrustPickleOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-pickle",
+        help="Load a ctgan, tvae or gaussian-copula model folder, whose pickle runs code "
+        "when loaded: only for folders you made yourself or whose author you trust.",
+    ),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

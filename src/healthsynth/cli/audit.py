@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from healthsynth.cli._app import app, out, quiet_transformers, say, user_errors
+from healthsynth.cli._app import TrustPickleOption, app, out, quiet_transformers, say, user_errors
 from healthsynth.errors import ParameterError
 
 __all__ = ["audit"]
@@ -30,14 +30,7 @@ def audit(
     copies: Annotated[int, typer.Option(help="Times each canary is inserted.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the canaries, candidates and samples.")] = 0,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
-    trust_pickle: Annotated[
-        bool,
-        typer.Option(
-            "--trust-pickle",
-            help="Load a ctgan, tvae or gaussian-copula model folder, whose pickle runs code "
-            "when loaded: only for folders you made yourself or whose author you trust.",
-        ),
-    ] = False,
+    trust_pickle: TrustPickleOption = False,
 ) -> None:
     """Re-fit a model with unique canary records inserted and measure what it kept of them.
 

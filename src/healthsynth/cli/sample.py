@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from healthsynth.cli._app import app, err, quiet_transformers, say, user_errors
+from healthsynth.cli._app import TrustPickleOption, app, err, quiet_transformers, say, user_errors
 from healthsynth.cli._engine import EngineOption, RayAddressOption, WorkersOption, engine_settings
 from healthsynth.errors import ParameterError
 
@@ -59,14 +59,7 @@ def sample(
             "formula (starting with =, +, -, @, a tab or a carriage return).",
         ),
     ] = False,
-    trust_pickle: Annotated[
-        bool,
-        typer.Option(
-            "--trust-pickle",
-            help="Load a ctgan, tvae or gaussian-copula model folder, whose pickle runs code "
-            "when loaded: only for folders you made yourself or whose author you trust.",
-        ),
-    ] = False,
+    trust_pickle: TrustPickleOption = False,
     to: Annotated[
         str | None,
         typer.Option(
