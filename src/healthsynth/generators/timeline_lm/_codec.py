@@ -22,7 +22,15 @@ One patient is::
 
 Every part of the sequence has its own block of the vocabulary and its own *state*; the state of
 each position decides which block may come next (a token-type id tells the model the state).
-The codec's state is plain JSON.
+
+**Time context** (``time_context``, on for new models): a transformer that only sees gaps has
+to add them up to know where in time it is, and a small one does that badly: it ended synthetic
+NAFLD timelines near the index date although follow-up went on for years. So the token type of
+each timeline position also carries the *phase* of the patient's timeline at that point, known
+exactly in training and while sampling: not started yet, or (before / after day 0) × (follow-up
+left after the latest event: under 90 days, under a year, under three years, more, unknown).
+Type tokens are embedded like any token (GPT-2's ``token_type_ids``), so an exported model keeps
+the GPT-2 layout. The codec's state is plain JSON.
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ __all__ = ["BOS", "PAD", "UNSAID", "TimelineCodec", "flag_name"]
 UNSAID = 2
 
 _N_MARKERS = 7  # START_C, START_F, GAP_C, GAP_F, ITEM, VAL_C, VAL_F
+
+#: follow-up left after the latest event (days) at the edges of the time-context phases
+_LEFT_EDGES = np.array([90.0, 365.0, 1095.0])
+#: phases: 0 (no event yet), then (before / after day 0) x (4 spans of follow-up left, unknown)
+_N_PHASES = 1 + 2 * (len(_LEFT_EDGES) + 2)
 
 
 def flag_name(table: str, item: str) -> str:
@@ -97,8 +110,10 @@ class TimelineCodec:
         self.joint = [joint_on and v is not None and not v.two for v in self.values]
         # -- vocabulary layout --
         base = self.static.vocab_size
-        self.markers = np.arange(base, base + _N_MARKERS)
-        self.END = base + _N_MARKERS
+        # time context: one marker per (state kind, phase); codecs saved before it have one
+        self.n_phases = _N_PHASES if state.get("time_context", False) else 1
+        self.markers = np.arange(base, base + _N_MARKERS * self.n_phases)
+        self.END = base + _N_MARKERS * self.n_phases
         nxt = self.END + 1
 
         def block(size: int) -> int:
@@ -148,10 +163,28 @@ class TimelineCodec:
         self.n_states = s + 5 + 2 * len(self.items)
         marker = np.zeros(self.n_states, np.int64)
         marker[:s] = self.static.marker
-        marker[s : s + 5] = self.markers[:5]
-        marker[self.S_VAL_C] = self.markers[5]
-        marker[self.S_VAL_F] = self.markers[6]
+        # a timeline state's marker in phase p is its phase-0 marker + p
+        k = self.n_phases
+        marker[s : s + 5] = self.markers[0 : 5 * k : k]
+        marker[self.S_VAL_C] = self.markers[5 * k]
+        marker[self.S_VAL_F] = self.markers[6 * k]
         self.state_marker = marker
+
+    def phase(self, t: np.ndarray, end: np.ndarray, started: np.ndarray) -> np.ndarray:
+        """Time-context phase, added to a timeline state's marker (0 without time context).
+
+        From the day ``t`` of the latest event, each patient's end of follow-up (NaN or inf:
+        unknown) and whether the timeline has started.
+        """
+        if self.n_phases == 1:
+            return np.zeros(np.shape(t), np.int64)
+        t, end = np.asarray(t, float), np.asarray(end, float)
+        with np.errstate(invalid="ignore"):
+            left = np.searchsorted(_LEFT_EDGES, end - t, side="right")
+        span = np.where(np.isfinite(end), left, len(_LEFT_EDGES) + 1)
+        after = (t > 0).astype(np.int64)
+        out = 1 + after * (len(_LEFT_EDGES) + 2) + span
+        return np.where(np.asarray(started, bool), out, 0).astype(np.int64)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -165,6 +198,7 @@ class TimelineCodec:
         max_flags: int = 64,
         max_tokens: int = 512,
         joint_values: bool = False,
+        time_context: bool = True,
     ) -> TimelineCodec:
         """Learn the vocabulary from a dataset."""
         events = dataset.events()
@@ -215,6 +249,7 @@ class TimelineCodec:
                 "value_columns": value_columns,
                 "max_tokens": int(max_tokens),
                 "joint_values": bool(joint_values),
+                "time_context": bool(time_context),
             }
         )
 
@@ -231,6 +266,16 @@ class TimelineCodec:
         Timeline tokens are global ids; a timeline longer than ``max_tokens`` is cut (and then
         has no ``END``). Returns the static tokens, the token and state arrays, and how many
         patients were cut.
+        """
+        static_local, toks, states, _, cut = self.encode_timelines(dataset, rng)
+        return static_local, toks, states, cut
+
+    def encode_timelines(
+        self, dataset: Dataset, rng: np.random.Generator
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray], int]:
+        """:meth:`encode`, with each timeline position's time-context phase after the states.
+
+        See :meth:`phase`; the phases are all zero for a codec without time context.
         """
         key = dataset.key
         item_index = {ti: i for i, ti in enumerate(self.items)}
@@ -290,16 +335,30 @@ class TimelineCodec:
             if num.two:
                 tok[rows, 4] = self.val_f[i] + codes[1]
                 st[rows, 4] = self.S_VAL_F[i]
-        toks, states, cut = self._per_patient(tok, st, pid, ids)
-        return static_local, toks, states, cut
+        # time context: an event's time tokens know the previous event's day, its item and
+        # value tokens its own day
+        end = np.full(n, np.inf)
+        if dataset.end is not None:
+            ends = pd.to_numeric(dataset.patient_table.set_index(key)[dataset.end], errors="coerce")
+            end = ends.reindex(pid).to_numpy(float)
+        prev = np.concatenate([[0.0], t[:-1]]) if n else t
+        ph = np.zeros((n, 5), np.int64)
+        ph[:, :2] = self.phase(prev, end, ~first)[:, None]
+        ph[:, 2:] = self.phase(t, end, np.ones(n, bool))[:, None]
+        toks, states, phases, cut = self._per_patient(tok, st, ph, pid, ids)
+        return static_local, toks, states, phases, cut
 
     def _per_patient(
-        self, tok: np.ndarray, st: np.ndarray, pid: np.ndarray, ids: np.ndarray
-    ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-        """Split the events' token table by patient (patients table order); cut or end each."""
+        self, tok: np.ndarray, st: np.ndarray, ph: np.ndarray, pid: np.ndarray, ids: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], int]:
+        """Split the events' token table by patient (patients table order); cut or end each.
+
+        ``END`` gets the phase of the position before it (the last event's day).
+        """
         keep = tok >= 0
         flat_tok = tok[keep]
         flat_st = st[keep]
+        flat_ph = ph[keep]
         per_event = keep.sum(axis=1)
         n = len(tok)
         counts = pd.Series(per_event).groupby(pid).sum() if n else pd.Series(dtype=int)
@@ -307,21 +366,24 @@ class TimelineCodec:
         order_in_flat = pd.Index(pd.unique(pid)) if n else pd.Index([])
         starts_flat = np.concatenate([[0], np.cumsum(counts.reindex(order_in_flat).to_numpy())])
         where = {p: starts_flat[j] for j, p in enumerate(order_in_flat)}
-        toks, states = [], []
+        toks, states, phases = [], [], []
         cut = 0
         for p, length in zip(ids, lengths, strict=True):
             a = where.get(p, 0)
             tt = flat_tok[a : a + length]
             ss = flat_st[a : a + length]
+            pp = flat_ph[a : a + length]
             if length + 1 > self.max_tokens:
                 cut += 1
-                tt, ss = tt[: self.max_tokens], ss[: self.max_tokens]
+                tt, ss, pp = tt[: self.max_tokens], ss[: self.max_tokens], pp[: self.max_tokens]
             else:
                 tt = np.append(tt, self.END)
                 ss = np.append(ss, self.S_START_C if length == 0 else self.S_GAP_C)
+                pp = np.append(pp, pp[-1] if length else 0)
             toks.append(tt)
             states.append(ss)
-        return toks, states, cut
+            phases.append(pp)
+        return toks, states, phases, cut
 
     def hide_flags(self, static_local: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Training copy of the static tokens with presence flags hidden (set to ``UNSAID``).

@@ -47,6 +47,7 @@ class Timelines:
     static: np.ndarray  # (patients, static slots) local tokens
     tokens: list[np.ndarray]
     states: list[np.ndarray]
+    phases: list[np.ndarray] | None = None  # time-context phase per position (None: all 0)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -90,19 +91,22 @@ def _batch_tensors(
     length = s + max(len(data.tokens[i]) for i in idx)
     labels = np.full((len(idx), length), -100, np.int64)
     states = np.zeros((len(idx), length), np.int64)
+    phases = np.zeros((len(idx), length), np.int64)
     labels[:, :s] = static_ids
     states[:, :s] = static_order
     for r, i in enumerate(idx):
         t = data.tokens[i]
         labels[r, s : s + len(t)] = t
         states[r, s : s + len(t)] = data.states[i]
+        if data.phases is not None:
+            phases[r, s : s + len(t)] = data.phases[i]
     # positions past a timeline's end are fed END: they only follow real tokens (causal
     # attention), and their labels are ignored
     inputs = np.concatenate(
         [np.full((len(idx), 1), BOS), np.where(labels[:, :-1] < 0, codec.END, labels[:, :-1])],
         axis=1,
     )
-    types = codec.state_marker[states]
+    types = codec.state_marker[states] + phases  # a timeline state's marker in its phase
     return (
         torch.from_numpy(inputs),
         torch.from_numpy(types),

@@ -321,7 +321,9 @@ class TimelinePolicy:
         keep = nxt >= 0
         if not keep.any():
             return None
-        types = m.marker[np.maximum(nxt, 0)][:, None]
+        # the next position's type: its state's marker in the timeline's time-context phase
+        phase = c.phase(self.t_now, self.end[rows], ~np.isnan(self.t0[rows]))
+        types = (m.marker[np.maximum(nxt, 0)] + phase)[:, None]
         return pick[:, None].astype(np.int64), types, None if keep.all() else keep
 
     def select(self, keep: np.ndarray) -> None:
