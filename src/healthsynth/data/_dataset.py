@@ -34,56 +34,21 @@ from healthsynth.data._death import (
     split_code,
 )
 from healthsynth.data._io import read_table, write_table
+from healthsynth.data._layout import EventTable
 from healthsynth.data._names import check_name
 from healthsynth.data._schema import Schema, infer_schema
+from healthsynth.data._tables_check import (
+    check_event_tables,
+    check_patients,
+    check_tables,
+    time_kind,
+)
 from healthsynth.errors import DataError
 
 __all__ = ["Dataset", "EventTable", "EVENT_COLUMNS"]
 
 #: columns of the long event frame returned by :meth:`Dataset.events`
 EVENT_COLUMNS = ("table", "item", "value")
-
-Layout = Literal["code", "wide"]
-
-
-@dataclass(frozen=True)
-class EventTable:
-    """How one event table is laid out.
-
-    Parameters
-    ----------
-    layout
-        ``"code"``: ``code`` names the event and ``value`` (optional) holds its number;
-        ``"wide"``: every column in ``columns`` is a measured item of the visit.
-    code, value
-        The code and value columns of a ``code`` table.
-    columns
-        The measured columns of a ``wide`` table.
-    """
-
-    layout: Layout
-    code: str | None = None
-    value: str | None = None
-    columns: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "layout": self.layout,
-            "code": self.code,
-            "value": self.value,
-            "columns": list(self.columns),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EventTable:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            layout=d["layout"],
-            code=d.get("code"),
-            value=d.get("value"),
-            columns=tuple(d.get("columns", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -163,86 +128,12 @@ class Dataset:
         ``sources`` names each table in error messages (e.g. its file); it defaults to
         ``table 'NAME'``.
         """
-        if not tables:
-            raise DataError("a dataset needs a patients table and at least one event table")
-        names = list(tables)
-        for n in names:
-            given = (sources or {}).get(n)
-            check_name(n, what="table name", where=f"(for {given})" if given else "")
-        patients = patients or names[0]
-        src = {n: (sources or {}).get(n, f"table '{n}'") for n in names}
-        if patients not in tables:
-            raise DataError(
-                f"the patients table '{patients}' is not among the tables: {', '.join(names)}"
-            )
-        if len(tables) < 2:
-            raise DataError(
-                f"{src[patients]} is the only table; give at least one event table as well"
-            )
-        for n, df in tables.items():
-            if not isinstance(df, pd.DataFrame):
-                raise DataError(f"{src[n]} must be a pandas DataFrame; got {type(df).__name__}")
-            if key not in df.columns:
-                raise DataError(
-                    f"{src[n]} has no patient ID column '{key}'; its columns are: "
-                    f"{', '.join(map(str, df.columns))}"
-                )
+        patients, src = check_tables(tables, key=key, patients=patients, sources=sources)
         p = tables[patients]
-        if len(p) == 0:
-            raise DataError(f"{src[patients]} has no rows")
-        if p[key].isna().any():
-            raise DataError(f"{src[patients]} has a missing patient ID in column '{key}'")
-        dup = p[key][p[key].duplicated()]
-        if len(dup):
-            raise DataError(
-                f"{src[patients]} lists patient ID {dup.iloc[0]!r} more than once "
-                f"({int(p[key].duplicated().sum())} duplicate IDs in column '{key}'); the patients "
-                "table needs one row per patient"
-            )
-        if len(p) < 2:
-            raise DataError(
-                f"{src[patients]} holds one patient; a generator needs several patients to learn "
-                "from"
-            )
-        for col, what in ((end, "end"), (death, "death"), (sex, "sex"), (age, "age")):
-            if col is not None and col not in p.columns:
-                raise DataError(
-                    f"the {what} column '{col}' is not in {src[patients]}; its columns are: "
-                    f"{', '.join(map(str, p.columns))}"
-                )
-        known = set(p[key].tolist())
-        layouts = dict(layouts or {})
-        clean: dict[str, pd.DataFrame] = {patients: p.reset_index(drop=True)}
-        for n, df in tables.items():
-            if n == patients:
-                continue
-            if len(df) == 0:
-                raise DataError(f"{src[n]} has no rows; drop it or give it events")
-            if time not in df.columns:
-                raise DataError(
-                    f"{src[n]} has no time column '{time}'; its columns are: "
-                    f"{', '.join(map(str, df.columns))}"
-                )
-            df = df.copy()
-            df[time] = _check_times(df[time], src[n], time)
-            if df[key].isna().any():
-                raise DataError(f"{src[n]} has a missing patient ID in column '{key}'")
-            unknown = ~df[key].isin(known)
-            if unknown.any():
-                raise DataError(
-                    f"{src[n]} has events for patient ID {df[key][unknown].iloc[0]!r}, which is "
-                    f"not in {src[patients]} ({int(unknown.sum())} such rows); add the patient or "
-                    "drop the events"
-                )
-            layout = layouts.get(n) or _infer_layout(df, key=key, time=time, source=src[n])
-            clean[n] = df.reset_index(drop=True)
-            layouts[n] = layout
-        kinds = {n: _time_kind(clean[n][time]) for n in clean if n != patients}
-        if len(set(kinds.values())) > 1:
-            raise DataError(
-                f"the time column '{time}' holds numbers in some tables and dates in others "
-                f"({', '.join(f'{n}: {k}' for n, k in kinds.items())}); use one kind throughout"
-            )
+        check_patients(p, key=key, source=src[patients], columns=(end, death, sex, age))
+        clean, layouts = check_event_tables(
+            tables, key=key, time=time, patients=patients, layouts=layouts, sources=src
+        )
         if death_event is None:
             death_event = default_death_event(clean, layouts, patients)
         if death_event is not None:
@@ -314,7 +205,7 @@ class Dataset:
     def times_are_dates(self) -> bool:
         """Whether event times are calendar dates (else numbers of days)."""
         first = self.tables[self.event_tables[0]][self.time]
-        return _time_kind(first) == "dates"
+        return time_kind(first) == "dates"
 
     def events(self) -> pd.DataFrame:
         """Every event as one long frame: key, time, ``table``, ``item``, ``value``.
@@ -471,94 +362,8 @@ class Dataset:
         return folder
 
 
-def _check_times(s: pd.Series, source: str, time: str) -> pd.Series:
-    """Numbers or dates; anything else is a :class:`DataError` naming a bad value."""
-    if s.isna().any():
-        row = int(np.flatnonzero(s.isna())[0])
-        raise DataError(
-            f"{source} has a missing time in column '{time}' (row {row}); every event needs a time"
-        )
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    if pd.api.types.is_bool_dtype(s):
-        raise DataError(f"{source} column '{time}' holds true/false values, not times")
-    if pd.api.types.is_timedelta64_dtype(s):
-        raise DataError(
-            f"{source} column '{time}' holds durations; give them as numbers of days "
-            "(e.g. durations / pd.Timedelta(days=1))"
-        )
-    if pd.api.types.is_complex_dtype(s):
-        raise DataError(f"{source} column '{time}' holds complex numbers, not times")
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return s
-    if pd.api.types.is_numeric_dtype(s):
-        return _finite_days(s, source, time)
-    flags = s.map(lambda v: isinstance(v, (bool, np.bool_)))
-    if flags.any():
-        raise DataError(
-            f"{source} column '{time}' holds the true/false value {s[flags].iloc[0]!r}, not a time"
-        )
-    as_num = pd.to_numeric(s, errors="coerce")
-    if as_num.notna().all():
-        return _finite_days(as_num, source, time)
-    as_date = pd.to_datetime(s, errors="coerce", format="mixed")
-    neither = as_num.isna() & as_date.isna()
-    if neither.any():
-        raise DataError(
-            f"{source} column '{time}' holds {s[neither].iloc[0]!r}, which is neither a number "
-            "of days nor a date; give days relative to an index date or dates such as 2021-03-04"
-        )
-    if as_num.notna().any():
-        raise DataError(
-            f"{source} column '{time}' mixes numbers such as {s[as_num.notna()].iloc[0]!r} with "
-            f"dates such as {s[as_num.isna()].iloc[0]!r}; give every time as a number of days "
-            "relative to an index date, or every time as a date"
-        )
-    return as_date
-
-
-def _finite_days(s: pd.Series, source: str, time: str) -> pd.Series:
-    """Numeric times as int64/float64 (narrow floats widened); infinite values are an error."""
-    if pd.api.types.is_bool_dtype(s):
-        raise DataError(f"{source} column '{time}' holds true/false values, not times")
-    if pd.api.types.is_complex_dtype(s):
-        raise DataError(f"{source} column '{time}' holds complex numbers, not times")
-    if pd.api.types.is_float_dtype(s) and s.dtype != np.float64:
-        s = s.astype(np.float64)
-    if not np.isfinite(s.to_numpy(float)).all():
-        raise DataError(f"{source} column '{time}' holds an infinite time")
-    return s
-
-
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
-
-
-def _time_kind(s: pd.Series) -> str:
-    return "dates" if pd.api.types.is_datetime64_any_dtype(s) else "days"
-
-
-def _infer_layout(df: pd.DataFrame, *, key: str, time: str, source: str) -> EventTable:
-    rest = [c for c in df.columns if c not in (key, time)]
-    if not rest:
-        raise DataError(
-            f"{source} has only the ID and time columns; an event table needs a code column "
-            "(what happened) or measured columns"
-        )
-    text = [
-        c
-        for c in rest
-        if not pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-    ]
-    numeric = [c for c in rest if c not in text]
-    if len(text) == 1 and len(numeric) <= 1:
-        return EventTable("code", code=text[0], value=numeric[0] if numeric else None)
-    if text:
-        raise DataError(
-            f"{source} has several text columns ({', '.join(text)}); an event table holds one "
-            "code column (with at most one value column) or only numeric measured columns"
-        )
-    return EventTable("wide", columns=tuple(numeric))
 
 
 def _cast_like(df: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:

@@ -111,15 +111,7 @@ def read_meds(
             f"max_patients must be a whole number of at least 2; got {max_patients!r}"
         )
     root = Path(path)
-    if not root.is_dir():
-        raise DataFileError(f"MEDS dataset folder {root} does not exist; give the folder path")
-    data_dir = root / meds.data_subdirectory
-    shards = sorted(data_dir.rglob("*.parquet")) if data_dir.is_dir() else []
-    if not shards:
-        raise DataFileError(
-            f"MEDS dataset folder {root} has no data shards ({meds.data_subdirectory}/**/*.parquet)"
-            "; give the folder that holds data/ and metadata/"
-        )
+    shards = _shards(root, meds)
     fixed = _index_us(index_date)
     subject, when, code_ix, value = _read_shards(shards, meds)
     codes_seen = code_ix.pop("__names__")
@@ -154,6 +146,50 @@ def read_meds(
         if fixed is not None
         else first.reindex(with_events).astype(float)
     )
+    patients = _patients(with_events, index, births=births, deaths=deaths, last=last)
+    static = rows[~timed & rows["subject"].isin(with_events)]
+    patients = _static_columns(patients, static, names)
+    tables = {
+        "patients": patients,
+        **_event_tables(ev[ev["subject"].isin(with_events)], index, names),
+    }
+    dataset = _dataset(tables, root)
+    codes = _codes(root, meds, dataset)
+    record = {
+        "shards": len(shards),
+        "subjects": int(len(np.unique(subject))),
+        "subjects_read": int(len(with_events)),
+        "subjects_without_events": int(len(ids) - len(with_events)),
+        "events": {n: int(len(t)) for n, t in tables.items() if n != "patients"},
+        "index": f"fixed {index_date}" if fixed is not None else "first event",
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return MedsData(dataset=dataset, codes=codes, record=record)
+
+
+def _shards(root: Path, meds: Any) -> list[Path]:
+    """The Parquet data shards of the MEDS folder ``root``; a clear error when there are none."""
+    if not root.is_dir():
+        raise DataFileError(f"MEDS dataset folder {root} does not exist; give the folder path")
+    data_dir = root / meds.data_subdirectory
+    shards = sorted(data_dir.rglob("*.parquet")) if data_dir.is_dir() else []
+    if not shards:
+        raise DataFileError(
+            f"MEDS dataset folder {root} has no data shards ({meds.data_subdirectory}/**/*.parquet)"
+            "; give the folder that holds data/ and metadata/"
+        )
+    return shards
+
+
+def _patients(
+    with_events: np.ndarray,
+    index: pd.Series,
+    *,
+    births: pd.Series,
+    deaths: pd.Series,
+    last: pd.Series,
+) -> pd.DataFrame:
+    """One row per subject: the end of follow-up (death, else the last event), death and age."""
     patients = pd.DataFrame({KEY: with_events.astype(np.int64)})
     death = deaths.reindex(with_events).astype(float)
     end_us = death.where(death.notna(), last.reindex(with_events).astype(float))
@@ -161,13 +197,13 @@ def read_meds(
     patients[DIED] = death.notna().to_numpy().astype(np.int64)
     age = (index - births.reindex(with_events).astype(float)) / (_US_PER_DAY * 365.25)
     patients[AGE] = np.round(age.to_numpy(float), 1)
-    static = rows[~timed & rows["subject"].isin(with_events)]
-    patients = _static_columns(patients, static, names)
-    tables = {
-        "patients": patients,
-        **_event_tables(ev[ev["subject"].isin(with_events)], index, names),
-    }
-    dataset = Dataset.from_tables(
+    return patients
+
+
+def _dataset(tables: dict[str, pd.DataFrame], root: Path) -> Dataset:
+    """The dataset of the patients table and the event tables (code layouts)."""
+    patients = tables["patients"]
+    return Dataset.from_tables(
         tables,
         key=KEY,
         time=TIME,
@@ -182,17 +218,6 @@ def read_meds(
         },
         sources={n: f"MEDS dataset {root} ({n})" for n in tables},
     )
-    codes = _codes(root, meds, dataset)
-    record = {
-        "shards": len(shards),
-        "subjects": int(len(np.unique(subject))),
-        "subjects_read": int(len(with_events)),
-        "subjects_without_events": int(len(ids) - len(with_events)),
-        "events": {n: int(len(t)) for n, t in tables.items() if n != "patients"},
-        "index": f"fixed {index_date}" if fixed is not None else "first event",
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    return MedsData(dataset=dataset, codes=codes, record=record)
 
 
 def _event_tables(ev: pd.DataFrame, index: pd.Series, names: np.ndarray) -> dict[str, pd.DataFrame]:

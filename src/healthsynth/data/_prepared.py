@@ -118,7 +118,27 @@ def prepare(dataset: Dataset, *, code_map: CodeMapLike | None, index: np.datetim
     keys = p[dataset.key]
     person_id, ids_are_keys = _person_ids(keys)
     to_person = dict(zip(keys.tolist(), person_id.tolist(), strict=True))
+    ev = _events(dataset, to_person, code_map=code_map, index=index)
+    patients = _patients(dataset, keys, person_id, index=index)
+    _observation_periods(dataset, patients, ev, index=index)
+    return Prepared(
+        patients=patients,
+        events=ev,
+        attributes=_attributes(dataset, person_id),
+        index=index,
+        patients_table=dataset.patients,
+        ids_are_keys=ids_are_keys,
+    )
 
+
+def _events(
+    dataset: Dataset,
+    to_person: dict[Any, int],
+    *,
+    code_map: CodeMapLike | None,
+    index: np.datetime64,
+) -> pd.DataFrame:
+    """Every event but the death event, with its person, datetime, domain and code."""
     raw = dataset.events()
     if dataset.death_event is not None:  # death goes to the patient (OMOP death, FHIR deceased)
         table, item = split_code(dataset.death_event, dataset.tables)
@@ -144,8 +164,14 @@ def prepare(dataset: Dataset, *, code_map: CodeMapLike | None, index: np.datetim
         .map({n: dataset.layouts[n].layout == "wide" for n in dataset.event_tables})
         .astype(bool)
     )
-    ev = _route(ev, code_map)
+    return _route(ev, code_map)
 
+
+def _patients(
+    dataset: Dataset, keys: pd.Series, person_id: np.ndarray, *, index: np.datetime64
+) -> pd.DataFrame:
+    """One row per patient: IDs, sex, birth and end of follow-up as datetimes."""
+    p = dataset.patient_table
     patients = pd.DataFrame(
         {"person_id": person_id, "source_id": [_text(k) for k in keys.tolist()]}
     )
@@ -170,7 +196,13 @@ def prepare(dataset: Dataset, *, code_map: CodeMapLike | None, index: np.datetim
         patients["end"] = _datetimes(p[dataset.end], index, f"end column '{dataset.end}'")
     else:
         patients["end"] = pd.Series(pd.NaT, index=patients.index, dtype="datetime64[us]")
+    return patients
 
+
+def _observation_periods(
+    dataset: Dataset, patients: pd.DataFrame, ev: pd.DataFrame, *, index: np.datetime64
+) -> None:
+    """Add each patient's observation period (start, stop) and death to ``patients``."""
     span = ev.groupby("person_id")["when"].agg(["min", "max"])
     first = patients["person_id"].map(span["min"]).astype("datetime64[us]")
     last = patients["person_id"].map(span["max"]).astype("datetime64[us]")
@@ -192,15 +224,6 @@ def prepare(dataset: Dataset, *, code_map: CodeMapLike | None, index: np.datetim
             pd.concat([patients["stop"], at], axis=1).max(axis=1).astype("datetime64[us]")
         )
     patients["death_date"] = death.where(patients["died"]).astype("datetime64[us]")
-
-    return Prepared(
-        patients=patients,
-        events=ev,
-        attributes=_attributes(dataset, person_id),
-        index=index,
-        patients_table=dataset.patients,
-        ids_are_keys=ids_are_keys,
-    )
 
 
 def _route(ev: pd.DataFrame, code_map: CodeMapLike | None) -> pd.DataFrame:

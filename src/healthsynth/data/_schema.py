@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
-import re
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from healthsynth.data._column import KINDS, ROLES, Column, Kind
+from healthsynth.data._column_infer import DEFAULT_MAX_CATEGORIES, infer_column
 from healthsynth.errors import (
     DataError,
     HealthsynthWarning,
@@ -24,98 +24,10 @@ from healthsynth.errors import (
 __all__ = ["KINDS", "ROLES", "SCHEMA_VERSION", "Column", "Schema", "infer_schema"]
 
 SCHEMA_VERSION = 1
-KINDS = ("numeric", "integer", "categorical", "boolean", "datetime", "identifier", "text")
-ROLES = ("target", "sensitive", "identifier", "group_key", "time")
-
-Kind = Literal["numeric", "integer", "categorical", "boolean", "datetime", "identifier", "text"]
-
-_ID_NAME = re.compile(
-    r"(^|[._\s-])(id|ids|uuid|guid|mrn|rownames|row_?id|record_?(id|no|number))$"
-    r"|^(patient|subject|person|case|record|encounter|visit)[._\s-]?(id|no|num|number)$",
-    re.IGNORECASE,
-)
-_MAX_DECIMALS = 6
 #: An integer target with at most this many distinct values is inferred as categorical.
 _MAX_CLASS_LEVELS = 10
-#: More distinct strings than this in a column is refused unless the user raises the cap.
-DEFAULT_MAX_CATEGORIES = 1000
 #: A target missing in at least this share of rows draws a warning.
 TARGET_MISSING_WARN = 0.9
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a table.
-
-    Parameters
-    ----------
-    name
-        Column name as in the data.
-    kind
-        One of ``numeric`` (real numbers), ``integer``, ``categorical``, ``boolean``,
-        ``datetime``, ``identifier`` (never learned; surrogates are generated) or ``text``
-        (free text; left out of generation for now).
-    missing_rate
-        Share of missing values seen in the data the schema was inferred from.
-    categories
-        Allowed values of a categorical or boolean column, in the order first seen sorted.
-    minimum, maximum
-        Observed range of a numeric, integer or datetime column (datetimes as ISO strings).
-    precision
-        Number of decimals numeric values carry (0 for integers).
-    roles
-        Any of ``target``, ``sensitive``, ``identifier``, ``group_key``, ``time``.
-    dtype
-        The pandas dtype the column had, so generated data can be given the same one.
-    """
-
-    name: str
-    kind: Kind
-    missing_rate: float = 0.0
-    categories: tuple[Any, ...] | None = None
-    minimum: float | str | None = None
-    maximum: float | str | None = None
-    precision: int | None = None
-    roles: tuple[str, ...] = ()
-    dtype: str = "object"
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ParameterError(
-                f"column '{self.name}': kind must be one of {', '.join(KINDS)}; got '{self.kind}'"
-            )
-        bad = [r for r in self.roles if r not in ROLES]
-        if bad:
-            raise ParameterError(
-                f"column '{self.name}': roles must be among {', '.join(ROLES)}; got {bad}"
-            )
-
-    @property
-    def is_modelled(self) -> bool:
-        """Whether generators learn this column (identifiers and free text are not learned)."""
-        return self.kind not in ("identifier", "text")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serializable dict."""
-        d = asdict(self)
-        d["categories"] = (
-            None if self.categories is None else [_json_scalar(c) for c in self.categories]
-        )
-        d["roles"] = list(self.roles)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Column:
-        """Build a column from :meth:`to_dict` output."""
-        d = dict(d)
-        if d.get("categories") is not None:
-            d["categories"] = tuple(d["categories"])
-        d["roles"] = tuple(d.get("roles", ()))
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise ParameterError(f"schema column has unknown fields {sorted(unknown)}")
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -212,7 +124,7 @@ class Schema:
         """Return a copy where column ``name`` has ``kind``; ``data`` re-infers its domain."""
         col = self[name]
         if data is not None:
-            new = _infer_column(data[name], name, forced_kind=kind)
+            new = infer_column(data[name], name, forced_kind=kind)
             new = replace(new, roles=col.roles)
         else:
             new = replace(col, kind=kind)
@@ -388,7 +300,7 @@ def infer_schema(
         if name in identifiers:
             forced = "identifier"
         cols.append(
-            _infer_column(
+            infer_column(
                 df[name],
                 str(name),
                 forced_kind=forced,
@@ -431,158 +343,3 @@ def _warn_about_target(s: pd.Series, name: str, source: str) -> None:
     else:
         return
     warnings.warn(message, HealthsynthWarning, stacklevel=3)
-
-
-def _infer_column(
-    s: pd.Series,
-    name: str,
-    *,
-    forced_kind: Kind | None = None,
-    max_categories: int = DEFAULT_MAX_CATEGORIES,
-    source: str = "the data",
-) -> Column:
-    n = len(s)
-    present = s.dropna()
-    missing_rate = float(1 - len(present) / n) if n else 0.0
-    dtype = str(s.dtype)
-    kind = forced_kind or _guess_kind(s, present, name, max_categories, source)
-    base: dict[str, Any] = {
-        "name": name,
-        "kind": kind,
-        "missing_rate": round(missing_rate, 6),
-        "dtype": dtype,
-    }
-    roles: tuple[str, ...] = ("identifier",) if kind == "identifier" else ()
-    if kind in ("identifier", "text") or len(present) == 0:
-        return Column(**base, roles=roles)
-    if kind in ("categorical", "boolean"):
-        values = present.unique().tolist()
-        if len(values) > max_categories:
-            raise DataError(
-                f"column '{name}' in {source} has {len(values)} distinct values, more than "
-                f"max_categories={max_categories}; declare it an identifier (--id {name}), "
-                "drop it, or group its values"
-            )
-        cats = tuple(sorted((_py_scalar(v) for v in values), key=_sort_key))
-        return Column(**base, categories=cats)
-    if kind == "datetime":
-        t = pd.to_datetime(present, errors="coerce")
-        if t.isna().any():
-            raise DataError(
-                f"column '{name}' in {source} was declared datetime but holds "
-                f"{present[t.isna()].iloc[0]!r}, which is not a date"
-            )
-        return Column(**base, minimum=t.min().isoformat(), maximum=t.max().isoformat())
-    num = _to_numeric_or_fail(present, name, source)
-    prec = 0 if kind == "integer" else _precision(num.to_numpy(float))
-    return Column(
-        **base,
-        minimum=_py_scalar(num.min()),
-        maximum=_py_scalar(num.max()),
-        precision=prec,
-    )
-
-
-def _guess_kind(
-    s: pd.Series, present: pd.Series, name: str, max_categories: int, source: str
-) -> Kind:
-    n_present, n_unique = len(present), present.nunique()
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return "datetime"
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        vals = present.to_numpy(float)
-        integral = bool(np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)))
-        if _ID_NAME.search(name) and integral and n_unique >= 0.1 * max(n_present, 1):
-            return "identifier"
-        if n_present and set(np.unique(vals)) <= {0.0, 1.0} and n_unique == 2:
-            return "boolean"
-        return "integer" if integral else "numeric"
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return "categorical"
-    # object / string columns
-    if n_present == 0:
-        return "categorical"
-    strs = present.astype(str)
-    if _ID_NAME.search(name) and n_unique >= 0.1 * n_present:
-        return "identifier"
-    num = pd.to_numeric(strs, errors="coerce")
-    n_num = int(num.notna().sum())
-    if n_num == n_present:
-        vals = num.to_numpy(float)
-        return "integer" if np.all(vals == np.round(vals)) else "numeric"
-    if n_num >= 0.5 * n_present and n_unique > 10:
-        bad = strs[num.isna()]
-        raise DataError(
-            f"column '{name}' in {source} mixes numbers and text (e.g. {bad.iloc[0]!r} at row "
-            f"{bad.index[0]}); fix those values or declare the column categorical"
-        )
-    if n_present >= 20 and n_unique == n_present and strs.str.len().mean() < 40:
-        return "identifier"
-    long_text = strs.str.len().mean() > 40 and strs.str.count(" ").mean() >= 4
-    if long_text and n_unique > 0.5 * n_present:
-        return "text"
-    if n_unique > max_categories:
-        raise DataError(
-            f"column '{name}' in {source} has {n_unique} distinct values, more than "
-            f"max_categories={max_categories}; declare it an identifier (--id {name}), "
-            "drop it, or group its values"
-        )
-    lowered = {v.strip().lower() for v in strs.unique()}
-    if len(lowered) == 2 and lowered in ({"true", "false"}, {"yes", "no"}):
-        return "boolean"
-    return "categorical"
-
-
-def _to_numeric_or_fail(present: pd.Series, name: str, source: str) -> pd.Series:
-    num = pd.to_numeric(present, errors="coerce")
-    if num.isna().any():
-        bad = present[num.isna()]
-        raise DataError(
-            f"column '{name}' in {source} mixes numbers and text (e.g. {bad.iloc[0]!r} at row "
-            f"{bad.index[0]}); fix those values or declare the column categorical"
-        )
-    vals = num.to_numpy(float)
-    if not np.all(np.isfinite(vals)):
-        raise DataError(
-            f"column '{name}' in {source} holds infinite values; replace them with missing values"
-        )
-    return num
-
-
-def _precision(vals: np.ndarray) -> int | None:
-    """Smallest number of decimals (≤ 6) that represents every value, else ``None``.
-
-    ``None`` marks computed quantities such as BMI; they are generated with 6 decimals at most.
-    """
-    for d in range(_MAX_DECIMALS + 1):
-        scaled = vals * 10.0**d
-        if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):
-            return d
-    return None
-
-
-def _py_scalar(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-        return v  # keep floats as floats; JSON keeps 1.0 distinct from 1
-    return v
-
-
-def _json_scalar(v: Any) -> Any:
-    v = _py_scalar(v)
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    return str(v)
-
-
-def _sort_key(v: Any) -> tuple[int, Any]:
-    if isinstance(v, bool):
-        return (0, int(v))
-    if isinstance(v, (int, float)):
-        return (1, v)
-    return (2, str(v))

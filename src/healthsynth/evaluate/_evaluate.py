@@ -10,7 +10,7 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.errors import DataError, ParameterError
-from healthsynth.evaluate._prepare import prepare
+from healthsynth.evaluate._prepare import metric_context, prepare
 from healthsynth.evaluate._registry import registry
 from healthsynth.evaluate._runner import result, run_metrics
 
@@ -93,19 +93,14 @@ def evaluate(
         sensitive=sensitive,
     )
     prompt_examples = _examples(examples, prep.real, prep.schema)
-    context = {
-        "real": prep.real,
-        "synthetic": prep.synthetic,
-        "holdout": prep.holdout,
-        "schema": prep.schema,
-        "seed": seed,
-        "rules": rules,
-        "training": dict(training) if training else None,
-        "sampling": dict(sampling) if sampling else None,
-        "examples": prompt_examples,
-        # fitted models shared between metrics of this one evaluation (e.g. the TSTR models)
-        "cache": {},
-    }
+    context = metric_context(
+        prep,
+        seed=seed,
+        rules=rules,
+        training=training,
+        sampling=sampling,
+        examples=prompt_examples,
+    )
     records, glossary = run_metrics(names, context)
     sources = dict(sources or {})
     return result(

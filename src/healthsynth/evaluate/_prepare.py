@@ -7,15 +7,16 @@ sentence saying what to do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
 from healthsynth.data import Schema, infer_schema
 from healthsynth.errors import DataError
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["Prepared", "metric_context", "prepare"]
 
 
 @dataclass
@@ -29,6 +30,34 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
 
 
+def metric_context(
+    prep: Prepared,
+    *,
+    seed: int,
+    rules: Any,
+    training: Mapping[str, Any] | None,
+    sampling: Mapping[str, Any] | None,
+    examples: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """What the table metrics of one evaluation read: the aligned tables and the settings.
+
+    Each metric takes the entries its ``compute`` names; ``cache`` holds fitted models shared
+    between the metrics of this one evaluation (e.g. the TSTR models).
+    """
+    return {
+        "real": prep.real,
+        "synthetic": prep.synthetic,
+        "holdout": prep.holdout,
+        "schema": prep.schema,
+        "seed": seed,
+        "rules": rules,
+        "training": dict(training) if training else None,
+        "sampling": dict(sampling) if sampling else None,
+        "examples": examples,
+        "cache": {},
+    }
+
+
 def prepare(
     *,
     real: pd.DataFrame,
@@ -40,71 +69,10 @@ def prepare(
 ) -> Prepared:
     """Check and align the tables; see the module docstring for what is an error."""
     warnings: list[str] = []
-    for what, df in (("real", real), ("synthetic", synthetic), ("holdout", holdout)):
-        if df is None:
-            continue
-        if not isinstance(df, pd.DataFrame):
-            raise DataError(f"the {what} table must be a pandas DataFrame; got {type(df).__name__}")
-        if len(df) == 0:
-            raise DataError(f"the {what} table has no rows; nothing can be evaluated")
-    sensitive = list(sensitive or [])
-    absent_sensitive = [c for c in sensitive if c not in real.columns]
-    if absent_sensitive:
-        warnings.append(
-            f"sensitive column(s) {', '.join(map(repr, absent_sensitive))} are not in the real "
-            "table, so fairness and attribute-inference metrics leave them out"
-        )
-        sensitive = [c for c in sensitive if c in real.columns]
-    if target is not None and target not in real.columns:
-        raise DataError(
-            f"target column '{target}' is not in the real table; its columns are: "
-            f"{', '.join(map(str, real.columns))}"
-        )
-    if schema is None:
-        schema = infer_schema(real, target=target, sensitive=sensitive, source="the real table")
-    elif target is not None or sensitive:
-        schema = schema.with_roles(
-            target=target or schema.target,
-            sensitive=sorted(set(schema.sensitive) | set(sensitive)),
-        )
-    missing = [c.name for c in schema.modelled if c.name not in synthetic.columns]
-    extra = [c for c in synthetic.columns if c not in schema]
-    if missing:
-        warnings.append(
-            f"the synthetic table lacks column(s) {', '.join(map(repr, missing))}; "
-            "every metric leaves them out"
-        )
-    if extra:
-        warnings.append(
-            f"the synthetic table has column(s) the real one lacks: "
-            f"{', '.join(map(repr, map(str, extra)))}; they are ignored"
-        )
-    if holdout is not None:
-        hmiss = [c.name for c in schema.modelled if c.name not in holdout.columns]
-        if hmiss:
-            warnings.append(
-                f"the holdout lacks column(s) {', '.join(map(repr, hmiss))}; "
-                "every metric leaves them out"
-            )
-            missing += hmiss
-    keep = []
-    synthetic = synthetic.copy()
-    for c in schema.modelled:
-        if c.name in missing:
-            continue
-        if real[c.name].isna().all():
-            warnings.append(f"column '{c.name}' is missing in every real row; it is left out")
-            continue
-        s, note = _coerce(synthetic[c.name], c.kind, c.name, c.categories)
-        if note:
-            warnings.append(note)
-        synthetic[c.name] = s
-        if holdout is not None:
-            h, note = _coerce(holdout[c.name], c.kind, c.name, c.categories, what="holdout")
-            if note:
-                warnings.append(note)
-            holdout = holdout.assign(**{c.name: h})
-        keep.append(c.name)
+    _check_rows(real=real, synthetic=synthetic, holdout=holdout)
+    schema = _with_roles(real, schema, target, sensitive, warnings)
+    missing = _missing_columns(schema, synthetic, holdout, warnings)
+    synthetic, holdout, keep = _coerced(real, synthetic, holdout, schema, missing, warnings)
     if not keep:
         raise DataError(
             "the synthetic and real tables share no column that can be compared "
@@ -128,6 +96,114 @@ def prepare(
         schema=schema,
         warnings=warnings,
     )
+
+
+def _check_rows(
+    *, real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None
+) -> None:
+    """Every table given is a DataFrame with rows."""
+    for what, df in (("real", real), ("synthetic", synthetic), ("holdout", holdout)):
+        if df is None:
+            continue
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"the {what} table must be a pandas DataFrame; got {type(df).__name__}")
+        if len(df) == 0:
+            raise DataError(f"the {what} table has no rows; nothing can be evaluated")
+
+
+def _with_roles(
+    real: pd.DataFrame,
+    schema: Schema | None,
+    target: str | None,
+    sensitive: Iterable[str] | None,
+    warnings: list[str],
+) -> Schema:
+    """The schema (inferred from ``real`` when not given) with the target and sensitive roles.
+
+    Sensitive columns the real table lacks are left out with a warning; a target it lacks is an
+    error.
+    """
+    sensitive = list(sensitive or [])
+    absent_sensitive = [c for c in sensitive if c not in real.columns]
+    if absent_sensitive:
+        warnings.append(
+            f"sensitive column(s) {', '.join(map(repr, absent_sensitive))} are not in the real "
+            "table, so fairness and attribute-inference metrics leave them out"
+        )
+        sensitive = [c for c in sensitive if c in real.columns]
+    if target is not None and target not in real.columns:
+        raise DataError(
+            f"target column '{target}' is not in the real table; its columns are: "
+            f"{', '.join(map(str, real.columns))}"
+        )
+    if schema is None:
+        return infer_schema(real, target=target, sensitive=sensitive, source="the real table")
+    if target is not None or sensitive:
+        return schema.with_roles(
+            target=target or schema.target,
+            sensitive=sorted(set(schema.sensitive) | set(sensitive)),
+        )
+    return schema
+
+
+def _missing_columns(
+    schema: Schema, synthetic: pd.DataFrame, holdout: pd.DataFrame | None, warnings: list[str]
+) -> list[str]:
+    """The modelled columns the synthetic table or the holdout lacks (warned about)."""
+    missing = [c.name for c in schema.modelled if c.name not in synthetic.columns]
+    extra = [c for c in synthetic.columns if c not in schema]
+    if missing:
+        warnings.append(
+            f"the synthetic table lacks column(s) {', '.join(map(repr, missing))}; "
+            "every metric leaves them out"
+        )
+    if extra:
+        warnings.append(
+            f"the synthetic table has column(s) the real one lacks: "
+            f"{', '.join(map(repr, map(str, extra)))}; they are ignored"
+        )
+    if holdout is not None:
+        hmiss = [c.name for c in schema.modelled if c.name not in holdout.columns]
+        if hmiss:
+            warnings.append(
+                f"the holdout lacks column(s) {', '.join(map(repr, hmiss))}; "
+                "every metric leaves them out"
+            )
+            missing += hmiss
+    return missing
+
+
+def _coerced(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame | None,
+    schema: Schema,
+    missing: list[str],
+    warnings: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
+    """Synthetic and holdout columns brought to the real kinds, and the columns kept.
+
+    A column is left out when a table lacks it or every real value is missing.
+    """
+    keep = []
+    synthetic = synthetic.copy()
+    for c in schema.modelled:
+        if c.name in missing:
+            continue
+        if real[c.name].isna().all():
+            warnings.append(f"column '{c.name}' is missing in every real row; it is left out")
+            continue
+        s, note = _coerce(synthetic[c.name], c.kind, c.name, c.categories)
+        if note:
+            warnings.append(note)
+        synthetic[c.name] = s
+        if holdout is not None:
+            h, note = _coerce(holdout[c.name], c.kind, c.name, c.categories, what="holdout")
+            if note:
+                warnings.append(note)
+            holdout = holdout.assign(**{c.name: h})
+        keep.append(c.name)
+    return synthetic, holdout, keep
 
 
 def _coerce(

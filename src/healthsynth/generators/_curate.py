@@ -62,7 +62,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,7 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.errors import DataError, ParameterError
+from healthsynth.generators._curate_model import _Codes, _encode_features, _label_probabilities
 
 __all__ = [
     "DEFAULT_CONFIDENCE_THRESHOLD",
@@ -94,14 +95,6 @@ GROUPS = ("easy", "ambiguous", "hard", "unchecked")
 
 _CURATED_KINDS = ("categorical", "boolean")
 _FEATURE_KINDS = ("numeric", "integer", "categorical", "boolean", "datetime")
-# HistGradientBoostingClassifier accepts at most max_bins (255) categories per feature; a
-# categorical column with more is passed as ordinal codes instead.
-_MAX_NATIVE_CATEGORIES = 255
-# HistGradientBoostingClassifier's default min_samples_leaf (20) forbids every split on the few
-# dozen rows CLLM is meant for; a tenth of the training rows (at least 2, at most 20) lets the
-# trees learn something there and is the default for 200 rows or more.
-_MAX_LEAF = 20
-_MIN_LEAF = 2
 
 
 @dataclass
@@ -239,84 +232,21 @@ def curate(
         "max_iter": int(max_iter),
     }
     n = len(synthetic)
-
-    def skip(reason: str) -> Curation:
-        logger.info("curation skipped: %s", reason)
-        return _unchecked(n, reason, settings)
-
-    if n == 0:
-        return skip("there are no synthetic rows to curate")
-    if target is None:
-        return skip("the schema declares no target column, so there is no label to check")
-    kind = schema[target].kind
-    if kind not in _CURATED_KINDS:
-        what = "numeric" if kind in ("numeric", "integer") else kind
-        return skip(
-            f"target '{target}' is {what}; only categorical or boolean targets are curated "
-            "(regression targets are not)"
-        )
-    for name, df in (("real", real), ("synthetic", synthetic)):
-        if target not in df.columns:
-            raise DataError(f"the {name} rows lack the target column '{target}'")
-
-    features = [
-        c
-        for c in schema.modelled
-        if c.name != target and c.kind in _FEATURE_KINDS and c.name in real.columns
-    ]
-    missing = [c.name for c in features if c.name not in synthetic.columns]
-    if missing:
-        raise DataError(
-            f"the synthetic rows lack the feature column '{missing[0]}' that the real rows have"
-        )
-    if not features:
-        return skip(f"there are no feature columns to predict target '{target}' from")
-
-    labelled = real[target].notna().to_numpy()
-    real_y = real[target][labelled]
-    classes = _Codes.fit(real_y)
-    if len(classes) < 2:
-        held = "no labelled rows" if len(classes) == 0 else f"only the class {classes.values[0]!r}"
-        return skip(
-            f"the real rows hold {held} of target '{target}', so there is nothing to tell apart"
-        )
-    y_train = classes.encode(real_y)
-    per_class = np.bincount(y_train.astype(int), minlength=len(classes))
-    if per_class.min() < MIN_ROWS_PER_CLASS:
-        rare = classes.values[int(per_class.argmin())]
-        return skip(
-            f"class {rare!r} of target '{target}' has only {int(per_class.min())} real rows; "
-            f"curation needs at least {MIN_ROWS_PER_CLASS} per class"
-        )
+    try:
+        features = _features(real, synthetic, schema, target, n)
+        labelled, classes, y_train = _labels(real, target)
+    except _Skip as e:
+        logger.info("curation skipped: %s", e.reason)
+        return _unchecked(n, e.reason, settings)
 
     x_train, x_syn, is_categorical = _encode_features(real[labelled], synthetic, features)
     y_syn = classes.encode(synthetic[target])  # NaN: missing; -1: a label the real rows lack
     probs = _label_probabilities(
         x_train, y_train, x_syn, y_syn, is_categorical, seed=seed, max_iter=max_iter
     )
-
-    confidence = np.full(n, np.nan)
-    aleatoric = np.full(n, np.nan)
-    scored = ~np.isnan(y_syn) & (y_syn >= 0)
-    unseen = ~np.isnan(y_syn) & (y_syn < 0)
-    confidence[scored] = probs.mean(axis=1)
-    aleatoric[scored] = (probs * (1.0 - probs)).mean(axis=1)
-    confidence[unseen] = 0.0
-    aleatoric[unseen] = 0.0
-
-    threshold = (
-        float(np.percentile(aleatoric[scored], uncertainty_percentile)) if scored.any() else None
+    confidence, aleatoric, threshold, group, hard = _groups(
+        probs, y_syn, confidence_threshold, uncertainty_percentile
     )
-    low = np.zeros(n, dtype=bool)
-    if threshold is not None:
-        low[scored] = aleatoric[scored] <= threshold
-    easy = scored & low & (confidence >= 1.0 - confidence_threshold)
-    hard = unseen | (scored & low & ~easy & (confidence <= confidence_threshold))
-    group = np.full(n, "ambiguous", dtype=object)
-    group[easy] = "easy"
-    group[hard] = "hard"
-    group[~scored & ~unseen] = "unchecked"
-
     result = Curation(
         keep=~hard,
         group=group,
@@ -360,6 +290,101 @@ def _check_parameters(
         raise ParameterError(f"seed must be a whole number in [0, 2**32); got {seed!r}")
 
 
+class _Skip(Exception):
+    """Curation cannot judge these rows: every row is kept and marked unchecked."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _features(
+    real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, target: str | None, n: int
+) -> list[Any]:
+    """The feature columns; :class:`_Skip` when there is nothing to curate or to learn from."""
+    if n == 0:
+        raise _Skip("there are no synthetic rows to curate")
+    if target is None:
+        raise _Skip("the schema declares no target column, so there is no label to check")
+    kind = schema[target].kind
+    if kind not in _CURATED_KINDS:
+        what = "numeric" if kind in ("numeric", "integer") else kind
+        raise _Skip(
+            f"target '{target}' is {what}; only categorical or boolean targets are curated "
+            "(regression targets are not)"
+        )
+    for name, df in (("real", real), ("synthetic", synthetic)):
+        if target not in df.columns:
+            raise DataError(f"the {name} rows lack the target column '{target}'")
+
+    features = [
+        c
+        for c in schema.modelled
+        if c.name != target and c.kind in _FEATURE_KINDS and c.name in real.columns
+    ]
+    missing = [c.name for c in features if c.name not in synthetic.columns]
+    if missing:
+        raise DataError(
+            f"the synthetic rows lack the feature column '{missing[0]}' that the real rows have"
+        )
+    if not features:
+        raise _Skip(f"there are no feature columns to predict target '{target}' from")
+    return features
+
+
+def _labels(real: pd.DataFrame, target: Hashable) -> tuple[np.ndarray, _Codes, np.ndarray]:
+    """The labelled real rows, the classes and their codes; :class:`_Skip` with too few."""
+    labelled = real[target].notna().to_numpy()
+    real_y = real[target][labelled]
+    classes = _Codes.fit(real_y)
+    if len(classes) < 2:
+        held = "no labelled rows" if len(classes) == 0 else f"only the class {classes.values[0]!r}"
+        raise _Skip(
+            f"the real rows hold {held} of target '{target}', so there is nothing to tell apart"
+        )
+    y_train = classes.encode(real_y)
+    per_class = np.bincount(y_train.astype(int), minlength=len(classes))
+    if per_class.min() < MIN_ROWS_PER_CLASS:
+        rare = classes.values[int(per_class.argmin())]
+        raise _Skip(
+            f"class {rare!r} of target '{target}' has only {int(per_class.min())} real rows; "
+            f"curation needs at least {MIN_ROWS_PER_CLASS} per class"
+        )
+    return labelled, classes, y_train
+
+
+def _groups(
+    probs: np.ndarray,
+    y_syn: np.ndarray,
+    confidence_threshold: float,
+    uncertainty_percentile: float,
+) -> tuple[np.ndarray, np.ndarray, float | None, np.ndarray, np.ndarray]:
+    """Confidence, aleatoric uncertainty, its cut, the group of each row and the hard rows."""
+    n = len(y_syn)
+    confidence = np.full(n, np.nan)
+    aleatoric = np.full(n, np.nan)
+    scored = ~np.isnan(y_syn) & (y_syn >= 0)
+    unseen = ~np.isnan(y_syn) & (y_syn < 0)
+    confidence[scored] = probs.mean(axis=1)
+    aleatoric[scored] = (probs * (1.0 - probs)).mean(axis=1)
+    confidence[unseen] = 0.0
+    aleatoric[unseen] = 0.0
+
+    threshold = (
+        float(np.percentile(aleatoric[scored], uncertainty_percentile)) if scored.any() else None
+    )
+    low = np.zeros(n, dtype=bool)
+    if threshold is not None:
+        low[scored] = aleatoric[scored] <= threshold
+    easy = scored & low & (confidence >= 1.0 - confidence_threshold)
+    hard = unseen | (scored & low & ~easy & (confidence <= confidence_threshold))
+    group = np.full(n, "ambiguous", dtype=object)
+    group[easy] = "easy"
+    group[hard] = "hard"
+    group[~scored & ~unseen] = "unchecked"
+    return confidence, aleatoric, threshold, group, hard
+
+
 def _is_number(value: object) -> bool:
     return (
         isinstance(value, numbers.Real)
@@ -381,127 +406,3 @@ def _unchecked(n: int, reason: str, settings: dict[str, Any]) -> Curation:
         skipped=reason,
         **settings,
     )
-
-
-class _Codes:
-    """Codes 0..k-1 for the distinct values of the real rows (matched as is, then as text)."""
-
-    def __init__(self, values: list[Hashable]) -> None:
-        self.values = values
-        self._exact: dict[Hashable, int] = {}
-        self._text: dict[str, int] = {}
-        for i, v in enumerate(values):
-            self._exact.setdefault(v, i)
-            self._text.setdefault(str(v), i)
-
-    @classmethod
-    def fit(cls, s: pd.Series) -> _Codes:
-        distinct = pd.unique(s.dropna())
-        return cls(sorted((_scalar(v) for v in distinct), key=lambda v: (str(type(v)), str(v))))
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def encode(self, s: Iterable[Any]) -> np.ndarray:
-        """Codes as floats: NaN for missing values, -1 for values the real rows lack."""
-        out = []
-        for v in s:
-            if _is_missing(v):
-                out.append(np.nan)
-                continue
-            v = _scalar(v)
-            try:
-                code = self._exact.get(v)
-            except TypeError:  # unhashable
-                code = None
-            if code is None:
-                code = self._text.get(str(v), -1)
-            out.append(float(code))
-        return np.asarray(out, dtype=float)
-
-
-def _scalar(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def _is_missing(v: Any) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):  # arrays, lists
-        return False
-
-
-def _encode_features(
-    real: pd.DataFrame, synthetic: pd.DataFrame, features: list[Any]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Float matrices for the classifier and a mask of the columns passed as categorical."""
-    train_cols, syn_cols, categorical = [], [], []
-    for col in features:
-        if col.kind in ("categorical", "boolean"):
-            codes = _Codes.fit(real[col.name])
-            tr, sy = codes.encode(real[col.name]), codes.encode(synthetic[col.name])
-            sy[sy < 0] = np.nan  # a category the real rows never show
-            train_cols.append(tr)
-            syn_cols.append(sy)
-            categorical.append(0 < len(codes) <= _MAX_NATIVE_CATEGORIES)
-        elif col.kind == "datetime":
-            train_cols.append(_days(real[col.name]))
-            syn_cols.append(_days(synthetic[col.name]))
-            categorical.append(False)
-        else:
-            train_cols.append(_numbers(real[col.name]))
-            syn_cols.append(_numbers(synthetic[col.name]))
-            categorical.append(False)
-    return (
-        np.column_stack(train_cols),
-        np.column_stack(syn_cols),
-        np.asarray(categorical, dtype=bool),
-    )
-
-
-def _numbers(s: pd.Series) -> np.ndarray:
-    out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
-def _days(s: pd.Series) -> np.ndarray:
-    t = pd.to_datetime(s, errors="coerce", utc=True)
-    days = (t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
-    return np.asarray(days, dtype=float)
-
-
-def _label_probabilities(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_syn: np.ndarray,
-    y_syn: np.ndarray,
-    is_categorical: np.ndarray,
-    *,
-    seed: int,
-    max_iter: int,
-) -> np.ndarray:
-    """Probability of each scored synthetic row's own label at every boosting iteration.
-
-    Returns an array of shape (scored rows, max_iter); scored rows have a label seen in the
-    real rows.
-    """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    scored = ~np.isnan(y_syn) & (y_syn >= 0)
-    if not scored.any():
-        return np.empty((0, max_iter))
-    leaf = int(min(_MAX_LEAF, max(_MIN_LEAF, len(y_train) // 10)))
-    clf = HistGradientBoostingClassifier(
-        max_iter=int(max_iter),
-        early_stopping=False,
-        min_samples_leaf=leaf,
-        categorical_features=is_categorical if is_categorical.any() else None,
-        random_state=int(seed),
-    )
-    clf.fit(x_train, y_train.astype(int))
-    # classes_ are the codes 0..k-1 because every class occurs in the training rows
-    column = np.searchsorted(clf.classes_, y_syn[scored].astype(int))
-    rows = np.arange(int(scored.sum()))
-    stages = [p[rows, column] for p in clf.staged_predict_proba(x_syn[scored])]
-    return np.column_stack(stages)

@@ -14,7 +14,7 @@ licence four years after it came out. It brings ``rdt`` (1.22.0, same licence) a
 Install with ``pip install "healthsynth[baselines-bsl]"``.
 
 **How it is used here.** CTGAN refuses missing numbers and TVAE fails on them when sampling,
-so the table goes through :class:`~._library.TableEncoder`: each number with missing values is
+so the table goes through :class:`~._encoder.TableEncoder`: each number with missing values is
 imputed with its training median and gets a 0/1 missing flag, learned as a discrete column;
 decoding puts the missing values back where the flag says so. Categories are integer codes.
 Training and sampling are seeded with the library's ``set_random_state`` (it swaps NumPy's

@@ -12,7 +12,7 @@ offering a commercial synthetic-data service (for rdt: a data-transform service)
 each release converts to the MIT licence four years after it came out. Install with
 ``pip install "healthsynth[baselines-bsl]"``.
 
-**How it is used here.** SDV gets the table from :class:`~._library.TableEncoder` (numbers with
+**How it is used here.** SDV gets the table from :class:`~._encoder.TableEncoder` (numbers with
 missing values imputed plus a 0/1 missing flag, categories as integer codes) and metadata built
 from our schema, not detected: numbers are ``numerical``, codes and flags ``categorical``. The
 missing flags are modelled jointly with everything else, so missingness can follow other

@@ -20,7 +20,7 @@ columns restrict the method to the training rows that satisfy them (SMOTE interp
 between such rows of a class; oversampling copies only such rows), so a rare subgroup
 (``sex='m'``) can be grown: a category takes its neighbours' majority value, which over all rows
 would almost never be the rare one. SMOTE-NC cannot take missing values, so rows go through
-:class:`~._library.TableEncoder`: numbers imputed with the training median plus a 0/1 missing
+:class:`~._encoder.TableEncoder`: numbers imputed with the training median plus a 0/1 missing
 flag treated as a category (so a new row is missing where most of its neighbours are), and the
 missing values put back on decoding. ``k_neighbors`` is capped at the class size minus one; a
 class with a single training row can only be copied, which is done with a warning.

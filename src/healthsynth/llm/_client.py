@@ -9,9 +9,6 @@ a concurrency limit, and one-sentence errors that never contain the API key.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import re
 import threading
@@ -19,7 +16,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +27,12 @@ from healthsynth.errors import (
     RemotePHIError,
 )
 from healthsynth.llm._audit import AuditLog
+from healthsynth.llm._budget import _Accounting
 from healthsynth.llm._cache import ResponseCache, request_key
-from healthsynth.llm._gate import endpoint_host, is_local_endpoint, redact_url
+from healthsynth.llm._errors import _EndpointErrors
+from healthsynth.llm._gate import endpoint_host, is_local_endpoint
 from healthsynth.llm._prices import Price, load_prices
+from healthsynth.llm._request import ChatReply, ChatRequest, Usage
 
 __all__ = ["RESPONSE_FORMATS", "ChatClient", "ChatReply", "ChatRequest", "Usage"]
 
@@ -46,106 +45,7 @@ _FIRST_CHARS_PER_TOKEN = 2.0
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
-class ChatRequest:
-    """One chat-completions request and what it carries.
-
-    Parameters
-    ----------
-    messages
-        The chat messages (``{"role": ..., "content": ...}``).
-    max_tokens
-        The most completion tokens the reply may use (sent to the server, which enforces it).
-    temperature, seed
-        Sampling settings; ``seed`` is sent only when the client's ``send_seed`` is on.
-    json_schema
-        When the reply must be JSON, its schema (sent as the response format the client uses).
-    real_rows, columns
-        How many real records the prompt holds and which columns of them: what the PHI gate
-        checks and the audit log records.
-    schema_columns
-        Columns whose description (type, range or categories, missing share) the prompt holds,
-        for the audit log.
-    derived
-        Column -> what the prompt (or the response format) carries that was computed from the
-        real rows, in words (``"categories"``, ``"widened range; missing share"`` ...). The PHI
-        gate treats it like real rows; the audit log records it.
-    purpose
-        A word for the audit log (``generate``, ``repair``).
-    """
-
-    messages: Sequence[Mapping[str, str]]
-    max_tokens: int
-    temperature: float = 1.0
-    seed: int | None = None
-    json_schema: Mapping[str, Any] | None = None
-    real_rows: int = 0
-    columns: Sequence[str] = ()
-    schema_columns: Sequence[str] = ()
-    derived: Mapping[str, str] = field(default_factory=dict)
-    purpose: str = "generate"
-
-    def prompt_chars(self) -> int:
-        """Characters in all messages."""
-        return sum(len(m.get("content", "")) for m in self.messages)
-
-    def prompt_hash(self) -> str:
-        """SHA-256 of the messages (what the audit log records instead of the prompt)."""
-        text = json.dumps(list(self.messages), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """The text of a reply and what it cost."""
-
-    text: str
-    finish_reason: str
-    tokens_in: int
-    tokens_out: int
-    seconds: float
-    cached: bool = False
-    #: False when the server sent no ``usage`` and the token counts are estimates
-    usage_reported: bool = True
-
-    @property
-    def truncated(self) -> bool:
-        """Whether the reply stopped at ``max_tokens``."""
-        return self.finish_reason == "length"
-
-
-@dataclass
-class Usage:
-    """What a client has spent so far."""
-
-    requests: int = 0
-    cached_requests: int = 0
-    failed_requests: int = 0
-    http_attempts: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    llm_seconds: float = 0.0
-    cost_usd: float | None = None
-    estimated_usage: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-
-    def to_record(self) -> dict[str, Any]:
-        """JSON-ready figures (the keys the cost metric reads)."""
-        return {
-            "requests": self.requests,
-            "cached_requests": self.cached_requests,
-            "failed_requests": self.failed_requests,
-            "http_attempts": self.http_attempts,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "llm_seconds": round(self.llm_seconds, 3),
-            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
-            "requests_without_usage": self.estimated_usage,
-            "http_statuses": dict(sorted(self.statuses.items())),
-        }
-
-
-class ChatClient:
+class ChatClient(_Accounting, _EndpointErrors):
     """A chat-completions client with a PHI gate, budget, accounting, cache and audit log.
 
     Parameters
@@ -411,9 +311,6 @@ class ChatClient:
             body["response_format"] = {"type": "json_object"}
         return body
 
-    def _estimate_in(self, request: ChatRequest) -> int:
-        return math.ceil(request.prompt_chars() * self._tokens_per_char) + 8 * len(request.messages)
-
     def complete(self, request: ChatRequest) -> ChatReply:
         """Send one request (or answer it from the cache) and account for it."""
         self.check_gate(request.real_rows, request.derived)
@@ -421,30 +318,11 @@ class ChatClient:
         # the seed is part of the key even when it is not sent: otherwise requests that differ
         # only in their seed (a zero-shot prompt) would all get the first one's reply
         key = request_key({"endpoint": self.endpoint, "request_seed": request.seed, **body})
-        base = {
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "purpose": request.purpose,
-            "real_rows": int(request.real_rows),
-            "columns": list(request.columns),
-            "schema_columns": list(request.schema_columns),
-            "derived": dict(request.derived),
-            "prompt_sha256": request.prompt_hash(),
-        }
+        base = self._audit_fields(request)
         if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None and isinstance(hit.get("text"), str):
-                with self._lock:
-                    self.usage.cached_requests += 1
-                self._log({"event": "cached", **base})
-                return ChatReply(
-                    text=hit["text"],
-                    finish_reason=str(hit.get("finish_reason")),
-                    tokens_in=int(hit.get("tokens_in", 0)),
-                    tokens_out=int(hit.get("tokens_out", 0)),
-                    seconds=0.0,
-                    cached=True,
-                )
+            hit = self._cached(self.cache, key, base)
+            if hit is not None:
+                return hit
         est_in = self._estimate_in(request)
         need = self._reserve(est_in, request.max_tokens)
         rid = uuid.uuid4().hex
@@ -460,21 +338,7 @@ class ChatClient:
             usage = completion.usage
             reported = usage is not None and usage.prompt_tokens is not None
         except Exception as e:  # noqa: BLE001 - every failure becomes one sentence
-            seconds = time.perf_counter() - started
-            self._release(need, 0, 0, seconds, failed=True)
-            import openai
-
-            if isinstance(e, openai.OpenAIError):
-                error = self._endpoint_error(e)
-            else:  # a 200 whose body is not a chat completion
-                error = EndpointError(
-                    f"the LLM endpoint {self.endpoint} answered with something that is not a "
-                    "chat completion; check that --endpoint is the API's base URL (often ending "
-                    "in /v1)"
-                )
-            failed = {"event": "failed", "id": rid, "error": str(error)}
-            self._log({**failed, **self._redirect_record(e), "attempts": self._attempts()})
-            raise error from None
+            raise self._failed(e, need, started, rid) from None
         seconds = time.perf_counter() - started
         tokens_in = int(usage.prompt_tokens) if reported else est_in
         # without usage the reply is charged its whole allowance, so the budget stays safe
@@ -513,6 +377,56 @@ class ChatClient:
             )
         return reply
 
+    def _audit_fields(self, request: ChatRequest) -> dict[str, Any]:
+        """What the audit log records of every request: where it went and what it carried."""
+        return {
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "purpose": request.purpose,
+            "real_rows": int(request.real_rows),
+            "columns": list(request.columns),
+            "schema_columns": list(request.schema_columns),
+            "derived": dict(request.derived),
+            "prompt_sha256": request.prompt_hash(),
+        }
+
+    def _cached(self, cache: ResponseCache, key: str, base: dict[str, Any]) -> ChatReply | None:
+        """The cached reply to the request of ``key`` (counted and logged), if there is one."""
+        hit = cache.get(key)
+        if hit is not None and isinstance(hit.get("text"), str):
+            with self._lock:
+                self.usage.cached_requests += 1
+            self._log({"event": "cached", **base})
+            return ChatReply(
+                text=hit["text"],
+                finish_reason=str(hit.get("finish_reason")),
+                tokens_in=int(hit.get("tokens_in", 0)),
+                tokens_out=int(hit.get("tokens_out", 0)),
+                seconds=0.0,
+                cached=True,
+            )
+        return None
+
+    def _failed(
+        self, e: Exception, need: tuple[int, float], started: float, rid: str
+    ) -> EndpointError:
+        """Account for and log a request that failed; the error to raise in one sentence."""
+        seconds = time.perf_counter() - started
+        self._release(need, 0, 0, seconds, failed=True)
+        import openai
+
+        if isinstance(e, openai.OpenAIError):
+            error = self._endpoint_error(e)
+        else:  # a 200 whose body is not a chat completion
+            error = EndpointError(
+                f"the LLM endpoint {self.endpoint} answered with something that is not a "
+                "chat completion; check that --endpoint is the API's base URL (often ending "
+                "in /v1)"
+            )
+        failed = {"event": "failed", "id": rid, "error": str(error)}
+        self._log({**failed, **self._redirect_record(e), "attempts": self._attempts()})
+        return error
+
     def complete_all(
         self, requests: Sequence[ChatRequest]
     ) -> list[ChatReply | BaseException | None]:
@@ -543,62 +457,7 @@ class ChatClient:
             pool = self._pool
         return list(pool.map(one, requests))
 
-    # -- accounting ------------------------------------------------------------------------
-    def _reserve(self, est_in: int, max_out: int) -> tuple[int, float]:
-        need = est_in + max_out
-        cost = 0.0
-        with self._lock:
-            used = self.usage.tokens_in + self.usage.tokens_out + self._reserved_tokens
-            if self.budget_tokens is not None and used + need > self.budget_tokens:
-                raise BudgetError(
-                    f"the token budget ({self.budget_tokens:,}) is spent: {used:,} tokens used "
-                    f"or in flight, and the next request may take up to {need:,}; raise "
-                    "--budget-tokens to go on"
-                )
-            if self.budget_usd is not None and self.price is not None:
-                cost = self.price.cost(est_in, max_out)
-                spent = (self.usage.cost_usd or 0.0) + self._reserved_usd
-                if spent + cost > self.budget_usd:
-                    raise BudgetError(
-                        f"the money budget (${self.budget_usd:g}) is spent: ${spent:.4f} used "
-                        f"or in flight, and the next request may cost up to ${cost:.4f}; raise "
-                        "--budget-usd to go on"
-                    )
-                self._reserved_usd += cost
-            self._reserved_tokens += need
-        return need, cost
-
-    def _release(
-        self,
-        need: tuple[int, float],
-        tokens_in: int,
-        tokens_out: int,
-        seconds: float,
-        *,
-        failed: bool,
-        reported: bool = True,
-        chars: int = 0,
-    ) -> None:
-        with self._lock:
-            self._reserved_tokens -= need[0]
-            self._reserved_usd = max(0.0, self._reserved_usd - need[1])
-            self.usage.llm_seconds += seconds
-            if failed:
-                self.usage.failed_requests += 1
-                return
-            self.usage.requests += 1
-            self.usage.tokens_in += tokens_in
-            self.usage.tokens_out += tokens_out
-            if not reported:
-                self.usage.estimated_usage += 1
-            if self.price is not None:
-                self.usage.cost_usd = (self.usage.cost_usd or 0.0) + self.price.cost(
-                    tokens_in, tokens_out
-                )
-            if reported and chars:
-                # later estimates follow what the server counted (10% headroom), never below it
-                self._tokens_per_char = max(self._tokens_per_char * 0.5, 1.1 * tokens_in / chars)
-
+    # -- the audit log ---------------------------------------------------------------------
     def _attempts(self) -> int:
         """HTTP attempts of this thread's current request (each one carried the prompt)."""
         return int(getattr(self._local, "attempts", 0))
@@ -606,103 +465,6 @@ class ChatClient:
     def _log(self, record: dict[str, Any]) -> None:
         if self.audit is not None:
             self.audit.append({"endpoint": self.endpoint, "model": self.model, **record})
-
-    # -- errors ----------------------------------------------------------------------------
-    @staticmethod
-    def _redirect_target(e: Exception) -> str | None:
-        """Where a 3xx answer pointed (credentials hidden), or None for any other failure."""
-        response = getattr(e, "response", None)
-        code = getattr(response, "status_code", None)
-        if not isinstance(code, int) or not 300 <= code < 400:
-            return None
-        location = response.headers.get("location")  # type: ignore[union-attr]
-        if not location:
-            return "(no Location header)"
-        from urllib.parse import urljoin
-
-        try:
-            return redact_url(urljoin(str(response.request.url), location))  # type: ignore[union-attr]
-        except (RuntimeError, ValueError):
-            return redact_url(location)
-
-    def _redirect_record(self, e: Exception) -> dict[str, Any]:
-        target = self._redirect_target(e)
-        return {} if target is None else {"redirect_to": target, "followed": False}
-
-    def _scrub(self, text: str) -> str:
-        if self._key:
-            text = text.replace(self._key, "***")
-        return " ".join(text.split())[:300]
-
-    def _endpoint_error(self, e: Exception) -> EndpointError:
-        import openai
-
-        where = f"the LLM endpoint {self.endpoint}"
-        tries = f"{self.max_retries + 1} attempt{'s' if self.max_retries else ''}"
-        if isinstance(e, openai.APITimeoutError):
-            return EndpointError(
-                f"{where} did not answer within {self.timeout:g} s ({tries}); check that the "
-                "server is up and not overloaded, or raise --timeout"
-            )
-        if isinstance(e, openai.APIConnectionError):
-            return EndpointError(
-                f"could not connect to {where} ({tries}); check --endpoint and that the server "
-                "is running"
-            )
-        if isinstance(e, openai.AuthenticationError):
-            how = (
-                f"the variable {self.api_key_env} is not set"
-                if not self._key
-                else f"check the key in {self.api_key_env}"
-            )
-            return EndpointError(f"{where} refused the API key (401 Unauthorized): {how}")
-        if isinstance(e, openai.PermissionDeniedError):
-            return EndpointError(
-                f"{where} denied access (403 Forbidden) with the key in {self.api_key_env}"
-            )
-        if isinstance(e, openai.NotFoundError):
-            return EndpointError(
-                f"{where} answered 404 Not Found for model '{self.model}': the model is not "
-                "served there or the URL lacks the API path (often /v1); check --llm-model and "
-                "--endpoint"
-            )
-        if isinstance(e, openai.RateLimitError):
-            return EndpointError(
-                f"{where} still answered 429 Too Many Requests after {tries}; lower "
-                "--concurrency or try again later"
-            )
-        target = self._redirect_target(e)
-        if isinstance(e, openai.APIStatusError) and target is not None:
-            return EndpointError(
-                f"{where} answered {e.status_code} and redirected the request to {target}; "
-                "healthsynth follows no redirects, so nothing was sent there: if that server is "
-                "the right one, give its URL as --endpoint (endpoint=), where the PHI gate "
-                "checks it"
-            )
-        if isinstance(e, openai.APIStatusError):
-            detail = self._scrub(_server_message(e))
-            code = e.status_code
-            hint = (
-                "; if the server does not support JSON-schema output, use "
-                "--response-format json_object or text"
-                if code in (400, 422)
-                else f" after {tries}"
-                if code >= 500
-                else ""
-            )
-            return EndpointError(f"{where} answered {code}: {detail or 'no message'}{hint}")
-        return EndpointError(f"{where} failed: {self._scrub(str(e))}")
-
-
-def _server_message(e: Any) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, Mapping):
-        err = body.get("error", body)
-        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    return str(getattr(e, "message", "") or "")
 
 
 def _check_positive(name: str, value: Any) -> None:

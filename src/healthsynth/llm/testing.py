@@ -253,128 +253,7 @@ class ChatServer:
         self.url = ""
 
     def __enter__(self) -> ChatServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def parse_request(self) -> bool:
-                ok = super().parse_request()
-                if ok:
-                    with server._lock:
-                        server.seen.append(
-                            (
-                                self.command,
-                                self.path,
-                                {k.lower(): v for k, v in self.headers.items()},
-                            )
-                        )
-                return ok
-
-            def _authorized(self) -> bool:
-                if server.api_key is None:
-                    return True
-                given = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                if given == server.api_key:
-                    return True
-                self._send(401, _error(f"Incorrect API key provided: {given}", "auth"))
-                return False
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                if not self._authorized():
-                    return
-                if self.path.rstrip("/") == "/v1/models":
-                    data = [{"id": m, "object": "model", "owned_by": "test"} for m in server.models]
-                    self._send(200, {"object": "list", "data": data})
-                else:
-                    self._send(404, _error("not found", "not_found"))
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                if self.path.rstrip("/") != "/v1/chat/completions":
-                    self._send(404, _error("not found", "not_found"))
-                    return
-                if not self._authorized():
-                    return
-                try:
-                    body = json.loads(raw)
-                except json.JSONDecodeError:
-                    self._send(400, _error("body is not JSON", "invalid_request_error"))
-                    return
-                if body.get("model") not in server.models:
-                    self._send(404, _error(f"The model `{body.get('model')}` does not exist", "nf"))
-                    return
-                with server._lock:
-                    server.requests.append(body)
-                    reply = server.script.popleft() if server.script else Reply()
-                    server._in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
-                try:
-                    self._answer(body, reply)
-                finally:
-                    with server._lock:
-                        server._in_flight -= 1
-
-            def _answer(self, body: dict[str, Any], reply: Reply) -> None:
-                if reply.delay:
-                    time.sleep(reply.delay)
-                if reply.raw is not None:
-                    self._send_bytes(reply.status, reply.raw, reply.headers)
-                    return
-                if reply.status != 200:
-                    self._send(reply.status, _error(reply.message, "scripted"), reply.headers)
-                    return
-                text = reply.content if reply.content is not None else server.replier(body)
-                finish = reply.finish_reason
-                if reply.truncate is not None:
-                    text = text[: int(len(text) * reply.truncate)]
-                    finish = "length"
-                prompt_chars = sum(len(str(m.get("content", ""))) for m in body["messages"])
-                completion: dict[str, Any] = {
-                    "id": f"chatcmpl-{len(server.requests)}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": finish,
-                        }
-                    ],
-                }
-                if reply.usage:
-                    p, c = math.ceil(prompt_chars / 4), math.ceil(len(text) / 4)
-                    completion["usage"] = {
-                        "prompt_tokens": p,
-                        "completion_tokens": c,
-                        "total_tokens": p + c,
-                    }
-                self._send(200, completion, reply.headers)
-
-            def _send(
-                self, status: int, payload: Any, headers: Mapping[str, str] | None = None
-            ) -> None:
-                self._send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
-
-            def _send_bytes(
-                self, status: int, data: bytes, headers: Mapping[str, str] | None = None
-            ) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
-
+        handler = type("Handler", (_Handler,), {"chat": self})
         import socket
 
         six = ":" in self.host
@@ -383,7 +262,7 @@ class ChatServer:
             (ThreadingHTTPServer,),
             {"address_family": socket.AF_INET6 if six else socket.AF_INET},
         )
-        self._httpd = server_class((self.host, 0), Handler)
+        self._httpd = server_class((self.host, 0), handler)
         self._httpd.daemon_threads = True
         where = f"[{self.host}]" if six else self.host
         self.url = f"http://{where}:{self._httpd.server_address[1]}/v1"
@@ -395,6 +274,129 @@ class ChatServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers as a chat-completions server does, from the state of :attr:`chat`."""
+
+    protocol_version = "HTTP/1.1"
+    #: the server whose models, key, script and replier this handler answers with
+    chat: ChatServer
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok:
+            with self.chat._lock:
+                self.chat.seen.append(
+                    (
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                    )
+                )
+        return ok
+
+    def _authorized(self) -> bool:
+        if self.chat.api_key is None:
+            return True
+        given = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if given == self.chat.api_key:
+            return True
+        self._send(401, _error(f"Incorrect API key provided: {given}", "auth"))
+        return False
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if not self._authorized():
+            return
+        if self.path.rstrip("/") == "/v1/models":
+            data = [{"id": m, "object": "model", "owned_by": "test"} for m in self.chat.models]
+            self._send(200, {"object": "list", "data": data})
+        else:
+            self._send(404, _error("not found", "not_found"))
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send(404, _error("not found", "not_found"))
+            return
+        if not self._authorized():
+            return
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            self._send(400, _error("body is not JSON", "invalid_request_error"))
+            return
+        if body.get("model") not in self.chat.models:
+            self._send(404, _error(f"The model `{body.get('model')}` does not exist", "nf"))
+            return
+        with self.chat._lock:
+            self.chat.requests.append(body)
+            reply = self.chat.script.popleft() if self.chat.script else Reply()
+            self.chat._in_flight += 1
+            self.chat.max_in_flight = max(self.chat.max_in_flight, self.chat._in_flight)
+        try:
+            self._answer(body, reply)
+        finally:
+            with self.chat._lock:
+                self.chat._in_flight -= 1
+
+    def _answer(self, body: dict[str, Any], reply: Reply) -> None:
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.raw is not None:
+            self._send_bytes(reply.status, reply.raw, reply.headers)
+            return
+        if reply.status != 200:
+            self._send(reply.status, _error(reply.message, "scripted"), reply.headers)
+            return
+        text = reply.content if reply.content is not None else self.chat.replier(body)
+        finish = reply.finish_reason
+        if reply.truncate is not None:
+            text = text[: int(len(text) * reply.truncate)]
+            finish = "length"
+        prompt_chars = sum(len(str(m.get("content", ""))) for m in body["messages"])
+        completion: dict[str, Any] = {
+            "id": f"chatcmpl-{len(self.chat.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                }
+            ],
+        }
+        if reply.usage:
+            p, c = math.ceil(prompt_chars / 4), math.ceil(len(text) / 4)
+            completion["usage"] = {
+                "prompt_tokens": p,
+                "completion_tokens": c,
+                "total_tokens": p + c,
+            }
+        self._send(200, completion, reply.headers)
+
+    def _send(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+        self._send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
+
+    def _send_bytes(
+        self, status: int, data: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test)
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:

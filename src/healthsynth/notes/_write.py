@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,13 @@ def _check_count(name: str, value: Any, low: int) -> None:
         raise ParameterError(f"{name} must be a whole number >= {low}; got {value!r}")
 
 
-def _warn(message: str) -> None:
+def _warn(message: str, stacklevel: int = 3) -> None:
+    """Warn the caller of :func:`write_notes` (``stacklevel`` counts from this function)."""
     import warnings
 
     from healthsynth.generators._base import HealthsynthWarning
 
-    warnings.warn(message, HealthsynthWarning, stacklevel=3)
+    warnings.warn(message, HealthsynthWarning, stacklevel=stacklevel)
 
 
 def _gate(client: Any, src: PatientSource, source: Any) -> None:
@@ -164,9 +166,7 @@ def write_notes(
     dict
         The run record (also written to ``OUTPUT.run.json``).
     """
-    from healthsynth.data import atomic_path
-    from healthsynth.generators._folder import peak_rss_mb, runtime_info
-    from healthsynth.llm import ChatClient, ChatRequest
+    from healthsynth.llm import ChatClient
 
     started = time.perf_counter()
     template = kind_template(kind)
@@ -204,11 +204,64 @@ def write_notes(
         budget_usd=budget_usd,
         allow_remote_phi=allow_remote_phi,
     )
+    prompt = {"kind": kind, "lexicon": lex, "description": description, "words": words}
+    requests = _requests(src, patients, prompt, max_tokens, temperature, seed)
+    try:
+        _check_before_sending(client, src, source, requests[0], check_model)
+        notes = _write_all(client, patients, requests, template)
+    finally:
+        client.close()
+    if not notes.lines:
+        raise BudgetError(
+            "the budget ran out before the first note was written; raise --budget-tokens or "
+            "--budget-usd"
+        )
+    record = _run_record(
+        src,
+        notes,
+        template=template,
+        endpoint=client.endpoint,
+        llm_model=llm_model,
+        patients=len(patients),
+        output=output,
+        seed=seed,
+        settings={
+            "words": words,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "max_events": max_events,
+            "concurrency": concurrency,
+        },
+        audit_log=audit_log,
+        started=started,
+        usage=client.usage.to_record(),
+    )
+    _save(output, notes.lines, record)
+    if notes.stopped_by == "budget":
+        _warn(
+            f"the budget ran out: notes for {len(notes.lines)} of {len(patients)} patients written"
+        )
+    if notes.truncated:
+        _warn(f"{notes.truncated} notes were cut off at --max-tokens ({max_tokens}); raise it")
+    return record
+
+
+def _requests(
+    src: PatientSource,
+    patients: list[Any],
+    prompt: Mapping[str, Any],
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+) -> list[Any]:
+    """One request per patient; a source not proven synthetic counts as one real row each."""
+    from healthsynth.llm import ChatRequest
+
     real = not src.synthetic
     rng = np.random.default_rng(seed)
-    requests = [
+    return [
         ChatRequest(
-            messages=render_prompt(p, kind=kind, lexicon=lex, description=description, words=words),
+            messages=render_prompt(p, **prompt),
             max_tokens=int(max_tokens),
             temperature=float(temperature),
             seed=int(rng.integers(0, 2**31 - 1)),
@@ -219,99 +272,128 @@ def write_notes(
         )
         for p in patients
     ]
-    lines: list[str] = []
-    stopped_by = "all patients"
-    truncated = 0
-    try:
-        _gate(client, src, source)
-        if real:
-            _warn(
-                f"{src.path or 'the patients given'} is not proven synthetic ({src.evidence}); "
-                "its patients are treated as real, and the notes are derived from real records"
-            )
-        client.check_budget_for(requests[0])
-        if check_model:
-            client.check_model()
-        for chunk in iter_chunks(list(range(len(requests))), 4 * client.concurrency):
-            replies = client.complete_all([requests[i] for i in chunk])
-            budget_hit = False
-            for i, reply in zip(chunk, replies, strict=True):
-                if reply is None or isinstance(reply, BudgetError):
-                    budget_hit = True
-                    continue
-                if isinstance(reply, BaseException):
-                    raise reply
-                if not reply.text.strip():
-                    raise EndpointError(
-                        f"the LLM endpoint {client.endpoint} returned an empty note for patient "
-                        f"{patients[i].id} (finish reason {reply.finish_reason!r}); check that "
-                        "--llm-model is a chat model that writes text and that --max-tokens "
-                        "leaves room for the reply"
-                    )
-                truncated += int(reply.truncated)
-                lines.append(
-                    json.dumps(
-                        {
-                            "patient_id": patients[i].id,
-                            "kind": template.removesuffix(".j2").replace("_", " "),
-                            "note": reply.text.strip(),
-                            "finish_reason": reply.finish_reason,
-                            "seed": requests[i].seed,
-                            "tokens_in": reply.tokens_in,
-                            "tokens_out": reply.tokens_out,
-                            "cached": reply.cached,
-                            "patient": patients[i].to_dict(),
-                        },
-                        ensure_ascii=False,
-                        default=str,
-                    )
-                )
-            if budget_hit:
-                stopped_by = "budget"
-                break
-    finally:
-        client.close()
-    if not lines:
-        raise BudgetError(
-            "the budget ran out before the first note was written; raise --budget-tokens or "
-            "--budget-usd"
+
+
+def _check_before_sending(
+    client: Any, src: PatientSource, source: Any, first: Any, check_model: bool
+) -> None:
+    """What is checked before any note is asked for: the PHI gate, the budget, the model."""
+    _gate(client, src, source)
+    if not src.synthetic:
+        _warn(
+            f"{src.path or 'the patients given'} is not proven synthetic ({src.evidence}); "
+            "its patients are treated as real, and the notes are derived from real records",
+            stacklevel=4,  # from write_notes, as the other warnings
         )
-    record: dict[str, Any] = {
+    client.check_budget_for(first)
+    if check_model:
+        client.check_model()
+
+
+@dataclass
+class _Notes:
+    """The JSONL lines written, why writing stopped, and how many notes were cut off."""
+
+    lines: list[str] = field(default_factory=list)
+    stopped_by: str = "all patients"
+    truncated: int = 0
+
+
+def _write_all(client: Any, patients: list[Any], requests: list[Any], template: str) -> _Notes:
+    """Send the requests in chunks and collect the notes, until done or the budget runs out."""
+    notes = _Notes()
+    for chunk in iter_chunks(list(range(len(requests))), 4 * client.concurrency):
+        replies = client.complete_all([requests[i] for i in chunk])
+        budget_hit = False
+        for i, reply in zip(chunk, replies, strict=True):
+            if reply is None or isinstance(reply, BudgetError):
+                budget_hit = True
+                continue
+            if isinstance(reply, BaseException):
+                raise reply
+            if not reply.text.strip():
+                raise EndpointError(
+                    f"the LLM endpoint {client.endpoint} returned an empty note for patient "
+                    f"{patients[i].id} (finish reason {reply.finish_reason!r}); check that "
+                    "--llm-model is a chat model that writes text and that --max-tokens "
+                    "leaves room for the reply"
+                )
+            notes.truncated += int(reply.truncated)
+            notes.lines.append(_note_line(patients[i], requests[i], reply, template))
+        if budget_hit:
+            notes.stopped_by = "budget"
+            break
+    return notes
+
+
+def _note_line(patient: Any, request: Any, reply: Any, template: str) -> str:
+    """The JSONL line of one note."""
+    return json.dumps(
+        {
+            "patient_id": patient.id,
+            "kind": template.removesuffix(".j2").replace("_", " "),
+            "note": reply.text.strip(),
+            "finish_reason": reply.finish_reason,
+            "seed": request.seed,
+            "tokens_in": reply.tokens_in,
+            "tokens_out": reply.tokens_out,
+            "cached": reply.cached,
+            "patient": patient.to_dict(),
+        },
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+def _run_record(
+    src: PatientSource,
+    notes: _Notes,
+    *,
+    template: str,
+    endpoint: str,
+    llm_model: str,
+    patients: int,
+    output: Path,
+    seed: int,
+    settings: dict[str, Any],
+    audit_log: str | Path | None,
+    started: float,
+    usage: dict[str, Any],
+) -> dict[str, Any]:
+    """The run record (``OUTPUT.run.json``), less the size of the notes file."""
+    from healthsynth.generators._folder import peak_rss_mb, runtime_info
+
+    return {
         "command": "notes",
         "source": src.path,
         "layout": src.layout,
         "synthetic": src.synthetic,
         "evidence": src.evidence,
         "kind": template.removesuffix(".j2").replace("_", " "),
-        "endpoint": client.endpoint,
+        "endpoint": endpoint,
         "llm_model": llm_model,
-        "patients": len(patients),
-        "notes": len(lines),
-        "truncated_notes": truncated,
-        "stopped_by": stopped_by,
+        "patients": patients,
+        "notes": len(notes.lines),
+        "truncated_notes": notes.truncated,
+        "stopped_by": notes.stopped_by,
         "output": str(output),
         "seed": seed,
-        "settings": {
-            "words": words,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "max_events": max_events,
-            "concurrency": concurrency,
-        },
+        "settings": settings,
         "audit_log": None if audit_log is None else str(Path(audit_log).resolve()),
         "seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mb": peak_rss_mb(),
         "runtime": runtime_info(),
-        **client.usage.to_record(),
+        **usage,
     }
+
+
+def _save(output: Path, lines: list[str], record: dict[str, Any]) -> None:
+    """Write the notes, then the run record with the notes file's size (each atomically)."""
+    from healthsynth.data import atomic_path
+
     with atomic_path(output) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     record["output_bytes"] = output.stat().st_size
     run_path = output.with_name(output.name + ".run.json")
     with atomic_path(run_path) as tmp:
         tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-    if stopped_by == "budget":
-        _warn(f"the budget ran out: notes for {len(lines)} of {len(patients)} patients written")
-    if truncated:
-        _warn(f"{truncated} notes were cut off at --max-tokens ({max_tokens}); raise it")
-    return record

@@ -199,18 +199,11 @@ def _context(
     sampling: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """What the subsample metrics are run with (as :func:`healthsynth.evaluate` runs them)."""
-    return {
-        "real": prep.real,
-        "synthetic": prep.synthetic,
-        "holdout": prep.holdout,
-        "schema": prep.schema,
-        "seed": seed,
-        "rules": rules,
-        "training": dict(training) if training else None,
-        "sampling": dict(sampling) if sampling else None,
-        "examples": None,
-        "cache": {},
-    }
+    from healthsynth.evaluate._prepare import metric_context
+
+    return metric_context(
+        prep, seed=seed, rules=rules, training=training, sampling=sampling, examples=None
+    )
 
 
 def _state(

@@ -137,63 +137,17 @@ def compute(
     ref_any = np.zeros(len(ref), dtype=bool)
     n_scored = 0
     for rule in ruleset:
-        subgroup = f"rule:{rule.name}"
         missing = _missing(rule, synthetic)
         if missing:
-            why = (
-                f"rule '{rule.name}' needs columns the synthetic table lacks: {', '.join(missing)}"
-            )
-            records.append(
-                not_applicable(
-                    _NAME,
-                    _DIMENSION,
-                    why,
-                    direction="lower",
-                    subgroup=subgroup,
-                    details={"missing_columns": missing},
-                )
-            )
-            per_rule.append(
-                {
-                    "name": rule.name,
-                    "description": rule.description,
-                    "source": rule.source,
-                    "status": "not_applicable",
-                    "missing_columns": missing,
-                }
-            )
-            continue
-        n_scored += 1
-        syn_bad = rule.violations(synthetic)
-        syn_any |= syn_bad
-        applicable = int(rule.applies(synthetic).sum())
-        real_rate = None
-        if not _missing(rule, ref):
-            ref_bad = rule.violations(ref)
-            ref_any |= ref_bad
-            real_rate = _rate(ref_bad)
-        syn_rate = _rate(syn_bad)
-        row: dict[str, Any] = {
-            "name": rule.name,
-            "description": rule.description,
-            "source": rule.source,
-            "synthetic_violations": int(syn_bad.sum()),
-            "synthetic_rate": syn_rate,
-            "real_rate": real_rate,
-            "applicable_rows": applicable,
-        }
+            record, row = _not_scored(rule, missing)
+        else:
+            n_scored += 1
+            record, row, syn_bad, ref_bad = _scored(rule, synthetic, ref)
+            syn_any |= syn_bad
+            if ref_bad is not None:
+                ref_any |= ref_bad
+        records.append(record)
         per_rule.append(row)
-        records.append(
-            MetricRecord(
-                name=_NAME,
-                dimension=_DIMENSION,
-                value=syn_rate,
-                direction="lower",
-                subgroup=subgroup,
-                reference=real_rate,
-                details=dict(row),
-            )
-        )
 
     details: dict[str, Any] = {
         "reference_table": ref_name,
@@ -202,28 +156,91 @@ def compute(
         "n_rules_scored": n_scored,
         "rules": per_rule,
     }
-    if n_scored == 0:
-        overall = not_applicable(
+    overall = _overall(details, synthetic, syn_any, ref_any)
+    return [overall, *records]
+
+
+def _not_scored(rule: Rule, missing: list[str]) -> tuple[MetricRecord, dict[str, Any]]:
+    """The record and summary row of a rule that needs columns the synthetic table lacks."""
+    why = f"rule '{rule.name}' needs columns the synthetic table lacks: {', '.join(missing)}"
+    record = not_applicable(
+        _NAME,
+        _DIMENSION,
+        why,
+        direction="lower",
+        subgroup=f"rule:{rule.name}",
+        details={"missing_columns": missing},
+    )
+    row = {
+        "name": rule.name,
+        "description": rule.description,
+        "source": rule.source,
+        "status": "not_applicable",
+        "missing_columns": missing,
+    }
+    return record, row
+
+
+def _scored(
+    rule: Rule, synthetic: pd.DataFrame, ref: pd.DataFrame
+) -> tuple[MetricRecord, dict[str, Any], np.ndarray, np.ndarray | None]:
+    """The record and summary row of one rule, and the rows of each table that break it.
+
+    The reference rows are None when the reference table lacks a column the rule needs.
+    """
+    syn_bad = rule.violations(synthetic)
+    applicable = int(rule.applies(synthetic).sum())
+    real_rate = None
+    ref_bad = None
+    if not _missing(rule, ref):
+        ref_bad = rule.violations(ref)
+        real_rate = _rate(ref_bad)
+    syn_rate = _rate(syn_bad)
+    row: dict[str, Any] = {
+        "name": rule.name,
+        "description": rule.description,
+        "source": rule.source,
+        "synthetic_violations": int(syn_bad.sum()),
+        "synthetic_rate": syn_rate,
+        "real_rate": real_rate,
+        "applicable_rows": applicable,
+    }
+    record = MetricRecord(
+        name=_NAME,
+        dimension=_DIMENSION,
+        value=syn_rate,
+        direction="lower",
+        subgroup=f"rule:{rule.name}",
+        reference=real_rate,
+        details=dict(row),
+    )
+    return record, row, syn_bad, ref_bad
+
+
+def _overall(
+    details: dict[str, Any], synthetic: pd.DataFrame, syn_any: np.ndarray, ref_any: np.ndarray
+) -> MetricRecord:
+    """The share of synthetic rows that break at least one of the rules scored."""
+    if details["n_rules_scored"] == 0:
+        return not_applicable(
             _NAME,
             _DIMENSION,
             "no rule can be checked: every rule needs a column the synthetic table lacks",
             direction="lower",
             details=details,
         )
-    elif len(synthetic) == 0:
-        overall = not_applicable(
+    if len(synthetic) == 0:
+        return not_applicable(
             _NAME, _DIMENSION, "the synthetic table has no rows", direction="lower", details=details
         )
-    else:
-        k = int(syn_any.sum())
-        details["synthetic_rows_violating"] = k
-        overall = MetricRecord(
-            name=_NAME,
-            dimension=_DIMENSION,
-            value=k / len(synthetic),
-            direction="lower",
-            interval=_wilson(k, len(synthetic)),
-            reference=_rate(ref_any),
-            details=details,
-        )
-    return [overall, *records]
+    k = int(syn_any.sum())
+    details["synthetic_rows_violating"] = k
+    return MetricRecord(
+        name=_NAME,
+        dimension=_DIMENSION,
+        value=k / len(synthetic),
+        direction="lower",
+        interval=_wilson(k, len(synthetic)),
+        reference=_rate(ref_any),
+        details=details,
+    )

@@ -47,6 +47,7 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
+from healthsynth.evaluate.privacy._sample import subsample
 
 __all__ = ["INFO", "compute"]
 
@@ -142,7 +143,7 @@ def compute(
         return [_na(name, "no modelled column has values in the training rows") for name in NAMES]
     safe = {c.name: f"c{i}" for i, c in enumerate(cols)}  # Anonymeter builds queries from names
     ori, syn, ctl = (
-        _prepare(_subsample(df, max_rows, rng), cols, safe) for df in (real, synthetic, holdout)
+        _prepare(subsample(df, max_rows, rng), cols, safe) for df in (real, synthetic, holdout)
     )
     n = max(1, min(n_attacks, len(ori), len(ctl)))
     sizes = {"n_attacks": n, "n_train": len(ori), "n_synthetic": len(syn), "n_holdout": len(ctl)}
@@ -165,55 +166,93 @@ def compute(
             seed=a_seed,
         )
         out.append(_run("singling_out_risk", so, None, {**sizes, "n_cols": min(3, len(cols))}))
+        out.append(
+            _linkability(
+                LinkabilityEvaluator, ori, syn, ctl, quasi=quasi, safe=safe, n=n, sizes=sizes
+            )
+        )
+        out += _inference(
+            InferenceEvaluator,
+            ori,
+            syn,
+            ctl,
+            secrets=secrets,
+            schema=schema,
+            cols=cols,
+            safe=safe,
+            n=n,
+            sizes=sizes,
+        )
+    return out
 
-        if len(quasi) >= 2:
-            half = len(quasi) // 2
-            aux = ([safe[q] for q in quasi[:half]], [safe[q] for q in quasi[half:]])
-            lk = partial(
-                LinkabilityEvaluator,
-                ori=ori,
-                syn=syn,
-                aux_cols=aux,
-                n_attacks=n,
-                n_neighbors=1,
-                control=ctl,
-            )
-            out.append(
-                _run(
-                    "linkability_risk",
-                    lk,
-                    None,
-                    {**sizes, "aux_cols": [quasi[:half], quasi[half:]], "n_neighbors": 1},
-                )
-            )
-        else:
-            out.append(
-                _na("linkability_risk", "linkability needs at least 2 quasi-identifier columns")
-            )
 
-        if not secrets:
-            out.append(
-                _na(
-                    "inference_risk",
-                    "no sensitive or target column: name one with --sensitive",
-                )
+def _linkability(
+    evaluator: Callable[..., Any],
+    ori: pd.DataFrame,
+    syn: pd.DataFrame,
+    ctl: pd.DataFrame,
+    *,
+    quasi: list[str],
+    safe: dict[str, str],
+    n: int,
+    sizes: dict[str, Any],
+) -> MetricRecord:
+    """The linkability risk: the quasi-identifiers split in two halves, linked through ``syn``."""
+    if len(quasi) < 2:
+        return _na("linkability_risk", "linkability needs at least 2 quasi-identifier columns")
+    half = len(quasi) // 2
+    aux = ([safe[q] for q in quasi[:half]], [safe[q] for q in quasi[half:]])
+    lk = partial(
+        evaluator,
+        ori=ori,
+        syn=syn,
+        aux_cols=aux,
+        n_attacks=n,
+        n_neighbors=1,
+        control=ctl,
+    )
+    details = {**sizes, "aux_cols": [quasi[:half], quasi[half:]], "n_neighbors": 1}
+    return _run("linkability_risk", lk, None, details)
+
+
+def _inference(
+    evaluator: Callable[..., Any],
+    ori: pd.DataFrame,
+    syn: pd.DataFrame,
+    ctl: pd.DataFrame,
+    *,
+    secrets: list[str],
+    schema: Schema,
+    cols: list[Any],
+    safe: dict[str, str],
+    n: int,
+    sizes: dict[str, Any],
+) -> list[MetricRecord]:
+    """One inference risk per secret (the sensitive columns, else the target)."""
+    out: list[MetricRecord] = []
+    if not secrets:
+        out.append(
+            _na(
+                "inference_risk",
+                "no sensitive or target column: name one with --sensitive",
             )
-        for secret in secrets:
-            aux_cols = [safe[c.name] for c in cols if c.name != secret]
-            if not aux_cols:
-                out.append(_na("inference_risk", "no other column to infer from", subgroup=secret))
-                continue
-            ie = partial(
-                InferenceEvaluator,
-                ori=ori,
-                syn=syn,
-                aux_cols=aux_cols,
-                secret=safe[secret],
-                regression=schema[secret].kind in ("numeric", "integer", "datetime"),
-                n_attacks=n,
-                control=ctl,
-            )
-            out.append(_run("inference_risk", ie, secret, {**sizes, "secret": secret}))
+        )
+    for secret in secrets:
+        aux_cols = [safe[c.name] for c in cols if c.name != secret]
+        if not aux_cols:
+            out.append(_na("inference_risk", "no other column to infer from", subgroup=secret))
+            continue
+        ie = partial(
+            evaluator,
+            ori=ori,
+            syn=syn,
+            aux_cols=aux_cols,
+            secret=safe[secret],
+            regression=schema[secret].kind in ("numeric", "integer", "datetime"),
+            n_attacks=n,
+            control=ctl,
+        )
+        out.append(_run("inference_risk", ie, secret, {**sizes, "secret": secret}))
     return out
 
 
@@ -272,12 +311,6 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def _subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if len(df) <= n:
-        return df
-    return df.iloc[np.sort(rng.choice(len(df), n, replace=False))]
 
 
 def _prepare(df: pd.DataFrame, cols: list[Any], safe: dict[str, str]) -> pd.DataFrame:

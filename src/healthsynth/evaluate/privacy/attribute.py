@@ -37,6 +37,7 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.data._distance import RowEncoder, nearest_neighbours
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
+from healthsynth.evaluate.privacy._sample import subsample
 
 __all__ = ["INFO", "compute"]
 
@@ -115,11 +116,9 @@ def compute(
             not_applicable(NAME, "privacy", "no training or synthetic rows", subgroup=s)
             for s in sensitive
         ]
-    syn = synthetic
-    if len(syn) > max_rows:
-        syn = syn.iloc[np.sort(rng.choice(len(syn), max_rows, replace=False))]
-    train_t = _subsample(real, max_targets, rng)
-    hold_t = None if holdout is None or len(holdout) == 0 else _subsample(holdout, max_targets, rng)
+    syn = subsample(synthetic, max_rows, rng)
+    train_t = subsample(real, max_targets, rng)
+    hold_t = None if holdout is None or len(holdout) == 0 else subsample(holdout, max_targets, rng)
     sizes = {
         "n_train_targets": len(train_t),
         "n_holdout_targets": 0 if hold_t is None else len(hold_t),
@@ -217,12 +216,6 @@ def _attack_column(
         details=details,
         message=message,
     )
-
-
-def _subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if len(df) <= n:
-        return df
-    return df.iloc[np.sort(rng.choice(len(df), n, replace=False))]
 
 
 def _labels(s: pd.Series) -> np.ndarray:

@@ -44,6 +44,7 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.data._distance import RowEncoder, nearest_distances, neighbour_index
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
+from healthsynth.evaluate.privacy._sample import subsample
 
 __all__ = ["INFO", "compute"]
 
@@ -132,7 +133,7 @@ def compute(
     """
     rng = np.random.default_rng(seed)
     n_syn_total = len(synthetic)
-    synthetic = _subsample(synthetic, max_rows, rng)
+    synthetic = subsample(synthetic, max_rows, rng)
     enc = RowEncoder(schema).fit(real)
     rx, sx = enc.transform(real), enc.transform(synthetic)
     index = neighbour_index(rx)
@@ -152,7 +153,7 @@ def compute(
             )
         ]
     n_hold_total = len(holdout)
-    holdout = _subsample(holdout, max_rows, rng)
+    holdout = subsample(holdout, max_rows, rng)
     hx = enc.transform(holdout)
     d2_hold = index.kneighbors(hx, n_neighbors=k)[0]
     d_hold = d2_hold[:, 0]
@@ -236,12 +237,6 @@ def dcr_records(
             details={**sizes, "statistic": "median"},
         ),
     ]
-
-
-def _subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if len(df) <= n:
-        return df
-    return df.iloc[np.sort(rng.choice(len(df), n, replace=False))]
 
 
 def _nndr(d2: np.ndarray) -> np.ndarray:

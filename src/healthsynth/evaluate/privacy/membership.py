@@ -46,6 +46,7 @@ from scipy.stats import rankdata
 from healthsynth.data import Schema
 from healthsynth.data._distance import RowEncoder, nearest_distances
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
+from healthsynth.evaluate.privacy._sample import subsample
 
 __all__ = ["INFO", "compute"]
 
@@ -125,9 +126,7 @@ def compute(
     members = rng.choice(len(real), n_t, replace=False)
     order = rng.permutation(len(holdout))
     non_members = order[:n_t]
-    syn = synthetic
-    if len(syn) > max_rows:
-        syn = syn.iloc[np.sort(rng.choice(len(syn), max_rows, replace=False))]
+    syn = subsample(synthetic, max_rows, rng)
 
     enc = RowEncoder(schema).fit(real)
     mx = enc.transform(real.iloc[members])

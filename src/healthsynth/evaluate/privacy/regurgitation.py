@@ -54,6 +54,7 @@ holdout); Wilson 1927 (score interval).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ from healthsynth.data._distance import RowEncoder, nearest_distances, neighbour_
 from healthsynth.data._rows import row_keys
 from healthsynth.errors import DataError
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
+from healthsynth.evaluate.privacy._sample import subsample
 
 __all__ = ["INFO", "compute"]
 
@@ -168,7 +170,7 @@ def compute(
                 "real rows that were placed in prompts, with the real table's columns"
             )
     n_syn_total = len(synthetic)
-    synthetic = _subsample(synthetic, max_rows, rng)
+    synthetic = subsample(synthetic, max_rows, rng)
     rx, sx = enc.transform(real), enc.transform(synthetic)
     index = neighbour_index(rx)
     d_syn = index.kneighbors(sx, n_neighbors=1)[0][:, 0]
@@ -181,40 +183,24 @@ def compute(
         "n_train": len(real),
     }
 
-    hx: np.ndarray | None = None
-    hold_keys: list[tuple[Any, ...]] = []
-    exact_ref = near_ref = None
-    if holdout is not None and len(holdout) > 0:
-        n_hold_total = len(holdout)
-        holdout = _subsample(holdout, max_rows, rng)
-        hx = enc.transform(holdout)
-        d_hold = index.kneighbors(hx, n_neighbors=1)[0][:, 0]
-        tau = float(np.quantile(d_hold, NEAR_QUANTILE))
-        tau_source = (
-            "the 5th percentile of the holdout rows' distance to their closest training row"
-        )
-        hold_keys = row_keys(holdout, cols)
-        exact_ref = float(np.mean([k in train_keys for k in hold_keys]))
-        near_ref = float(np.mean(d_hold <= tau))
-        sizes.update(n_holdout=len(holdout), n_holdout_total=n_hold_total)
-        no_ref = None
-    else:
-        rows = rng.choice(len(real), size=min(len(real), max_rows), replace=False)
-        # the nearest row other than itself: of a row's two nearest rows one is the row itself
-        # (distance 0), so the larger of the two is the leave-one-out distance
-        d2 = index.kneighbors(rx[np.sort(rows)], n_neighbors=min(2, len(real)))[0]
-        tau = float(np.quantile(d2[:, -1], NEAR_QUANTILE))
-        tau_source = (
-            "no holdout: the 5th percentile of the training rows' leave-one-out nearest-neighbour "
-            "distance (the distance to the closest other training row)"
-        )
-        sizes.update(n_train_queried=len(rows))
-        no_ref = "no holdout: τ comes from the training rows and there is no reference"
+    t = _tau(
+        real,
+        holdout,
+        enc=enc,
+        index=index,
+        rx=rx,
+        cols=cols,
+        train_keys=train_keys,
+        rng=rng,
+        max_rows=max_rows,
+    )
+    sizes.update(t.sizes)
+    tau = t.tau
 
     tau_details = {
         "tau": tau,
         "tau_quantile": NEAR_QUANTILE,
-        "tau_source": tau_source,
+        "tau_source": t.source,
         "distance": "Gower-style mean over modelled columns (healthsynth.data._distance)",
     }
     near_note = (
@@ -224,22 +210,110 @@ def compute(
         else None
     )
     records = [
-        _share("exact_copy_share", exact_syn, exact_ref, dict(sizes), no_ref),
+        _share("exact_copy_share", exact_syn, t.exact_ref, dict(sizes), t.no_ref),
         _share(
             "near_copy_share",
             d_syn <= tau,
-            near_ref,
+            t.near_ref,
             {**sizes, **tau_details},
-            "; ".join(m for m in (no_ref, near_note) if m) or None,
+            "; ".join(m for m in (t.no_ref, near_note) if m) or None,
         ),
     ]
     if examples is None:
         return records
+    return records + _example_records(
+        examples,
+        enc=enc,
+        cols=cols,
+        train_keys=train_keys,
+        syn_keys=syn_keys,
+        sx=sx,
+        t=t,
+        sizes=sizes,
+        tau_details=tau_details,
+        near_note=near_note,
+    )
 
+
+@dataclass
+class _Tau:
+    """τ, where it comes from, and the references the holdout (when given) provides."""
+
+    tau: float
+    source: str
+    sizes: dict[str, Any]
+    no_ref: str | None = None
+    hx: np.ndarray | None = None
+    hold_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    exact_ref: float | None = None
+    near_ref: float | None = None
+
+
+def _tau(
+    real: pd.DataFrame,
+    holdout: pd.DataFrame | None,
+    *,
+    enc: RowEncoder,
+    index: Any,
+    rx: np.ndarray,
+    cols: list[Column],
+    train_keys: set[tuple[Any, ...]],
+    rng: np.random.Generator,
+    max_rows: int,
+) -> _Tau:
+    """τ, from the holdout rows' distances to their closest training row.
+
+    Without a holdout, τ comes from the training rows' leave-one-out distances and there are
+    no references.
+    """
+    if holdout is not None and len(holdout) > 0:
+        n_hold_total = len(holdout)
+        holdout = subsample(holdout, max_rows, rng)
+        hx = enc.transform(holdout)
+        d_hold = index.kneighbors(hx, n_neighbors=1)[0][:, 0]
+        tau = float(np.quantile(d_hold, NEAR_QUANTILE))
+        hold_keys = row_keys(holdout, cols)
+        return _Tau(
+            tau=tau,
+            source="the 5th percentile of the holdout rows' distance to their closest training row",
+            sizes={"n_holdout": len(holdout), "n_holdout_total": n_hold_total},
+            hx=hx,
+            hold_keys=hold_keys,
+            exact_ref=float(np.mean([k in train_keys for k in hold_keys])),
+            near_ref=float(np.mean(d_hold <= tau)),
+        )
+    rows = rng.choice(len(real), size=min(len(real), max_rows), replace=False)
+    # the nearest row other than itself: of a row's two nearest rows one is the row itself
+    # (distance 0), so the larger of the two is the leave-one-out distance
+    d2 = index.kneighbors(rx[np.sort(rows)], n_neighbors=min(2, len(real)))[0]
+    return _Tau(
+        tau=float(np.quantile(d2[:, -1], NEAR_QUANTILE)),
+        source="no holdout: the 5th percentile of the training rows' leave-one-out "
+        "nearest-neighbour distance (the distance to the closest other training row)",
+        sizes={"n_train_queried": len(rows)},
+        no_ref="no holdout: τ comes from the training rows and there is no reference",
+    )
+
+
+def _example_records(
+    examples: pd.DataFrame,
+    *,
+    enc: RowEncoder,
+    cols: list[Column],
+    train_keys: set[tuple[Any, ...]],
+    syn_keys: list[tuple[Any, ...]],
+    sx: np.ndarray,
+    t: _Tau,
+    sizes: dict[str, Any],
+    tau_details: dict[str, Any],
+    near_note: str | None,
+) -> list[MetricRecord]:
+    """The two shares of synthetic rows that copy a prompt example, exactly or within τ."""
+    tau, no_ref, hx, hold_keys = t.tau, t.no_ref, t.hx, t.hold_keys
     n_examples = len(examples)
     if n_examples == 0:
         why = "the prompt-example table has no rows"
-        return records + [
+        return [
             not_applicable(name, "privacy", why, direction="lower")
             for name in ("example_exact_copy_share", "example_near_copy_share")
         ]
@@ -258,7 +332,7 @@ def compute(
         ex_exact_ref = float(np.mean([k in ex_set for k in hold_keys]))
         ex_near_ref = float(np.mean(nearest_distances(hx, ex_x)[:, 0] <= tau))
     d_syn_ex = nearest_distances(sx, ex_x)[:, 0]
-    return records + [
+    return [
         _share(
             "example_exact_copy_share",
             np.array([k in ex_set for k in syn_keys], dtype=bool),
@@ -307,9 +381,3 @@ def _wilson(k: int, n: int) -> tuple[float, float] | None:
     lo = 0.0 if k == 0 else max(0.0, centre - half)
     hi = 1.0 if k == n else min(1.0, centre + half)
     return lo, hi
-
-
-def _subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if len(df) <= n:
-        return df
-    return df.iloc[np.sort(rng.choice(len(df), n, replace=False))]

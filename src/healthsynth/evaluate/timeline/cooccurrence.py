@@ -30,7 +30,8 @@ import numpy as np
 
 from healthsynth.data import Dataset
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
-from healthsynth.evaluate.timeline._prepare import Timelines, pearson_r2, prepared, r2_score
+from healthsynth.evaluate.timeline._prepare import Timelines, pearson_r2, r2_score
+from healthsynth.evaluate.timeline._records import headline, sides
 from healthsynth.evaluate.timeline.prevalence import prevalence
 
 __all__ = ["INFO", "compute", "pair_shares"]
@@ -120,8 +121,7 @@ def compute(
     list of MetricRecord
         One ``cooccurrence_r2`` record.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     labels = _items(r, s, max_items)
     if len(labels) < 3:
         return [
@@ -138,13 +138,4 @@ def compute(
             not_applicable(NAME, DIMENSION, "every pair has the same real share; R² is undefined")
         ]
     ref = _score(r, h, labels)[0] if h is not None else None
-    return [
-        MetricRecord(
-            name=NAME,
-            dimension=DIMENSION,
-            value=value,
-            direction="higher",
-            reference=ref,
-            details=details,
-        )
-    ]
+    return headline(NAME, DIMENSION, value, direction="higher", reference=ref, details=details)

@@ -39,7 +39,8 @@ import pandas as pd
 from healthsynth.data import Column, Dataset, Schema, infer_schema
 from healthsynth.data._distance import RowEncoder, neighbour_index
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
-from healthsynth.evaluate.timeline._prepare import Timelines, prepared
+from healthsynth.evaluate.timeline._prepare import Timelines
+from healthsynth.evaluate.timeline._records import sides
 
 __all__ = ["INFO", "compute", "summary_rows"]
 
@@ -123,8 +124,7 @@ def compute(
     list of MetricRecord
         One ``timeline_dcr`` record.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     rng = np.random.default_rng(seed)
     labels, value_labels = list(r.labels), list(r.value_labels)
     rr = summary_rows(r, labels, value_labels)

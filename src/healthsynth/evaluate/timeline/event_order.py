@@ -33,7 +33,8 @@ import numpy as np
 
 from healthsynth.data import Dataset
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
-from healthsynth.evaluate.timeline._prepare import Timelines, prepared
+from healthsynth.evaluate.timeline._prepare import Timelines
+from healthsynth.evaluate.timeline._records import headline, reference, sides
 from healthsynth.evaluate.timeline.prevalence import prevalence
 
 __all__ = ["INFO", "compute", "order_shares"]
@@ -137,8 +138,7 @@ def compute(
     list of MetricRecord
         One ``event_order`` record.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     codes = list(r.code_labels)
     prev = prevalence(r, codes)
     labels = sorted(codes[k] for k in np.argsort(-prev, kind="stable")[:max_items])
@@ -161,17 +161,5 @@ def compute(
             f"{min_support} real patients share has {min_support} synthetic patients"
         )
         return [not_applicable(NAME, DIMENSION, why, direction="lower", details=details)]
-    ref = None
-    if h is not None:
-        ref_value = _score(r, h, labels, min_support)[0]
-        ref = ref_value if np.isfinite(ref_value) else None
-    return [
-        MetricRecord(
-            name=NAME,
-            dimension=DIMENSION,
-            value=value,
-            direction="lower",
-            reference=ref,
-            details=details,
-        )
-    ]
+    ref = reference(lambda tl: _score(r, tl, labels, min_support)[0], h)
+    return headline(NAME, DIMENSION, value, direction="lower", reference=ref, details=details)

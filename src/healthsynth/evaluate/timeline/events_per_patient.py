@@ -29,7 +29,8 @@ from scipy.stats import ks_2samp, wasserstein_distance
 
 from healthsynth.data import Dataset
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord
-from healthsynth.evaluate.timeline._prepare import Timelines, prepared
+from healthsynth.evaluate.timeline._prepare import Timelines
+from healthsynth.evaluate.timeline._records import sides
 
 __all__ = ["INFO", "compute", "counts_per_patient"]
 
@@ -108,8 +109,7 @@ def compute(
     list of MetricRecord
         One overall ``events_per_patient`` record, and one per table when there are several.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     tables = list(r.dataset.event_tables)
     syn = _score(r, s, tables)
     ref = _score(r, h, tables) if h is not None else None

@@ -35,7 +35,8 @@ import pandas as pd
 
 from healthsynth.data import Dataset
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
-from healthsynth.evaluate.timeline._prepare import Timelines, prepared
+from healthsynth.evaluate.timeline._prepare import Timelines
+from healthsynth.evaluate.timeline._records import headline, reference, sides
 
 __all__ = ["INFO", "compute", "curves"]
 
@@ -158,8 +159,7 @@ def compute(
     list of MetricRecord
         One ``lab_trajectories`` record.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     if r.dates:
         return [
             not_applicable(
@@ -188,17 +188,5 @@ def compute(
                 details={k: v for k, v in details.items() if k != "curves"},
             )
         ]
-    ref = None
-    if h is not None:
-        ref_value = _score(r, h, labels, min_count)[0]
-        ref = ref_value if np.isfinite(ref_value) else None
-    return [
-        MetricRecord(
-            name=NAME,
-            dimension=DIMENSION,
-            value=value,
-            direction="lower",
-            reference=ref,
-            details=details,
-        )
-    ]
+    ref = reference(lambda tl: _score(r, tl, labels, min_count)[0], h)
+    return headline(NAME, DIMENSION, value, direction="lower", reference=ref, details=details)

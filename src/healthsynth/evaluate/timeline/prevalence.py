@@ -30,7 +30,8 @@ import numpy as np
 
 from healthsynth.data import Dataset
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
-from healthsynth.evaluate.timeline._prepare import Timelines, pearson_r2, prepared, r2_score
+from healthsynth.evaluate.timeline._prepare import Timelines, pearson_r2, r2_score
+from healthsynth.evaluate.timeline._records import headline, sides
 
 __all__ = ["INFO", "compute", "prevalence"]
 
@@ -101,8 +102,7 @@ def compute(
     list of MetricRecord
         One ``event_prevalence_r2`` record.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     labels = sorted(set(r.labels) | set(s.labels))
     if len(labels) < 2:
         return [not_applicable(NAME, DIMENSION, "fewer than two items to compare")]
@@ -115,13 +115,4 @@ def compute(
         ]
     ref = _score(r, h)[0] if h is not None else None
     details["n_patients_real"], details["n_patients_synthetic"] = r.n, s.n
-    return [
-        MetricRecord(
-            name=NAME,
-            dimension=DIMENSION,
-            value=value,
-            direction="higher",
-            reference=ref,
-            details=details,
-        )
-    ]
+    return headline(NAME, DIMENSION, value, direction="higher", reference=ref, details=details)

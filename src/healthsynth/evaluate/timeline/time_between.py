@@ -32,7 +32,8 @@ from scipy.stats import ks_2samp
 
 from healthsynth.data import Dataset
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
-from healthsynth.evaluate.timeline._prepare import Timelines, prepared
+from healthsynth.evaluate.timeline._prepare import Timelines
+from healthsynth.evaluate.timeline._records import headline, reference, sides
 
 __all__ = ["INFO", "compute", "gaps"]
 
@@ -132,8 +133,7 @@ def compute(
     list of MetricRecord
         One ``time_between_events`` record.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     value, details = _score(r, s, max_gaps=max_gaps, seed=seed)
     if not np.isfinite(value):
         return [
@@ -146,17 +146,5 @@ def compute(
                 details=details,
             )
         ]
-    ref = None
-    if h is not None:
-        ref_value = _score(r, h, max_gaps=max_gaps, seed=seed)[0]
-        ref = ref_value if np.isfinite(ref_value) else None
-    return [
-        MetricRecord(
-            name=NAME,
-            dimension=DIMENSION,
-            value=value,
-            direction="lower",
-            reference=ref,
-            details=details,
-        )
-    ]
+    ref = reference(lambda tl: _score(r, tl, max_gaps=max_gaps, seed=seed)[0], h)
+    return headline(NAME, DIMENSION, value, direction="lower", reference=ref, details=details)

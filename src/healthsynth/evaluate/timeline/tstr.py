@@ -48,6 +48,7 @@ from healthsynth.data import Dataset
 from healthsynth.errors import ParameterError
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.timeline._prepare import Timelines, prepared
+from healthsynth.evaluate.timeline._records import sides
 
 __all__ = ["INFO", "Task", "check_task", "compute", "default_task"]
 
@@ -246,6 +247,34 @@ class _Spec:
         return out
 
 
+def _design(
+    spec: _Spec, task: Task, sides: dict[str, Timelines]
+) -> tuple[dict[str, dict[str, int]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per side, the patient counts of :func:`outcome`, and the features and labels kept."""
+    groups = {}
+    data = {}
+    for role, tl in sides.items():
+        y, keep, counts = outcome(tl, task)
+        groups[role] = counts
+        data[role] = (spec.matrix(tl)[keep], y[keep].astype(int))
+    return groups, data
+
+
+def _predictions(
+    data: dict[str, tuple[np.ndarray, np.ndarray]], xh: np.ndarray, *, max_train: int, seed: int
+) -> dict[str, np.ndarray | None]:
+    """Holdout predictions of a model trained on the synthetic, then on the real patients."""
+    rng = np.random.default_rng(seed)
+    preds = {}
+    for role in ("synthetic", "real"):
+        x, y = data[role]
+        if len(y) > max_train:
+            pick = rng.choice(len(y), max_train, replace=False)
+            x, y = x[pick], y[pick]
+        preds[role] = _fit_predict(x, y, xh, seed=seed)
+    return preds
+
+
 def _fit_predict(
     x: np.ndarray, y: np.ndarray, x_test: np.ndarray, *, seed: int
 ) -> np.ndarray | None:
@@ -302,8 +331,7 @@ def compute(
     list of MetricRecord
         One ``timeline_tstr`` record (ROC AUC).
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     if h is None:
         return [
             not_applicable(
@@ -330,12 +358,7 @@ def compute(
             )
         ]
     spec = _Spec.learn(r)
-    groups = {}
-    data = {}
-    for role, tl in (("real", r), ("synthetic", s), ("holdout", h)):
-        y, keep, counts = outcome(tl, resolved)
-        groups[role] = counts
-        data[role] = (spec.matrix(tl)[keep], y[keep].astype(int))
+    groups, data = _design(spec, resolved, {"real": r, "synthetic": s, "holdout": h})
     details: dict[str, Any] = {
         "task": resolved.to_dict(),
         "patients": groups,
@@ -354,14 +377,7 @@ def compute(
                 details=details,
             )
         ]
-    rng = np.random.default_rng(seed)
-    preds = {}
-    for role in ("synthetic", "real"):
-        x, y = data[role]
-        if len(y) > max_train:
-            pick = rng.choice(len(y), max_train, replace=False)
-            x, y = x[pick], y[pick]
-        preds[role] = _fit_predict(x, y, xh, seed=seed)
+    preds = _predictions(data, xh, max_train=max_train, seed=seed)
     syn = preds["synthetic"]
     value = 0.5 if syn is None else float(roc_auc_score(yh, syn))
     ref = None if preds["real"] is None else float(roc_auc_score(yh, preds["real"]))

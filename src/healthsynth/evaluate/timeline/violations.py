@@ -51,7 +51,8 @@ import pandas as pd
 
 from healthsynth.data import Dataset
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
-from healthsynth.evaluate.timeline._prepare import Timelines, prepared
+from healthsynth.evaluate.timeline._prepare import Timelines
+from healthsynth.evaluate.timeline._records import sides
 
 __all__ = ["INFO", "KINDS", "check_events", "compute", "as_code_map"]
 
@@ -278,8 +279,7 @@ def compute(
     list of MetricRecord
         One overall ``timeline_violations`` record and one per checked kind.
     """
-    r, s, h = prepared(real), prepared(synthetic), prepared(holdout)
-    assert r is not None and s is not None
+    r, s, h = sides(real, synthetic, holdout)
     cmap = as_code_map(code_map)
     known = set(r.labels)
     structure = structure_of(r)

@@ -26,10 +26,8 @@ what it is given), keeping a saved endpoint only when it is on this machine.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,59 +36,29 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema, infer_schema
-from healthsynth.data._rows import row_keys
-from healthsynth.errors import (
-    BudgetError,
-    DataError,
-    LLMError,
-    ModelFolderError,
-    ParameterError,
-)
-from healthsynth.generators._base import Generator, as_rules, progress_bar, surrogate_ids, warn
-from healthsynth.generators._conditions import Condition, resolve_conditions
-from healthsynth.generators._folder import (
-    atomic_folder,
-    jsonable,
-    open_folder,
-    peak_rss_mb,
-    read_json,
-    runtime_info,
-    write_common,
-)
+from healthsynth.errors import DataError, ParameterError
+from healthsynth.generators._base import Generator, as_rules, warn
+from healthsynth.generators._conditions import resolve_conditions
+from healthsynth.generators._folder import peak_rss_mb, runtime_info
 from healthsynth.generators.prompted_llm._domains import (
     DEFAULT_WIDEN,
     as_code_map,
-    derived_items,
-    domains_from_dict,
-    observed_ranges,
     resolve_domains,
-    schema_domains,
-    shown_domains,
     with_domains,
 )
-from healthsynth.generators.prompted_llm._parse import parse_reply, valid_rows
-from healthsynth.generators.prompted_llm._prompts import (
-    OUTPUT,
-    PROMPTS,
-    column_lines,
-    condition_lines,
-    csv_text,
-    json_lines,
-    render,
-    row_schema,
+from healthsynth.generators.prompted_llm._persist import load_folder, save_folder, saved_params
+from healthsynth.generators.prompted_llm._prompts import json_lines
+from healthsynth.generators.prompted_llm._requests import build_request
+from healthsynth.generators.prompted_llm._sampling import sample_rows
+from healthsynth.generators.prompted_llm._settings import (
+    CALL_ONLY_SETTINGS,
+    DEFAULT_AUDIT_LOG,
+    check_endpoint,
+    check_settings,
+    client,
 )
 
 __all__ = ["CALL_ONLY_SETTINGS", "DEFAULT_AUDIT_LOG", "PromptedLLM"]
-
-_FORMAT_VERSION = 1
-#: where requests are logged unless ``audit_log`` says otherwise (relative to the working folder)
-DEFAULT_AUDIT_LOG = "healthsynth-llm-audit.jsonl"
-_DESCRIPTION = "Records of patients from a health study, one record per patient."
-#: rounds in a row without a single usable row before sampling gives up
-_EMPTY_ROUNDS = 3
-#: settings that decide where data go or what goes with them: taken from the call in use, never
-#: from a model folder (``endpoint`` is kept from a folder only when it is on this machine)
-CALL_ONLY_SETTINGS = ("endpoint", "allow_remote_phi", "api_key_env", "audit_log", "cache_dir")
 
 
 class PromptedLLM(Generator):
@@ -253,81 +221,13 @@ class PromptedLLM(Generator):
 
     # -- settings ------------------------------------------------------------------------------
     def _check_endpoint(self) -> None:
-        if self.endpoint:
-            return
-        fitted = getattr(self, "fitted_endpoint_", None)
-        if fitted:
-            from healthsynth.llm._gate import check_endpoint, redact_url
-
-            try:
-                check_endpoint(fitted)
-                why = "which is not this machine, and a model folder alone never sends data off it"
-            except ParameterError:
-                why = "which is not a plain URL without credentials, so it is never used"
-            raise ParameterError(
-                f"this model was fitted against {redact_url(fitted)}, {why}; give the endpoint "
-                "again (endpoint=..., --endpoint URL), with allow_remote_phi=True "
-                "(--allow-remote-phi) if your data governance allows it"
-            )
-        raise ParameterError(
-            "prompted-llm needs the LLM endpoint's base URL (endpoint=..., --endpoint URL)"
-        )
+        check_endpoint(self)
 
     def _check_settings(self, n_rows: int) -> None:
-        self._check_endpoint()
-        if not self.llm_model:
-            raise ParameterError("prompted-llm needs the model name (llm_model=..., --llm-model)")
-        if self.prompt not in PROMPTS:
-            raise ParameterError(f"prompt must be one of {', '.join(PROMPTS)}; got {self.prompt!r}")
-        for name in ("examples", "rows_per_request", "max_requests"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ParameterError(f"{name} must be a whole number >= 1; got {v!r}")
-        if self.max_tokens is not None and (
-            isinstance(self.max_tokens, bool)
-            or not isinstance(self.max_tokens, (int, np.integer))
-            or self.max_tokens < 16
-        ):
-            raise ParameterError(
-                f"max_tokens must be a whole number >= 16; got {self.max_tokens!r}"
-            )
-        if (
-            isinstance(self.temperature, bool)
-            or not isinstance(self.temperature, (int, float))
-            or not (0 <= self.temperature <= 2)
-        ):
-            raise ParameterError(f"temperature must be between 0 and 2; got {self.temperature!r}")
-        w = self.widen
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0 <= w <= 100):
-            raise ParameterError(f"widen must be a number from 0 to 100; got {w!r}")
-        for name in ("reveal_ranges", "allow_remote_phi"):
-            if not isinstance(getattr(self, name), bool):
-                raise ParameterError(f"{name} must be True or False; got {getattr(self, name)!r}")
-        if self.prompt != "zero-shot" and self.examples > n_rows:
-            raise ParameterError(
-                f"examples ({self.examples}) is more than the {n_rows} rows of the data; give "
-                f"--examples {n_rows} or fewer"
-            )
+        check_settings(self, n_rows)
 
     def _client(self) -> Any:
-        from healthsynth.llm import ChatClient
-
-        return ChatClient(
-            endpoint=str(self.endpoint),
-            model=str(self.llm_model),
-            api_key_env=self.api_key_env,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            concurrency=self.concurrency,
-            response_format=self.response_format,
-            send_seed=self.send_seed,
-            cache_dir=self.cache_dir,
-            audit_log=self.audit_log,
-            prices=self.prices,
-            budget_tokens=self.budget_tokens,
-            budget_usd=self.budget_usd,
-            allow_remote_phi=self.allow_remote_phi,
-        )
+        return client(self)
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(
@@ -385,7 +285,7 @@ class PromptedLLM(Generator):
             self.max_tokens or math.ceil(self.rows_per_request * chars / 1.5) + 128
         )
         try:
-            first, _ = self._request({}, np.random.default_rng(self.seed))
+            first, _ = build_request(self, {}, np.random.default_rng(self.seed))
             client.check_gate(first.real_rows, first.derived)
             client.check_budget_for(first)
             if self.check_model:
@@ -411,86 +311,6 @@ class PromptedLLM(Generator):
         }
         return self
 
-    # -- prompts -------------------------------------------------------------------------------
-    def _example_rows(self, conds: Mapping[str, Condition], rng: np.random.Generator) -> np.ndarray:
-        if self.prompt == "zero-shot":
-            return np.zeros(0, int)
-        real = self.real_
-        pool = np.ones(len(real), bool)
-        for name, cond in conds.items():
-            pool &= _meets(real[name], cond)
-        if not pool.any():
-            pool[:] = True  # no real row meets the conditions: show the population instead
-        idx = np.flatnonzero(pool)
-        if self.prompt == "cllm":
-            return np.sort(rng.choice(idx, size=min(self.examples, len(idx)), replace=False))
-        target = str(self.schema_.target)
-        labels = real[target].iloc[idx]
-        classes = [v for v in pd.unique(labels.dropna())]
-        per_class = max(1, self.examples // max(1, len(classes)))
-        chosen = []
-        for v in sorted(classes, key=str):
-            members = idx[(labels == v).to_numpy()]
-            chosen.append(rng.choice(members, size=min(per_class, len(members)), replace=False))
-        return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, int)
-
-    def _request(
-        self, conds: Mapping[str, Condition], rng: np.random.Generator
-    ) -> tuple[Any, np.ndarray]:
-        from healthsynth.llm import ChatRequest
-
-        reveal = bool(self.reveal_ranges)
-        schema = shown_domains(self.schema_, self.domains_, reveal_ranges=reveal)
-        idx = self._example_rows(conds, rng)
-        names = [c.name for c in schema.modelled]
-        observed = observed_ranges(self.real_, schema) if reveal else None
-        context: dict[str, Any] = {
-            "description": self.description or _DESCRIPTION,
-            "columns": column_lines(schema, self.column_descriptions, observed),
-            "names": names,
-            "n_rows": self.rows_per_request,
-            "conditions": condition_lines(conds, schema),
-        }
-        rows = self.real_.iloc[idx]
-        if self.prompt == "cllm":
-            context["examples"] = json_lines(rows)
-        elif self.prompt == "balanced":
-            target = str(schema.target)
-            context["target"] = target
-            context["header"] = ",".join(names)
-            context["groups"] = [
-                {"value": v, "csv": csv_text(g, names, header=True)}
-                for v, g in rows.groupby(target, sort=True, observed=True)
-            ]
-        user = render(PROMPTS[self.prompt], **context)
-        fmt = OUTPUT[self.prompt]
-        request = ChatRequest(
-            messages=[
-                {"role": "system", "content": render("system.j2")},
-                {"role": "user", "content": user},
-            ],
-            max_tokens=self.max_tokens_,
-            temperature=float(self.temperature),
-            seed=int(rng.integers(0, 2**31 - 1)),
-            json_schema=row_schema(schema, conds, self.rows_per_request) if fmt == "json" else None,
-            real_rows=len(idx),
-            columns=names if len(idx) else [],
-            schema_columns=names,
-            derived=derived_items(self.schema_, self.domains_, reveal_ranges=reveal),
-        )
-        return request, idx
-
-    def _repair(self, request: Any, reply_text: str, error: str) -> Any:
-        from dataclasses import replace
-
-        names = [c.name for c in self.schema_.modelled]
-        messages = [
-            *request.messages,
-            {"role": "assistant", "content": reply_text[:20000]},
-            {"role": "user", "content": render("repair.j2", error=error, names=names)},
-        ]
-        return replace(request, messages=messages, purpose="repair")
-
     # -- sample --------------------------------------------------------------------------------
     def sample(
         self,
@@ -509,208 +329,7 @@ class PromptedLLM(Generator):
         self._check_endpoint()
         conds = resolve_conditions(conditions, self.schema_)
         rng = np.random.default_rng(seed)  # None: fresh randomness, as every generator
-        started = time.perf_counter()
-        client = self._client()
-        fmt = OUTPUT[self.prompt]
-        names = [c.name for c in self.schema_.modelled]
-        stats: Counter[str] = Counter()
-        dropped: Counter[str] = Counter()
-        curation: Counter[str] = Counter()
-        curation_skipped: str | None = None
-        kept: list[pd.DataFrame] = []
-        have = 0
-        sent: set[int] = set()
-        real_keys: dict[tuple[Any, ...], int] = {}
-        for i, key in enumerate(row_keys(self.real_, self.schema_.modelled)):
-            real_keys.setdefault(key, i)
-        rate = 0.5  # usable rows per requested row, updated each round
-        stopped_by = "enough rows"
-        empty_rounds = 0
-        budget_message = ""
-        try:
-            with progress_bar(self.verbose) as bar:
-                task = bar.add_task("prompting", total=n) if self.verbose else None
-                while have < n:
-                    left = self.max_requests - stats["generation_requests"]
-                    if left <= 0:
-                        stopped_by = "max_requests"
-                        break
-                    want = math.ceil((n - have) / max(self.rows_per_request * rate, 1.0))
-                    k = int(min(left, max(1, want), 4 * self.concurrency))
-                    batch = [self._request(conds, rng) for _ in range(k)]
-                    replies = client.complete_all([r for r, _ in batch])
-                    stats["generation_requests"] += sum(r is not None for r in replies)
-                    found: list[pd.DataFrame] = []
-                    budget_hit = None
-                    for (request, idx), reply in zip(batch, replies, strict=True):
-                        if reply is None:
-                            continue
-                        if isinstance(reply, BudgetError):
-                            budget_hit = reply
-                            continue
-                        if isinstance(reply, BaseException):
-                            raise reply
-                        sent.update(int(i) for i in idx)
-                        parsed = parse_reply(
-                            reply.text, fmt=fmt, truncated=reply.truncated, columns=names
-                        )
-                        stats["truncated_replies"] += int(parsed.truncated)
-                        if parsed.malformed and fmt == "json" and budget_hit is None:
-                            stats["malformed_replies"] += 1
-                            stats["repairs_tried"] += 1
-                            try:
-                                again = client.complete(
-                                    self._repair(request, reply.text, parsed.error)
-                                )
-                            except BudgetError as e:
-                                budget_hit = e
-                            else:
-                                fixed = parse_reply(again.text, fmt=fmt, truncated=again.truncated)
-                                if not fixed.malformed:
-                                    stats["repairs_ok"] += 1
-                                    parsed = fixed
-                        elif parsed.malformed:
-                            stats["malformed_replies"] += 1
-                        stats["rows_parsed"] += len(parsed.rows)
-                        rows, why = valid_rows(parsed.rows, self.schema_)
-                        dropped.update(why)
-                        found.append(rows)
-                    new = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
-                    if len(new):
-                        new = self._screen(new, conds, real_keys, sent, stats)
-                    if len(new) and self.curate:
-                        from healthsynth.generators.prompted_llm._curate import curate
-
-                        cur = curate(
-                            real=self.real_,
-                            synthetic=new,
-                            schema=self.schema_,
-                            seed=int(rng.integers(0, 2**31 - 1)),
-                        )
-                        curation.update(cur.counts())
-                        curation_skipped = cur.skipped
-                        new = new.loc[cur.keep].reset_index(drop=True)
-                    asked = k * self.rows_per_request
-                    rate = max(0.05, len(new) / asked) if asked else rate
-                    if len(new):
-                        kept.append(new)
-                        stats["rows_kept"] += len(new)
-                        have += len(new)
-                        empty_rounds = 0
-                        if task is not None:
-                            bar.update(task, completed=min(have, n))
-                    else:
-                        empty_rounds += 1
-                    if budget_hit is not None:
-                        stopped_by = "budget"
-                        budget_message = str(budget_hit)
-                        break
-                    if empty_rounds >= _EMPTY_ROUNDS:
-                        stopped_by = "no usable rows"
-                        break
-        finally:
-            client.close()
-        out = pd.concat(kept, ignore_index=True).head(n) if kept else pd.DataFrame()
-        record: dict[str, Any] = {
-            "generator": self.name,
-            "prompt": self.prompt,
-            "rows_requested": n,
-            "rows_returned": int(len(out)),
-            "rows_kept": stats["rows_kept"],
-            "stopped_by": stopped_by,
-            "rows_parsed": stats["rows_parsed"],
-            "rows_invalid": int(sum(dropped.values())),
-            "invalid_reasons": dict(dropped.most_common(10)),
-            "rows_out_of_domain": int(
-                sum(v for k, v in dropped.items() if k.endswith(" out of domain"))
-            ),
-            "domains": {k: d.to_dict() for k, d in self.domains_.items()},
-            "reveal_ranges": bool(self.reveal_ranges),
-            "malformed_replies": stats["malformed_replies"],
-            "truncated_replies": stats["truncated_replies"],
-            "repairs_tried": stats["repairs_tried"],
-            "repairs_ok": stats["repairs_ok"],
-            "off_condition": stats["off_condition"],
-            "rule_violations": stats["rule_violations"],
-            "copies_of_examples": stats["copies_of_examples"],
-            "copies_of_training": stats["copies_of_training"],
-            "curation": {
-                **{g: curation.get(g, 0) for g in ("easy", "ambiguous", "hard", "unchecked")},
-                "skipped": curation_skipped if self.curate else "curate=False",
-            },
-            "generation_requests": stats["generation_requests"],
-            "examples_sent": len(sent),
-            "example_rows": sorted(sent),
-            "endpoint": self.endpoint,
-            "allow_remote_phi": bool(self.allow_remote_phi),
-            "audit_log": None if self.audit_log is None else str(Path(self.audit_log).resolve()),
-            "seconds": round(time.perf_counter() - started, 3),
-            **client.usage.to_record(),
-        }
-        self.sampling_record_ = record
-        if stopped_by == "no usable rows" and not len(out):
-            raise LLMError(
-                f"the LLM's replies held no usable row in {_EMPTY_ROUNDS} rounds of requests "
-                f"({record['rows_parsed']} rows parsed, {record['rows_invalid']} outside the "
-                f"schema, {record['malformed_replies']} unreadable replies); try another model, "
-                "--response-format json_schema, or fewer --rows-per-request"
-            )
-        if stopped_by == "budget" and not len(out):
-            raise BudgetError(f"no usable row was generated before {budget_message}")
-        if len(out) < n:
-            reason = {
-                "budget": budget_message if stopped_by == "budget" else "",
-                "max_requests": f"the limit of {self.max_requests} requests was reached",
-                "no usable rows": f"the last {_EMPTY_ROUNDS} rounds gave no usable row",
-            }[stopped_by]
-            warn(f"prompted-llm returned {len(out)} of the {n} rows asked for: {reason}")
-        return self._finish(out)
-
-    def _screen(
-        self,
-        rows: pd.DataFrame,
-        conds: Mapping[str, Condition],
-        real_keys: dict[tuple[Any, ...], int],
-        sent: set[int],
-        stats: Counter[str],
-    ) -> pd.DataFrame:
-        """Drop rows off the conditions, against the rules, or copying a real row."""
-        ok = np.ones(len(rows), bool)
-        for name, cond in conds.items():
-            ok &= _meets(rows[name], cond)
-        stats["off_condition"] += int((~ok).sum())
-        if self.rules_ is not None:
-            bad = self.rules_.violations(rows).to_numpy().any(axis=1) & ok
-            stats["rule_violations"] += int(bad.sum())
-            ok &= ~bad
-        for i, key in enumerate(row_keys(rows, self.schema_.modelled)):
-            if ok[i] and key in real_keys:
-                ok[i] = False
-                if real_keys[key] in sent:
-                    stats["copies_of_examples"] += 1
-                else:
-                    stats["copies_of_training"] += 1
-        return rows.loc[ok].reset_index(drop=True)
-
-    def _finish(self, df: pd.DataFrame) -> pd.DataFrame:
-        out: dict[str, Any] = {}
-        for c in self.schema_.columns:
-            if c.kind == "text":
-                continue
-            if c.kind == "identifier":
-                out[c.name] = surrogate_ids(c.dtype, 0, len(df))
-            elif c.name in df:
-                out[c.name] = df[c.name].to_numpy()
-            else:
-                out[c.name] = pd.Series([None] * len(df), dtype=object).to_numpy()
-        result = pd.DataFrame(out)
-        for c in self.schema_.modelled:
-            if c.dtype and not result[c.name].isna().any() and len(result):
-                try:
-                    result[c.name] = result[c.name].astype(c.dtype)
-                except (TypeError, ValueError):
-                    pass
-        return result
+        return sample_rows(self, n, conds, rng)
 
     def sample_to_file(
         self,
@@ -754,26 +373,7 @@ class PromptedLLM(Generator):
     def save(self, path: str | Path) -> Path:
         """Write the model folder: settings, schema, the real rows (Parquet) and the rules."""
         self._check_fitted()
-        path = Path(path)
-        with atomic_folder(path) as tmp:
-            (tmp / "model").mkdir()
-            self.real_.to_parquet(tmp / "model" / "real.parquet", index=False)
-            state: dict[str, Any] = {
-                "max_tokens": self.max_tokens_,
-                "domains": {k: d.to_dict() for k, d in self.domains_.items()},
-            }
-            if self.rules_ is not None:
-                state["rules"] = self.rules_.to_dict()
-            (tmp / "model" / "state.json").write_text(json.dumps(state), encoding="utf-8")
-            write_common(
-                tmp,
-                name=self.name,
-                format_version=_FORMAT_VERSION,
-                params=self._saved_params(),
-                schema=self.schema_,
-                training=self.training_record_,
-            )
-        return path
+        return save_folder(self, Path(path))
 
     @classmethod
     def load(
@@ -811,88 +411,16 @@ class PromptedLLM(Generator):
         trust_pickle
             Unused: this folder holds no pickle.
         """
-        folder, _, schema, params = open_folder(
-            path, name=cls.name, format_version=_FORMAT_VERSION, param_names=cls._param_names()
+        return load_folder(
+            cls,
+            path,
+            endpoint=endpoint,
+            allow_remote_phi=allow_remote_phi,
+            api_key_env=api_key_env,
+            audit_log=audit_log,
+            cache_dir=cache_dir,
         )
-        stored = params.get("endpoint")
-        for key in CALL_ONLY_SETTINGS:
-            params.pop(key, None)
-        try:
-            self = cls(
-                **params,
-                endpoint=endpoint,
-                allow_remote_phi=allow_remote_phi,
-                api_key_env=api_key_env,
-                audit_log=audit_log,
-                cache_dir=cache_dir,
-            )
-        except TypeError as e:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: its settings do not fit prompted-llm ({e})"
-            ) from None
-        if endpoint is None and isinstance(stored, str) and stored:
-            if _is_local(stored):
-                self.endpoint = stored
-            else:
-                self.fitted_endpoint_ = stored
-        try:
-            real = pd.read_parquet(folder / "model" / "real.parquet")
-        except (OSError, ValueError) as e:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: model/real.parquet cannot be read ({e})"
-            ) from None
-        missing = [c.name for c in schema.modelled if c.name not in real]
-        if missing:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: model/real.parquet lacks {', '.join(missing)}"
-            )
-        state = read_json(folder / "model" / "state.json", folder)
-        self.real_ = real
-        self.max_tokens_ = int(state.get("max_tokens", 1024))
-        self.rules_ = None
-        if state.get("rules"):
-            from healthsynth.knowledge import RuleSet
-
-            self.rules_ = RuleSet.from_dict(state["rules"])
-        try:
-            self.domains_ = (
-                domains_from_dict(state["domains"], schema)
-                if isinstance(state.get("domains"), dict)
-                else schema_domains(schema)
-            )
-        except ParameterError as e:
-            raise ModelFolderError(f"model folder {folder} is corrupted: {e}") from None
-        self.schema_ = with_domains(schema, self.domains_)
-        self.training_record_ = read_json(folder / "training.json", folder)
-        return self
 
     def _saved_params(self) -> dict[str, Any]:
         """The settings as JSON (a code mapping by its name, dates as ISO text)."""
-        params = self.get_params()
-        cmap = params.get("code_map")
-        if cmap is not None and not isinstance(cmap, (str, Path)):
-            params["code_map"] = getattr(cmap, "name", str(cmap))
-        if params.get("domains") is not None:
-            params["domains"] = {
-                str(k): [v.isoformat() if hasattr(v, "isoformat") else v for v in pair]
-                for k, pair in dict(params["domains"]).items()
-            }
-        return dict(jsonable(params))
-
-
-def _is_local(url: str) -> bool:
-    from healthsynth.llm import is_local_endpoint
-
-    try:
-        return is_local_endpoint(url)
-    except ParameterError:
-        return False  # a URL the gate refuses is never used
-
-
-def _meets(s: pd.Series, cond: Condition) -> np.ndarray:
-    if cond.values is not None:
-        wanted = {str(v) for v in cond.values}
-        return s.map(lambda v: any(v == w for w in cond.values) or str(v) in wanted).to_numpy(bool)
-    x = pd.to_numeric(s, errors="coerce").to_numpy(float)
-    with np.errstate(invalid="ignore"):
-        return (x >= cond.low) & (x <= cond.high)
+        return saved_params(self)

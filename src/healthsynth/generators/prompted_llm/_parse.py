@@ -11,7 +11,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +162,10 @@ def _fields(line: str) -> list[str]:
         return []
 
 
+#: marks rows of a column that break a check (a mask) with the reason
+_Fail = Callable[[np.ndarray, str], None]
+
+
 def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Counter[str]]:
     """The rows that fit ``schema``'s modelled columns, converted to their types.
 
@@ -201,42 +205,11 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
         if c.missing_rate == 0.0:
             fail(absent, f"missing {c.name}")
         if c.kind in ("numeric", "integer"):
-            num = pd.to_numeric(s.map(_number), errors="coerce")
-            fail(num.isna().to_numpy() & ~absent, f"{c.name} not a number")
-            x = num.to_numpy(float)
-            if c.kind == "integer" or c.precision == 0:
-                whole = np.isnan(x) | np.isclose(x, np.round(x), rtol=0, atol=1e-9)
-                fail(~whole, f"{c.name} not a whole number")
-                x = np.round(x)
-            elif c.precision is not None:
-                x = np.round(x, c.precision)
-            with np.errstate(invalid="ignore"):
-                if c.minimum is not None:
-                    fail(x < float(c.minimum) - 1e-9, f"{c.name} out of domain")
-                if c.maximum is not None:
-                    fail(x > float(c.maximum) + 1e-9, f"{c.name} out of domain")
-            out[c.name] = pd.Series(x)
+            out[c.name] = _numbers(c, s, absent, fail)
         elif c.kind in ("categorical", "boolean"):
-            cats = list(c.categories or ())
-            lookup = _category_lookup(cats, boolean=c.kind == "boolean")
-            mapped = s.map(
-                lambda v, lookup=lookup: lookup.get(_key(v), _UNKNOWN) if v is not None else None
-            )
-            fail(mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool), f"{c.name} not a category")
-            out[c.name] = mapped.map(lambda v: None if v is _UNKNOWN else v)
+            out[c.name] = _categories(c, s, fail)
         elif c.kind == "datetime":
-            # every value on its own format, compared in UTC; back in the column's own zone
-            t = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
-            fail(t.isna().to_numpy() & ~absent, f"{c.name} not a date")
-            zone = None
-            for bound, too_far in ((c.minimum, t.lt), (c.maximum, t.gt)):
-                if bound is None:
-                    continue
-                b = pd.Timestamp(bound)
-                zone = zone or b.tz
-                b = b.tz_localize("UTC") if b.tz is None else b.tz_convert("UTC")
-                fail(too_far(b).to_numpy(bool), f"{c.name} out of domain")
-            out[c.name] = t.dt.tz_convert(zone) if zone is not None else t.dt.tz_localize(None)
+            out[c.name] = _dates(c, s, absent, fail)
         else:
             out[c.name] = s
     for why in reasons[~ok]:
@@ -253,6 +226,52 @@ def valid_rows(rows: Sequence[Any], schema: Schema) -> tuple[pd.DataFrame, Count
             except (TypeError, ValueError):
                 pass
     return df, dropped
+
+
+def _numbers(c: Any, s: pd.Series, absent: np.ndarray, fail: _Fail) -> pd.Series:
+    """A numeric or whole-number column's values, failing rows off its type or domain."""
+    num = pd.to_numeric(s.map(_number), errors="coerce")
+    fail(num.isna().to_numpy() & ~absent, f"{c.name} not a number")
+    x = num.to_numpy(float)
+    if c.kind == "integer" or c.precision == 0:
+        whole = np.isnan(x) | np.isclose(x, np.round(x), rtol=0, atol=1e-9)
+        fail(~whole, f"{c.name} not a whole number")
+        x = np.round(x)
+    elif c.precision is not None:
+        x = np.round(x, c.precision)
+    with np.errstate(invalid="ignore"):
+        if c.minimum is not None:
+            fail(x < float(c.minimum) - 1e-9, f"{c.name} out of domain")
+        if c.maximum is not None:
+            fail(x > float(c.maximum) + 1e-9, f"{c.name} out of domain")
+    return pd.Series(x)
+
+
+def _categories(c: Any, s: pd.Series, fail: _Fail) -> pd.Series:
+    """A categorical or boolean column's values, failing rows off its categories."""
+    cats = list(c.categories or ())
+    lookup = _category_lookup(cats, boolean=c.kind == "boolean")
+    mapped = s.map(
+        lambda v, lookup=lookup: lookup.get(_key(v), _UNKNOWN) if v is not None else None
+    )
+    fail(mapped.map(lambda v: v is _UNKNOWN).to_numpy(bool), f"{c.name} not a category")
+    return mapped.map(lambda v: None if v is _UNKNOWN else v)
+
+
+def _dates(c: Any, s: pd.Series, absent: np.ndarray, fail: _Fail) -> pd.Series:
+    """A date column's values, failing rows that are not dates or off its domain."""
+    # every value on its own format, compared in UTC; back in the column's own zone
+    t = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+    fail(t.isna().to_numpy() & ~absent, f"{c.name} not a date")
+    zone = None
+    for bound, too_far in ((c.minimum, t.lt), (c.maximum, t.gt)):
+        if bound is None:
+            continue
+        b = pd.Timestamp(bound)
+        zone = zone or b.tz
+        b = b.tz_localize("UTC") if b.tz is None else b.tz_convert("UTC")
+        fail(too_far(b).to_numpy(bool), f"{c.name} out of domain")
+    return t.dt.tz_convert(zone) if zone is not None else t.dt.tz_localize(None)
 
 
 _NULLS = {"", "na", "nan", "null", "none", "n/a", "missing", "?"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.tabular_lm._checks import MIN_ROWS, check_data, validate_params
 from healthsynth.generators.tabular_lm._codec import TableCodec
 from healthsynth.generators.tabular_lm._sampling import sample_rows
+from healthsynth.generators.tabular_lm._training import dp_budget, fit_slots, fit_text, schedule
 
 __all__ = ["MIN_ROWS", "TabularLM"]
 
@@ -191,7 +191,7 @@ class TabularLM(Generator):
         started = time.perf_counter()
         cpu0 = time.process_time()
         schema = check_data(data, schema)
-        budget = self._budget(len(data))
+        budget = dp_budget(self, len(data))
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(data))
         # at least 40 validation rows (at most a quarter of the data): early stopping on fewer
@@ -221,14 +221,14 @@ class TabularLM(Generator):
             RuleDecoder(self.rules_, codec)  # refuses rules it cannot enforce, before training
 
         n_train = len(train_df)
-        batch_size, epochs, lr = self._schedule(n_train, budget)
+        batch_size, epochs, lr = schedule(self, n_train, budget)
         dropout = self.dropout if self.dropout is not None else (0.2 if n_train < 1000 else 0.1)
         if self.base_model is None:
-            record = self._fit_slots(
-                train_df, val_df, rng, epochs, batch_size, lr, dropout, budget=budget
+            record = fit_slots(
+                self, train_df, val_df, rng, epochs, batch_size, lr, dropout, budget=budget
             )
         else:
-            record = self._fit_text(train_df, val_df, batch_size, lr)
+            record = fit_text(self, train_df, val_df, batch_size, lr)
         self.training_record_ = {
             **record,
             "generator": self.name,
@@ -247,173 +247,6 @@ class TabularLM(Generator):
             **fit_resources(started, cpu0),
         }
         return self
-
-    def _budget(self, n_rows: int) -> Any:
-        """The differential-privacy budget asked for (None: none), checked before any work."""
-        from healthsynth.generators._lm._dp import check_budget
-
-        budget = check_budget(
-            epsilon=self.dp_epsilon,
-            delta=self.dp_delta,
-            max_grad_norm=self.dp_max_grad_norm,
-            accountant=self.dp_accountant,
-            n_examples=n_rows,
-            unit="rows",
-        )
-        if budget is not None and self.base_model is not None:
-            raise ParameterError(
-                "differential privacy (dp_epsilon) trains the from-scratch model only; leave "
-                "out base_model or dp_epsilon"
-            )
-        return budget
-
-    def _schedule(self, n_train: int, budget: Any) -> tuple[int, int, float]:
-        """Batch size, epochs and learning rate: the settings, else chosen from the rows.
-
-        Without DP: about 3,000 steps (8–300 epochs; early stopping usually ends sooner).
-        With DP-SGD: large Poisson batches and few steps
-        (:func:`healthsynth.generators._lm._dp.dp_schedule`).
-        """
-        if budget is None:
-            batch_size = self.batch_size or int(np.clip(n_train // 16, 16, 256))
-            steps_per_epoch = math.ceil(n_train / batch_size)
-            epochs = self.epochs or int(np.clip(math.ceil(3000 / steps_per_epoch), 8, 300))
-            lr = self.learning_rate or (2e-3 if self.base_model is None else 1e-4)
-            return batch_size, epochs, lr
-        from healthsynth.generators._lm._dp import DP_LEARNING_RATE, dp_schedule
-
-        batch_size, epochs = dp_schedule(n_train, self.batch_size, self.epochs)
-        return batch_size, epochs, self.learning_rate or DP_LEARNING_RATE
-
-    def _settings(self, epochs: int, lr: float, *, weight_decay: float, label: str) -> Any:
-        from healthsynth.generators._lm._train import TrainSettings
-
-        return TrainSettings(
-            epochs=epochs,
-            learning_rate=lr,
-            weight_decay=weight_decay,
-            patience=self.patience,
-            max_time=self.max_time,
-            seed=self.seed,
-            label=label,
-        )
-
-    def _checkpoint(self) -> Any:
-        """Which weights training ends with: the best by validation loss, or the last."""
-        if self.early_stopping:
-            return None  # the loop's default, BestValidationLoss
-        from healthsynth.generators._lm._train import LastWeights
-
-        return LastWeights()
-
-    def _checks(self, train_df: pd.DataFrame, val_df: pd.DataFrame) -> list[Any]:
-        """The privacy-aware stop, when asked for."""
-        if not self.privacy_stop:
-            return []
-        from healthsynth.generators._lm._train import PeriodicCheck
-        from healthsynth.generators.tabular_lm._privacy import privacy_check
-
-        def sample(model: Any, n: int, seed: int) -> pd.DataFrame:
-            return sample_rows(self, n, {}, seed=seed)  # model is self.model_, being trained
-
-        check = privacy_check(sample, self.schema_, train_df, val_df, seed=self.seed)
-        return [PeriodicCheck("privacy", self.privacy_every, check)]
-
-    def _fit_slots(
-        self,
-        train_df: pd.DataFrame,
-        val_df: pd.DataFrame,
-        rng: np.random.Generator,
-        epochs: int,
-        batch_size: int,
-        lr: float,
-        dropout: float,
-        *,
-        budget: Any = None,
-    ) -> dict[str, Any]:
-        """Train the from-scratch GPT on slot tokens (with DP-SGD under a ``budget``)."""
-        from healthsynth.generators._lm._fit import check_fit_memory, fit_model
-        from healthsynth.generators._lm._threads import choose_threads
-        from healthsynth.generators.tabular_lm._slot_model import TableObjective, build_model
-
-        codec = self.codec_
-        check_fit_memory(
-            batch=batch_size,
-            tokens=codec.n_slots + 1,
-            n_head=self.n_head,
-            n_layer=self.n_layer,
-            what=(
-                f"the table has {len(self.schema_.modelled):,} modelled columns, "
-                f"{codec.n_slots + 1:,} tokens per row"
-            ),
-            fix="model fewer columns (drop or combine some), or give a smaller batch_size",
-        )
-        objective = TableObjective(
-            codec,
-            codec.encode(train_df, rng),
-            codec.encode(val_df, rng),
-            batch_size=batch_size,
-            perm_prob=self.perm_prob,
-            target_share=self.target_share,
-        )
-        self.model_: Any = build_model(
-            codec,
-            n_embd=self.n_embd,
-            n_layer=self.n_layer,
-            n_head=self.n_head,
-            dropout=dropout,
-            seed=self.seed,
-        )
-        work = self.model_.n_parameters() * batch_size * codec.n_slots
-        settings = self._settings(epochs, lr, weight_decay=0.01, label="training")
-        if budget is not None:
-            from healthsynth.generators._lm._dp import OUTSIDE_GUARANTEE, fit_private
-
-            return fit_private(
-                self.model_,
-                objective,
-                settings,
-                budget=budget,
-                batch=batch_size,
-                threads=choose_threads(requested=self.threads, work=work),
-                verbose=self.verbose,
-                outside=OUTSIDE_GUARANTEE[self.name],
-            )
-        return fit_model(
-            self.model_,
-            objective,
-            settings,
-            threads=choose_threads(requested=self.threads, work=work),
-            verbose=self.verbose,
-            checks=self._checks(train_df, val_df),
-            checkpoint=self._checkpoint(),
-        )
-
-    def _fit_text(
-        self, train_df: pd.DataFrame, val_df: pd.DataFrame, batch_size: int, lr: float
-    ) -> dict[str, Any]:
-        """Fine-tune the pretrained ``base_model`` on rows written as text."""
-        from healthsynth.generators._lm._fit import fit_model
-        from healthsynth.generators._lm._threads import choose_threads
-        from healthsynth.generators.tabular_lm._text import TextLM, TextObjective
-
-        self.text_ = TextLM.from_base(Path(str(self.base_model)), self.codec_, self.schema_)
-        self.model_ = self.text_.model
-        batch = self.batch_size or 8
-        objective = TextObjective(
-            self.text_, train_df, val_df, batch_size=batch, perm_prob=self.perm_prob
-        )
-        n_params = sum(p.numel() for p in self.model_.parameters())
-        record = fit_model(
-            self.model_,
-            objective,
-            self._settings(self.epochs or 3, lr, weight_decay=0.0, label="fine-tuning"),
-            threads=choose_threads(requested=self.threads, work=n_params * batch * 32),
-            verbose=self.verbose,
-            checks=self._checks(train_df, val_df),
-            checkpoint=self._checkpoint(),
-        )
-        return {**record, "encoding": "text"}
 
     # -- sample -------------------------------------------------------------------------------
     def sample(
