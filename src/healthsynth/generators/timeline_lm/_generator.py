@@ -22,9 +22,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from healthsynth.data import Dataset, neutralise_formulas
-from healthsynth.data._io import atomic_folder as data_atomic_folder
-from healthsynth.errors import ConditionError, ModelFolderError, ParameterError
+from healthsynth.data import Dataset
+from healthsynth.errors import ConditionError, ModelFolderError
 from healthsynth.generators._base import Generator, warn
 from healthsynth.generators._folder import check_folder_names
 from healthsynth.generators._lm._fit import fit_resources
@@ -312,52 +311,9 @@ class TimelineLM(Generator):
 
         Under DP-SGD (``private``) every patient trains: there is no validation split.
         """
-        from healthsynth.generators.timeline_lm._objective import TimelineObjective, Timelines
+        from healthsynth.generators.timeline_lm._training import encode
 
-        codec = TimelineCodec.fit(
-            data,
-            n_bins=self.n_bins,
-            n_sub_bins=self.n_sub_bins,
-            max_discrete=self.max_discrete,
-            max_flags=self.max_flags,
-            max_tokens=self.max_tokens,
-            joint_values=self.joint_values,
-            time_context=self.time_context,
-        )
-        rng = np.random.default_rng(self.seed)
-        static, toks, states, phases, cut = codec.encode_timelines(data, rng)
-        static = codec.hide_flags(static, rng)
-        n = len(toks)
-        perm = rng.permutation(n)
-        n_val = 0 if private else int(min(max(self.validation_fraction * n, 10), n // 4))
-        val_idx, train_idx = perm[:n_val], perm[n_val:]
-        self.validation_patients_ = np.sort(val_idx)  # positions in the patients table
-
-        def part(idx: np.ndarray) -> Timelines:
-            return Timelines(
-                static[idx],
-                [toks[i] for i in idx],
-                [states[i] for i in idx],
-                [phases[i] for i in idx],
-            )
-
-        objective = TimelineObjective(
-            codec,
-            part(train_idx),
-            part(val_idx),
-            token_budget=self.token_budget,
-            perm_prob=float(self.perm_prob),
-        )
-        lengths = np.array([len(t) for t in toks])
-        info = {
-            "n_patients": int(n),
-            "n_train_patients": int(len(train_idx)),
-            "n_validation_patients": int(n_val),
-            "timelines_cut": int(cut),
-            "tokens_per_patient_mean": round(float(lengths.mean()), 2),
-            "tokens_per_patient_max": int(lengths.max()),
-        }
-        return codec, objective, info
+        return encode(self, data, private=private)
 
     # -- sample ---------------------------------------------------------------------------
     def sample(
@@ -472,49 +428,19 @@ class TimelineLM(Generator):
         formats are written from the whole sample. The folder appears only when complete.
         ``csv_safe`` defuses text cells a spreadsheet would run as a formula (``fmt="csv"``).
         """
-        from healthsynth.data import export_dataset_as
+        from healthsynth.generators.timeline_lm._files import write_sample_folder
 
         self._check_fitted()
-        formats = ("csv", "parquet", "omop", "meds", "fhir")
-        if fmt not in formats:
-            raise ParameterError(f"format '{fmt}' is not one of {', '.join(formats)}")
-        n = self._check_n(n, "patients")
-        seeds = self._block_seeds(n, seed, block_size)
-        with data_atomic_folder(
+        return write_sample_folder(
+            self,
+            n,
             folder,
-            action="write the synthetic patients",
-            kind="timelines sample",
-        ) as tmp:
-            if fmt in ("csv", "parquet"):
-                done = 0
-                for i, block_seed in enumerate(seeds):
-                    m = min(block_size, n - done)
-                    if m <= 0:
-                        break
-                    ds = self.sample(m, conditions=conditions, seed=block_seed, id_start=done)
-                    for name, df in ds.tables.items():
-                        path = tmp / f"{name}.{fmt}"
-                        if fmt == "csv":
-                            if csv_safe:
-                                df = neutralise_formulas(df)
-                            df.to_csv(path, mode="a" if i else "w", header=(i == 0), index=False)
-                        else:
-                            df.to_parquet(tmp / f"{name}.part{i:05d}.parquet", index=False)
-                    done += m
-                if fmt == "parquet":
-                    _merge_parquet_parts(tmp)
-            else:
-                ds = self.sample(n, conditions=conditions, seed=seeds[0])
-                export_dataset_as(
-                    ds,
-                    tmp / "export",
-                    fmt=fmt,  # type: ignore[arg-type]
-                    code_map=self.code_map_,
-                )
-                for child in (tmp / "export").iterdir():
-                    child.rename(tmp / child.name)
-                (tmp / "export").rmdir()
-        return Path(folder)
+            fmt=fmt,
+            conditions=conditions,
+            seed=seed,
+            block_size=block_size,
+            csv_safe=csv_safe,
+        )
 
     # -- model folders --------------------------------------------------------------------
     def _save_state(self, folder: Path) -> dict[str, Any]:
@@ -562,20 +488,3 @@ class TimelineLM(Generator):
         self.model_ = load_numpy(folder / "model", owner=folder, vocab_size=self.codec_.vocab_size)
         self.schema_ = self.codec_.static_schema
         self.sampler_ = None
-
-
-def _merge_parquet_parts(folder: Path) -> None:
-    import pyarrow.parquet as pq
-
-    names = sorted({p.name.split(".part")[0] for p in folder.glob("*.part*.parquet")})
-    for name in names:
-        parts = sorted(folder.glob(f"{name}.part*.parquet"))
-        writer = None
-        for part in parts:
-            table = pq.read_table(part)
-            if writer is None:
-                writer = pq.ParquetWriter(folder / f"{name}.parquet", table.schema)
-            writer.write_table(table.cast(writer.schema))
-            part.unlink()
-        if writer is not None:
-            writer.close()
