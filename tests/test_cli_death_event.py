@@ -65,9 +65,20 @@ def test_bad_death_event_is_one_sentence(cohort, tmp_path):
 
 def test_structure_flags(cohort, tmp_path):
     model = tmp_path / "loose"
-    _run(_fit(cohort, model, "--no-learn-structure", "--epochs", "1", "--joint-values"))
+    _run(
+        _fit(
+            cohort,
+            model,
+            "--no-learn-structure",
+            "--epochs",
+            "1",
+            "--joint-values",
+            "--no-time-context",
+        )
+    )
     meta = json.loads((model / "generator.json").read_text())
     assert meta["codec"]["joint_values"] is True
+    assert meta["params"]["time_context"] is False and not meta["codec"].get("time_context")
     # the death event (MEDS_DEATH is not used here: none was named) is not learned either
     assert meta["structure"] == {
         "always": [],

@@ -350,6 +350,57 @@ def test_fit_records_the_thread_choice(pima_model):
     assert isinstance(rec["torch_threads_changes"], list)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_decoder_chunks_threads_and_compaction_keep_every_rows_state(workers):
+    """600 rows (chunks of 256, then halves), some finishing, compacted in place."""
+    model = _gpt(seed=5)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 50, (600, 12))
+    with torch.no_grad():
+        full = model(torch.from_numpy(ids), torch.from_numpy(ids)).numpy()
+    dec = NumpyGPT.from_torch(model).decoder(600, 16, workers=workers)
+    h = dec.step(ids[:, :4], ids[:, :4])
+    assert np.allclose(dec.logits(h, 0, 50), full[:, 3], atol=1e-4)
+    live = np.arange(600)  # the original row of each live row
+    where = None  # its place in the buffer (None: in order)
+    for t, keep_share in zip(range(4, 12), (0.9, 0.5, 1.0, 0.3, 0.8, 0.2, 0.6, 1.0), strict=True):
+        h = dec.step(ids[live, t : t + 1], ids[live, t : t + 1], rows=where)
+        assert np.allclose(dec.logits(h, 0, 50), full[live, t], atol=1e-4)
+        keep = np.sort(rng.choice(len(live), max(1, int(keep_share * len(live))), replace=False))
+        live = live[keep]
+        where = dec.select((np.arange(dec.rows) if where is None else where)[keep])
+        assert dec.rows == len(live)
+        if where is not None:  # a place for each live row, each place once
+            assert sorted(where.tolist()) == list(range(len(live)))
+    assert len(live) < 30  # the last steps ran as one chunk
+
+
+def test_decoding_threads_give_the_same_arrays():
+    gpt = NumpyGPT.from_torch(_gpt(seed=6))
+    ids = np.random.default_rng(1).integers(0, 50, (700, 6))
+    out = []
+    for workers in (1, 2):
+        dec = gpt.decoder(700, 8, workers=workers)
+        out.append([dec.step(ids[:, :3], None)] + [dec.step(ids[:, t : t + 1], None) for t in (3, 4, 5)])
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_allocator_keeps_freed_memory_on_glibc_unless_told_not_to():
+    code = (
+        "from healthsynth.generators._lm._alloc import keep_freed_memory as k\n"
+        "print(k(), k())\n"
+    )
+    run = lambda env: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    import os
+
+    glibc = sys.platform.startswith("linux") and bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    assert run(dict(os.environ)) == [str(glibc)] * 2
+    assert run({**os.environ, "HEALTHSYNTH_MALLOC_TUNING": "0"}) == ["False", "False"]
+
+
 def test_rows_do_not_depend_on_the_number_of_sampling_threads(pima_model):
     import copy
 

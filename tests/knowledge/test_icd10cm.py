@@ -148,3 +148,38 @@ def test_optional_rules_and_names():
 def test_unknown_group():
     with pytest.raises(ParameterError, match="known groups: female, male"):
         group_prefixes("elderly")
+
+
+def test_the_shipped_expansion_is_the_code_systems_own() -> None:
+    """``icd10cm_groups.json`` equals a fresh expansion through simple_icd_10_cm.
+
+    If this fails after an upgrade of simple_icd_10_cm, rewrite the file with
+    ``python -m healthsynth.knowledge._icd10cm`` and review the change.
+    """
+    import json
+    from importlib import resources
+
+    from healthsynth.knowledge._icd10cm import GROUPS_FILE, expand_groups
+
+    shipped = json.loads(
+        resources.files("healthsynth.knowledge").joinpath(GROUPS_FILE).read_text("utf-8")
+    )
+    fresh = expand_groups()
+    assert shipped["groups"] == fresh["groups"]
+    assert set(shipped["groups"]) == set(CODE_GROUPS)
+    for group in CODE_GROUPS:
+        assert group_prefixes(group) == tuple(fresh["groups"][group])
+
+
+def test_sampling_side_lookups_do_not_parse_the_code_system() -> None:
+    """group_prefixes reads the shipped file: simple_icd_10_cm is not imported for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from healthsynth.knowledge import group_prefixes\n"
+        "assert group_prefixes('female')[:2] == ('C51', 'C52')\n"
+        "assert 'simple_icd_10_cm' not in sys.modules, 'imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

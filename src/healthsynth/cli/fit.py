@@ -52,6 +52,7 @@ _NOT_SETTINGS = {
     "workers",
     "no_learn_structure",
     "joint_values",
+    "no_time_context",
     *steps.SOURCE_ONLY,
 }
 
@@ -185,6 +186,15 @@ def fit(
             "--joint-values",
             help="One token per (item, value) for items with few distinct values: shorter "
             "timelines.",
+            rich_help_panel=_TL,
+        ),
+    ] = False,
+    no_time_context: Annotated[
+        bool,
+        typer.Option(
+            "--no-time-context",
+            help="Do not tell the model, at each position, how long before or after day 0 it "
+            "is and how much follow-up is left (the format of models before it).",
             rich_help_panel=_TL,
         ),
     ] = False,
@@ -352,6 +362,7 @@ def fit(
     given["structure"] = steps.structure(structure) if structure else None
     given["learn_structure"] = False if no_learn_structure else None
     given["joint_values"] = True if joint_values else None
+    given["time_context"] = False if no_time_context else None
     source = steps.source(
         data,
         table,

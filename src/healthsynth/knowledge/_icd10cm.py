@@ -1,18 +1,23 @@
 """Sex- and age-specific ICD-10-CM codes, derived from the code system's own definitions.
 
 Each group below lists chapters, blocks, categories or subcategories of ICD-10-CM whose title
-makes them specific to one sex or an age band. They are expanded at run time through the
+makes them specific to one sex or an age band. They are expanded through the
 ``simple_icd_10_cm`` package into code prefixes (chapters and blocks into their 3-character
 categories; categories and subcategories are kept as they are), and every listed item is checked
-to be a real ICD-10-CM chapter, block or code. These are *not* the edit lists of CMS's Medicare
+to be a real ICD-10-CM chapter, block or code. The expansion ships as ``icd10cm_groups.json``
+(written by ``python -m healthsynth.knowledge._icd10cm``; a test checks it against a fresh
+expansion), because the package takes two seconds to parse its XML at import, which sampling a
+timeline model with a code map would otherwise pay every time. These are *not* the edit lists of CMS's Medicare
 Code Editor (MCE); see ``docs/knowledge.md``.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import warnings
 from collections.abc import Sequence
+from importlib import resources
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,11 +167,31 @@ def group_prefixes(group: str) -> tuple[str, ...]:
         raise ParameterError(
             f"ICD-10-CM group '{group}' is not known; known groups: {', '.join(CODE_GROUPS)}"
         )
-    out: set[str] = set()
-    for g in CODE_GROUPS[group]:
-        for item in g.items:
-            out.update(_expand(item))
-    return tuple(sorted(out))
+    return tuple(_shipped_groups()[group])
+
+
+#: The shipped expansion of :data:`CODE_GROUPS` (package data next to this module).
+GROUPS_FILE = "icd10cm_groups.json"
+
+
+@functools.cache
+def _shipped_groups() -> dict[str, list[str]]:
+    text = resources.files("healthsynth.knowledge").joinpath(GROUPS_FILE).read_text("utf-8")
+    return json.loads(text)["groups"]
+
+
+def expand_groups() -> dict[str, Any]:
+    """:data:`CODE_GROUPS` expanded through ``simple_icd_10_cm``: what ``GROUPS_FILE`` holds."""
+    from importlib.metadata import version
+
+    groups = {}
+    for group, parts in CODE_GROUPS.items():
+        out: set[str] = set()
+        for g in parts:
+            for item in g.items:
+                out.update(_expand(item))
+        groups[group] = sorted(out)
+    return {"source": f"simple_icd_10_cm {version('simple_icd_10_cm')}", "groups": groups}
 
 
 def _items(group: str, n: int = 3) -> str:
@@ -275,3 +300,11 @@ def icd10cm_rules(
                 )
             )
     return rules
+
+
+if __name__ == "__main__":  # rewrite the shipped expansion
+    from pathlib import Path
+
+    target = Path(__file__).with_name(GROUPS_FILE)
+    target.write_text(json.dumps(expand_groups(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {target}")

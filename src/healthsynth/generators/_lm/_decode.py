@@ -35,8 +35,8 @@ class Decoder(Protocol):
     def logits(self, h: Any, lo: int, hi: int) -> np.ndarray:
         """Logits of the vocabulary block ``lo:hi`` from a state ``step`` returned."""
 
-    def select(self, rows: np.ndarray) -> None:
-        """Keep only ``rows``."""
+    def select(self, rows: np.ndarray) -> np.ndarray | None:
+        """Keep only ``rows``; where each of them now is (``None``: in order from 0)."""
 
 
 class HFDecoder:
@@ -101,10 +101,32 @@ class Policy(Protocol):
         """Only the live rows at positions ``keep`` go on."""
 
 
+#: Finished rows leave the decoder's cache when fewer than this share of its rows are live.
+_COMPACT = 0.95
+
+#: Added to the scores of tokens a row may not take (finite, so no masked writes are needed).
+_BARRED = np.float32(-1e30)
+
+
 def draw(logits: np.ndarray, allowed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One token per row from softmax(logits) restricted to ``allowed`` (Gumbel-max)."""
-    u = np.maximum(rng.random(logits.shape), 1e-12)
-    return np.argmax(np.where(allowed, logits - np.log(-np.log(u)), -np.inf), axis=1)
+    """One token per row from softmax(logits) restricted to ``allowed`` (Gumbel-max).
+
+    The Gumbel noise is drawn in single precision (uniforms on a 2^-24 grid: the noise is cut
+    off above 16.6, an event of probability 6e-8 per token) and the barred tokens get a score
+    of -1e30 by arithmetic rather than a masked write: on a step of 1,024 timelines over a
+    vocabulary of 1,000 this takes a third of the time of double precision with ``np.where``.
+    """
+    g = rng.random(logits.shape, dtype=np.float32)
+    np.maximum(g, np.float32(1e-30), out=g)
+    np.log(g, out=g)
+    np.negative(g, out=g)
+    np.log(g, out=g)  # g = -Gumbel noise
+    np.subtract(logits, g, out=g, casting="unsafe")
+    barred = np.asarray(allowed, bool).view(np.uint8).astype(np.float32)
+    barred -= 1  # 0 where allowed, -1 where not
+    barred *= -_BARRED  # 0 or -1e30
+    g += barred
+    return np.argmax(g, axis=1)
 
 
 def decode(
@@ -135,7 +157,6 @@ def decode(
             ids = ids[sel]
             types = types[sel] if types is not None else None
             buf = (np.arange(decoder.rows) if buf is None else buf)[sel]
-            if len(buf) < 0.7 * decoder.rows:  # drop finished rows from the cache
-                decoder.select(buf)
-                buf = None
+            if len(buf) < _COMPACT * decoder.rows:  # drop finished rows from the cache
+                buf = decoder.select(buf)
         h = decoder.step(ids, types, rows=buf)

@@ -9,17 +9,22 @@ weights are viewed as numpy arrays (no copy) the same way. Training stays on tor
 
 from __future__ import annotations
 
+import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from healthsynth.generators._lm._alloc import keep_freed_memory
 from healthsynth.generators._lm._config import ACTIVATIONS, GPTConfig
 
 __all__ = ["CHUNK", "NumpyDecoder", "NumpyGPT", "as_numpy", "n_parameters"]
 
 #: Rows computed together in a decoding step (their activations fit in a core's cache).
 CHUNK = 256
+#: Below twice this many rows, a step is one chunk (threads would cost more than they save).
+MIN_CHUNK = 16
 
 # Abramowitz & Stegun 7.1.26: erf to within 1.5e-7 (float32 resolution), without scipy
 _P, _A = 0.3275911, (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
@@ -98,9 +103,13 @@ class NumpyGPT:
         """Number of weights (the tied head counted once)."""
         return int(sum(v.size for v in self.w.values()))
 
-    def decoder(self, rows: int, max_len: int) -> NumpyDecoder:
-        """A decoder over ``rows`` sequences of at most ``max_len`` positions."""
-        return NumpyDecoder(self, rows, max_len)
+    def decoder(self, rows: int, max_len: int, *, workers: int = 1) -> NumpyDecoder:
+        """A decoder over ``rows`` sequences of at most ``max_len`` positions.
+
+        ``workers`` threads compute the row chunks of a step at once (run them with one BLAS
+        thread each, :func:`~._threads.compute_threads`); the results do not depend on it.
+        """
+        return NumpyDecoder(self, rows, max_len, workers=workers)
 
 
 def n_parameters(model: Any) -> int:
@@ -119,11 +128,15 @@ class NumpyDecoder:
     """Incremental forward passes with a key/value buffer preallocated for ``max_len``.
 
     Keys and values are written in place; finished rows are dropped only now and then
-    (:meth:`select`), rows that finished in between are computed and ignored, so a step never
-    copies the cache.
+    (:meth:`select`, which moves the live rows' filled positions to the front of the same
+    buffer), rows that finished in between are computed and ignored, so a step never copies
+    the cache. With ``workers`` > 1 the chunks of rows of a step run on that many threads
+    (numpy releases the interpreter lock in its array work); each chunk's arithmetic is the
+    same either way.
     """
 
-    def __init__(self, gpt: NumpyGPT, rows: int, max_len: int) -> None:
+    def __init__(self, gpt: NumpyGPT, rows: int, max_len: int, *, workers: int = 1) -> None:
+        keep_freed_memory()
         c = gpt.config
         self.w, self.c = gpt.w, c
         self.kind = ACTIVATIONS[c.activation_function]
@@ -135,6 +148,7 @@ class NumpyDecoder:
         self.pos = 0
         self.head = self.w["transformer.wte.weight"]
         self.scale = np.float32(1 / math.sqrt(self.hd))
+        self.workers = max(1, int(workers))
 
     def step(
         self, ids: np.ndarray, types: np.ndarray | None, rows: np.ndarray | None = None
@@ -144,7 +158,7 @@ class NumpyDecoder:
         The rows are computed in chunks of :data:`CHUNK`, so that each chunk's activations stay
         in the processor's cache (several times faster than whole-batch passes).
         """
-        if rows is not None and len(rows) != self.rows:
+        if rows is not None:  # the live rows, in the buffer's places
             full = np.zeros((self.rows, ids.shape[1]), np.int64)
             full[rows] = ids
             ids = full
@@ -154,12 +168,21 @@ class NumpyDecoder:
                 types = full_types
         p0, p1 = self.pos, self.pos + ids.shape[1]
         h = np.empty((self.rows, self.c.n_embd), np.float32)
-        for r0 in range(0, self.rows, CHUNK):
-            r1 = min(r0 + CHUNK, self.rows)
+
+        starts = _chunk_starts(self.rows)
+
+        def chunk(r0: int) -> None:
+            r1 = min(r0 + starts.step, self.rows)
             chunk_types = None if types is None else types[r0:r1]
             h[r0:r1] = self._forward(ids[r0:r1], chunk_types, r0, r1, p0, p1)
+
+        if self.workers > 1 and len(starts) > 1:
+            list(_pool(self.workers).map(chunk, starts))
+        else:
+            for r0 in starts:
+                chunk(r0)
         self.pos = p1
-        return h if rows is None or len(rows) == self.rows else h[rows]
+        return h if rows is None else h[rows]
 
     def _forward(
         self, ids: np.ndarray, types: np.ndarray | None, r0: int, r1: int, p0: int, p1: int
@@ -207,8 +230,40 @@ class NumpyDecoder:
         """Logits of the vocabulary block ``lo:hi`` only."""
         return h @ self.head[lo:hi].T
 
-    def select(self, rows: np.ndarray) -> None:
-        """Keep only ``rows`` of the buffer."""
-        self.k = np.ascontiguousarray(self.k[:, rows])
-        self.v = np.ascontiguousarray(self.v[:, rows])
-        self.rows = len(rows)
+    def select(self, rows: np.ndarray) -> np.ndarray | None:
+        """Keep only ``rows`` of the buffer; where each of them now is (``None``: 0, 1, ...).
+
+        The buffer shrinks to ``len(rows)`` rows: live rows beyond that move into the places of
+        finished rows below it (their filled positions only), the others stay where they are.
+        """
+        rows = np.asarray(rows)
+        m, p = len(rows), self.pos
+        high = np.flatnonzero(rows >= m)  # live rows that must move down
+        if len(high):
+            holes = np.setdiff1d(np.arange(m), rows[rows < m], assume_unique=True)
+            src = rows[high]
+            self.k[:, holes, :, :p] = self.k[:, src, :, :p]
+            self.v[:, holes, :, :p] = self.v[:, src, :, :p]
+            rows = rows.copy()
+            rows[high] = holes
+        self.k, self.v = self.k[:, :m], self.v[:, :m]
+        self.rows = m
+        return None if np.array_equal(rows, np.arange(m)) else rows
+
+
+def _chunk_starts(rows: int) -> range:
+    """First rows of the chunks of a step: :data:`CHUNK` rows each, or two halves of a batch
+    smaller than two chunks (so that the long tail of a batch, when only a few sequences are
+    still running, is shared by two threads too). It depends on ``rows`` only, never on the
+    number of threads."""
+    if rows >= 2 * CHUNK:
+        return range(0, rows, CHUNK)
+    if rows >= 2 * MIN_CHUNK:
+        return range(0, rows, -(-rows // 2))
+    return range(0, rows, max(rows, 1))
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """Threads for the row chunks of decoding steps (one pool per size, kept for reuse)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="healthsynth-decode")

@@ -110,7 +110,9 @@ class TimelineLM(Generator):
         (Opacus, extra ``dp``) spending at most (ε, δ) for each patient's whole record;
         ``dp_delta`` defaults to 0.1/n. All patients train (no validation split) for
         ``epochs`` epochs without early stopping, in Poisson batches of about
-        ``token_budget`` tokens. See :class:`healthsynth.generators.tabular_lm.TabularLM`
+        ``max(token_budget, 12_000)`` tokens (8 to 256 patients: DP-SGD's noise per patient
+        shrinks as the batch grows, so DP batches stay at the size of the earlier default
+        even though plain training now takes 3,000-token batches). See :class:`healthsynth.generators.tabular_lm.TabularLM`
         and ``docs/privacy.md``.
     threads
         Torch threads for fitting and sampling; ``None`` chooses them for the model size and
@@ -339,8 +341,13 @@ class TimelineLM(Generator):
             self.codec_, self.template_["roles"]["key"], conditions
         )
         work = n_parameters(self.model_) * min(n, self.sample_batch_size)
-        with compute_threads(choose_threads(requested=self.threads, work=work).n):
-            return self._sample(n, conditions, static_conds, required_items, seed, id_start)
+        workers = choose_threads(requested=self.threads, work=work).n
+        # threads over chunks of patients, each on one BLAS thread: small products gain
+        # nothing from BLAS threads, which spin while they wait
+        with compute_threads(1):
+            return self._sample(
+                n, conditions, static_conds, required_items, seed, id_start, workers
+            )
 
     def _masks(self) -> Any:
         if getattr(self, "sampler_", None) is None:
@@ -355,6 +362,7 @@ class TimelineLM(Generator):
         required_items: list[int],
         seed: int | None,
         id_start: int,
+        workers: int = 1,
     ) -> Dataset:
         rng = np.random.default_rng(seed)
         draws = np.random.default_rng(int(rng.integers(0, 2**31 - 1)))  # token draws
@@ -382,6 +390,7 @@ class TimelineLM(Generator):
                 draws=draws,
                 rng=rng,
                 temperature=float(self.temperature),
+                workers=workers,
             )
             drawn += m
             accepted += int(ok.sum())

@@ -356,15 +356,19 @@ def sample_timelines(
     draws: np.random.Generator,
     rng: np.random.Generator,
     temperature: float = 1.0,
+    workers: int = 1,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Generate the timelines of patients whose static tokens are already drawn.
 
-    ``draws`` draws the tokens and ``rng`` the days within a time token's interval. Returns,
+    ``draws`` draws the tokens and ``rng`` the days within a time token's interval;
+    ``workers`` threads share each step's forward pass. Returns,
     per patient: the token array, the state array and the event days (one per event), and
     whether each patient met its required items.
     """
     c = masks.codec
     policy = TimelinePolicy(masks, static_local, constraints, rng)
-    decoder = as_numpy(model).decoder(len(static_local), c.static.n_slots + 1 + c.max_tokens)
+    decoder = as_numpy(model).decoder(
+        len(static_local), c.static.n_slots + 1 + c.max_tokens, workers=workers
+    )
     decode(decoder, policy, rng=draws, max_steps=c.max_tokens, temperature=temperature)
     return policy.result()

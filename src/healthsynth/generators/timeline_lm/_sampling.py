@@ -135,10 +135,12 @@ def sample_block(
     draws: np.random.Generator,
     rng: np.random.Generator,
     temperature: float,
+    workers: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Draw ``m`` patients: their static table, their events, and whether each met ``has``.
 
-    ``draws`` draws the tokens; ``rng`` the values within a token's interval.
+    ``draws`` draws the tokens; ``rng`` the values within a token's interval; ``workers``
+    threads share the decoding (the patients do not depend on it).
     """
     from healthsynth.generators._lm._slots import sample_slots, slot_order
     from healthsynth.generators.timeline_lm._output import decode_events
@@ -166,6 +168,7 @@ def sample_block(
         draws=draws,
         rng=rng,
         temperature=temperature,
+        workers=workers,
     )
     ok = np.ones(m, bool)
     if required_items:
