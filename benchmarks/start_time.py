@@ -55,15 +55,19 @@ def env_for(src: str) -> dict[str, str]:
     return env
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system) of a command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak memory (MB) of a command."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource use
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=proc.stderr.read())
+    proc.stderr.close()
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -102,8 +106,9 @@ def main() -> None:
                 r.setdefault("sample_timelines", []).append(timed(cmd, env))
     summary = {}
     for name, r in runs.items():
-        med = {k: round(statistics.median(w for w, _ in v), 2) for k, v in r.items()}
-        med.update({f"{k}_cpu": round(statistics.median(c for _, c in v), 2) for k, v in r.items()})
+        med = {k: round(statistics.median(x[0] for x in v), 2) for k, v in r.items()}
+        med.update({f"{k}_cpu": round(statistics.median(x[1] for x in v), 2) for k, v in r.items()})
+        med.update({f"{k}_peak_mb": round(max(x[2] for x in v)) for k, v in r.items()})
         med["rows_per_second_20000"] = round(20_000 / med["sample_20000"])
         if "sample_timelines" in med:
             med["patients_per_second"] = round(a.patients / med["sample_timelines"], 1)
@@ -120,21 +125,25 @@ def main() -> None:
     lines = [
         "Wall seconds (CPU seconds, user + system), medians:",
         "",
-        "| source | `import torch` | `sample -n 10` | `sample -n 20000` | rows/s (20,000) |",
-        "|---|---|---|---|---|",
+        "| source | `import torch` | `sample -n 10` | `sample -n 20000` | rows/s (20,000) "
+        "| peak memory, 20,000 (MB) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, m in summary.items():
         cells = [f"{m[k]} ({m[k + '_cpu']})" for k in ("import_torch", "sample_10", "sample_20000")]
-        lines.append(f"| {name} | {' | '.join(cells)} | {m['rows_per_second_20000']:,} |")
+        lines.append(
+            f"| {name} | {' | '.join(cells)} | {m['rows_per_second_20000']:,} "
+            f"| {m['sample_20000_peak_mb']:,} |"
+        )
     if a.timeline_model is not None:
         lines += [
             "",
-            f"| source | `sample` {a.patients} patients (s) | patients/s |",
-            "|---|---|---|",
+            f"| source | `sample` {a.patients} patients (s) | patients/s | peak memory (MB) |",
+            "|---|---|---|---|",
         ]
         lines += [
             f"| {name} | {m['sample_timelines']} ({m['sample_timelines_cpu']}) | "
-            f"{m['patients_per_second']} |"
+            f"{m['patients_per_second']} | {m['sample_timelines_peak_mb']:,} |"
             for name, m in summary.items()
         ]
     print("\n".join(lines))
