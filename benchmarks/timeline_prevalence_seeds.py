@@ -21,11 +21,13 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def _prevalence(ds) -> "pd.Series":  # noqa: F821 - pandas is imported by healthsynth
+def _prevalence(ds: Any) -> Any:
+    """Share of patients with each item (``table/item``), a pandas Series."""
     ev = ds.events()
     label = (ev["table"] + "/" + ev["item"]).to_frame("label")
     return label.assign(k=ev[ds.key].to_numpy()).groupby("label")["k"].nunique() / ds.n_patients
@@ -102,7 +104,9 @@ def main() -> int:
     for r in results:
         cells = [f"{r['gap_mean'][k]:+.3f} ({r['gap_sd'][k]:.3f})" for k in real.index]
         lines.append(
-            f"| `{json.dumps(r['config'])}` | {r['within_target']:.0%} | " + " | ".join(cells) + " |"
+            f"| `{json.dumps(r['config'])}` | {r['within_target']:.0%} | "
+            + " | ".join(cells)
+            + " |"
         )
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

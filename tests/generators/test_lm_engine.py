@@ -381,20 +381,22 @@ def test_decoding_threads_give_the_same_arrays():
     out = []
     for workers in (1, 2):
         dec = gpt.decoder(700, 8, workers=workers)
-        out.append([dec.step(ids[:, :3], None)] + [dec.step(ids[:, t : t + 1], None) for t in (3, 4, 5)])
+        out.append(
+            [dec.step(ids[:, :3], None)] + [dec.step(ids[:, t : t + 1], None) for t in (3, 4, 5)]
+        )
     for a, b in zip(*out, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_the_allocator_keeps_freed_memory_on_glibc_unless_told_not_to():
-    code = (
-        "from healthsynth.generators._lm._alloc import keep_freed_memory as k\n"
-        "print(k(), k())\n"
-    )
-    run = lambda env: subprocess.run(  # noqa: E731
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
+    code = "from healthsynth.generators._lm._alloc import keep_freed_memory as k\nprint(k(), k())\n"
     import os
+
+    def run(env: dict[str, str]) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.split()
 
     glibc = sys.platform.startswith("linux") and bool(os.confstr("CS_GNU_LIBC_VERSION"))
     assert run(dict(os.environ)) == [str(glibc)] * 2

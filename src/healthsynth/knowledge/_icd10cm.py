@@ -7,8 +7,8 @@ categories; categories and subcategories are kept as they are), and every listed
 to be a real ICD-10-CM chapter, block or code. The expansion ships as ``icd10cm_groups.json``
 (written by ``python -m healthsynth.knowledge._icd10cm``; a test checks it against a fresh
 expansion), because the package takes two seconds to parse its XML at import, which sampling a
-timeline model with a code map would otherwise pay every time. These are *not* the edit lists of CMS's Medicare
-Code Editor (MCE); see ``docs/knowledge.md``.
+timeline model with a code map would otherwise pay every time. These are *not* the edit lists
+of CMS's Medicare Code Editor (MCE); see ``docs/knowledge.md``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import functools
 import json
 import warnings
 from collections.abc import Sequence
-from importlib import resources
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from healthsynth.errors import ParameterError

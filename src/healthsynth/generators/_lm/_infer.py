@@ -252,10 +252,12 @@ class NumpyDecoder:
 
 
 def _chunk_starts(rows: int) -> range:
-    """First rows of the chunks of a step: :data:`CHUNK` rows each, or two halves of a batch
-    smaller than two chunks (so that the long tail of a batch, when only a few sequences are
-    still running, is shared by two threads too). It depends on ``rows`` only, never on the
-    number of threads."""
+    """First rows of the chunks of a step (a range whose step is the chunk size).
+
+    :data:`CHUNK` rows each, or two halves of a batch smaller than two chunks (so that the long
+    tail of a batch, when only a few sequences are still running, is shared by two threads
+    too). It depends on ``rows`` only, never on the number of threads.
+    """
     if rows >= 2 * CHUNK:
         return range(0, rows, CHUNK)
     if rows >= 2 * MIN_CHUNK:
