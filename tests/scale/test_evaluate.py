@@ -203,3 +203,35 @@ def test_dcr_on_a_share_of_the_rows(tables):
     assert _values(got)[("dcr_median_ratio", None)] == pytest.approx(
         full[("dcr_median_ratio", None)], rel=0.1
     )
+
+
+def test_exact_copies_are_counted_on_every_row_when_distances_are_queried_on_a_share(
+    tables, tmp_path
+):
+    train, holdout, shards, _ = tables
+    synthetic = pd.read_parquet(shards)
+    # plant 37 copies of training rows (one of them twice) among 9,000 rows, spread over blocks
+    planted = pd.concat([train.iloc[:36], train.iloc[[0]]], ignore_index=True)
+    at = np.linspace(0, len(synthetic) - 1, len(planted)).astype(int)
+    synthetic.iloc[at] = planted[synthetic.columns].to_numpy()
+    # a row equal to a training row except one value is no copy
+    near = train.iloc[[40]].copy()
+    near["bili"] = near["bili"] + 0.1
+    synthetic.iloc[[5]] = near[synthetic.columns].to_numpy()
+    one = tmp_path / "planted.parquet"
+    synthetic.to_parquet(one, row_group_size=2000)
+    kw = {"real": train, "holdout": holdout, "engine": "local", "metrics": ["dcr"]}
+    got = evaluate_shards(synthetic=one, dcr_rows=500, **kw)
+    copy = next(r for r in got["records"] if r["name"] == "exact_copy_rate")
+    assert copy["details"]["exact_copies"] == 37
+    assert copy["details"]["n_synthetic"] == 9000
+    assert copy["value"] == pytest.approx(37 / 9000)
+    ratio = next(r for r in got["records"] if r["name"] == "dcr_median_ratio")
+    assert abs(ratio["details"]["n_synthetic"] - 500) <= 5
+    # the same count from every row's distance to its nearest training row, the slow way
+    from healthsynth.evaluate.privacy import dcr
+
+    slow = dcr.compute(
+        real=train, synthetic=synthetic, holdout=holdout, schema=infer_schema(train), max_rows=9000
+    )
+    assert next(r for r in slow if r.name == "exact_copy_rate").value == pytest.approx(37 / 9000)

@@ -211,3 +211,74 @@ def test_fit_with_the_local_engine_never_imports_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _ray_train_workers() -> dict[int, str]:
+    """Ray Train worker processes of this machine and their names (Linux /proc).
+
+    Ray names a worker process after its actor and the method it runs (``ray::RayTrainWorker.
+    init_train_context`` while the group is set up); the training function runs in a thread, so
+    while it runs the name is the bare ``ray::RayTrainWorker``.
+    """
+    from pathlib import Path
+
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            name = (proc / "cmdline").read_bytes().split(b"\x00")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if name.startswith("ray::RayTrainWorker"):
+            found[int(proc.name)] = name
+    return found
+
+
+def test_a_training_worker_killed_mid_fit_fails_with_one_sentence_and_writes_nothing(
+    ray_cluster, tmp_path
+):
+    import os
+    import signal
+    import threading
+    import time
+
+    from healthsynth.errors import EngineError
+    from healthsynth.generators.tabular_lm import TabularLM
+    from healthsynth.scale.train import fit
+
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_one_when_training() -> None:
+        set_up: set[int] = set()  # seen running a set-up method
+        training: dict[int, float] = {}  # bare name again after set-up: training since
+        while not stop.is_set() and not killed:
+            now = time.monotonic()
+            for pid, name in _ray_train_workers().items():
+                if name != "ray::RayTrainWorker":
+                    set_up.add(pid)
+                elif pid in set_up:
+                    training.setdefault(pid, now)
+            # (a worker lost while the group is set up is retried by Ray Train on its own)
+            ready = [pid for pid, t in training.items() if now - t > 2.0]
+            if len(training) >= 2 and ready:
+                os.kill(ready[0], signal.SIGKILL)
+                killed.append(ready[0])
+            time.sleep(0.05)
+
+    pima = real("MASS/Pima.tr")
+    # a fixed schedule capped by time, so the fit is still running when the worker is killed
+    gen = TabularLM(epochs=2000, max_time=45, early_stopping=False, **TINY)
+    watcher = threading.Thread(target=kill_one_when_training, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(EngineError) as e:
+            fit(gen, pima, workers=2, schema=infer_schema(pima, target="type"))
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "no training Ray Train worker was seen to kill"
+    message = str(e.value)
+    assert "\n" not in message and "worker died" in message, message
+    assert "nothing was saved" in message, message

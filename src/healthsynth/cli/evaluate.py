@@ -53,12 +53,13 @@ def evaluate(
         ),
     ] = 100_000,
     dcr_rows: Annotated[
-        int | None,
+        int,
         typer.Option(
             help="A folder of Parquet shards, or --engine ray: synthetic rows whose distance to "
-            "the closest record is queried (a seeded share of each block; default: every row)."
+            "the closest record is queried (a seeded share of each block; at least the row "
+            "count queries every row). Exact copies are counted on every row."
         ),
-    ] = None,
+    ] = 100_000,
 ) -> None:
     """Evaluate synthetic rows against real ones: writes report.html and scores.json.
 

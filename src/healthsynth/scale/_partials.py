@@ -12,10 +12,11 @@ same way), marked with how many rows they cover.
   distinct real values the real CDF is flat, so the gap is largest at one of them or just
   before one. Each block counts its values ``≤`` and ``<`` each distinct real value; the sums
   give the synthetic CDF there exactly. Categories are counted; missing values are counted.
-* ``dcr``: every synthetic row's distance to its nearest and second-nearest training row
-  (the k-d tree query of :mod:`healthsynth.data._distance`); medians, exact copies and NNDR over
-  all rows (or over a seeded share of each block, ``dcr_rows`` in all, when asked: these
-  queries are the costliest part of a large evaluation). ``closer_to_train_share`` (two more
+* ``dcr``: synthetic rows' distances to their nearest and second-nearest training rows
+  (the k-d tree query of :mod:`healthsynth.data._distance`); medians and NNDR over
+  a seeded share of each block's rows, ``dcr_rows`` in all (100,000 by default; every row
+  when asked: these queries are the costliest part of a large evaluation). Exact copies are
+  counted on every row, by hashing the encoded rows. ``closer_to_train_share`` (two more
   queries per row) runs on a seeded share of each block's rows, at most ``closer_rows`` in all.
 * ``tstr``: one train-on-synthetic model per block (at most ``max_train_rows`` rows, like the
   single-process metric), each scored on the real holdout; the record is the mean over blocks,
@@ -35,7 +36,7 @@ from healthsynth.scale._records import (
     _ks_from_counts,  # noqa: F401 - importable from here
     records,
 )
-from healthsynth.scale._state import DISTRIBUTED, State, _num, build_state
+from healthsynth.scale._state import DISTRIBUTED, State, _num, build_state, row_keys
 
 __all__ = ["DISTRIBUTED", "State", "build_state", "merge", "records", "reference", "score_block"]
 
@@ -102,7 +103,7 @@ def _dcr(df: pd.DataFrame, state: State, seed: int) -> dict[str, Any]:
     q = sx if rows is None else sx[rows]
     k = min(2, state.index.n_samples_fit_)
     d2 = state.index.kneighbors(q, n_neighbors=k)[0] if len(q) else np.zeros((0, k))
-    part: dict[str, Any] = {"d": d2[:, 0].copy(), "nndr": _nndr(d2)}
+    part: dict[str, Any] = {"d": d2[:, 0].copy(), "nndr": _nndr(d2), "copies": _copies(sx, state)}
     if state.holdout_index is not None and len(df):
         rows = _share(len(df), state.closer_fraction, rng)
         q = sx if rows is None else sx[rows]
@@ -112,6 +113,24 @@ def _dcr(df: pd.DataFrame, state: State, seed: int) -> dict[str, Any]:
             part["closer"] = float(np.sum(d_tr < d_ho) + 0.5 * np.sum(d_tr == d_ho))
             part["closer_n"] = len(q)
     return part
+
+
+def _copies(sx: np.ndarray, state: State) -> int:
+    """How many of the encoded rows ``sx`` equal a training row (every row, exact).
+
+    A hash of each row finds the candidates; each candidate is then compared with the training
+    rows of its hash, so a hash collision cannot count as a copy.
+    """
+    if state.copy_keys is None or not len(sx) or not len(state.copy_keys):
+        return 0
+    keys = row_keys(sx)
+    lo = np.searchsorted(state.copy_keys, keys, side="left")
+    hi = np.searchsorted(state.copy_keys, keys, side="right")
+    found = 0
+    for i in np.flatnonzero(hi > lo):
+        if (state.copy_rows[lo[i] : hi[i]] == sx[i]).all(axis=1).any():
+            found += 1
+    return found
 
 
 def _nndr(d2: np.ndarray) -> np.ndarray:
@@ -196,6 +215,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         total["dcr"] = {
             "d": np.sort(np.concatenate([p["d"] for p in dcr])),
             "nndr": np.sort(np.concatenate([p["nndr"] for p in dcr])),
+            "copies": sum(p.get("copies", 0) for p in dcr),
             "closer": sum(p.get("closer", 0.0) for p in dcr),
             "closer_n": sum(p.get("closer_n", 0) for p in dcr),
         }

@@ -169,6 +169,7 @@ def _dcr_records(total, state, real, holdout, note) -> list[MetricRecord]:  # no
             "n_synthetic": closer_n,
             "n_train_subsample": min(len(holdout), len(real)),
         },
+        copies=(int(total["dcr"].get("copies", 0)), int(total["rows"])),
     )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from healthsynth.data import Schema
 
-__all__ = ["DISTRIBUTED", "State", "build_state"]
+__all__ = ["DISTRIBUTED", "State", "build_state", "copy_lookup", "row_keys"]
 
 #: the metrics computed over every synthetic row (the others run on a subsample)
 DISTRIBUTED = ("column_distance", "dcr", "tstr", "rule_violations")
@@ -39,6 +39,8 @@ class State:
     index: Any = None
     train_sub_index: Any = None
     holdout_index: Any = None
+    copy_keys: np.ndarray | None = None
+    copy_rows: np.ndarray | None = None
     closer_fraction: float = 1.0
     dcr_fraction: float = 1.0
     holdout: pd.DataFrame | None = None
@@ -90,6 +92,7 @@ def build_state(
         state.encoder = RowEncoder(schema).fit(real)
         rx = state.encoder.transform(real)
         state.index = neighbour_index(rx)
+        state.copy_keys, state.copy_rows = copy_lookup(rx)
         if dcr_rows is not None:
             state.dcr_fraction = min(1.0, dcr_rows / max(total_rows, 1))
         if holdout is not None and len(holdout):
@@ -106,3 +109,20 @@ def build_state(
     if "rule_violations" in metrics:
         state.rules = rules
     return state
+
+
+def row_keys(x: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of an encoded matrix (equal rows, equal keys)."""
+    keys = np.zeros(len(x), dtype=np.uint64)
+    for j in range(x.shape[1]):
+        # + 0.0 turns -0.0 into 0.0, which compare equal but hash apart
+        col = pd.util.hash_array(np.ascontiguousarray(x[:, j]) + 0.0)
+        keys = (keys * np.uint64(1099511628211)) ^ col
+    return keys
+
+
+def copy_lookup(rx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows' keys, sorted, and the rows in that order (to confirm a key match)."""
+    keys = row_keys(rx)
+    order = np.argsort(keys, kind="stable")
+    return keys[order], rx[order]

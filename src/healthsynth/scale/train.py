@@ -168,14 +168,45 @@ def _load(checkpoint: Any) -> Any:
 def _training_failure(e: BaseException) -> str:
     from healthsynth.errors import HealthsynthError
 
-    cause: BaseException | None = e
-    while cause is not None:
+    for cause in _causes(e):
         if isinstance(cause, HealthsynthError):
             return f"data-parallel training failed on a worker: {cause}"
-        cause = cause.__cause__ or getattr(cause, "cause", None)
+    if any(_is_worker_death(cause) for cause in _causes(e)):
+        return (
+            "data-parallel training failed: a Ray Train worker died mid-fit (its process was "
+            "killed or crashed, often for lack of memory) and nothing was saved; fit again, "
+            "with fewer workers or --engine local"
+        )
     text = str(e).strip().splitlines()
     first = next((t for t in text if t.strip()), type(e).__name__)
     return f"data-parallel training failed on the Ray workers ({first.strip()[:300]})"
+
+
+def _causes(e: BaseException) -> list[BaseException]:
+    """``e``, its causes, and the per-worker errors Ray Train attaches (each once)."""
+    seen: list[BaseException] = []
+    todo = [e]
+    while todo:
+        cause = todo.pop()
+        if cause is None or any(cause is s for s in seen) or len(seen) > 50:
+            continue
+        seen.append(cause)
+        todo.append(cause.__cause__ or getattr(cause, "cause", None))
+        failures = getattr(cause, "worker_failures", None)
+        if isinstance(failures, Mapping):
+            todo.extend(v for v in failures.values() if isinstance(v, BaseException))
+    return seen
+
+
+def _is_worker_death(e: BaseException) -> bool:
+    try:
+        from ray.exceptions import NodeDiedError, RayActorError, WorkerCrashedError
+    except ImportError:  # pragma: no cover - Ray is there when this runs
+        return False
+    if isinstance(e, (RayActorError, WorkerCrashedError, NodeDiedError)):
+        return True
+    text = str(e)
+    return "died" in text and "worker" in text.lower()
 
 
 def compare(generator: Any, data: Any, *, workers: int = 2, **fit_kwargs: Any) -> Mapping[str, Any]:

@@ -186,15 +186,23 @@ def dcr_records(
     closer: float | None,
     sizes: dict[str, Any],
     closer_details: dict[str, Any],
+    copies: tuple[int, int] | None = None,
 ) -> list[MetricRecord]:
     """The four records of this metric from its distances, however they were computed.
 
     ``d_syn`` holds each scored synthetic row's distance to its closest training row and
     ``nndr_syn`` its nearest-neighbour distance ratio; ``d2_hold`` the two closest training
     distances of each holdout row. One process computes them here; the scale-out evaluation
-    (:mod:`healthsynth.scale`) block by block.
+    (:mod:`healthsynth.scale`) block by block. ``copies`` (copies found, rows checked), when
+    given, is the exact-copy count of more rows than ``d_syn`` covers (the scale-out evaluation
+    checks every row by hashing); otherwise copies are the rows of ``d_syn`` at distance 0.
     """
     d_hold = d2_hold[:, 0]
+    if copies is None:
+        copy_rate, copy_details = float(np.mean(d_syn == 0)), sizes
+    else:
+        copy_rate = copies[0] / copies[1] if copies[1] else float("nan")
+        copy_details = {**sizes, "n_synthetic": copies[1], "exact_copies": copies[0]}
     med_s, med_h = float(np.median(d_syn)), float(np.median(d_hold))
     return [
         MetricRecord(
@@ -215,10 +223,10 @@ def dcr_records(
         MetricRecord(
             name="exact_copy_rate",
             dimension="privacy",
-            value=float(np.mean(d_syn == 0)),
+            value=copy_rate,
             direction="lower",
             reference=float(np.mean(d_hold == 0)),
-            details=sizes,
+            details=copy_details,
         ),
         MetricRecord(
             name="closer_to_train_share",
