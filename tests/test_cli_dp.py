@@ -98,10 +98,6 @@ def test_fit_with_dp_flags_trains_privately_and_audits(opacus, pima_csv, tmp_pat
         ),
         (["--dp-delta", "1e-5"], "--dp-delta goes with --dp-epsilon"),
         (
-            ["--engine", "ray", "--dp-epsilon", "8"],
-            "differential privacy (--dp-epsilon) trains on one machine",
-        ),
-        (
             ["--generator", "marginals", "--dp-epsilon", "8"],
             "generator 'marginals' cannot train with differential privacy (--dp-epsilon); use "
             "tabular-lm or timeline-lm",

@@ -243,3 +243,30 @@ def test_timeline_example_loss_depends_on_each_patient_alone():
         token_mean = float(objective.loss(model, idx, rng).loss)
     assert batch == pytest.approx(np.mean(alone), rel=1e-5)
     assert token_mean != pytest.approx(batch, rel=1e-3)  # lengths differ: the two forms differ
+
+
+@pytest.mark.parametrize(
+    "shares",
+    [[[0, 3], [2, 5]], [[0, 2, 3, 5], []]],
+    ids=["both-workers-draw", "one-draw-is-empty"],
+)
+def test_data_parallel_dp_sgd_takes_the_single_process_step(opacus, tmp_path, shares):
+    """Two gloo workers, each clipping its own rows and worker 0 alone adding the noise, take
+    exactly the update of one process on the union of their rows (noise off to compare)."""
+    import torch
+    import torch.multiprocessing as mp
+
+    from tests.generators._dp_ddp_worker import _model, updated_weights
+
+    union = sorted(sum(shares, []))
+    updated_weights(0, 1, "", [union], str(tmp_path / "one.pt"))
+    store = tmp_path / "gloo-store"
+    mp.spawn(updated_weights, args=(2, str(store), shares, str(tmp_path / "w{rank}.pt")), nprocs=2)
+    one = torch.load(tmp_path / "one.pt")
+    before = _model()
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"w{rank}.pt")
+        for name, value in one.items():
+            torch.testing.assert_close(got[name], value, rtol=1e-5, atol=1e-6)
+    # and the step did move the weights (the comparison is not of two untouched models)
+    assert any(not torch.equal(before.state_dict()[k], v) for k, v in one.items())

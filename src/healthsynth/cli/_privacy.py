@@ -11,9 +11,7 @@ from healthsynth.errors import ParameterError
 __all__ = ["check_dp_flags", "dp_line"]
 
 
-def check_dp_flags(
-    given: dict[str, Any], generator: str, cls: type, *, engine: str = "local"
-) -> None:
+def check_dp_flags(given: dict[str, Any], generator: str, cls: type) -> None:
     """Refuse differential-privacy flags that cannot work, before any data is read."""
     flags = {p: v for p, v in given.items() if p.startswith("dp_") and v is not None}
     if not flags:
@@ -24,11 +22,6 @@ def check_dp_flags(
         raise ParameterError(
             f"generator '{generator}' cannot train with differential privacy "
             f"({flag_of(next(iter(flags)))}); use {' or '.join(DP_GENERATORS)}, or leave it out"
-        )
-    if engine != "local":
-        raise ParameterError(
-            "differential privacy (--dp-epsilon) trains on one machine: DP-SGD's noise and "
-            "accounting are per process, not shared by data-parallel workers; use --engine local"
         )
     if "dp_epsilon" not in flags:
         raise ParameterError(

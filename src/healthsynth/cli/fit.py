@@ -374,7 +374,7 @@ def fit(
     from healthsynth.data import check_output_folder, output_lock, record_inputs
 
     cls, timelines = _generator_class(generator, source, table)
-    check_dp_flags(given, generator, cls, engine=engine)
+    check_dp_flags(given, generator, cls)
     settings = {k: v for k, v in given.items() if k not in _TABLE_ONLY and k not in _TIMELINE_ONLY}
     params = generator_params(generator, cls, settings)
     if engine == "ray" and generator not in ("tabular-lm", "timeline-lm"):

@@ -155,12 +155,29 @@ class DPStrategy(Strategy):
         The Poisson sampling rate ``q`` (expected batch size / examples).
     steps_planned
         Steps the noise was calibrated for.
+    data_parallel
+        A data-parallel strategy lent to the fit (``rank``, ``world``, ``reduce``, ``agree``;
+        :class:`healthsynth.scale._ddp.DataParallel`), or None (one process). With one, each of
+        the ``world`` workers owns the examples ``rank, rank + world, …`` and draws each of them
+        with probability ``q`` at every step, so the union of the workers' draws is the
+        Poisson batch of one process; each worker clips its examples' gradients, only worker 0
+        adds the noise, and the sums are averaged over the workers (Opacus's
+        ``DistributedDPOptimizer``), which is the single-process update. The accounting is
+        therefore unchanged. A worker whose draw is empty still takes the step (a stand-in
+        example whose loss is multiplied by zero, so its clipped gradient is exactly zero),
+        because every worker must join every step's gradient exchange.
     """
 
     name = "dp-sgd"
 
     def __init__(
-        self, budget: PrivacyBudget, *, sigma: float, sample_rate: float, steps_planned: int
+        self,
+        budget: PrivacyBudget,
+        *,
+        sigma: float,
+        sample_rate: float,
+        steps_planned: int,
+        data_parallel: Strategy | None = None,
     ) -> None:
         from opacus.accountants import create_accountant
 
@@ -172,20 +189,35 @@ class DPStrategy(Strategy):
         self.noise = torch.Generator().manual_seed(_secret_seed())
         self.empty_steps = 0
         self.gsm: Any = None
+        self.parallel = data_parallel
+        self.rank = int(getattr(data_parallel, "rank", 0))
+        self.world = int(getattr(data_parallel, "world", 1))
+        self.stand_in = False
+        if data_parallel is not None:
+            self.name = f"dp-sgd+{data_parallel.name}"
 
     def prepare(
         self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
     ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         """Per-example gradients on ``model``; clipping, noise and accounting on ``optimizer``."""
         from opacus import GradSampleModule
-        from opacus.optimizers import DPOptimizer
+        from opacus.optimizers import DistributedDPOptimizer, DPOptimizer
 
+        expected: float = max(1, round(self.q * self.budget.n_examples))
+        make = DPOptimizer
+        if self.world > 1:
+            import torch.distributed as dist
+
+            for p in model.parameters():  # worker 0's initial weights on every worker
+                dist.broadcast(p.data, src=0)
+            # each worker's clipped sum is divided by this, then averaged over the workers
+            expected, make = self.q * self.budget.n_examples / self.world, DistributedDPOptimizer
         self.gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean")
-        self.optimizer = DPOptimizer(
+        self.optimizer = make(
             optimizer,
             noise_multiplier=self.sigma,
             max_grad_norm=self.budget.max_grad_norm,
-            expected_batch_size=max(1, round(self.q * self.budget.n_examples)),
+            expected_batch_size=expected,  # type: ignore[arg-type]
             loss_reduction="mean",
             generator=self.noise,
             secure_mode=True,
@@ -196,12 +228,21 @@ class DPStrategy(Strategy):
     def plan(self, objective: Objective, rng: np.random.Generator) -> Iterator[np.ndarray]:
         """One epoch of Poisson batches; an empty draw is a noise-only step taken here."""
         n = self.budget.n_examples
+        mine = np.arange(self.rank, n, self.world)
         for _ in range(objective.steps_per_epoch()):
-            idx = np.flatnonzero(self.sampler.random(n) < self.q)
+            idx = mine[self.sampler.random(len(mine)) < self.q]
             if len(idx):
                 yield idx
-            else:
+            elif self.world == 1:
                 self._noise_step()
+            elif len(mine):
+                self.stand_in = True  # see the class notes: a zero-weight step
+                yield mine[:1]
+            else:  # fewer examples than workers
+                raise ParameterError(
+                    f"DP-SGD on {self.world} workers needs at least one training example per "
+                    f"worker; there are {n}: use fewer workers"
+                )
 
     def _noise_step(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -219,11 +260,23 @@ class DPStrategy(Strategy):
     ) -> None:
         """Backward with per-example gradients; Opacus clips, adds noise and counts the step."""
         optimizer.zero_grad(set_to_none=True)
+        if self.stand_in:
+            loss = loss * 0.0
+            self.stand_in = False
+            self.empty_steps += 1
         with warnings.catch_warnings():
             # the first module takes token ids, which need no gradient: torch says so per step
             warnings.filterwarnings("ignore", message="Full backward hook", category=UserWarning)
             loss.backward()
         optimizer.step()
+
+    def reduce(self, value: float) -> float:
+        """A figure averaged over the workers (one process: itself)."""
+        return value if self.parallel is None else self.parallel.reduce(value)
+
+    def agree(self, flag: bool) -> bool:
+        """Whether any worker says yes (one process: ``flag``)."""
+        return flag if self.parallel is None else self.parallel.agree(flag)
 
     def epsilon_spent(self) -> float:
         """ε spent so far at the budget's δ (0 before the first step)."""
@@ -259,12 +312,21 @@ class DPStrategy(Strategy):
                 "steps_planned": self.steps_planned,
                 "empty_batches": self.empty_steps,
                 "n_examples": self.budget.n_examples,
+                "workers": self.world,
                 "unit": self.budget.unit,
                 "library": f"opacus {opacus.__version__}",
                 "randomness": "batches and noise from the operating system's entropy (not the "
                 "seed); not reproducible",
             },
         }
+
+
+def _lent_parallel() -> Strategy | None:
+    """The data-parallel strategy lent to this fit (``training_strategy``), if any."""
+    from healthsynth.generators._lm._fit import lent_strategy
+
+    lent = lent_strategy()
+    return lent if lent is not None and int(getattr(lent, "world", 1)) > 1 else None
 
 
 def train_private(
@@ -289,7 +351,9 @@ def train_private(
     sigma = noise_multiplier(
         budget, sample_rate=q, steps=steps, epochs=settings.epochs, batch=q * budget.n_examples
     )
-    strategy = DPStrategy(budget, sigma=sigma, sample_rate=q, steps_planned=steps)
+    strategy = DPStrategy(
+        budget, sigma=sigma, sample_rate=q, steps_planned=steps, data_parallel=_lent_parallel()
+    )
     try:
         return fit_model(
             model,

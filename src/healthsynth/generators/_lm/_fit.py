@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the loop imports torch: only fit_model needs it, at call ti
         TrainSettings,
     )
 
-__all__ = ["check_fit_memory", "fit_model", "fit_resources", "training_strategy"]
+__all__ = ["check_fit_memory", "fit_model", "fit_resources", "lent_strategy", "training_strategy"]
 
 #: the strategy lent to every fit_model call inside ``training_strategy`` (none: the default)
 _LENT: contextvars.ContextVar[Strategy | None] = contextvars.ContextVar(
@@ -41,6 +41,11 @@ def training_strategy(strategy: Strategy) -> Iterator[Strategy]:
         yield strategy
     finally:
         _LENT.reset(token)
+
+
+def lent_strategy() -> Strategy | None:
+    """The strategy ``training_strategy`` lends now (None outside such a block)."""
+    return _LENT.get()
 
 
 def _free_memory() -> int | None:
