@@ -217,9 +217,10 @@ def test_fit_with_the_local_engine_never_imports_ray(tmp_path):
 def _ray_train_workers() -> dict[int, str]:
     """Ray Train worker processes of this machine and their names (Linux /proc).
 
-    Ray names a worker process after its actor and the method it runs (``ray::RayTrainWorker.
-    init_train_context`` while the group is set up); the training function runs in a thread, so
-    while it runs the name is the bare ``ray::RayTrainWorker``.
+    Ray names a worker process after its actor and the method it runs: ``get_metadata`` and
+    ``init_train_context`` while the group is set up, then ``run_train_fn``, which starts the
+    training function in a thread and returns; while that thread trains, the name is the bare
+    ``ray::RayTrainWorker`` (it is bare between the set-up methods too).
     """
     from pathlib import Path
 
@@ -252,21 +253,32 @@ def test_a_training_worker_killed_mid_fit_fails_with_one_sentence_and_writes_not
     stop = threading.Event()
 
     def kill_one_when_training() -> None:
-        set_up: set[int] = set()  # seen running a set-up method
-        training: dict[int, float] = {}  # bare name again after set-up: training since
+        launched: set[int] = set()  # seen starting the training function
+        set_up: set[int] = set()  # seen setting up its train context
+        bare: dict[int, float] = {}  # bare name since, after the set-up
+        training: dict[int, float] = {}  # training since
         while not stop.is_set() and not killed:
             now = time.monotonic()
             for pid, name in _ray_train_workers().items():
-                if name != "ray::RayTrainWorker":
+                if name.endswith(".run_train_fn"):
+                    launched.add(pid)
+                elif name.endswith(".init_train_context"):
                     set_up.add(pid)
-                elif pid in set_up:
+                if name != "ray::RayTrainWorker":
+                    bare.pop(pid, None)
+                    continue
+                if pid in set_up:
+                    bare.setdefault(pid, now)
+                # run_train_fn lasts a few ms and may fall between two looks: a second of
+                # bare name after the set-up means the same
+                if pid in launched or (pid in bare and now - bare[pid] > 1.0):
                     training.setdefault(pid, now)
             # (a worker lost while the group is set up is retried by Ray Train on its own)
             ready = [pid for pid, t in training.items() if now - t > 2.0]
             if len(training) >= 2 and ready:
                 os.kill(ready[0], signal.SIGKILL)
                 killed.append(ready[0])
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     pima = real("MASS/Pima.tr")
     # a fixed schedule capped by time, so the fit is still running when the worker is killed

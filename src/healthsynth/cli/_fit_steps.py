@@ -67,13 +67,20 @@ def refuse(given: dict[str, Any], flags: dict[str, str], why: str) -> None:
             raise ParameterError(f"{flag} {why}")
 
 
-def fitter(engine: str, address: str | None, workers: int) -> Any:
+def fitter(engine: str, address: str | None, workers: int, gpus: float = 0.0) -> Any:
     """``fit(model, data, **kwargs) -> fitted model``: in this process, or on Ray Train."""
     if engine == "local":
         return lambda model, data, **kw: model.fit(data, **kw)
+    from healthsynth.scale.train import _check_gpus
     from healthsynth.scale.train import fit as fit_on_ray
 
-    return lambda model, data, **kw: fit_on_ray(model, data, workers=workers, address=address, **kw)
+    try:
+        _check_gpus(gpus)
+    except ParameterError as e:
+        raise ParameterError(str(e).replace("gpus_per_worker", "--gpus-per-worker")) from None
+    return lambda model, data, **kw: fit_on_ray(
+        model, data, workers=workers, address=address, gpus_per_worker=gpus, **kw
+    )
 
 
 def fit_table(

@@ -50,6 +50,7 @@ _NOT_SETTINGS = {
     "engine",
     "ray_address",
     "workers",
+    "gpus_per_worker",
     "no_learn_structure",
     "joint_values",
     "no_time_context",
@@ -343,6 +344,13 @@ def fit(
     engine: EngineOption = "local",
     ray_address: RayAddressOption = None,
     workers: WorkersOption = None,
+    gpus_per_worker: Annotated[
+        float | None,
+        typer.Option(
+            help="--engine ray: a share of one GPU for each training worker (1: a GPU each, "
+            "NCCL; below 1: workers share GPUs and exchange gradients over gloo)."
+        ),
+    ] = None,
 ) -> None:
     """Fit a generator on a table (or on patient timelines with --table) and save it.
 
@@ -352,7 +360,9 @@ def fit(
     given = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
     quiet_transformers()
     engine, ray_address, workers_n = engine_settings(engine, ray_address, workers)
-    fitter = steps.fitter(engine, ray_address, workers_n)
+    if gpus_per_worker is not None and engine != "ray":
+        raise ParameterError("--gpus-per-worker applies to --engine ray; leave it out")
+    fitter = steps.fitter(engine, ray_address, workers_n, gpus_per_worker or 0.0)
     if out_dir is None:
         raise ParameterError("give the model folder to write with --out")
     given["column_descriptions"] = steps.describe(describe) if describe else None

@@ -36,18 +36,23 @@ class DataParallel(Strategy):
 
     name = "ray-ddp"
 
-    def __init__(self, *, seed: int) -> None:
+    def __init__(self, *, seed: int, device: str | torch.device | None = None) -> None:
         if not dist.is_available() or not dist.is_initialized():
             raise RuntimeError("DataParallel needs an initialised torch.distributed process group")
+        super().__init__(device=device)
         self.rank = dist.get_rank()
         self.world = dist.get_world_size()
         self.rng = np.random.default_rng(seed)
+        # small figures travel as tensors where the backend can take them (NCCL: on the GPU)
+        self._comm = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
     def prepare(
         self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
     ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         from torch.nn.parallel import DistributedDataParallel
 
+        if self.device.type == "cuda":  # the model is already there (the loop moved it)
+            return DistributedDataParallel(model, device_ids=[self.device]), optimizer
         return DistributedDataParallel(model), optimizer
 
     def plan(self, objective: Objective, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -55,14 +60,19 @@ class DataParallel(Strategy):
             yield batch[self.rank :: self.world] if len(batch) >= self.world else batch
 
     def reduce(self, value: float) -> float:
-        t = torch.tensor([float(value)], dtype=torch.float64)
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self._comm)
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return float(t.item()) / self.world
 
     def agree(self, flag: bool) -> bool:
-        t = torch.tensor([1 if flag else 0], dtype=torch.int64)
+        t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=self._comm)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
     def record(self) -> dict[str, Any]:
-        return {"strategy": self.name, "workers": self.world, "backend": dist.get_backend()}
+        return {
+            "strategy": self.name,
+            "workers": self.world,
+            "backend": dist.get_backend(),
+            "device": str(self.device),
+        }

@@ -48,7 +48,12 @@ def _train_loop(config: dict[str, Any]) -> None:
 
     name, params, data, fit_kwargs = ray.get(config["payload"])
     gen = _generator_class(name)(**params)
-    strategy = DataParallel(seed=int(params.get("seed") or 0))
+    device = None
+    if config.get("gpu"):
+        import ray.train.torch
+
+        device = ray.train.torch.get_device()
+    strategy = DataParallel(seed=int(params.get("seed") or 0), device=device)
     with training_strategy(strategy):
         gen.fit(data, **fit_kwargs)
     record = gen.training_record_
@@ -71,6 +76,7 @@ def fit(
     *,
     workers: int = 2,
     address: str | None = None,
+    gpus_per_worker: float = 0.0,
     **fit_kwargs: Any,
 ) -> Any:
     """Fit ``generator`` (unfitted, its settings as given) on Ray Train workers; return it fitted.
@@ -86,6 +92,10 @@ def fit(
         Ray Train workers, one CPU each (the LM engine trains on CPUs).
     address
         The Ray cluster to join (see :func:`healthsynth.scale.sample`).
+    gpus_per_worker
+        0 (the default): the workers train on CPUs (gloo). 1: each worker trains on a GPU of
+        its own (NCCL). A share below 1 puts several workers on one GPU, which NCCL cannot
+        serve, so they exchange gradients over gloo instead.
     **fit_kwargs
         Passed to ``generator.fit`` (``schema``, ``rules``, ``code_map`` …).
 
@@ -113,22 +123,24 @@ def fit(
             f"'{name}' with --engine local"
         )
     check_workers(workers)
+    gpus = _check_gpus(gpus_per_worker)
     started = time.perf_counter()
     with ray_session(address=address, workers=workers, purpose="fit --engine ray") as ray:
         from ray.train import FailureConfig, RunConfig, ScalingConfig
-        from ray.train.torch import TorchTrainer
+        from ray.train.torch import TorchConfig, TorchTrainer
 
         payload = ray.put((name, generator.get_params(), data, dict(fit_kwargs)))
         storage = Path(tempfile.mkdtemp(prefix="healthsynth-ray-train-"))
         try:
             trainer = TorchTrainer(
                 _train_loop,
-                train_loop_config={"payload": payload},
+                train_loop_config={"payload": payload, "gpu": gpus > 0},
                 scaling_config=ScalingConfig(
                     num_workers=workers,
-                    use_gpu=False,
-                    resources_per_worker={"CPU": 1},
+                    use_gpu=gpus > 0,
+                    resources_per_worker={"CPU": 1, **({"GPU": gpus} if gpus else {})},
                 ),
+                torch_config=TorchConfig(backend="gloo" if gpus < 1 else "nccl"),
                 run_config=RunConfig(
                     name="healthsynth-fit",
                     storage_path=str(storage),
@@ -153,9 +165,20 @@ def fit(
         **fitted.training_record_,
         "engine": "ray",
         "workers": workers,
+        "gpus_per_worker": gpus,
         "ray_fit_seconds": round(time.perf_counter() - started, 3),
     }
     return fitted
+
+
+def _check_gpus(value: Any) -> float:
+    """``gpus_per_worker`` as a number in [0, 1] (a whole GPU at most: DDP trains one per rank)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 <= float(value) <= 1:
+        raise ParameterError(
+            f"gpus_per_worker must be a number from 0 to 1 (a share of one GPU); got {value!r}"
+        )
+    return float(value)
 
 
 def _load(checkpoint: Any) -> Any:

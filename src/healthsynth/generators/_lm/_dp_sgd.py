@@ -195,6 +195,7 @@ class DPStrategy(Strategy):
         self.stand_in = False
         if data_parallel is not None:
             self.name = f"dp-sgd+{data_parallel.name}"
+            self.device = data_parallel.device
 
     def prepare(
         self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
@@ -212,6 +213,8 @@ class DPStrategy(Strategy):
                 dist.broadcast(p.data, src=0)
             # each worker's clipped sum is divided by this, then averaged over the workers
             expected, make = self.q * self.budget.n_examples / self.world, DistributedDPOptimizer
+        if self.device.type != "cpu":  # the noise is drawn where the gradients are
+            self.noise = torch.Generator(device=self.device).manual_seed(_secret_seed())
         self.gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean")
         self.optimizer = make(
             optimizer,
@@ -247,7 +250,7 @@ class DPStrategy(Strategy):
     def _noise_step(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         for p in self.optimizer.params:
-            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)
+            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
         self.optimizer.step()
         self.empty_steps += 1
 

@@ -42,6 +42,8 @@ __all__ = [
     "Strategy",
     "TrainHook",
     "TrainSettings",
+    "device_of",
+    "on_device",
     "train",
 ]
 
@@ -93,10 +95,34 @@ class Objective(Protocol):
         """Mean loss per token on the validation examples (called in inference mode)."""
 
 
+def device_of(model: torch.nn.Module) -> torch.device:
+    """The device ``model``'s weights are on (its batches are built there too)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def on_device(model: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tensors`` moved to ``model``'s device (the same tensors when it is the CPU)."""
+    dev = device_of(model)
+    if dev.type == "cpu":
+        return tensors
+    return tuple(t.to(dev, non_blocking=True) for t in tensors)
+
+
 class Strategy:
-    """Single-process training with AdamW: the default, and the base of other strategies."""
+    """Single-process training with AdamW: the default, and the base of other strategies.
+
+    ``device`` is where the weights and batches live while training (the CPU by default; a
+    ``cuda`` device trains there, and the model comes back to the CPU at the end, as sampling,
+    saving and the privacy checks expect).
+    """
 
     name = "local"
+    device = torch.device("cpu")
+
+    def __init__(self, *, device: str | torch.device | None = None) -> None:
+        self.device = torch.device(device or "cpu")
 
     def make_optimizer(self, model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
         """The optimizer over ``model``'s weights."""
@@ -345,6 +371,7 @@ class _Run:
             hooks,
         )
         self.rng = np.random.default_rng(s.seed)
+        model.to(strategy.device)
         self.steps_per_epoch = max(1, objective.steps_per_epoch())
         self.schedule = _Schedule(self.steps_per_epoch * s.epochs, s)
         optimizer = strategy.make_optimizer(model, s)
@@ -420,6 +447,7 @@ class _Run:
     def finish(self) -> dict[str, Any]:
         """Restore the kept weights; the training record."""
         kept, kept_val = self.checkpoint.restore(self.model, failed_check=self.failed)
+        self.model.to("cpu")
         self.model.eval()
         seconds = time.perf_counter() - self.start
         record: dict[str, Any] = {
@@ -435,6 +463,7 @@ class _Run:
             "history": self.history,
             **{f"{name}_checks": log for name, log in self.logs.items()},
             "train_seconds": round(seconds, 3),
+            "device": str(self.strategy.device),
             **self.strategy.record(),
         }
         for h in self.hooks:

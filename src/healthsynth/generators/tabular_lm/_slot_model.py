@@ -19,7 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 
 from healthsynth.generators._lm._model import GPT, build_gpt
 from healthsynth.generators._lm._slots import ordered_tokens, random_orders
-from healthsynth.generators._lm._train import BatchLoss
+from healthsynth.generators._lm._train import BatchLoss, on_device
 from healthsynth.generators._lm._vocab import BOS
 from healthsynth.generators.tabular_lm._codec import TableCodec
 from healthsynth.generators.tabular_lm._order import slots_last, target_slots
@@ -77,13 +77,21 @@ class TableObjective:
     def _loss(self, model: Any, local: np.ndarray, order: np.ndarray) -> torch.Tensor:
         targets = ordered_tokens(self.codec, local, order)
         inputs = np.concatenate([np.full((len(local), 1), BOS), targets[:, :-1]], axis=1)
-        logits = model(
+        ids, markers, slots, labels = on_device(
+            model,
             torch.from_numpy(inputs.astype(np.int64)),
             torch.from_numpy(self.codec.marker[order].astype(np.int64)),
+            torch.from_numpy(order),
+            torch.from_numpy(targets.astype(np.int64)),
         )
-        logits = logits + self.range_mask[torch.from_numpy(order)]
-        labels = torch.from_numpy(targets.astype(np.int64))
+        logits = model(ids, markers)
+        logits = logits + self._range_mask(logits.device)[slots]
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+
+    def _range_mask(self, device: torch.device) -> torch.Tensor:
+        if self.range_mask.device != device:  # moved once, when training on an accelerator
+            self.range_mask = self.range_mask.to(device)
+        return self.range_mask
 
     def loss(self, model: Any, indices: np.ndarray, rng: np.random.Generator) -> BatchLoss:
         order = random_orders(self.codec, len(indices), self.perm_prob, rng)

@@ -27,7 +27,7 @@ from torch.nn import functional as F  # noqa: N812
 from healthsynth.data import Schema
 from healthsynth.errors import ModelFolderError, ParameterError
 from healthsynth.generators._conditions import Condition
-from healthsynth.generators._lm._train import BatchLoss
+from healthsynth.generators._lm._train import BatchLoss, on_device
 from healthsynth.generators.tabular_lm._codec import TableCodec
 from healthsynth.generators.tabular_lm._text_decode import Trie
 
@@ -184,9 +184,9 @@ class TextLM:
 
         ``model`` defaults to this one's (a training strategy may pass a wrapped one).
         """
-        ids, labels = self._batch(seqs)
-        attn = (labels != -100).long()
         model = self.model if model is None else model
+        ids, labels = on_device(model, *self._batch(seqs))
+        attn = (labels != -100).long()
         logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100

@@ -112,8 +112,8 @@ class TimelineLM(Generator):
         ``epochs`` epochs without early stopping, in Poisson batches of about
         ``max(token_budget, 12_000)`` tokens (8 to 256 patients: DP-SGD's noise per patient
         shrinks as the batch grows, so DP batches stay at the size of the earlier default
-        even though plain training now takes 3,000-token batches). See :class:`healthsynth.generators.tabular_lm.TabularLM`
-        and ``docs/privacy.md``.
+        even though plain training now takes 3,000-token batches). See
+        :class:`healthsynth.generators.tabular_lm.TabularLM` and ``docs/privacy.md``.
     threads
         Torch threads for fitting and sampling; ``None`` chooses them for the model size and
         the machine's load (see :class:`healthsynth.generators.tabular_lm.TabularLM`).

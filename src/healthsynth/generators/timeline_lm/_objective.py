@@ -17,7 +17,7 @@ from torch.nn import functional as F  # noqa: N812
 
 from healthsynth.generators._lm._model import GPT, build_gpt
 from healthsynth.generators._lm._slots import ordered_tokens, random_orders
-from healthsynth.generators._lm._train import BatchLoss
+from healthsynth.generators._lm._train import BatchLoss, on_device
 from healthsynth.generators._lm._vocab import BOS
 from healthsynth.generators.timeline_lm._codec import TimelineCodec
 
@@ -143,11 +143,19 @@ class TimelineObjective:
     def _loss(
         self, model: Any, data: Timelines, idx: np.ndarray, order: np.ndarray
     ) -> tuple[torch.Tensor, int]:
-        inputs, types, labels, states = _batch_tensors(self.codec, data, idx, order)
+        inputs, types, labels, states = on_device(
+            model, *_batch_tensors(self.codec, data, idx, order)
+        )
         logits = model(inputs, types)
         keep = labels >= 0
-        logits = logits[keep].masked_fill(~self.state_mask[states[keep]], float("-inf"))
+        mask = self._state_mask(logits.device)
+        logits = logits[keep].masked_fill(~mask[states[keep]], float("-inf"))
         return F.cross_entropy(logits, labels[keep]), int(keep.sum())
+
+    def _state_mask(self, device: torch.device) -> torch.Tensor:
+        if self.state_mask.device != device:  # moved once, when training on an accelerator
+            self.state_mask = self.state_mask.to(device)
+        return self.state_mask
 
     def loss(self, model: Any, indices: np.ndarray, rng: np.random.Generator) -> BatchLoss:
         order = random_orders(self.codec.static, len(indices), self.perm_prob, rng)
@@ -161,13 +169,16 @@ class TimelineObjective:
         on the other patients' lengths; here it depends on the patient alone.
         """
         order = random_orders(self.codec.static, len(indices), self.perm_prob, rng)
-        inputs, types, labels, states = _batch_tensors(self.codec, self.train, indices, order)
+        inputs, types, labels, states = on_device(
+            model, *_batch_tensors(self.codec, self.train, indices, order)
+        )
         logits = model(inputs, types)
         keep = labels >= 0
-        rows = torch.arange(len(indices))[:, None].expand_as(labels)[keep]
-        logits = logits[keep].masked_fill(~self.state_mask[states[keep]], float("-inf"))
+        dev = logits.device
+        rows = torch.arange(len(indices), device=dev)[:, None].expand_as(labels)[keep]
+        logits = logits[keep].masked_fill(~self._state_mask(dev)[states[keep]], float("-inf"))
         nll = F.cross_entropy(logits, labels[keep], reduction="none")
-        per_patient = torch.zeros(len(indices)).index_add(0, rows, nll) / keep.sum(1)
+        per_patient = torch.zeros(len(indices), device=dev).index_add(0, rows, nll) / keep.sum(1)
         n_tok = int(keep.sum())
         return BatchLoss(per_patient.mean(), float(n_tok), n_tok)
 
