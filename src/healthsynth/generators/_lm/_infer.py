@@ -97,7 +97,9 @@ class NumpyGPT:
     @classmethod
     def from_torch(cls, model: Any) -> NumpyGPT:
         """View a torch :class:`~._model.GPT`'s current weights (shared memory, no copy)."""
-        return cls(model.config, {k: v.detach().numpy() for k, v in model.state_dict().items()})
+        # .cpu(): a model still training on an accelerator is sampled by the privacy check
+        weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+        return cls(model.config, weights)
 
     def n_parameters(self) -> int:
         """Number of weights (the tied head counted once)."""
