@@ -183,6 +183,10 @@ def test_fit_bad_engine_input_is_one_line_and_writes_nothing(tmp_path, monkeypat
     _user_error(r, "--workers applies to --engine ray")
     r = runner.invoke(app, _fit_args(tmp_path, "--engine", "spark"))
     _user_error(r, "--engine must be one of local, ray")
+    r = runner.invoke(app, _fit_args(tmp_path, "--gpus-per-worker", 1))
+    _user_error(r, "--gpus-per-worker applies to --engine ray")
+    r = runner.invoke(app, _fit_args(tmp_path, "--engine", "ray", "--gpus-per-worker", 2))
+    _user_error(r, "--gpus-per-worker must be a number from 0 to 1 (a share of one GPU); got 2.0")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     r = runner.invoke(app, _fit_args(tmp_path, "--engine", "ray", "--workers", 2))
     _user_error(r, "pip install 'healthsynth[ray]'")
