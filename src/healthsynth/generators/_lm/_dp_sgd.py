@@ -329,7 +329,8 @@ def _lent_parallel() -> Strategy | None:
     from healthsynth.generators._lm._fit import lent_strategy
 
     lent = lent_strategy()
-    return lent if lent is not None and int(getattr(lent, "world", 1)) > 1 else None
+    # a data-parallel strategy of one worker still says where to train (its device)
+    return lent if lent is not None and hasattr(lent, "world") else None
 
 
 def train_private(
