@@ -71,13 +71,10 @@ def fitter(engine: str, address: str | None, workers: int, gpus: float = 0.0) ->
     """``fit(model, data, **kwargs) -> fitted model``: in this process, or on Ray Train."""
     if engine == "local":
         return lambda model, data, **kw: model.fit(data, **kw)
-    from healthsynth.scale.train import _check_gpus
+    from healthsynth.scale.train import check_gpus
     from healthsynth.scale.train import fit as fit_on_ray
 
-    try:
-        _check_gpus(gpus)
-    except ParameterError as e:
-        raise ParameterError(str(e).replace("gpus_per_worker", "--gpus-per-worker")) from None
+    check_gpus(gpus, name="--gpus-per-worker")
     return lambda model, data, **kw: fit_on_ray(
         model, data, workers=workers, address=address, gpus_per_worker=gpus, **kw
     )

@@ -126,10 +126,10 @@ def _copies(sx: np.ndarray, state: State) -> int:
     keys = row_keys(sx)
     lo = np.searchsorted(state.copy_keys, keys, side="left")
     hi = np.searchsorted(state.copy_keys, keys, side="right")
-    found = 0
-    for i in np.flatnonzero(hi > lo):
-        if (state.copy_rows[lo[i] : hi[i]] == sx[i]).all(axis=1).any():
-            found += 1
+    one = np.flatnonzero(hi - lo == 1)  # the usual hit: one training row with that hash
+    found = int((state.copy_rows[lo[one]] == sx[one]).all(axis=1).sum())
+    for i in np.flatnonzero(hi - lo > 1):  # training rows sharing a hash (duplicates)
+        found += int((state.copy_rows[lo[i] : hi[i]] == sx[i]).all(axis=1).any())
     return found
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from healthsynth.errors import EngineError, ParameterError
 from healthsynth.scale._ray import check_workers
 
-__all__ = ["TRAINABLE", "fit"]
+__all__ = ["TRAINABLE", "check_gpus", "fit"]
 
 #: the generators trained through the shared LM engine's loop
 TRAINABLE = ("tabular-lm", "timeline-lm")
@@ -89,7 +89,7 @@ def fit(
     data
         What ``generator.fit`` takes (a DataFrame, or a Dataset of patients).
     workers
-        Ray Train workers, one CPU each (the LM engine trains on CPUs).
+        Ray Train workers, one CPU each (and ``gpus_per_worker`` of a GPU).
     address
         The Ray cluster to join (see :func:`healthsynth.scale.sample`).
     gpus_per_worker
@@ -123,7 +123,7 @@ def fit(
             f"'{name}' with --engine local"
         )
     check_workers(workers)
-    gpus = _check_gpus(gpus_per_worker)
+    gpus = check_gpus(gpus_per_worker)
     started = time.perf_counter()
     with ray_session(address=address, workers=workers, purpose="fit --engine ray") as ray:
         from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -171,12 +171,12 @@ def fit(
     return fitted
 
 
-def _check_gpus(value: Any) -> float:
-    """``gpus_per_worker`` as a number in [0, 1] (a whole GPU at most: DDP trains one per rank)."""
+def check_gpus(value: Any, *, name: str = "gpus_per_worker") -> float:
+    """``value`` as a share of one GPU in [0, 1] (DDP trains one rank per GPU at most)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not 0 <= float(value) <= 1:
         raise ParameterError(
-            f"gpus_per_worker must be a number from 0 to 1 (a share of one GPU); got {value!r}"
+            f"{name} must be a number from 0 to 1 (a share of one GPU); got {value!r}"
         )
     return float(value)
 
