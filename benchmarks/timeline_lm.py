@@ -53,6 +53,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--task-item", default="diabetes")
     ap.add_argument("--joint-values", action="store_true", help="joint (item, value) tokens")
+    ap.add_argument("--config", default="{}", help="other TimelineLM keyword arguments, JSON")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model-out", type=Path, default=None, help="keep the model folder here")
     args = ap.parse_args()
@@ -75,13 +76,13 @@ def main() -> int:
     gen = TimelineLM(
         epochs=args.epochs,
         max_time=args.max_time,
-        code_map=args.dataset,
         seed=args.seed,
         joint_values=args.joint_values,
         verbose=sys.stderr.isatty(),
+        **json.loads(args.config),
     )
     t0 = time.perf_counter()
-    gen.fit(train)
+    gen.fit(train, code_map=args.dataset)
     fit_s = time.perf_counter() - t0
     rec = gen.training_record_
     print(
@@ -161,11 +162,15 @@ def main() -> int:
             {"target": "TSTR AUC within 0.05 of train-on-real", "value": gap, "met": gap <= 0.05}
         )
     checks.append({"target": "fit <= 30 min", "value": round(fit_s, 1), "met": fit_s <= 1800})
+    fit_mb = rec.get("peak_rss_mb")
+    fits = fit_mb is not None and fit_mb <= 2000
+    checks.append({"target": "fit peak <= 2 GB", "value": fit_mb, "met": fits})
     checks.append(
         {"target": "sampling >= 200 patients/s", "value": round(rate, 1), "met": rate >= 200}
     )
     summary = {
         "dataset": args.dataset,
+        "config": json.loads(args.config),
         "train_patients": train.n_patients,
         "holdout_patients": holdout.n_patients,
         "fit_seconds": round(fit_s, 1),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import torch
 
 from healthsynth.errors import ModelFolderError, ParameterError
 from healthsynth.generators import load_generator
+from healthsynth.generators._lm import _threads as threads_module
 from healthsynth.generators._lm._infer import NumpyGPT
 from healthsynth.generators._lm._io import load_model, load_numpy, save_model
 from healthsynth.generators._lm._model import build_gpt
@@ -26,8 +28,11 @@ from healthsynth.generators._lm._threads import (
 )
 from healthsynth.generators._lm._train import (
     BatchLoss,
+    BestValidationLoss,
+    LastWeights,
     PeriodicCheck,
     Strategy,
+    TrainHook,
     TrainSettings,
     train,
 )
@@ -318,7 +323,8 @@ def test_thread_choice_follows_the_user_then_the_work(monkeypatch):
     assert choice.n == 1 and "small workload" in choice.reason and not choice.fixed
 
 
-def test_threads_are_scoped_and_drop_when_the_cores_are_taken(monkeypatch):
+def test_threads_are_scoped_drop_when_the_cores_are_taken_and_come_back(monkeypatch):
+    assert threads_module._busy_seconds() > 0  # /proc/stat is read on Linux
     before = torch.get_num_threads()
     with torch_threads(1):
         assert torch.get_num_threads() == 1
@@ -335,13 +341,31 @@ def test_threads_are_scoped_and_drop_when_the_cores_are_taken(monkeypatch):
         clock["wall"], clock["cpu"] = 4.0, 5.1  # 28 %: another process has the cores
         control.on_step(2)
         assert control.threads == 1 and torch.get_num_threads() == 1
+        # back up once the other processes have left the cores alone for a recheck period
+        clock["busy"] = 100.0
+        monkeypatch.setattr(threads_module, "_busy_seconds", lambda: clock["busy"])
+        clock["wall"], clock["cpu"] = 5.0, 6.0
+        control.on_step(3)  # starts the measurement
+        clock["wall"], clock["cpu"], clock["busy"] = 12.0, 13.0, 108.0
+        control.on_step(4)  # 7 s: too soon to judge
+        assert control.threads == 1
+        clock["wall"], clock["cpu"], clock["busy"] = 16.0, 17.0, 119.0  # others: 0.73 cores
+        control.on_step(5)
+        assert control.threads == 1 and torch.get_num_threads() == 1
+        clock["wall"], clock["cpu"], clock["busy"] = 27.0, 28.0, 130.5  # others: 0.05 cores
+        control.on_step(6)
+        assert control.threads == 2 and torch.get_num_threads() == 2
+        clock["wall"], clock["cpu"] = 29.0, 29.6  # and down again when they come back
+        control.on_step(7)
+        assert control.threads == 1
         fixed = ThreadControl(ThreadChoice(2, "the threads setting", True), interval=1.0)
         clock["wall"] = 10.0
         fixed.on_step(3)
         assert fixed.threads == 2
     assert torch.get_num_threads() == before
     rec = control.record()
-    assert rec["torch_threads"] == 2 and rec["torch_threads_changes"][0]["threads"] == 1
+    assert [c["threads"] for c in rec["torch_threads_changes"]] == [1, 2, 1]
+    assert rec["torch_threads"] == 2 and "0.05 cores" in rec["torch_threads_changes"][1]["why"]
 
 
 def test_fit_records_the_thread_choice(pima_model):
@@ -411,3 +435,60 @@ def test_rows_do_not_depend_on_the_number_of_sampling_threads(pima_model):
     a = one.sample(2500, seed=4)  # three blocks of 1,024 rows
     pd.testing.assert_frame_equal(a, two.sample(2500, seed=4))
     assert len(a.drop_duplicates()) > 2000
+
+
+class _StepWeights(TrainHook):
+    """The model's weights after every optimiser step."""
+
+    def __init__(self, model) -> None:
+        self.model, self.seen = model, []
+
+    def on_step(self, step: int) -> None:
+        self.seen.append([p.detach().clone() for p in self.model.parameters()])
+
+
+def _tiny_gpt():
+    return build_gpt(
+        vocab_size=50,
+        n_positions=8,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        dropout=0.0,
+        seed=0,
+        eos_token_id=1,
+    )
+
+
+@pytest.mark.parametrize("rule", [LastWeights, BestValidationLoss])
+def test_weight_average_is_what_is_validated_and_kept(rule):
+    settings = TrainSettings(epochs=5, learning_rate=3e-2, patience=20)
+    plain = _tiny_gpt()
+    steps = _StepWeights(plain)
+    rec = train(plain, _Regression(), settings, checkpoint=rule(), hooks=[steps])
+    averaged = _tiny_gpt()
+    half_life = 0.5  # epochs of 4 steps: a step's weight halves after 2 steps
+    rec_avg = train(
+        averaged,
+        _Regression(),
+        dataclasses.replace(settings, average_half_life=half_life),
+        checkpoint=rule(),
+    )
+    keep = 0.5 ** (1 / (half_life * 4))
+    means = [steps.seen[0]]
+    for weights in steps.seen[1:]:
+        means.append([keep * m + (1 - keep) * w for m, w in zip(means[-1], weights, strict=True)])
+    # the weights kept are the average at the kept epoch's last step, not that step's weights
+    kept = means[4 * rec_avg["best_epoch"] - 1]
+    for p, m in zip(averaged.parameters(), kept, strict=True):
+        assert torch.allclose(p, m, atol=1e-6)
+    last = steps.seen[4 * rec_avg["best_epoch"] - 1]
+    pairs = zip(averaged.parameters(), last, strict=True)
+    assert any(not torch.allclose(p, w, atol=1e-4) for p, w in pairs)
+    # validation saw the average too, while training went on from the last step's weights
+    assert rec_avg["average_half_life_epochs"] == half_life
+    assert rec["average_half_life_epochs"] is None
+    assert rec_avg["history"][-1]["val_nll_per_token"] != rec["history"][-1]["val_nll_per_token"]
+    assert rec_avg["history"][-1]["train_nll_per_token"] == pytest.approx(
+        rec["history"][-1]["train_nll_per_token"], abs=1e-6
+    )

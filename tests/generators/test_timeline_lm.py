@@ -244,3 +244,62 @@ def test_code_map_as_a_setting_still_works_but_is_deprecated(nafld):
         gen = TimelineLM(code_map="nafld", **tiny).fit(few)
     assert gen.code_map_ is not None and gen.code_map_.name == "nafld"
     assert gen.training_record_["code_map"] == "nafld"
+
+
+def test_batches_are_padded_to_few_shapes_and_the_loss_ignores_the_padding(fitted, nafld):
+    import torch
+    from torch.nn import functional as F  # noqa: N812
+
+    from healthsynth.generators.timeline_lm._objective import (
+        _batch_tensors,
+        build_model,
+        padded_length,
+    )
+
+    assert [padded_length(n, 1000) for n in (16, 17, 21, 33, 100, 539)] == [
+        16,
+        20,
+        24,
+        40,
+        112,
+        640,
+    ]
+    assert padded_length(539, 530) == 530  # never past the model's positions
+    codec, objective, _ = fitted._encode(nafld)
+    s, limit = codec.static.n_slots, codec.static.n_slots + codec.max_tokens
+    plan = objective.plan(np.random.default_rng(0))
+    # every training patient once per epoch; a batch's rows share one padded length
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(objective.train)))
+    lengths = set()
+    for idx in plan:
+        longest = s + max(len(objective.train.tokens[i]) for i in idx)
+        length = padded_length(longest, limit)
+        lengths.add(length)
+        assert len(idx) == 1 or len(idx) * length <= objective.token_budget
+    assert len(lengths) <= 4 * int(np.log2(limit))  # four lengths per octave at most
+    # the padded batch's loss is the loss of the same patients cut to their longest timeline
+    model = build_model(codec, n_embd=16, n_layer=1, n_head=2, dropout=0.0, seed=0).eval()
+
+    def longest(batch):
+        return s + max(len(objective.train.tokens[i]) for i in batch)
+
+    padded = [b for b in plan if padded_length(longest(b), limit) > longest(b)]
+    idx = max(padded, key=longest)  # the longest batch that has padding
+    order = np.tile(np.arange(s), (len(idx), 1))
+    inputs, types, labels, states = _batch_tensors(codec, objective.train, idx, order)
+    true = longest(idx)
+    assert inputs.shape[1] == padded_length(true, limit) > true
+    with torch.no_grad():
+        loss, n_tok = objective._loss(model, objective.train, idx, order)
+        logits = model(inputs[:, :true], types[:, :true])
+        keep = labels[:, :true] >= 0
+        barred = ~objective.state_mask[states[:, :true][keep]]
+        target = labels[:, :true][keep]
+        expected = F.cross_entropy(logits[keep].masked_fill(barred, float("-inf")), target)
+    assert n_tok == int(keep.sum()) and abs(float(loss) - float(expected)) < 1e-5
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), "1"])
+def test_a_bad_average_half_life_is_refused_by_name(nafld, bad):
+    with pytest.raises(ParameterError, match="average_half_life"):
+        TimelineLM(average_half_life=bad).fit(nafld)

@@ -12,7 +12,9 @@ than one: each parallel operation waits for the thread the scheduler has set asi
    load average), at least one;
 4. while training, :class:`ThreadControl` watches this process's CPU time: when its threads
    get less than three quarters of their cores (another process took them), it drops to one
-   thread for the rest of the fit.
+   thread; once the other processes have used less than a quarter of a core for
+   ``recheck`` seconds (the machine's busy time less this process's, ``/proc/stat``), it goes
+   back to the threads it started with.
 
 Sampling runs on numpy, whose matrix products use the BLAS library's threads: the same choice
 is applied to them (and to torch's, when torch is loaded) by :func:`compute_threads`. The
@@ -38,6 +40,8 @@ __all__ = ["ThreadChoice", "ThreadControl", "choose_threads", "compute_threads",
 SMALL_WORK = 2e8
 #: A CPU share below this (CPU seconds ÷ wall seconds ÷ threads) means the cores are shared.
 CONTENDED_SHARE = 0.75
+#: Other processes using less than this many cores (on average, over a recheck) are idle.
+IDLE_OTHERS = 0.25
 
 
 def _env_threads(name: str) -> int | None:
@@ -67,6 +71,17 @@ def _others_running() -> float:
             return float(os.getloadavg()[0])
         except OSError:
             return 0.0
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy since boot (Linux's ``/proc/stat``)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class ThreadChoice(NamedTuple):
@@ -154,22 +169,60 @@ class ThreadControl:
 
     Every ``interval`` seconds of training it compares the process's CPU time with wall time ×
     threads; a share below :data:`CONTENDED_SHARE` means another process is running on these
-    cores. Only chosen thread counts adapt; a number the user set is kept.
+    cores. After a drop, every ``recheck`` seconds it measures the other processes' CPU time
+    (the machine's busy time less this process's); below :data:`IDLE_OTHERS` cores, the
+    threads go back up, so that a short burst of other work does not slow the rest of a long
+    fit. Only chosen thread counts adapt; a number the user set is kept.
     """
 
-    def __init__(self, choice: ThreadChoice, *, interval: float = 2.0) -> None:
+    def __init__(
+        self, choice: ThreadChoice, *, interval: float = 2.0, recheck: float = 10.0
+    ) -> None:
         self.threads, self.reason, self.adapt = choice.n, choice.reason, not choice.fixed
-        self.initial, self.interval = choice.n, interval
+        self.initial, self.interval, self.recheck = choice.n, interval, recheck
         self.changes: list[dict[str, Any]] = []
         self._mark = (time.perf_counter(), time.process_time())
+        self._idle_mark: tuple[float, float, float] | None = None
 
     def on_start(self, epochs: int) -> None:
         """Start measuring."""
         self._mark = (time.perf_counter(), time.process_time())
 
+    def _set(self, step: int, n: int, why: str) -> None:
+        import torch
+
+        torch.set_num_threads(n)
+        self.changes.append({"step": step, "threads": n, "why": why})
+        self.threads = n
+
+    def _maybe_back_up(self, step: int) -> None:
+        """After a drop: the starting threads again once the others have been idle a while."""
+        busy = _busy_seconds()
+        if busy is None:
+            return
+        wall, cpu = time.perf_counter(), time.process_time()
+        if self._idle_mark is None:
+            self._idle_mark = (wall, cpu, busy)
+            return
+        if wall - self._idle_mark[0] < self.recheck:
+            return
+        w0, c0, b0 = self._idle_mark
+        others = max(0.0, (busy - b0) - (cpu - c0)) / (wall - w0)
+        self._idle_mark = (wall, cpu, busy)
+        if others < IDLE_OTHERS:
+            self._mark = (wall, cpu)
+            self._idle_mark = None
+            why = f"other processes used {others:.2f} cores for {wall - w0:.0f} s"
+            self._set(step, self.initial, why)
+
     def on_step(self, step: int) -> None:
         """Every ``interval`` seconds, compare CPU time with wall time × threads."""
-        if not self.adapt or self.threads <= 1:
+        if not self.adapt:
+            return
+        if self.threads < self.initial:
+            self._maybe_back_up(step)
+            return
+        if self.threads <= 1:
             return
         wall, cpu = time.perf_counter(), time.process_time()
         if wall - self._mark[0] < self.interval:
@@ -177,17 +230,7 @@ class ThreadControl:
         share = (cpu - self._mark[1]) / ((wall - self._mark[0]) * self.threads)
         self._mark = (wall, cpu)
         if share < CONTENDED_SHARE:
-            import torch
-
-            torch.set_num_threads(1)
-            self.changes.append(
-                {
-                    "step": step,
-                    "threads": 1,
-                    "why": f"its {self.threads} threads got {share:.0%} of their cores",
-                }
-            )
-            self.threads = 1
+            self._set(step, 1, f"its {self.threads} threads got {share:.0%} of their cores")
 
     def on_epoch(self, entry: dict[str, Any]) -> None:
         """Nothing per epoch."""

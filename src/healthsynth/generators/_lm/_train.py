@@ -31,6 +31,8 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import torch
 
+from healthsynth.generators._lm._average import Average
+
 __all__ = [
     "BatchLoss",
     "BestValidationLoss",
@@ -54,6 +56,8 @@ class TrainSettings:
 
     ``epochs`` is the most passes over the data; ``max_time`` (seconds) ends training earlier
     and, measured on the first epoch, shortens the learning-rate schedule to what fits.
+    ``average_half_life`` (in epochs) validates, checks and keeps an exponential moving average
+    of the weights (:class:`~._average.Average`) instead of the last step's; ``None``: the last.
     """
 
     epochs: int
@@ -67,6 +71,7 @@ class TrainSettings:
     final_lr_fraction: float = 0.1
     min_improvement: float = 1e-4
     label: str = "training"
+    average_half_life: float | None = None
 
 
 class BatchLoss(NamedTuple):
@@ -378,6 +383,7 @@ class _Run:
         self.lr = torch.optim.lr_scheduler.LambdaLR(optimizer, self.schedule)
         self.net, self.optimizer = strategy.prepare(model, optimizer)
         checkpoint.start(model)
+        self.average = Average(model, s.average_half_life, self.steps_per_epoch)
         self.history: list[dict[str, Any]] = []
         self.logs: dict[str, list[dict[str, Any]]] = {c.name: [] for c in checks}
         self.stop_reason, self.bad_epochs = "epochs", 0
@@ -397,6 +403,7 @@ class _Run:
             out = self.objective.loss(self.net, idx, self.rng)
             self.strategy.step(self.net, self.optimizer, out.loss, self.s)
             self.lr.step()
+            self.average.update()
             self.step += 1
             running += float(out.loss.detach()) * out.weight
             seen += out.weight
@@ -416,6 +423,11 @@ class _Run:
             fits = int(0.97 * self.s.max_time / pace)
             self.schedule.total = max(self.step + 1, min(self.schedule.total, fits))
         self.net.eval()
+        with self.average.applied():
+            return self._judge(epoch, train_loss, cut)
+
+    def _judge(self, epoch: int, train_loss: float, cut: bool) -> str | None:
+        """Validate and check the weights in the model; the reason to stop, if any."""
         with torch.inference_mode():
             val = self.strategy.reduce(self.objective.validation_loss(self.model))
         entry = {
@@ -446,6 +458,7 @@ class _Run:
 
     def finish(self) -> dict[str, Any]:
         """Restore the kept weights; the training record."""
+        self.average.settle()  # a rule that keeps the last weights keeps their average
         kept, kept_val = self.checkpoint.restore(self.model, failed_check=self.failed)
         self.model.to("cpu")
         self.model.eval()
@@ -464,6 +477,7 @@ class _Run:
             **{f"{name}_checks": log for name, log in self.logs.items()},
             "train_seconds": round(seconds, 3),
             "device": str(self.strategy.device),
+            "average_half_life_epochs": self.s.average_half_life,
             **self.strategy.record(),
         }
         for h in self.hooks:

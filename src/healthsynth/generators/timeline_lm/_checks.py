@@ -45,7 +45,11 @@ _PARAMS: dict[str, tuple[Any, Any]] = {
     "seed": (int, lambda v: True),
 }
 #: Settings that may be ``None`` (checked apart from the table above).
-_OPTIONAL = {"threads": lambda v: v >= 1, "max_time": lambda v: v > 0}
+_OPTIONAL = {
+    "threads": lambda v: v >= 1,
+    "max_time": lambda v: v > 0,
+    "average_half_life": lambda v: 0 < v < float("inf"),
+}
 
 
 def validate_params(gen: Any) -> None:

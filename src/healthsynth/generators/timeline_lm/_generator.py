@@ -85,6 +85,10 @@ class TimelineLM(Generator):
         Share of patients held out for early stopping.
     patience
         Epochs without improvement before stopping.
+    average_half_life
+        Validate, choose and keep a moving average of the weights, whose half-life is this many
+        epochs, instead of the last step's weights (``None``: the last step's). Training stops
+        early while the learning rate is still high, where single steps are noisy.
     perm_prob
         Share of training sequences whose static attributes come in a shuffled order, so that
         any of them can be conditioned on.
@@ -146,6 +150,7 @@ class TimelineLM(Generator):
         max_flags: int = 64,
         validation_fraction: float = 0.1,
         patience: int = 3,
+        average_half_life: float | None = None,
         perm_prob: float = 0.5,
         max_time: float | None = None,
         learn_structure: bool = True,
@@ -177,6 +182,7 @@ class TimelineLM(Generator):
         self.max_flags = max_flags
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.average_half_life = average_half_life
         self.perm_prob = perm_prob
         self.max_time = max_time
         self.learn_structure = learn_structure
@@ -241,6 +247,7 @@ class TimelineLM(Generator):
             patience=self.patience,
             max_time=self.max_time,
             seed=self.seed,
+            average_half_life=self.average_half_life,
         )
         work = model.n_parameters() * self.token_budget
         threads = choose_threads(requested=self.threads, work=work)
