@@ -86,9 +86,7 @@ class TimelineLM(Generator):
     patience
         Epochs without improvement before stopping.
     average_half_life
-        Validate, choose and keep a moving average of the weights, whose half-life is this many
-        epochs, instead of the last step's weights (``None``: the last step's). Training stops
-        early while the learning rate is still high, where single steps are noisy.
+        Keep a moving average of the weights with this half-life in epochs (``None``: off).
     perm_prob
         Share of training sequences whose static attributes come in a shuffled order, so that
         any of them can be conditioned on.
