@@ -50,7 +50,7 @@ with warnings.catch_warnings():
 stop = True
 rec = gen.training_record_
 keys = ("tokens_per_second", "steps", "epochs_run", "best_val_nll_per_token", "torch_threads",
-        "torch_threads_changes")
+        "torch_threads_changes", "calibration")
 print(json.dumps({**{k: rec.get(k) for k in keys}, **{k: round(v, 1) for k, v in peak.items()}}))
 """
 

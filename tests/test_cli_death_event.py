@@ -74,10 +74,12 @@ def test_structure_flags(cohort, tmp_path):
             "1",
             "--joint-values",
             "--no-time-context",
+            "--no-calibrate",
         )
     )
     meta = json.loads((model / "generator.json").read_text())
     assert meta["codec"]["joint_values"] is True
+    assert meta["params"]["calibrate"] is False and meta["calibration"] == {}
     assert meta["params"]["time_context"] is False and not meta["codec"].get("time_context")
     # the death event (MEDS_DEATH is not used here: none was named) is not learned either
     assert meta["structure"] == {

@@ -57,6 +57,9 @@ def model(cohort, tmp_path_factory):
 def test_export_fit_sample_evaluate(cohort, model, tmp_path):
     meta = json.loads((model / "generator.json").read_text())
     assert meta["generator"] == "timeline-lm" and meta["template"]["roles"]["end"] == "futime"
+    # prevalence calibration ran after training (offsets by item name, and one on END)
+    assert set(meta["calibration"]) == {"end", "items"} and meta["calibration"]["items"]
+    assert set(meta["calibration"]["items"]) <= {f"{t}/{i}" for t, i in meta["codec"]["items"]}
     syn = tmp_path / "syn"
     _ok(["sample", str(model), "-n", "80", "-o", str(syn), "--seed", "1",
          "--condition", "has=diabetes", "--condition", "sex=female"])  # fmt: skip

@@ -219,6 +219,8 @@ def test_timeline_dp_is_per_patient(opacus):
     rec = gen.training_record_
     assert rec["dp"]["unit"] == "patients" and rec["dp"]["n_examples"] == 120
     assert rec["n_validation_patients"] == 0 and rec["dp"]["epsilon"] <= 8.0
+    # prevalence calibration would use the real prevalences outside DP-SGD: it is skipped
+    assert rec["calibration"]["skipped"].startswith("differential privacy")
     assert len(gen.sample(10, seed=0).patient_table) == 10
 
 

@@ -52,6 +52,7 @@ _NOT_SETTINGS = {
     "workers",
     "gpus_per_worker",
     "no_learn_structure",
+    "no_calibrate",
     "joint_values",
     "no_time_context",
     *steps.SOURCE_ONLY,
@@ -178,6 +179,15 @@ def fit(
             "--no-learn-structure",
             help="Do not learn once-only, terminal and always-present items or per-item "
             "bounds from the data (the death event stays terminal).",
+            rich_help_panel=_TL,
+        ),
+    ] = False,
+    no_calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--no-calibrate",
+            help="Do not match each item's share of patients to the data after training "
+            "(per-item offsets on the model's logits; skipped under DP anyway).",
             rich_help_panel=_TL,
         ),
     ] = False,
@@ -371,6 +381,7 @@ def fit(
     given["reveal_ranges"] = reveal_ranges or None
     given["structure"] = steps.structure(structure) if structure else None
     given["learn_structure"] = False if no_learn_structure else None
+    given["calibrate"] = False if no_calibrate else None
     given["joint_values"] = True if joint_values else None
     given["time_context"] = False if no_time_context else None
     source = steps.source(

@@ -23,7 +23,7 @@ import ctypes
 import os
 import sys
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["keep_freed_memory", "release_freed_memory"]
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
 MMAP_THRESHOLD = 64 << 20
@@ -55,3 +55,20 @@ def keep_freed_memory() -> bool:
             done = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and done
     _state["done"] = done
     return done
+
+
+def release_freed_memory() -> bool:
+    """Hand the heap's free pages back to the kernel (glibc's ``malloc_trim``); whether it did.
+
+    Training leaves much of its heap free but resident (many block sizes come and go); a fit
+    calls this before it samples, so the sampler's buffers reuse those pages instead of adding
+    to them.
+    """
+    if not _glibc():
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim(0) == 1

@@ -91,6 +91,9 @@ class Policy(Protocol):
     def allowed(self, logits: np.ndarray) -> np.ndarray:
         """Per live row, the tokens of the block it may take (bool, shaped like ``logits``)."""
 
+    # A policy may also have ``adjust(logits) -> logits``, called before ``allowed``: offsets
+    # on the (temperature-scaled) logits of the live rows, which it may change in place.
+
     def advance(
         self, pick: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None:
@@ -144,11 +147,14 @@ def decode(
     ids, types = policy.prefix()
     h = decoder.step(ids, types)
     buf: np.ndarray | None = None  # buffer row of each live row (None: all, in order)
+    adjust = getattr(policy, "adjust", None)
     for _ in range(max_steps):
         lo, hi = policy.block()
         logits = decoder.logits(h, lo, hi)
         if temperature != 1.0:
             logits = logits / temperature
+        if adjust is not None:
+            logits = adjust(logits)
         pick = draw(logits, policy.allowed(logits), rng)
         nxt = policy.advance(pick)
         if nxt is None:

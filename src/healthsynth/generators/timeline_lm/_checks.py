@@ -67,7 +67,7 @@ def validate_params(gen: Any) -> None:
         v = getattr(gen, name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v)):
             raise ParameterError(f"parameter '{name}' of timeline-lm has an invalid value {v!r}")
-    for flag in ("learn_structure", "joint_values", "time_context"):
+    for flag in ("learn_structure", "calibrate", "joint_values", "time_context"):
         if not isinstance(getattr(gen, flag), bool):
             raise ParameterError(
                 f"parameter '{flag}' of timeline-lm must be True or False; got "

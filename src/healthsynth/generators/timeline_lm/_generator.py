@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Dataset
-from healthsynth.errors import ConditionError, ModelFolderError
+from healthsynth.errors import ConditionError
 from healthsynth.generators._base import Generator, warn
-from healthsynth.generators._folder import check_folder_names
 from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
+from healthsynth.generators.timeline_lm._calibrate import (
+    calibrate_record,
+)
 from healthsynth.generators.timeline_lm._checks import (
     check_data,
     fit_code_map,
@@ -37,7 +39,6 @@ from healthsynth.generators.timeline_lm._checks import (
 from healthsynth.generators.timeline_lm._codec import TimelineCodec
 from healthsynth.generators.timeline_lm._output import assemble, template
 from healthsynth.generators.timeline_lm._sampling import resolve, sample_block, timeline_masks
-from healthsynth.generators.timeline_lm._structure import Structure
 
 __all__ = ["TimelineLM"]
 
@@ -101,6 +102,9 @@ class TimelineLM(Generator):
         Rules that replace the learned ones, by key: ``{"once": [...], "terminal": [...],
         "max_count": {item: n}, "time_since_start": {item: [low, high]}}``; items are named
         ``table/item`` (or ``item`` when unique). A rule the training data break is refused.
+    calibrate
+        After training, match each item's share of patients to the training patients' with a
+        per-item offset on its logits (see :mod:`._calibrate`; skipped under DP).
     code_map
         Deprecated: give the code mapping to :meth:`fit` instead.
     sample_batch_size
@@ -153,6 +157,7 @@ class TimelineLM(Generator):
         max_time: float | None = None,
         learn_structure: bool = True,
         structure: Mapping[str, Any] | None = None,
+        calibrate: bool = True,
         code_map: Any = None,
         sample_batch_size: int = 1024,
         temperature: float = 1.0,
@@ -185,6 +190,7 @@ class TimelineLM(Generator):
         self.max_time = max_time
         self.learn_structure = learn_structure
         self.structure = structure
+        self.calibrate = calibrate
         self.code_map = code_map
         self.sample_batch_size = sample_batch_size
         self.temperature = temperature
@@ -277,10 +283,11 @@ class TimelineLM(Generator):
         self.model_: Any = model
         self.codec_, self.code_map_ = codec, mapping
         self.rules_ = None
-        self.sampler_ = None
+        self.sampler_ = self.calibration_ = None
         self.structure_ = structure
         self.template_ = template(data)
         self.schema_ = codec.static_schema
+        calibration = calibrate_record(self, events, data.key, data.n_patients, budget)
         self.training_record_ = {
             **record,
             "generator": self.name,
@@ -292,6 +299,7 @@ class TimelineLM(Generator):
             "n_flags": len(codec.flag_items),
             "death_event": data.death_event,
             "structure": structure.summary(),
+            "calibration": calibration,
             "vocab_size": codec.vocab_size,
             "n_parameters": model.n_parameters(),
             **fit_resources(started, cpu0),
@@ -356,7 +364,9 @@ class TimelineLM(Generator):
 
     def _masks(self) -> Any:
         if getattr(self, "sampler_", None) is None:
-            self.sampler_ = timeline_masks(self.codec_, self.code_map_, self.structure_)
+            self.sampler_ = timeline_masks(
+                self.codec_, self.code_map_, self.structure_, getattr(self, "calibration_", None)
+            )
         return self.sampler_
 
     def _sample(
@@ -458,47 +468,13 @@ class TimelineLM(Generator):
 
     # -- model folders --------------------------------------------------------------------
     def _save_state(self, folder: Path) -> dict[str, Any]:
-        """The weights (a Hugging Face folder); the codec and table template for generator.json."""
-        from healthsynth.generators._lm._io import save_model
+        """The weights (a Hugging Face folder); codec, template, structure and calibration."""
+        from healthsynth.generators.timeline_lm._files import save_state
 
-        save_model(self.model_, folder)
-        return {
-            "codec": self.codec_.to_dict(),
-            "template": self.template_,
-            "structure": self.structure_.to_dict(),
-        }
+        return save_state(self, folder)
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
         """Read the codec, template and weights (safetensors only; nothing is unpickled)."""
-        from healthsynth.generators._lm._io import load_numpy
+        from healthsynth.generators.timeline_lm._files import load_state
 
-        try:
-            self.codec_ = TimelineCodec(meta["codec"])
-            self.template_ = meta["template"]
-        except (KeyError, TypeError, ValueError, AssertionError) as e:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
-            ) from None
-        try:
-            names = [*self.template_["tables"], self.template_["roles"]["patients"]]
-        except (KeyError, TypeError) as e:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: generator.json's template is unreadable ({e})"
-            ) from None
-        # the template's table names become file names when sampling to a folder: checked
-        # before anything else is read from them
-        check_folder_names(folder, names)
-        check_folder_names(folder, sorted({t for t, _ in self.codec_.items}))
-        try:
-            # folders saved before the learned structure have none
-            self.structure_ = Structure(
-                [f"{t}/{i}" for t, i in self.codec_.items], meta.get("structure")
-            )
-        except (KeyError, TypeError, ValueError, AssertionError) as e:
-            raise ModelFolderError(
-                f"model folder {folder} is corrupted: generator.json's structure is unreadable "
-                f"({e})"
-            ) from None
-        self.model_ = load_numpy(folder / "model", owner=folder, vocab_size=self.codec_.vocab_size)
-        self.schema_ = self.codec_.static_schema
-        self.sampler_ = None
+        load_state(self, folder, meta)

@@ -16,6 +16,10 @@ are masked so that each timeline is valid:
 * learned structure (:mod:`._structure`): an item is emitted at most its maximum count (once
   for once-only items) and only inside its range of days since the patient's first event; a
   terminal item (such as death) ends the timeline.
+
+Besides the masks, the prevalence calibration of :mod:`._calibrate` adds offsets to the logits
+(none until it has run): one per item on its tokens at the item step, and one on ``END`` where a
+timeline may end (at a start day or a gap), which sets how many events a timeline has.
 """
 
 from __future__ import annotations
@@ -60,8 +64,15 @@ class TimelineMasks:
         item_ages: list[tuple[float, float]],
         value_ranges: list[tuple[float | None, float | None]],
         structure: Any = None,
+        item_bias: np.ndarray | None = None,
+        end_bias: float = 0.0,
     ) -> None:
         self.codec = c = codec
+        # prevalence calibration: an offset per item token (None: no offsets) and on END
+        self.token_bias: np.ndarray | None = None
+        if item_bias is not None and np.any(item_bias) and c.n_item_tokens:
+            self.token_bias = np.asarray(item_bias, np.float32)[c.token_item]
+        self.end_bias = np.float32(end_bias)
         base = c.state_mask()
         # rows of the mask table: one per state, plus one per (fine state, coarse token)
         rows = [base]
@@ -181,6 +192,17 @@ class TimelinePolicy:
 
     def block(self) -> tuple[int, int]:
         return 0, self.c.vocab_size
+
+    def adjust(self, logits: np.ndarray) -> np.ndarray:
+        """The logits plus the calibration offsets (items at the item step, END at a time step)."""
+        bias, c, state = self.m.token_bias, self.c, self.state
+        if bias is not None:
+            at = state == c.S_ITEM
+            if at.any():
+                logits[at, c.item0 : c.item0 + c.n_item_tokens] += bias
+        if self.m.end_bias:
+            logits[(state == c.S_START_C) | (state == c.S_GAP_C), c.END] += self.m.end_bias
+        return logits
 
     def allowed(self, logits: np.ndarray) -> np.ndarray:
         c, m, rows, state = self.c, self.m, self.alive, self.state

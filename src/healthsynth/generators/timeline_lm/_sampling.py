@@ -56,8 +56,13 @@ def find_item(codec: TimelineCodec, name: str) -> int:
     raise ConditionError(f"'has' names the item '{name}', which never occurs; items: {known}")
 
 
-def timeline_masks(codec: TimelineCodec, code_map: Any, structure: Any = None) -> Any:
-    """The decoding masks of ``codec`` under a code mapping (or none) and learned structure."""
+def timeline_masks(
+    codec: TimelineCodec, code_map: Any, structure: Any = None, calibration: Any = None
+) -> Any:
+    """The decoding masks of ``codec`` under a code mapping, structure and calibration.
+
+    Each may be ``None``; ``calibration`` is ``(item offsets, END offset)``.
+    """
     from healthsynth.generators.timeline_lm._policy import TimelineMasks
 
     sexes: list[tuple[bool, bool]] = []
@@ -75,7 +80,13 @@ def timeline_masks(codec: TimelineCodec, code_map: Any, structure: Any = None) -
             ages.append(entry.ages())
             ranges.append((entry.low, entry.high))
     return TimelineMasks(
-        codec, item_sexes=sexes, item_ages=ages, value_ranges=ranges, structure=structure
+        codec,
+        item_sexes=sexes,
+        item_ages=ages,
+        value_ranges=ranges,
+        structure=structure,
+        item_bias=None if calibration is None else calibration[0],
+        end_bias=0.0 if calibration is None else calibration[1],
     )
 
 
