@@ -63,7 +63,7 @@ def test_calibration_brings_prevalence_to_the_data(pair, mgus, truth):
         np.testing.assert_array_equal(wa[k], wb[k])  # only the offsets differ
     assert plain.training_record_["calibration"] == {"skipped": "turned off (calibrate=False)"}
     rec = calibrated.training_record_["calibration"]
-    assert rec["patients_per_round"] == 2000 and rec["rounds"] == 4
+    assert rec["patients_per_round"] == 2000 and 1 <= rec["rounds"] <= 8
     assert rec["largest_gap_after"] < rec["largest_gap_before"]
     before = _gaps(plain.sample(mgus.n_patients, seed=11), truth).abs().max()
     after = _gaps(calibrated.sample(mgus.n_patients, seed=11), truth).abs()

@@ -26,9 +26,13 @@ from healthsynth.generators._lm._alloc import release_freed_memory
 
 __all__ = ["calibrate", "item_prevalence"]
 
-#: patients sampled per round (twice the training patients, within these bounds), rounds of
-#: adjustment, share of an item's logit gap moved per round, largest offset (logits) either way
-PATIENTS, ROUNDS, STEP, LIMIT = (500, 2_000), 4, 0.8, 3.0
+#: patients sampled per round (twice the training patients, within these bounds), fewest and
+#: most rounds of adjustment, share of an item's logit gap moved per round, largest offset
+#: (logits) either way
+PATIENTS, ROUNDS, STEP, LIMIT = (500, 2_000), (4, 8), 0.8, 3.0
+#: after the fewest rounds, a round's sample is close enough when every item is within this many
+#: standard errors (of a share in a sample of that size) of its target
+NOISE = 2.0
 #: patients decoded at once while calibrating
 BATCH = 256
 
@@ -80,7 +84,7 @@ def calibrate(gen: Any, events: pd.DataFrame, key: str, n_patients: int) -> dict
     gen.calibration_, gen.sampler_ = (bias, end), None
     return {
         "patients_per_round": n_cal,
-        "rounds": ROUNDS,
+        "rounds": len(gaps) - 1,
         "largest_gap_before": round(gaps[0], 4),
         "largest_gap_after": round(gaps[-1], 4),
         "largest_item_offset": round(float(np.abs(bias).max(initial=0.0)), 3),
@@ -92,7 +96,12 @@ def calibrate(gen: Any, events: pd.DataFrame, key: str, n_patients: int) -> dict
 def _rounds(
     gen: Any, target: np.ndarray, n_patients: int, n_cal: int
 ) -> tuple[np.ndarray, float, list[float]]:
-    """The item and END offsets after :data:`ROUNDS` rounds, and the largest gap of each round."""
+    """The item and END offsets, and the largest gap of each round's sample.
+
+    At least the fewest :data:`ROUNDS` adjust (each round's sample noise averages out over
+    them); more follow, up to the most, while some item's share is further than :data:`NOISE`
+    standard errors from its target (a poorly fitted model starts far off).
+    """
     items = gen.codec_.items
     # items every patient has are required while sampling; items nobody has are not items
     free = (target > 0) & (target < 1)
@@ -100,13 +109,16 @@ def _rounds(
     gaps: list[float] = []
     want = np.log(target[free].sum()) if free.any() else 0.0
     seen: list[tuple[float, float]] = []  # (END offset, log distinct items per patient)
-    seeds = np.random.SeedSequence([gen.seed, 1]).generate_state(ROUNDS + 1)
-    for r in range(ROUNDS + 1):
+    fewest, most = ROUNDS
+    seeds = np.random.SeedSequence([gen.seed, 1]).generate_state(most + 1)
+    for r in range(most + 1):
         gen.calibration_, gen.sampler_ = (bias, end), None
         syn = gen.sample(n_cal, seed=int(seeds[r]))
         got = item_prevalence(syn.events(), syn.key, items, n_cal)
-        gaps.append(float(np.abs(got - target)[free].max(initial=0.0)))
-        if r == ROUNDS or not free.any():
+        gap = np.abs(got - target)
+        gaps.append(float(gap[free].max(initial=0.0)))
+        close = gap <= NOISE * np.sqrt(target * (1 - target) / n_cal) + 0.5 / n_cal
+        if r == most or (r >= fewest and close[free].all()) or not free.any():
             break
         # which items: logit gaps, less their mean (a shift of every item's logit at the item
         # step changes nothing; how many is END's part)

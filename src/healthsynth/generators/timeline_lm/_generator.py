@@ -9,6 +9,7 @@ first (with any conditions fixed, as tabular-lm does), then the timeline under c
 that make every timeline valid: time never goes backwards, nothing happens after the end of
 follow-up (so nothing after death), sex- and age-specific codes fit the patient, lab values
 stay in their plausible range, and the items of a cohort condition (``has=diabetes``) occur.
+After training, each item's prevalence is matched to the data (:mod:`._calibrate`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ from healthsynth.errors import ConditionError
 from healthsynth.generators._base import Generator, warn
 from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
-from healthsynth.generators.timeline_lm._calibrate import (
-    calibrate_record,
-)
+from healthsynth.generators.timeline_lm._calibrate import calibrate_record
 from healthsynth.generators.timeline_lm._checks import (
     check_data,
     fit_code_map,
@@ -103,8 +102,9 @@ class TimelineLM(Generator):
         "max_count": {item: n}, "time_since_start": {item: [low, high]}}``; items are named
         ``table/item`` (or ``item`` when unique). A rule the training data break is refused.
     calibrate
-        After training, match each item's share of patients to the training patients' with a
-        per-item offset on its logits (see :mod:`._calibrate`; skipped under DP).
+        After training, match each item's share of patients to the training patients' with
+        offsets on the logits, one per item and one on the end of a timeline (see
+        :mod:`._calibrate`; skipped under DP).
     code_map
         Deprecated: give the code mapping to :meth:`fit` instead.
     sample_batch_size
