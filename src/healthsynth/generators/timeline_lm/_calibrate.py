@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -30,9 +31,10 @@ __all__ = ["calibrate", "item_prevalence"]
 #: most rounds of adjustment, share of an item's logit gap moved per round, largest offset
 #: (logits) either way
 PATIENTS, ROUNDS, STEP, LIMIT = (500, 2_000), (4, 8), 0.8, 3.0
-#: after the fewest rounds, a round's sample is close enough when every item is within this many
-#: standard errors (of a share in a sample of that size) of its target
-NOISE = 2.0
+#: after the fewest rounds, a round's sample is close enough when no item is further from its
+#: target than a share in a sample of that size strays with this probability, split over the
+#: items (Bonferroni: with many items, some item is always a couple of standard errors off)
+NOISE = 0.05
 #: patients decoded at once while calibrating
 BATCH = 256
 
@@ -99,8 +101,8 @@ def _rounds(
     """The item and END offsets, and the largest gap of each round's sample.
 
     At least the fewest :data:`ROUNDS` adjust (each round's sample noise averages out over
-    them); more follow, up to the most, while some item's share is further than :data:`NOISE`
-    standard errors from its target (a poorly fitted model starts far off).
+    them); more follow, up to the most, while some item's share is further from its target
+    than sampling noise explains (:data:`NOISE`; a poorly fitted model starts far off).
     """
     items = gen.codec_.items
     # items every patient has are required while sampling; items nobody has are not items
@@ -110,6 +112,7 @@ def _rounds(
     want = np.log(target[free].sum()) if free.any() else 0.0
     seen: list[tuple[float, float]] = []  # (END offset, log distinct items per patient)
     fewest, most = ROUNDS
+    z = NormalDist().inv_cdf(1 - NOISE / (2 * max(int(free.sum()), 1)))
     seeds = np.random.SeedSequence([gen.seed, 1]).generate_state(most + 1)
     for r in range(most + 1):
         gen.calibration_, gen.sampler_ = (bias, end), None
@@ -117,7 +120,7 @@ def _rounds(
         got = item_prevalence(syn.events(), syn.key, items, n_cal)
         gap = np.abs(got - target)
         gaps.append(float(gap[free].max(initial=0.0)))
-        close = gap <= NOISE * np.sqrt(target * (1 - target) / n_cal) + 0.5 / n_cal
+        close = gap <= z * np.sqrt(target * (1 - target) / n_cal) + 0.5 / n_cal
         if r == most or (r >= fewest and close[free].all()) or not free.any():
             break
         # which items: logit gaps, less their mean (a shift of every item's logit at the item
