@@ -20,6 +20,8 @@ from healthsynth.generators.tabular_lm import TabularLM
 from tests.helpers import real
 
 TINY = {"n_embd": 32, "n_layer": 2, "n_head": 2}
+#: The DP label model's AUC on Pima.tr's rows stays above this (see its test).
+AUC_FLOOR = 0.8
 
 
 @pytest.fixture
@@ -177,19 +179,63 @@ def test_bad_privacy_settings_are_one_sentence(pima, settings, message):
     assert str(e.value).count(". ") == 0
 
 
-def test_the_label_model_stays_off_with_dp(opacus, pima):
-    """Its regression would be fitted on the real rows outside DP-SGD."""
+def test_the_label_model_trains_with_dp_sgd_on_its_share_of_the_budget(opacus, pima, tmp_path):
+    """Under DP the regression is trained with DP-SGD; the two parts add up to the budget."""
+    from opacus.accountants import RDPAccountant
+    from sklearn.metrics import roc_auc_score
+
     from healthsynth.data import infer_schema
 
     schema = infer_schema(pima, target="type")
-    with pytest.raises(ParameterError, match="label_model fits a regression on the real rows"):
-        TabularLM(epochs=1, dp_epsilon=8, label_model=True, **TINY).fit(pima, schema=schema)
-    gen = TabularLM(epochs=1, batch_size=50, dp_epsilon=8, **TINY).fit(pima, schema=schema)
+    gen = TabularLM(epochs=2, batch_size=50, dp_epsilon=8, seed=0, **TINY)
+    gen.fit(pima, schema=schema)
+    rec, dp = gen.training_record_, gen.training_record_["dp"]
+    assert gen.label_model_ is not None and gen.label_model_.private
+    assert "trained with DP-SGD on 25% of the privacy budget" in rec["label_model"]
+    net, lab = dp["parts"]["network"], dp["parts"]["label_model"]
+    n = len(pima)
+    assert net["epsilon_target"] == 6.0 and lab["epsilon_target"] == 2.0
+    assert 0.97 * 6.0 <= net["epsilon"] <= 6.0 and 0.97 * 2.0 <= lab["epsilon"] <= 2.0
+    assert dp["epsilon"] == pytest.approx(net["epsilon"] + lab["epsilon"], abs=1e-3)
+    assert dp["epsilon"] <= 8.0 and dp["epsilon_target"] == 8.0
+    assert dp["delta"] == pytest.approx(0.1 / n)
+    assert net["delta"] == lab["delta"] == pytest.approx(0.05 / n)
+    assert lab["n_examples"] == n and lab["steps"] == 30 * round(1 / lab["sample_rate"])
+    # the accountant alone, from the label model's recorded noise, rate and steps, agrees
+    acc = RDPAccountant()
+    acc.history = [(lab["noise_multiplier"], lab["sample_rate"], lab["steps"])]
+    alphas = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 1025))
+    assert acc.get_epsilon(delta=lab["delta"], alphas=alphas) == pytest.approx(
+        lab["epsilon"], rel=2e-3
+    )
+    # it carries the outcome: on Pima.tr's own rows the non-private regression scores about 0.85
+    truth = (pima["type"] == "Yes").to_numpy()
+    assert roc_auc_score(truth, gen.label_model_.proba(pima)[:, 1]) > AUC_FLOOR
+    out = gen.sample(400, seed=1)
+    gen.schema_.validate(out)
+    assert set(out["type"]) == {"No", "Yes"}
+    gen.save(tmp_path / "m")
+    back = load_generator(tmp_path / "m")
+    assert back.label_model_.private and back.label_model_.to_dict() == gen.label_model_.to_dict()
+    assert back.training_record_["dp"]["parts"] == dp["parts"]
+
+
+def test_the_label_model_under_a_budget_too_small_for_its_share(opacus, pima):
+    """Asked for: one sentence. Automatic: left off, and the network spends the whole budget."""
+    from healthsynth.data import infer_schema
+
+    schema = infer_schema(pima, target="type")
+    small = {"epochs": 1, "batch_size": 100, "dp_epsilon": 0.2, **TINY}
+    with pytest.raises(ParameterError, match=r"the label model's part of the privacy budget") as e:
+        TabularLM(label_model=True, **small).fit(pima, schema=schema)
+    assert str(e.value).count(". ") == 0 and "label_model=False" in str(e.value)
+    gen = TabularLM(**small).fit(pima, schema=schema)
     assert gen.label_model_ is None
-    assert gen.training_record_["label_model"].startswith("off (differential privacy")
-    # the same table without DP takes it (automatic: a small table with a categorical target)
-    plain = TabularLM(epochs=1, batch_size=50, privacy_stop=False, **TINY).fit(pima, schema=schema)
-    assert plain.label_model_ is not None
+    assert gen.training_record_["label_model"].startswith("off (automatic: the label model's")
+    dp = gen.training_record_["dp"]
+    assert "parts" not in dp and 0.97 * 0.2 <= dp["epsilon"] <= 0.2
+    off = TabularLM(label_model=False, **small).fit(pima, schema=schema)
+    assert off.label_model_ is None and off.training_record_["label_model"] == "off"
 
 
 def test_delta_of_at_least_one_over_n_warns(opacus, pima):

@@ -114,3 +114,16 @@ def test_calibration_travels_with_the_model_folder(pair, tmp_path):
 def test_calibrate_must_be_true_or_false(mgus):
     with pytest.raises(ParameterError, match="'calibrate'"):
         TimelineLM(calibrate="yes").fit(mgus)
+
+
+def test_only_worker_zero_of_a_data_parallel_fit_calibrates():
+    """The other workers' models are dropped (scale.train keeps worker 0's folder)."""
+    from types import SimpleNamespace
+
+    from healthsynth.generators._lm._fit import training_strategy
+    from healthsynth.generators.timeline_lm._calibrate import calibrate_record
+
+    gen = SimpleNamespace(calibrate=True)
+    with training_strategy(SimpleNamespace(rank=1)):  # type: ignore[arg-type]
+        rec = calibrate_record(gen, pd.DataFrame(), "id", 0, None)
+    assert rec == {"skipped": "worker 1 of a data-parallel fit: worker 0's model is kept"}

@@ -36,7 +36,7 @@ import pandas as pd
 
 from healthsynth.data import Schema
 
-__all__ = ["LabelModel"]
+__all__ = ["LabelModel", "design_and_codes", "feature_states"]
 
 _EPOCH = pd.Timestamp("1970-01-01")
 
@@ -53,7 +53,9 @@ class LabelModel:
         self.classes: list[Any] = list(state["classes"])
         self.coef = np.asarray(state["coef"], float)
         self.intercept = np.asarray(state["intercept"], float)
-        self.C = float(state.get("C", 1.0))
+        c = state.get("C", 1.0)
+        self.C = None if c is None else float(c)  # None: trained with DP-SGD, no C
+        self.private = bool(state.get("dp", False))
 
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
@@ -79,11 +81,8 @@ class LabelModel:
         target = schema.target
         assert target is not None
         rows = real[real[target].notna()]
-        features = [_feature_state(c, rows[c.name]) for c in schema.modelled if c.name != target]
-        x = _design(rows, features)
-        y = rows[target].to_numpy()
-        classes = sorted(pd.unique(y).tolist(), key=str)
-        codes = np.array([classes.index(v) for v in y.tolist()])
+        features = feature_states(rows, schema)
+        x, codes, classes = design_and_codes(rows, schema, features)
         clf = LogisticRegression(C=C, max_iter=5000)
         clf.fit(x, codes)
         return cls(
@@ -126,6 +125,7 @@ class LabelModel:
             "coef": self.coef.tolist(),
             "intercept": self.intercept.tolist(),
             "C": self.C,
+            "dp": self.private,
         }
 
     @classmethod
@@ -161,6 +161,30 @@ def _feature_state(column: Any, s: pd.Series) -> dict[str, Any]:
         "mean": mean,
         "sd": sd,
     }
+
+
+def feature_states(rows: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
+    """How each modelled column but the target enters the regression, read from ``rows``.
+
+    Categories are the schema's (else those seen in ``rows``); numbers and dates are
+    standardised with the mean and standard deviation of ``rows``.
+    """
+    return [_feature_state(c, rows[c.name]) for c in schema.modelled if c.name != schema.target]
+
+
+def design_and_codes(
+    rows: pd.DataFrame, schema: Schema, features: list[dict[str, Any]]
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """The design matrix of ``rows`` (labelled ones), each row's class index, and the classes.
+
+    The classes are the target values seen in ``rows``, sorted by their text.
+    """
+    target = schema.target
+    assert target is not None
+    y = rows[target].to_numpy()
+    classes = sorted(pd.unique(y).tolist(), key=str)
+    index = {v: i for i, v in enumerate(classes)}
+    return _design(rows, features), np.array([index[v] for v in y.tolist()]), classes
 
 
 def _design(rows: pd.DataFrame, features: list[dict[str, Any]]) -> np.ndarray:

@@ -197,10 +197,12 @@ def fit_private(
     threads: Any,
     outside: list[str],
     verbose: bool = False,
+    sigma: float | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` with DP-SGD for ``settings.epochs`` epochs of expected batch ``batch``.
 
-    The noise is calibrated first (a budget that cannot be met is refused before any step).
+    The noise is calibrated first (a budget that cannot be met is refused before any step),
+    unless ``sigma`` gives the multiplier already calibrated for this budget and schedule.
     Returns the training record; ``dp`` holds the privacy spent, how, and ``outside`` (what
     the path did with the real rows outside DP-SGD).
     """
@@ -210,7 +212,14 @@ def fit_private(
     from healthsynth.generators._lm._dp_sgd import train_private
 
     record = train_private(
-        model, objective, settings, budget=budget, batch=batch, threads=threads, verbose=verbose
+        model,
+        objective,
+        settings,
+        budget=budget,
+        batch=batch,
+        threads=threads,
+        verbose=verbose,
+        sigma=sigma,
     )
     record["dp"]["outside_guarantee"] = list(outside)
     return record

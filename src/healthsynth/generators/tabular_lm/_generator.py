@@ -73,6 +73,8 @@ class TabularLM(Generator):
         or boolean target; a condition on the target keeps the condition's values. ``None``
         decides from the data: on for a categorical or boolean target and fewer than
         ``LABEL_MODEL_MAX_ROWS`` rows, off otherwise; the training record says which and why.
+        With ``dp_epsilon`` the regression is trained with DP-SGD on a quarter of the budget
+        (:mod:`healthsynth.generators._label_model_dp`); the network gets the rest.
     label_share
         Share of rows whose target the label model redraws (the rest keep the LM's own).
     max_time
@@ -212,8 +214,8 @@ class TabularLM(Generator):
         self.codec_ = codec
         self.text_: Any = None
         self.rules_ = as_rules(rules, schema)
-        self.label_model_, label_note = _label_model(
-            self.label_model, data, schema, private=budget is not None
+        self.label_model_, label_note, label_plan = _label_model(
+            self.label_model, data, schema, budget=budget
         )
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
@@ -224,8 +226,9 @@ class TabularLM(Generator):
         batch_size, epochs, lr = schedule(self, n_train, budget)
         dropout = self.dropout if self.dropout is not None else (0.2 if n_train < 1000 else 0.1)
         if self.base_model is None:
+            model_budget = budget if label_plan is None else label_plan.generator
             record = fit_slots(
-                self, train_df, val_df, rng, epochs, batch_size, lr, dropout, budget=budget
+                self, train_df, val_df, rng, epochs, batch_size, lr, dropout, budget=model_budget
             )
         else:
             record = fit_text(self, train_df, val_df, batch_size, lr)
@@ -246,7 +249,42 @@ class TabularLM(Generator):
             "vocab_size": codec.vocab_size,
             **fit_resources(started, cpu0),
         }
+        if label_plan is not None:
+            self._fit_private_label_model(data, schema, budget, label_plan)
+            self.training_record_.update(fit_resources(started, cpu0))
         return self
+
+    def _fit_private_label_model(
+        self, data: pd.DataFrame, schema: Schema, budget: Any, plan: Any
+    ) -> None:
+        """Train the label model with DP-SGD on its part of ``budget``; record both parts.
+
+        The numbers' scale comes from rows of the DP model just trained (post-processing).
+        """
+        from healthsynth.generators._label_model_dp import (
+            DP_LABEL_SYNTHETIC_ROWS,
+            fit_private_label_model,
+        )
+        from healthsynth.generators._lm._threads import choose_threads
+
+        synthetic = self.sample(DP_LABEL_SYNTHETIC_ROWS, seed=self.seed)
+        self.label_model_, part = fit_private_label_model(
+            data, schema, synthetic, plan, threads=choose_threads(requested=self.threads, work=0)
+        )
+        dp = self.training_record_["dp"]
+        own = {
+            "epsilon": dp["epsilon"],
+            "epsilon_target": plan.generator.epsilon,
+            "delta": plan.generator.delta,
+            "what": "the network's DP-SGD (the figures above)",
+        }
+        dp.update(
+            epsilon=round(dp["epsilon"] + part["epsilon"], 4),
+            epsilon_target=budget.epsilon,
+            delta=budget.delta,
+            composition="basic: the network's and the label model's ε and δ add up",
+            parts={"network": own, "label_model": part},
+        )
 
     # -- sample -------------------------------------------------------------------------------
     def sample(
@@ -411,36 +449,44 @@ LABEL_MODEL_MAX_ROWS = 3000
 
 
 def _label_model(
-    setting: bool | None, data: pd.DataFrame, schema: Schema, *, private: bool = False
-) -> tuple[Any, str]:
-    """The label model ``setting`` asks for on ``data``, and a note for the training record.
+    setting: bool | None, data: pd.DataFrame, schema: Schema, *, budget: Any = None
+) -> tuple[Any, str, Any]:
+    """The label model ``setting`` asks for on ``data``, a note, and a DP plan (or None).
 
-    With differential privacy it stays off: its regression is fitted on the real rows outside
-    DP-SGD, and every sampled target would carry it.
+    Under differential privacy the model is not fitted here: the plan splits ``budget``, and
+    :meth:`TabularLM._fit_private_label_model` trains it after the network.
     """
     from healthsynth.generators._label_model import LabelModel
 
-    if private:
-        if setting:
-            raise ParameterError(
-                "label_model fits a regression on the real rows outside differential privacy; "
-                "leave out label_model or dp_epsilon"
-            )
-        return None, "off (differential privacy: it would be fitted outside DP-SGD)"
     reason = LabelModel.why_not(data, schema)
     if setting is None:  # automatic: on for small tables with a categorical target
         if reason is not None:
-            return None, f"off (automatic: {reason})"
+            return None, f"off (automatic: {reason})", None
         if len(data) >= LABEL_MODEL_MAX_ROWS:
-            return None, f"off (automatic: {len(data)} rows, at least {LABEL_MODEL_MAX_ROWS})"
-        return LabelModel.fit(data, schema), (
-            f"on (automatic: fewer than {LABEL_MODEL_MAX_ROWS} rows)"
-        )
-    if not setting:
-        return None, "off"
-    if reason is not None:
-        raise ParameterError(
-            f"label_model needs a categorical or boolean target with two classes or more, but "
-            f"{reason}; declare the target (--target COLUMN) or leave label_model off"
-        )
-    return LabelModel.fit(data, schema), "on"
+            return (
+                None,
+                f"off (automatic: {len(data)} rows, at least {LABEL_MODEL_MAX_ROWS})",
+                None,
+            )
+        why = f"automatic: fewer than {LABEL_MODEL_MAX_ROWS} rows"
+    elif not setting:
+        return None, "off", None
+    else:
+        if reason is not None:
+            raise ParameterError(
+                f"label_model needs a categorical or boolean target with two classes or more, "
+                f"but {reason}; declare the target (--target COLUMN) or leave label_model off"
+            )
+        why = ""
+    if budget is None:
+        return LabelModel.fit(data, schema), f"on ({why})" if why else "on", None
+    from healthsynth.generators._label_model_dp import DP_LABEL_SHARE, plan_private_label_model
+
+    try:
+        plan = plan_private_label_model(budget, data, schema)
+    except ParameterError as e:
+        if setting:
+            raise
+        return None, f"off (automatic: {str(e).split(';')[0]})", None
+    how = f"trained with DP-SGD on {DP_LABEL_SHARE:.0%} of the privacy budget"
+    return None, f"on ({why}; {how})" if why else f"on ({how})", plan

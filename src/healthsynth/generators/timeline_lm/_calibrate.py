@@ -150,6 +150,11 @@ def calibrate_record(
         return {"skipped": "turned off (calibrate=False)"}
     if budget is not None:
         return {"skipped": "differential privacy: prevalence is not covered by DP-SGD"}
+    from healthsynth.generators._lm._fit import lent_strategy
+
+    rank = int(getattr(lent_strategy(), "rank", 0))
+    if rank:  # a data-parallel fit keeps worker 0's model: the others' calibration is wasted
+        return {"skipped": f"worker {rank} of a data-parallel fit: worker 0's model is kept"}
     return calibrate(gen, events, key, n_patients)
 
 
