@@ -31,7 +31,12 @@ import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.errors import ParameterError
-from healthsynth.generators._label_model import LabelModel, design_and_codes, feature_states
+from healthsynth.generators._label_model import (
+    LabelModel,
+    _plain,
+    design_and_codes,
+    feature_states,
+)
 
 __all__ = [
     "DP_LABEL_EPOCHS",
@@ -181,7 +186,7 @@ def fit_private_label_model(
     state = {
         "target": target,
         "features": features,
-        "classes": [v.item() if isinstance(v, np.generic) else v for v in classes],
+        "classes": [_plain(v) for v in classes],
         "coef": weight.tolist(),
         "intercept": bias.tolist(),
         "C": None,
