@@ -130,3 +130,98 @@ def test_duplicate_columns_header_only_and_constant():
     s = infer_schema(df)
     assert s["site"].categories == ("A",)
     assert s["empty"].missing_rate == 1.0
+
+
+# -- precision ----------------------------------------------------------------------------------
+#: What a person reading the values would say each numeric column's precision is.
+HUMAN_PRECISION = {
+    "survival/flchain": {"kappa": 3, "lambda": 3, "creatinine": 1},
+    "survival/pbc": {
+        "age": None,  # years computed from days: a ratio at full float precision
+        "edema": 1,
+        "bili": 1,
+        "albumin": 2,
+        "alk.phos": 1,
+        "ast": 2,
+        "protime": 1,
+    },
+    "survival/gbsg": {},  # whole numbers only
+    "MASS/Pima.tr": {"bmi": 1, "ped": 3},
+    "survival/nafld1": {"weight": 1, "bmi": None},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HUMAN_PRECISION))
+def test_precision_is_what_a_person_would_say(name):
+    df = real(name)
+    s = infer_schema(df)
+    numeric = {c.name: c.precision for c in s.columns if c.kind == "numeric"}
+    assert numeric == HUMAN_PRECISION[name]
+    assert all(c.precision == 0 for c in s.columns if c.kind == "integer")
+    assert s.validate(df) == []  # a few values with more decimals are still valid data
+
+
+def test_one_odd_value_does_not_set_the_precision_of_flchain():
+    df = real("survival/flchain")
+    s = infer_schema(df)
+    # 1 of 7,874 kappa values has 4 decimals (0.9732); lambda has 4 with 4 decimals and one
+    # ratio stored at full precision, 0.92248062015503, which has 10 below the noise
+    assert (s["kappa"].precision, s["kappa"].max_decimals) == (3, 4)
+    assert (s["lambda"].precision, s["lambda"].max_decimals) == (3, 10)
+    assert s["creatinine"].max_decimals is None
+    # float noise is not a decimal: 0.1 + 0.2 has one
+    noisy = df.assign(creatinine=df["creatinine"] + 0.1 + 0.2 - 0.3)
+    assert (noisy["creatinine"] != df["creatinine"]).any()
+    assert infer_schema(noisy)["creatinine"].precision == 1
+    # values beyond even the most precise real one are flagged
+    bad = df.copy()
+    bad.loc[3, "kappa"] = 1.23456
+    with pytest.raises(SchemaValidationError, match="'kappa' has values with more than 4 decimals"):
+        s.validate(bad)
+
+
+def test_every_value_counts_below_100_values():
+    df = real("MASS/Pima.tr", 99)
+    df.loc[0, "bmi"] = 33.333
+    assert infer_schema(df)["bmi"].precision == 3
+    df = real("MASS/Pima.tr")  # 200 values: 2 may carry more decimals
+    df.loc[[0, 1], "bmi"] = [33.333, 27.25]
+    assert (infer_schema(df)["bmi"].precision, infer_schema(df)["bmi"].max_decimals) == (1, 3)
+    df.loc[2, "bmi"] = 30.05
+    assert infer_schema(df)["bmi"].precision == 2
+
+
+# -- datetime resolution -------------------------------------------------------------------------
+def test_datetime_resolution_is_the_coarsest_that_fits_every_value():
+    df = real("survival/jasa")
+    accept = pd.to_datetime(df["accept.dt"])
+    df["seen"] = accept + pd.to_timedelta(df["futime"] * 61, unit="s")
+    df["lab"] = accept + pd.to_timedelta(df["futime"] * 1.5, unit="s")
+    s = infer_schema(df)
+    assert s["accept.dt"].resolution == "day" and s["tx.date"].resolution == "day"
+    assert s["seen"].resolution == "second" and s["lab"].resolution is None
+    assert s["age"].resolution is None
+
+
+def test_old_schema_files_without_the_new_fields_still_load(tmp_path):
+    df = real("survival/flchain", 2000)
+    df["accept"] = (
+        pd.to_datetime(real("survival/jasa")["accept.dt"])
+        .sample(2000, replace=True, random_state=0)
+        .to_numpy()
+    )
+    s = infer_schema(df)
+    assert s["accept"].resolution == "day" and s["kappa"].max_decimals is not None
+    s.save(tmp_path / "new.json")
+    assert Schema.load(tmp_path / "new.json") == s
+    raw = s.to_dict()
+    for c in raw["columns"]:
+        del c["resolution"], c["max_decimals"]
+    (tmp_path / "old.json").write_text(json.dumps(raw), encoding="utf-8")
+    old = Schema.load(tmp_path / "old.json")
+    assert old["accept"].resolution is None and old["kappa"].max_decimals is None
+    assert old["kappa"].precision == s["kappa"].precision
+    raw["columns"][0]["resolution"] = "hour"
+    (tmp_path / "bad.json").write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(DataError, match="bad.json .*resolution must be one of day, second"):
+        Schema.load(tmp_path / "bad.json")

@@ -11,10 +11,22 @@ import numpy as np
 
 from healthsynth.errors import ParameterError
 
-__all__ = ["KINDS", "ROLES", "Column", "Kind"]
+__all__ = [
+    "KINDS",
+    "RESOLUTIONS",
+    "ROLES",
+    "SIGNIFICANT_DIGITS",
+    "Column",
+    "Kind",
+    "beyond_decimals",
+]
 
 KINDS = ("numeric", "integer", "categorical", "boolean", "datetime", "identifier", "text")
 ROLES = ("target", "sensitive", "identifier", "group_key", "time")
+#: Resolutions of a datetime column, from the coarsest.
+RESOLUTIONS = ("day", "second")
+#: Digits past this many significant ones are float noise (``0.30000000000000004`` is 0.3).
+SIGNIFICANT_DIGITS = 10
 
 Kind = Literal["numeric", "integer", "categorical", "boolean", "datetime", "identifier", "text"]
 
@@ -38,11 +50,22 @@ class Column:
     minimum, maximum
         Observed range of a numeric, integer or datetime column (datetimes as ISO strings).
     precision
-        Number of decimals numeric values carry (0 for integers).
+        Number of decimals numeric values carry (0 for integers), and so the decimals generated
+        values are rounded to: the fewest that hold at least 99 % of the real values (all of
+        them when there are fewer than 100), digits past the 10th significant one ignored.
+        ``None`` for computed quantities (more than 6 decimals).
     roles
         Any of ``target``, ``sensitive``, ``identifier``, ``group_key``, ``time``.
     dtype
         The pandas dtype the column had, so generated data can be given the same one.
+    resolution
+        Of a datetime column: ``day`` when every value is at midnight, ``second`` when every
+        value is a whole second, else ``None``; generated dates are rounded to it.
+    max_decimals
+        When some real values carry more decimals than ``precision`` (at most 1 % of them), the
+        most any of them carries; ``None`` when ``precision`` holds every value. Validation
+        accepts values up to this many decimals, so the real data always passes; generated
+        values are rounded to ``precision`` all the same.
     """
 
     name: str
@@ -54,6 +77,8 @@ class Column:
     precision: int | None = None
     roles: tuple[str, ...] = ()
     dtype: str = "object"
+    resolution: str | None = None
+    max_decimals: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -64,6 +89,11 @@ class Column:
         if bad:
             raise ParameterError(
                 f"column '{self.name}': roles must be among {', '.join(ROLES)}; got {bad}"
+            )
+        if self.resolution is not None and self.resolution not in RESOLUTIONS:
+            raise ParameterError(
+                f"column '{self.name}': resolution must be one of {', '.join(RESOLUTIONS)} or "
+                f"null; got {self.resolution!r}"
             )
 
     @property
@@ -92,6 +122,20 @@ class Column:
         if unknown:
             raise ParameterError(f"schema column has unknown fields {sorted(unknown)}")
         return cls(**d)
+
+
+def beyond_decimals(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Which of ``values`` need more than ``decimals`` decimals to be written.
+
+    Float noise is ignored: a value counts as having ``decimals`` decimals when rounding to them
+    moves it by at most half a unit of its 10th significant digit, so ``0.30000000000000004``
+    has one decimal and ``1.1 * 3`` too.
+    """
+    x = np.asarray(values, float)
+    size = np.abs(np.where((x == 0) | ~np.isfinite(x), 1.0, x))
+    noise = 0.5 * 10.0 ** (np.floor(np.log10(size)) - (SIGNIFICANT_DIGITS - 1))
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.abs(x - np.round(x, decimals)) > noise
 
 
 def _py_scalar(v: Any) -> Any:

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from healthsynth.data._column import Column, Kind, _py_scalar
+from healthsynth.data._column import Column, Kind, _py_scalar, beyond_decimals
+from healthsynth.data._io import iso_datetimes
 from healthsynth.errors import DataError
 
-__all__ = ["DEFAULT_MAX_CATEGORIES", "infer_column"]
+__all__ = ["DEFAULT_MAX_CATEGORIES", "PRECISION_COVERAGE", "infer_column"]
 
 _ID_NAME = re.compile(
     r"(^|[._\s-])(id|ids|uuid|guid|mrn|rownames|row_?id|record_?(id|no|number))$"
@@ -19,6 +20,8 @@ _ID_NAME = re.compile(
     re.IGNORECASE,
 )
 _MAX_DECIMALS = 6
+#: The precision of a column holds at least this share of its values (see :func:`_precision`).
+PRECISION_COVERAGE = 0.99
 #: More distinct strings than this in a column is refused unless the user raises the cap.
 DEFAULT_MAX_CATEGORIES = 1000
 
@@ -57,20 +60,28 @@ def infer_column(
         cats = tuple(sorted((_py_scalar(v) for v in values), key=_sort_key))
         return Column(**base, categories=cats)
     if kind == "datetime":
-        t = pd.to_datetime(present, errors="coerce")
+        t = iso_datetimes(present)
+        if t is None:
+            t = pd.to_datetime(present, errors="coerce")
         if t.isna().any():
             raise DataError(
                 f"column '{name}' in {source} was declared datetime but holds "
                 f"{present[t.isna()].iloc[0]!r}, which is not a date"
             )
-        return Column(**base, minimum=t.min().isoformat(), maximum=t.max().isoformat())
+        return Column(
+            **base,
+            minimum=t.min().isoformat(),
+            maximum=t.max().isoformat(),
+            resolution=_resolution(t),
+        )
     num = _to_numeric_or_fail(present, name, source)
-    prec = 0 if kind == "integer" else _precision(num.to_numpy(float))
+    prec, most = (0, None) if kind == "integer" else _precision(num.to_numpy(float))
     return Column(
         **base,
         minimum=_py_scalar(num.min()),
         maximum=_py_scalar(num.max()),
         precision=prec,
+        max_decimals=most,
     )
 
 
@@ -95,6 +106,8 @@ def _guess_kind(
     # object / string columns
     if n_present == 0:
         return "categorical"
+    if iso_datetimes(present) is not None:
+        return "datetime"  # ISO dates held as text (``read_table`` parses them on reading)
     strs = present.astype(str)
     if _ID_NAME.search(name) and n_unique >= 0.1 * n_present:
         return "identifier"
@@ -142,15 +155,39 @@ def _to_numeric_or_fail(present: pd.Series, name: str, source: str) -> pd.Series
     return num
 
 
-def _precision(vals: np.ndarray) -> int | None:
-    """Smallest number of decimals (≤ 6) that represents every value, else ``None``.
+def _precision(vals: np.ndarray) -> tuple[int | None, int | None]:
+    """The column's precision and, if some values carry more decimals, the most they carry.
 
-    ``None`` marks computed quantities such as BMI; they are generated with 6 decimals at most.
+    The precision is the fewest decimals (≤ 6) that hold at least 99 % of the values, float
+    noise past the 10th significant digit ignored. Taking the most precise single value instead
+    would let one odd entry (a lab value typed with an extra digit, a ratio stored at full float
+    precision) give every synthetic value more decimals than the real data has, which marks it
+    as synthetic. With fewer than 100 values every value must fit. ``(None, None)`` marks
+    computed quantities such as BMI; they are generated with 6 decimals at most.
     """
+    allowed = int(len(vals) * (1 - PRECISION_COVERAGE) + 1e-9)
     for d in range(_MAX_DECIMALS + 1):
-        scaled = vals * 10.0**d
-        if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):
-            return d
+        beyond = beyond_decimals(vals, d)
+        n_beyond = int(beyond.sum())
+        if n_beyond <= allowed:
+            return d, (_most_decimals(vals[beyond], d) if n_beyond else None)
+    return None, None
+
+
+def _most_decimals(vals: np.ndarray, start: int) -> int:
+    """The decimals the most precise of ``vals`` (each needing more than ``start``) carries."""
+    d = start + 1
+    while d < 300 and beyond_decimals(vals, d).any():
+        d += 1
+    return d
+
+
+def _resolution(t: pd.Series) -> str | None:
+    """``day`` when every date is at midnight, ``second`` when every one is a whole second."""
+    if bool((t == t.dt.normalize()).all()):
+        return "day"
+    if bool(((t.dt.microsecond == 0) & (t.dt.nanosecond == 0)).all()):
+        return "second"
     return None
 
 

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from healthsynth.data._column import KINDS, ROLES, Column, Kind
+from healthsynth.data._column import KINDS, ROLES, Column, Kind, beyond_decimals
 from healthsynth.data._column_infer import DEFAULT_MAX_CATEGORIES, infer_column
 from healthsynth.errors import (
     DataError,
@@ -182,13 +181,11 @@ class Schema:
                         problems.append(f"column '{c.name}' has {lo} below its minimum {c.minimum}")
                     if c.maximum is not None and hi > float(c.maximum) + 1e-9:
                         problems.append(f"column '{c.name}' has {hi} above its maximum {c.maximum}")
-                    if c.precision is not None:
-                        scaled = num.to_numpy(float) * 10.0**c.precision
-                        if not np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):
-                            problems.append(
-                                f"column '{c.name}' has values with more than "
-                                f"{c.precision} decimals"
-                            )
+                    limit = c.precision if c.max_decimals is None else c.max_decimals
+                    if limit is not None and beyond_decimals(num.to_numpy(float), limit).any():
+                        problems.append(
+                            f"column '{c.name}' has values with more than {limit} decimals"
+                        )
         if problems and strict:
             raise SchemaValidationError(problems, what=what)
         return problems

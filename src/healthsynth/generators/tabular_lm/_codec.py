@@ -6,7 +6,8 @@
   ``F`` equal-mass sub-intervals of that bin, cut at the training values' quantiles). A fine token
   decodes to a uniform draw between its two edges, rounded to the column's precision; equal edges
   (a point mass such as 0) decode to that exact value. So every generated number lies inside the
-  observed range, carries the observed precision, and point masses and skew are kept.
+  observed range, carries the observed precision, and point masses and skew are kept. Dates are
+  coded as days since 1970 and rounded to the column's resolution (whole days or seconds).
 
 Every slot's vocabulary is a contiguous block of the model's vocabulary, so "only tokens that
 continue a valid value" is a slice plus, for fine slots, a mask chosen by the coarse token.
@@ -28,6 +29,8 @@ from healthsynth.generators._lm._vocab import BOS, PAD
 __all__ = ["PAD", "BOS", "Condition", "TableCodec"]
 
 _EPOCH = pd.Timestamp("1970-01-01")
+#: A datetime column's resolution as a step in days (the unit its values are coded in).
+_DATE_STEPS = {"day": 1.0, "second": 1.0 / 86400.0}
 
 
 class _ColumnCodec:
@@ -175,14 +178,17 @@ class _ColumnCodec:
                 a, b = np.maximum(a, bounds[0]), np.minimum(b, bounds[1])
                 b = np.maximum(a, b)
             x = a + rng.random(n) * (b - a)
-            prec = self.column.precision if self.column.precision is not None else 6
-            if prec is not None:
+            step = _DATE_STEPS.get(self.column.resolution or "")
+            if self.column.kind == "datetime" and step is not None:
+                x = np.round(x / step) * step  # whole days or seconds, as the real dates
+            else:
+                prec = self.column.precision if self.column.precision is not None else 6
                 x = np.round(x, prec)
                 step = 10.0 ** (-prec)
-                # rounding must not leave the interval (nor the condition)
-                x = np.where(x < a - 1e-12, x + step, x)
-                x = np.where(x > b + 1e-12, x - step, x)
-                x = np.where((x < a - 1e-12) | (x > b + 1e-12), a, x)
+            # rounding must not leave the interval (nor the condition)
+            x = np.where(x < a - 1e-12, x + step, x)
+            x = np.where(x > b + 1e-12, x - step, x)
+            x = np.where((x < a - 1e-12) | (x > b + 1e-12), a, x)
         x = np.where(miss, np.nan, x)
         return _restore_dtype(pd.Series(x, name=name), self.column)
 
@@ -355,7 +361,11 @@ def _restore_dtype(s: pd.Series, column: Column) -> pd.Series:
     has_na = bool(s.isna().any())
     dtype = column.dtype
     if column.kind == "datetime":
-        return _EPOCH + pd.to_timedelta(s.astype(float), unit="D")
+        days = s.astype(float)
+        if column.resolution in _DATE_STEPS:
+            # through whole seconds: days as floats would gain nanoseconds of rounding error
+            return _EPOCH + pd.to_timedelta((days * 86400.0).round(), unit="s")
+        return _EPOCH + pd.to_timedelta(days, unit="D")
     if column.kind in ("categorical", "boolean"):
         if dtype.startswith(("int", "uint")) and not has_na:
             return s.astype(dtype)
