@@ -88,6 +88,8 @@ def test_structure_flags(cohort, tmp_path):
         "terminal": [],
         "max_count": {},
         "time_since_start": {},
+        "at_end": [],
+        "fixed_day": {},
     }
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"terminal": ["progression"]}))

@@ -69,6 +69,8 @@ def test_structure_known_answers_mgus2(mgus, raw):
         "events/progression": [int(prog.min()), int(prog.max())],
         "events/death": [int(dead.min()), int(dead.max())],
     }
+    # no end of follow-up to place death on; the diagnosis is on day 0 in every patient
+    assert s["at_end"] == [] and s["fixed_day"] == {"events/mgus": 0}
 
 
 def test_structure_known_answers_pbcseq():
@@ -106,6 +108,8 @@ def test_overrides_replace_and_are_checked(mgus):
         "terminal": [],
         "max_count": {},
         "time_since_start": {},
+        "at_end": [],
+        "fixed_day": {},
     }
     # the death event is once-only and terminal even when nothing is learned
     forced = _learn(mgus, learn=False, death_item=0)

@@ -82,6 +82,7 @@ OUTSIDE_GUARANTEE: dict[str, list[str]] = {
         "observed minimum and maximum",
         "the longest timeline in tokens and the number of patients, which sets the sampling rate",
         "event-log structure (learn_structure): once-only, terminal and always-present items, "
+        "terminal items that fall on the end of follow-up, items always on one day, "
         "each item's most count per patient and its range of days since the first event, "
         "exact extremes of the real timelines (learn_structure=False or a given structure "
         "avoids it)",

@@ -90,6 +90,9 @@ def learn_structure(gen: Any, data: Dataset, events: pd.DataFrame, codec: Any) -
         table, item = split_code(data.death_event, data.tables)
         hits = [i for i, (t, it) in enumerate(codec.items) if it == item and table in ("", t)]
         death_item = hits[0] if hits else None
+    end = None
+    if data.end is not None:  # each patient's end of follow-up, for the at_end rule
+        end = data.patient_table.set_index(data.key)[data.end]
     return Structure.learn(
         events,
         key=data.key,
@@ -99,6 +102,7 @@ def learn_structure(gen: Any, data: Dataset, events: pd.DataFrame, codec: Any) -
         learn=gen.learn_structure,
         overrides=gen.structure,
         death_item=death_item,
+        end=end,
     )
 
 

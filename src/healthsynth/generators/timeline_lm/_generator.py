@@ -95,12 +95,15 @@ class TimelineLM(Generator):
     learn_structure
         Learn the event log's structure from the training patients and keep it while sampling
         (see :mod:`._structure`): once-only items never repeat, terminal items (death) end the
-        timeline, and each item stays within its observed count and days since the first
-        event. The training record lists what was learned.
+        timeline and wait for the items every patient has, each item stays within its observed
+        count and days since the first event, a death the data always have on the end of
+        follow-up is put on the end day, and an item always on one day stays on it. The
+        training record lists what was learned.
     structure
         Rules that replace the learned ones, by key: ``{"once": [...], "terminal": [...],
-        "max_count": {item: n}, "time_since_start": {item: [low, high]}}``; items are named
-        ``table/item`` (or ``item`` when unique). A rule the training data break is refused.
+        "max_count": {item: n}, "time_since_start": {item: [low, high]}, "at_end": [...],
+        "fixed_day": {item: day}}``; items are named ``table/item`` (or ``item`` when unique).
+        A rule the training data break is refused.
     calibrate
         After training, match each item's share of patients to the training patients' with
         offsets on the logits, one per item and one on the end of a timeline (see

@@ -15,7 +15,15 @@ are masked so that each timeline is valid:
   decoded values are clipped to it;
 * learned structure (:mod:`._structure`): an item is emitted at most its maximum count (once
   for once-only items) and only inside its range of days since the patient's first event; a
-  terminal item (such as death) ends the timeline.
+  terminal item (such as death) ends the timeline, and waits until every required item (an
+  ``always`` item, a cohort's item) has occurred;
+* pinned days: an item with a fixed day is emitted only when the range its event's time token
+  stood for holds that day, and the event is then put on it (the drawn day is a guess within
+  the range; the pin is the known answer). Until a required item with a fixed day has occurred,
+  no time token may pass that day, so the day stays reachable. An ``at_end`` item (death where
+  it always ends follow-up) is put on the patient's end of follow-up whatever day was drawn:
+  the model decides whether the patient dies, the end of follow-up says when. Its days since
+  the first event are judged at that day.
 
 Besides the masks, the prevalence calibration of :mod:`._calibrate` adds offsets to the logits
 (none until it has run): one per item on its tokens at the item step, and one on ``END`` where a
@@ -33,6 +41,7 @@ from healthsynth.generators._lm._decode import decode
 from healthsynth.generators._lm._infer import as_numpy
 from healthsynth.generators._lm._vocab import BOS
 from healthsynth.generators.timeline_lm._codec import TimelineCodec
+from healthsynth.generators.timeline_lm._structure import Structure
 
 __all__ = ["Constraints", "TimelineMasks", "TimelinePolicy", "sample_timelines"]
 
@@ -137,16 +146,21 @@ class TimelineMasks:
         self.val_c_state = np.array(c.S_VAL_C, np.int64)
         self.val_f_state = np.array(c.S_VAL_F, np.int64)
         self.structure = structure
-        k = len(c.items)
-        big = np.iinfo(np.int32).max
-        self.max_count = np.full(k, big, np.int64) if structure is None else structure.max_count
-        self.terminal = np.zeros(k, bool) if structure is None else structure.terminal
-        self.time_lo = np.full(k, -np.inf) if structure is None else structure.time_lo
-        self.time_hi = np.full(k, np.inf) if structure is None else structure.time_hi
-        self.has_time_bounds = bool(
-            np.isfinite(self.time_lo).any() or np.isfinite(self.time_hi).any()
-        )
-        self.has_counts = bool((self.max_count < big).any())
+        names = [f"{t}/{i}" for t, i in c.items]
+        self._keep_rules(structure if structure is not None else Structure(names))
+
+    def _keep_rules(self, s: Structure) -> None:
+        """The learned structure's arrays per item, and which kinds of rule there are at all."""
+        self.max_count, self.terminal = s.max_count, s.terminal
+        self.time_lo, self.time_hi = s.time_lo, s.time_hi
+        # pinned days: a fixed day per item (NaN: none), or the end of follow-up (at_end)
+        self.fixed_day, self.at_end = s.fixed_day, s.at_end
+        self.due_day = np.where(np.isfinite(s.fixed_day), s.fixed_day, np.inf)  # as a deadline
+        self.has_time_bounds = bool(np.isfinite(s.time_lo).any() or np.isfinite(s.time_hi).any())
+        self.has_counts = bool((s.max_count < np.iinfo(np.int32).max).any())
+        self.has_terminal = bool(s.terminal.any())
+        self.has_fixed = bool(np.isfinite(s.fixed_day).any())
+        self.has_pins = self.has_fixed or bool(s.at_end.any())
 
 
 class TimelinePolicy:
@@ -181,6 +195,9 @@ class TimelinePolicy:
         self.counts = np.zeros((n, len(c.items)), np.int32) if masks.has_counts else None
         self.t0 = np.full(n, np.nan)
         self.finished = np.zeros(n, bool)
+        self.has_event = np.zeros(n, bool)
+        # per live row: the range of days the current event's time token stood for
+        self.day_lo, self.day_hi = np.zeros(n), np.zeros(n)
 
     def prefix(self) -> tuple[np.ndarray, np.ndarray]:
         c, sc, n = self.c, self.c.static, len(self.static_local)
@@ -216,16 +233,17 @@ class TimelinePolicy:
         item_ok = self.static_item_ok[rows] & age_ok
         if self.counts is not None:
             item_ok &= self.counts[rows] < m.max_count[None, :]
+        # a terminal item ends the timeline: not before the other required items
+        required = self.required[rows]
+        if m.has_terminal and required.any():
+            others = required.sum(axis=1)[:, None] - required
+            item_ok &= ~(m.terminal[None, :] & (others > 0))
         it0, n_tok = c.item0, c.n_item_tokens
         at_time = (state == c.S_START_C) | (state == c.S_GAP_C)
         # a patient who may emit no item any more can only end; so can one out of room, and
         # one whose last item was terminal
         done = at_time & (~item_ok.any(axis=1) | self.finished[rows])
-        if m.has_time_bounds:
-            since = np.where(np.isnan(self.t0[rows]), 0.0, self.t_now - self.t0[rows])
-            item_ok &= (since[:, None] >= m.time_lo[None, :]) & (
-                since[:, None] <= m.time_hi[None, :]
-            )
+        item_ok &= self._pins_and_bounds(state == c.S_ITEM)
         allowed[:, it0 : it0 + n_tok] &= item_ok[:, c.token_item]
         if c.max_tokens - self.step <= 6:  # no room for another full event
             done |= at_time
@@ -239,10 +257,51 @@ class TimelinePolicy:
         allowed[~allowed.any(axis=1), c.END] = True
         return allowed
 
-    def _time_masks(self, allowed: np.ndarray) -> None:
-        """A start day or gap must not pass the end of follow-up."""
-        c, m, state = self.c, self.m, self.state
+    def _pinned_days(self) -> np.ndarray:
+        """Per live row and item: the day the item's event must fall on (NaN: any day)."""
         end = self.end[self.alive]
+        days = np.repeat(self.m.fixed_day[None, :], len(end), axis=0)
+        days[:, self.m.at_end] = np.where(np.isfinite(end), end, np.nan)[:, None]
+        return days
+
+    def _pins_and_bounds(self, at_item: np.ndarray) -> np.ndarray:
+        """Items allowed by their pinned day and their days since the start.
+
+        A pinned item is judged at its pinned day: its days since the first event must be
+        within the item's bounds, and a fixed day (at an item step) must lie in the range the
+        event's time token stood for. An ``at_end`` item needs no such range: it is terminal,
+        so moving it on to the end of follow-up passes no other event.
+        """
+        m, rows = self.m, self.alive
+        ok = np.ones((len(rows), len(m.time_lo)), bool)
+        first = ~self.has_event[rows]  # the coming event is the first: 0 days since the start
+        day = self.t_now[:, None]
+        if m.has_pins:
+            pinned = self._pinned_days()
+            judged = ~np.isnan(pinned) & (at_item[:, None] | m.at_end[None, :])
+            fits = (pinned >= self.day_lo[:, None]) & (pinned <= self.day_hi[:, None])
+            ok &= ~judged | fits | m.at_end[None, :]
+            day = np.where(judged, pinned, day)
+        if m.has_time_bounds:
+            since = np.where(first[:, None], 0.0, day - self.t0[rows][:, None])
+            ok &= (since >= m.time_lo[None, :]) & (since <= m.time_hi[None, :])
+        return ok
+
+    def _limit(self) -> np.ndarray:
+        """Per live row, the latest day a time token may reach.
+
+        That is the end of follow-up, or the fixed day of a required item still to come.
+        """
+        end = self.end[self.alive]
+        if not self.m.has_fixed:
+            return end
+        due = np.where(self.required[self.alive], self.m.due_day[None, :], np.inf)
+        return np.minimum(end, due.min(axis=1))
+
+    def _time_masks(self, allowed: np.ndarray) -> None:
+        """A start day or gap must not pass the end of follow-up (or a required fixed day)."""
+        c, m, state = self.c, self.m, self.state
+        end = self._limit()
         remaining = end - self.t_now
         for coarse_state, lb0, block, limit in (
             (c.S_START_C, m.start_lb0, c.start_c, end),
@@ -265,7 +324,7 @@ class TimelinePolicy:
     def _new_time(self, local: np.ndarray) -> np.ndarray:
         """Event days after this step: a start day or gap is drawn once its fine token is known."""
         c, m, state, n = self.c, self.m, self.state, len(self.alive)
-        end = self.end[self.alive]
+        end = self._limit()
         draw = np.zeros(n, bool)
         lo, hi = np.zeros(n), np.zeros(n)
         for f_state, lb1, ub1, origin in (
@@ -285,6 +344,7 @@ class TimelinePolicy:
             draw |= f
         if not draw.any():
             return self.t_now.copy()
+        self.day_lo, self.day_hi = np.where(draw, lo, self.day_lo), np.where(draw, hi, self.day_hi)
         v = lo + self.rng.random(n) * np.maximum(hi - lo, 0)
         if m.integer_days:
             v = np.maximum(np.minimum(np.round(v), np.floor(hi)), np.ceil(lo))
@@ -321,11 +381,15 @@ class TimelinePolicy:
         # the gap block starts with the same-day token: the gap's coarse index is one less
         coarse_local = np.where(state == c.S_GAP_C, local - 1, local)
         self.t_now = self._new_time(local)
+        same = (state == c.S_GAP_C) & (pick == c.same_day)
+        self.day_lo = np.where(same, self.t_now, self.day_lo)
+        self.day_hi = np.where(same, self.t_now, self.day_hi)
         # the day of an event is known at its item token
         is_item = state == c.S_ITEM
         item_local = c.token_item[np.clip(pick - c.item0, 0, max(c.n_item_tokens - 1, 0))]
         real = is_item & (pick != c.END)  # an item state may end a patient with no item left
         if real.any():
+            self._place(real, item_local)
             hit = np.zeros_like(self.required)
             hit[rows[real], item_local[real]] = True
             self.required &= ~hit
@@ -348,9 +412,21 @@ class TimelinePolicy:
         types = (m.marker[np.maximum(nxt, 0)] + phase)[:, None]
         return pick[:, None].astype(np.int64), types, None if keep.all() else keep
 
+    def _place(self, real: np.ndarray, item_local: np.ndarray) -> None:
+        """Put events of pinned items on their day; the first event's day starts the count."""
+        m, rows = self.m, self.alive
+        if m.has_pins:
+            end = self.end[rows]
+            day = np.where(m.at_end[item_local] & np.isfinite(end), end, m.fixed_day[item_local])
+            self.t_now = np.where(real & ~np.isnan(day), day, self.t_now)
+        first = real & ~self.has_event[rows]
+        self.t0[rows[first]] = self.t_now[first]
+        self.has_event[rows[real]] = True
+
     def select(self, keep: np.ndarray) -> None:
         self.alive, self.state = self.alive[keep], self.state[keep]
         self.prev_coarse, self.t_now = self.prev_coarse[keep], self.t_now[keep]
+        self.day_lo, self.day_hi = self.day_lo[keep], self.day_hi[keep]
 
     def result(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], np.ndarray]:
         """Per patient: tokens, states, event days; and whether its required items occurred."""
