@@ -31,10 +31,13 @@ machine's load average before and after, and for A the seconds of every metric.
 
     .venv/bin/python benchmarks/evaluate.py                      # 100k rows, the issue's size
     .venv/bin/python benchmarks/evaluate.py --rows 5000 --out benchmarks/out/evaluate_5k.json
+    .venv/bin/python benchmarks/evaluate.py --rows 2400 --columns 12 --skip-sdmetrics \
+        --metrics detection_auc,tstr,importance_agreement --out benchmarks/out/gbm_2400.json
 
 Run it on a quiet machine: with other processes on the cores, OpenMP's spin-waiting makes
-scikit-learn's gradient boosting (detection, TSTR ...) several times slower (at 5,000 rows on a
-loaded 2-core machine: evaluate 405 s with the default threads, 72 s with ``--omp-threads 1``).
+scikit-learn's gradient boosting (TSTR, augmentation ...) several times slower (at 5,000 rows on
+a loaded 2-core machine: evaluate 405 s with the default threads, 72 s with ``--omp-threads 1``).
+Detection and importance agreement limit themselves to one thread (docs/evaluation.md, "Speed").
 
 Peers run in ``.venv-peers`` (``bash benchmarks/peers/setup.sh``). SDMetrics' DCR compares every
 pair of rows (pandas cross joins of 1,000 × 1,000 chunks), about 1.2·10¹⁰ pairs at 100k rows, so
@@ -383,6 +386,7 @@ def cell_healthsynth(args: argparse.Namespace) -> None:
             target=info["target"],
             sensitive=info["sensitive"],
             rules=rules,
+            metrics=args.metrics.split(",") if args.metrics else None,
             seed=args.seed,
         )
         stage("evaluate", t0, c0)
@@ -581,6 +585,12 @@ def main() -> None:
         "leave the libraries' defaults (all cores). Diagnostic: OpenMP spin-waiting makes "
         "scikit-learn's gradient boosting many times slower when other processes load the cores",
     )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated metric names for the healthsynth cell (default: all); e.g. "
+        "detection_auc,tstr,importance_agreement to time the gradient-boosting metrics alone",
+    )
     p.add_argument("--timeout", type=float, default=3600.0, help="per cell, seconds")
     p.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     p.add_argument("--keep", action="store_true", help="keep the data, logs and report")
@@ -609,6 +619,7 @@ def main() -> None:
             "rows": args.rows,
             "columns": args.columns,
             "seed": args.seed,
+            "metrics": args.metrics.split(",") if args.metrics else "all",
             "note": "speed and memory test on resampled real rows; not a quality test",
             "data": {k: v for k, v in data.items() if k != "files"},
             "environment": {**_environment(), "cell_thread_env": env or None},
@@ -617,6 +628,8 @@ def main() -> None:
         _log("cell A: healthsynth.evaluate")
         cmd = [PY, str(Path(__file__).resolve()), "--cell", "healthsynth", "--data", str(folder)]
         cmd += ["--record", str(folder / "healthsynth.record.json"), "--seed", str(args.seed)]
+        if args.metrics:
+            cmd += ["--metrics", args.metrics]
         res["healthsynth"] = _cell(
             cmd, folder / "healthsynth.record.json", folder / "healthsynth.log", args.timeout, env
         )

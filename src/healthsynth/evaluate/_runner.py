@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from healthsynth.evaluate._base import Kind, MetricRecord, plain
 from healthsynth.evaluate._registry import registry
 
@@ -44,7 +46,11 @@ def run_metric(name: str, **context: Any) -> list[MetricRecord]:
     fn = registry.compute(name)
     start = time.perf_counter()
     try:
-        records = list(fn(**_arguments(fn, context)))
+        # scikit-learn's OpenMP threads (gradient boosting) spin against each other when
+        # another process holds a core: one detection fit took 49.5 s instead of 0.5 s on two
+        # busy cores. The metrics' models are small, so one thread each (docs/evaluation.md).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            records = list(fn(**_arguments(fn, context)))
     except Exception as e:  # a broken metric must not sink the whole evaluation
         records = [
             MetricRecord(

@@ -44,3 +44,26 @@ def test_not_applicable_without_holdout():
     train, _, schema = _biopsy()
     (rec,) = importance.compute(real=train, synthetic=train, holdout=None, schema=schema)
     assert rec.status == "not_applicable" and "holdout" in rec.message
+
+
+def test_importance_runs_on_one_openmp_thread(monkeypatch):
+    """Shuffled-column predictions under several OpenMP threads spin-waited for 20 s on a loaded
+    machine (151 rows): the models are fitted and explained under a one-thread limit."""
+    from sklearn.inspection import permutation_importance
+    from threadpoolctl import threadpool_info
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(_one_openmp_thread(threadpool_info()))
+        return permutation_importance(*args, **kwargs)
+
+    monkeypatch.setattr(importance, "permutation_importance", recording)
+    train, hold, schema = _biopsy()
+    (rec,) = importance.compute(real=train, synthetic=train, holdout=hold, schema=schema)
+    assert rec.value == 1.0 and len(seen) == 2 and all(seen)
+
+
+def _one_openmp_thread(info: list[dict]) -> bool:
+    """Every OpenMP runtime loaded (scikit-learn's, and torch's once it is imported) at 1 thread."""
+    return all(i["num_threads"] == 1 for i in info if i["user_api"] == "openmp")
