@@ -406,6 +406,8 @@ def test_fit_label_model_flags(pima_csv, tmp_path):
     training, saved = fitted("--label-model", "--label-share", "0.5")
     assert training["label_model"] == "on" and training["params"]["label_share"] == 0.5
     assert '"coef"' in json.dumps(saved)
+    training, saved = fitted("--label-model", "--label-kind", "boosted")
+    assert training["label_model_kind"] == "boosted" and '"trees"' in json.dumps(saved)
     # the default decides from the table: 200 rows and a categorical target, so on
     assert fitted()[0]["label_model"].startswith("on (automatic")
     r = invoke("fit", pima_csv, "--out", tmp_path / "m1", "--epochs", "1", "--label-model")
@@ -413,7 +415,10 @@ def test_fit_label_model_flags(pima_csv, tmp_path):
     r = invoke("fit", pima_csv, "--out", tmp_path / "m2", "--target", "type", "--epochs", "1",
                "--label-share", "1.5")  # fmt: skip
     assert_user_error(r, "label_share")
+    r = invoke("fit", pima_csv, "--out", tmp_path / "m4", "--target", "type", "--epochs", "1",
+               "--label-kind", "forest")  # fmt: skip
+    assert_user_error(r, "label_kind", "choose one of logistic, boosted")
     r = invoke("fit", pima_csv, "--out", tmp_path / "m3", "--generator", "marginals",
                "--no-label-model")  # fmt: skip
     assert_user_error(r, "does not take --label-model/--no-label-model")
-    assert not any((tmp_path / m).exists() for m in ("m1", "m2", "m3"))
+    assert not any((tmp_path / m).exists() for m in ("m1", "m2", "m3", "m4"))

@@ -111,7 +111,7 @@ def test_label_model_without_a_categorical_target_is_refused(pima):
 
 
 def test_automatic_label_model_follows_the_table(pima, monkeypatch):
-    from healthsynth.generators.tabular_lm import _generator
+    from healthsynth.generators.tabular_lm import _labels
 
     train, _, schema = pima
     gen = TabularLM(**TINY, label_model=None).fit(train, schema=schema)
@@ -119,10 +119,116 @@ def test_automatic_label_model_follows_the_table(pima, monkeypatch):
     assert gen.training_record_["label_model"].startswith("on (automatic")
     gen = TabularLM(**TINY, label_model=None).fit(train, schema=infer_schema(train))
     assert gen.label_model_ is None and "no target" in gen.training_record_["label_model"]
-    monkeypatch.setattr(_generator, "LABEL_MODEL_MAX_ROWS", 100)
+    monkeypatch.setattr(_labels, "LABEL_MODEL_MAX_ROWS", 100)
     gen = TabularLM(**TINY, label_model=None).fit(train, schema=schema)
     assert gen.label_model_ is None and "200 rows" in gen.training_record_["label_model"]
     off = TabularLM(**TINY, label_model=False).fit(train, schema=schema)
     assert off.label_model_ is None and off.training_record_["label_model"] == "off"
     # the default is automatic
     assert TabularLM().label_model is None
+
+
+# -- the boosted kind ---------------------------------------------------------------------------
+def test_boosted_probabilities_are_sklearns_and_survive_json():
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from healthsynth.generators._label_model import BOOSTED, design_and_codes
+
+    df = real("survival/pbc").drop(columns=["id"])
+    schema = infer_schema(df, target="status")
+    train, test = df.iloc[:300], df.iloc[300:]
+    lm = LabelModel.fit(train, schema, kind="boosted", seed=0)
+    assert lm.kind == "boosted" and lm.classes == [0, 1, 2] and lm.C is None
+    # our own walk down the saved trees gives scikit-learn's probabilities
+    x, codes, _ = design_and_codes(train, schema, lm.features)
+    ref = GradientBoostingClassifier(**BOOSTED, random_state=0).fit(x, codes)
+    p = lm.proba(test)
+    assert np.allclose(p, ref.predict_proba(_design(test, lm.features)), atol=1e-9)
+    again = LabelModel.from_dict(json.loads(json.dumps(lm.to_dict())))
+    assert np.allclose(again.proba(test), p, atol=1e-12)
+    # it ranks the held-out patients: death (2) against the rest
+    assert roc_auc_score(test["status"] == 2, p[:, 2]) > 0.75
+
+
+def test_boosted_kind_keeps_a_sharp_threshold_that_the_regression_smooths():
+    # MASS/birthwt: `low` is exactly birth weight under 2,500 g
+    df = real("MASS/birthwt")
+    schema = infer_schema(df, target="low")
+    broken = {}
+    for kind in ("logistic", "boosted"):
+        lm = LabelModel.fit(df, schema, kind=kind, seed=0)
+        drawn = np.stack([lm.draw(df, np.random.default_rng(r)) for r in range(20)])
+        broken[kind] = float((drawn.astype(int) != (df["bwt"] < 2500).to_numpy()).mean())
+    assert broken["boosted"] < 0.02 < broken["logistic"]
+
+
+def test_a_missing_category_is_a_feature():
+    # survival/flchain: the cause of death (`chapter`) is given exactly for those who died
+    df = (
+        real("survival/flchain")
+        .sample(1500, random_state=0)
+        .drop(columns=["rownames"], errors="ignore")
+    )
+    schema = infer_schema(df, target="death")
+    lm = LabelModel.fit(df, schema, kind="logistic")
+    chapter = next(f for f in lm.features if f["name"] == "chapter")
+    assert chapter.get("missing") is True
+    p = lm.proba(df)[:, lm.classes.index(1)]
+    assert p[df["chapter"].isna()].max() < 0.2 and p[df["chapter"].notna()].min() > 0.8
+
+
+def test_a_label_model_saved_before_the_kinds_loads_as_logistic(pima):
+    train, test, schema = pima
+    lm = LabelModel.fit(train, schema)
+    old = {k: v for k, v in lm.to_dict().items() if k not in ("kind", "trees", "baseline")}
+    old.pop("learning_rate")
+    assert LabelModel.from_dict(old).kind == "logistic"
+    assert np.allclose(LabelModel.from_dict(old).proba(test), lm.proba(test))
+    with pytest.raises(ValueError, match="kind"):
+        LabelModel.fit(train, schema, kind="forest")
+
+
+def test_tabular_lm_takes_the_kind_asked_for(pima):
+    train, _, schema = pima
+    gen = TabularLM(**TINY, label_model=True).fit(train, schema=schema)
+    assert gen.label_model_.kind == "logistic"
+    assert gen.training_record_["label_model_kind"] == "logistic"
+    gen = TabularLM(**TINY, label_model=None, label_kind="boosted").fit(train, schema=schema)
+    assert gen.label_model_.kind == "boosted"
+    assert gen.training_record_["label_model_kind"] == "boosted"
+    out = gen.sample(300, seed=0)
+    schema.validate(out)
+    assert set(out["type"]) == {"Yes", "No"}
+    off = TabularLM(**TINY, label_model=False, label_kind="boosted").fit(train, schema=schema)
+    assert off.label_model_ is None and off.training_record_["label_model_kind"] is None
+    with pytest.raises(ParameterError, match="label_kind.*choose one of logistic, boosted"):
+        TabularLM(**TINY, label_kind="forest").fit(train, schema=schema)
+
+
+def test_boosted_label_model_round_trips_through_a_model_folder(pima, tmp_path):
+    train, _, schema = pima
+    gen = TabularLM(**TINY, label_model=True, label_kind="boosted").fit(train, schema=schema)
+    gen.save(tmp_path / "m")
+    again = TabularLM.load(tmp_path / "m")
+    assert again.label_model_.kind == "boosted"
+    assert again.sample(120, seed=4).equals(gen.sample(120, seed=4))
+
+
+def test_boosted_label_model_under_dp_is_refused(pima):
+    train, _, schema = pima
+    with pytest.raises(ParameterError, match="'boosted' cannot be trained with differential"):
+        TabularLM(**TINY, dp_epsilon=8.0, label_model=True, label_kind="boosted").fit(
+            train, schema=schema
+        )
+
+
+def test_a_broken_saved_tree_is_refused(pima):
+    train, _, schema = pima
+    state = LabelModel.fit(train, schema, kind="boosted", seed=0).to_dict()
+    tree = state["trees"][0][0]
+    tree["left"][0] = len(tree["left"]) + 5  # a child past the end
+    with pytest.raises(ValueError, match="outside the tree"):
+        LabelModel.from_dict(state)
+    del state["trees"][0][0]["value"][1:]
+    with pytest.raises(ValueError, match="different lengths"):
+        LabelModel.from_dict(state)

@@ -95,8 +95,15 @@ def fit(
         bool | None,
         typer.Option(
             "--label-model/--no-label-model",
-            help="tabular-lm: redraw the target from a logistic regression fitted on the real "
-            "rows (default: on for a categorical target under 3,000 rows; docs/small-data.md).",
+            help="tabular-lm: redraw the target from a model fitted on the real rows "
+            "(default: on for a categorical target under 3,000 rows; docs/small-data.md).",
+        ),
+    ] = None,
+    label_kind: Annotated[
+        str | None,
+        typer.Option(
+            help="tabular-lm: the label model, 'logistic' (default) or 'boosted' (trees; "
+            "docs/small-data.md).",
         ),
     ] = None,
     label_share: Annotated[
@@ -169,7 +176,8 @@ def fit(
         Path | None,
         typer.Option(
             help="JSON file of event-log rules replacing the learned ones: once, terminal, "
-            "always (lists of items), max_count, time_since_start (item -> bound).",
+            "always, at_end (lists of items), max_count, time_since_start, fixed_day "
+            "(item -> bound or day).",
             rich_help_panel=_TL,
         ),
     ] = None,
@@ -177,8 +185,8 @@ def fit(
         bool,
         typer.Option(
             "--no-learn-structure",
-            help="Do not learn once-only, terminal and always-present items or per-item "
-            "bounds from the data (the death event stays terminal).",
+            help="Do not learn once-only, terminal, always-present, end-of-follow-up and "
+            "fixed-day items or per-item bounds from the data (the death event stays terminal).",
             rich_help_panel=_TL,
         ),
     ] = False,

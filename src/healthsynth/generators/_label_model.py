@@ -1,30 +1,40 @@
-"""A label model: p(target | other columns) from a logistic regression fitted on the real rows.
+"""A label model: p(target | other columns) from a classifier fitted on the real rows.
 
-**What.** An L2-regularised logistic regression (scikit-learn's ``LogisticRegression``, ``C``
-= 1, multinomial for more than two classes) is fitted on the real training rows to predict a
-categorical or boolean target from the other modelled columns: categories one-hot (a missing
-value is no category), numbers and dates standardised with a missing-value indicator. A
-generator that carries one redraws the target of its synthetic rows from the regression's
-p(target | row) — a *hybrid* generator: the features come from the generator, the outcome link
-from a discriminative model of the real rows.
+**What.** A classifier of a categorical or boolean target on the other modelled columns is
+fitted on the real training rows: categories one-hot (with a missing-value indicator when the
+rows lack some), numbers and dates standardised with a missing-value indicator. Two kinds:
+
+* ``logistic`` — an L2-regularised logistic regression (scikit-learn's ``LogisticRegression``,
+  ``C`` = 1, multinomial for more than two classes);
+* ``boosted`` — gradient-boosted trees (scikit-learn's ``GradientBoostingClassifier`` with
+  :data:`BOOSTED`'s settings: best-first trees of at most 31 leaves, each leaf an average over
+  at least 20 training rows), which carry interactions and sharp thresholds (an outcome that
+  follows a cut-off in a lab value, or the presence of a cause of death) that a regression
+  smooths away.
+
+A generator that carries one redraws the target of its synthetic rows from the classifier's
+p(target | row) — a *hybrid* generator: the features come from the generator, the outcome
+link from a discriminative model of the real rows.
 
 **Why.** On 50–500 training rows tabular-lm's rows are realistic but carry a weak link between
 the features and the outcome (train-on-synthetic AUC below the classical baselines'); a
-calibrated classifier learns that one conditional from few rows far better than a generative
-model learns the whole joint (``docs/small-data.md`` has the measurements).
+classifier learns that one conditional from few rows far better than a generative model learns
+the whole joint (``docs/small-data.md`` has the measurements). The regression is the default:
+the trees were far better on one table of a few hundred rows (gbsg) and worse on others.
 
-**Privacy.** The regression is a second model of the real rows, and its weights travel with the
-saved generator (a few numbers per feature, as JSON). It makes the synthetic outcomes follow
-the real rows' outcomes more closely: attribute inference of the target and membership
-inference are reported beside its utility gain in ``docs/small-data.md``. tabular-lm uses it
-by default on small tables only (``label_model=None``), says so in its training record, and
-takes ``label_model=False`` (``fit --no-label-model``) to leave it out.
+**Privacy.** The classifier is a second model of the real rows, and its parameters travel with
+the saved generator (as JSON). It makes the synthetic outcomes follow the real rows' outcomes
+more closely: attribute inference of the target and membership inference are reported beside
+its utility gain in ``docs/small-data.md``. tabular-lm uses it by default on small tables only
+(``label_model=None``), says so in its training record, and takes ``label_model=False`` (``fit
+--no-label-model``) to leave it out.
 
-**Limitations.** A linear model of the features (on the encoded scale): interactions the real
-rows hold are not in the relabelled outcomes unless the generator's own label is kept (the
-``share`` of rows relabelled can be below 1). Regression targets are not relabelled.
+**Limitations.** The regression is linear in the encoded features: interactions are not in its
+outcomes unless the generator's own label is kept (the ``share`` of rows relabelled can be
+below 1). Regression targets are not relabelled.
 
-The state is plain JSON (no pickles): the feature encoding, the classes and the weights.
+The state is plain JSON (no pickles): the feature encoding, the classes, and the weights or the
+trees (each node's feature, threshold, children and value).
 """
 
 from __future__ import annotations
@@ -36,7 +46,21 @@ import pandas as pd
 
 from healthsynth.data import Schema
 
-__all__ = ["LabelModel", "design_and_codes", "feature_states"]
+__all__ = ["BOOSTED", "KINDS", "LabelModel", "design_and_codes", "feature_states"]
+
+#: The label model's kinds: a logistic regression, or gradient-boosted shallow trees.
+KINDS = ("logistic", "boosted")
+
+#: The boosted label model's trees (scikit-learn's ``GradientBoostingClassifier``): 100 rounds
+#: at rate 0.1 of best-first trees of at most 31 leaves, each leaf an average over at least 20
+#: training rows (no single patient's outcome is a leaf).
+BOOSTED = {
+    "n_estimators": 100,
+    "learning_rate": 0.1,
+    "max_depth": None,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 20,
+}
 
 _EPOCH = pd.Timestamp("1970-01-01")
 
@@ -51,11 +75,18 @@ class LabelModel:
         self.target: str = state["target"]
         self.features: list[dict[str, Any]] = list(state["features"])
         self.classes: list[Any] = list(state["classes"])
-        self.coef = np.asarray(state["coef"], float)
-        self.intercept = np.asarray(state["intercept"], float)
+        self.kind: str = state.get("kind", "logistic")  # folders saved before the kinds: logistic
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown label model kind {self.kind!r}")
+        self.coef = np.asarray(state.get("coef", []), float)
+        self.intercept = np.asarray(state.get("intercept", []), float)
         c = state.get("C", 1.0)
         self.C = None if c is None else float(c)  # None: trained with DP-SGD, no C
         self.private = bool(state.get("dp", False))
+        self.trees: list[list[dict[str, list[Any]]]] = state.get("trees", [])
+        self.learning_rate = float(state.get("learning_rate", 0.0))
+        self.baseline = np.asarray(state.get("baseline", []), float)
+        self._arrays = [[_tree_arrays(t) for t in stage] for stage in self.trees]
 
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
@@ -71,10 +102,23 @@ class LabelModel:
         return None
 
     @classmethod
-    def fit(cls, real: pd.DataFrame, schema: Schema, *, C: float = 1.0) -> LabelModel:  # noqa: N803
-        """Fit the regression on the labelled rows of ``real`` (see :meth:`why_not` first)."""
-        from sklearn.linear_model import LogisticRegression
+    def fit(
+        cls,
+        real: pd.DataFrame,
+        schema: Schema,
+        *,
+        C: float = 1.0,  # noqa: N803
+        kind: str = "logistic",
+        seed: int | None = 0,
+    ) -> LabelModel:
+        """Fit the model on the labelled rows of ``real`` (see :meth:`why_not` first).
 
+        ``kind`` is ``"logistic"`` (an L2 logistic regression with this ``C``) or ``"boosted"``
+        (scikit-learn's gradient-boosted trees with :data:`BOOSTED`'s settings; ``seed`` fixes
+        its tie-breaking).
+        """
+        if kind not in KINDS:
+            raise ValueError(f"label model kind must be one of {', '.join(KINDS)}; got {kind!r}")
         reason = cls.why_not(real, schema)
         if reason is not None:
             raise ValueError(reason)
@@ -83,28 +127,41 @@ class LabelModel:
         rows = real[real[target].notna()]
         features = feature_states(rows, schema)
         x, codes, classes = design_and_codes(rows, schema, features)
+        state: dict[str, Any] = {
+            "target": target,
+            "features": features,
+            "classes": [_plain(v) for v in classes],
+            "kind": kind,
+        }
+        if kind == "boosted":
+            return cls({**state, **_boosted_state(x, codes, seed), "C": None})
+        from sklearn.linear_model import LogisticRegression
+
         clf = LogisticRegression(C=C, max_iter=5000)
         clf.fit(x, codes)
         return cls(
-            {
-                "target": target,
-                "features": features,
-                "classes": [_plain(v) for v in classes],
-                "coef": clf.coef_.tolist(),
-                "intercept": clf.intercept_.tolist(),
-                "C": C,
-            }
+            {**state, "coef": clf.coef_.tolist(), "intercept": clf.intercept_.tolist(), "C": C}
         )
 
     # -- use --------------------------------------------------------------------------------
     def proba(self, rows: pd.DataFrame) -> np.ndarray:
         """p(class | row) for every row (rows × classes, in :attr:`classes` order)."""
-        z = _design(rows, self.features) @ self.coef.T + self.intercept
+        x = _design(rows, self.features)
+        z = self._boosted_scores(x) if self.kind == "boosted" else x @ self.coef.T + self.intercept
         if len(self.classes) == 2 and z.shape[1] == 1:  # binary: one score for class 1
             z = np.column_stack([np.zeros(len(z)), z[:, 0]])
         z = z - z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
+
+    def _boosted_scores(self, x: np.ndarray) -> np.ndarray:
+        """The trees' summed scores: the baseline plus the learning rate times each leaf."""
+        z = np.tile(self.baseline, (len(x), 1))
+        x = x.astype(np.float32)  # scikit-learn's trees split on single-precision features
+        for stage in self._arrays:
+            for k, tree in enumerate(stage):
+                z[:, k] += self.learning_rate * _leaf_values(tree, x)
+        return z
 
     def draw(self, rows: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
         """One target value per row drawn from p(target | row)."""
@@ -122,16 +179,78 @@ class LabelModel:
             "target": self.target,
             "features": self.features,
             "classes": self.classes,
+            "kind": self.kind,
             "coef": self.coef.tolist(),
             "intercept": self.intercept.tolist(),
             "C": self.C,
             "dp": self.private,
+            "trees": self.trees,
+            "learning_rate": self.learning_rate,
+            "baseline": self.baseline.tolist(),
         }
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> LabelModel:
         """Rebuild a label model from :meth:`to_dict`'s output."""
         return cls(state)
+
+
+def _boosted_state(x: np.ndarray, codes: np.ndarray, seed: int | None) -> dict[str, Any]:
+    """Gradient-boosted trees of ``codes`` on ``x``, as plain lists (no pickle)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    clf = GradientBoostingClassifier(**BOOSTED, random_state=seed).fit(x, codes)
+    trees = [
+        [
+            {
+                "left": est.tree_.children_left.tolist(),
+                "right": est.tree_.children_right.tolist(),
+                "feature": est.tree_.feature.tolist(),
+                "threshold": est.tree_.threshold.tolist(),
+                "value": est.tree_.value[:, 0, 0].tolist(),
+            }
+            for est in stage
+        ]
+        for stage in clf.estimators_
+    ]
+    # The trees' starting score (the log-odds of the classes' shares) read through the public
+    # API: the decision function of one row less what its trees add.
+    row = x[:1]
+    added = np.array([[est.predict(row)[0] for est in stage] for stage in clf.estimators_])
+    baseline = np.atleast_1d(clf.decision_function(row)[0]) - clf.learning_rate * added.sum(0)
+    return {"trees": trees, "learning_rate": clf.learning_rate, "baseline": baseline.tolist()}
+
+
+def _tree_arrays(tree: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+    """A saved tree as arrays; ``ValueError`` if its nodes do not form a tree."""
+    real_valued = ("threshold", "value")
+    arrays = {k: np.asarray(tree[k], float if k in real_valued else int) for k in _TREE_KEYS}
+    n = len(arrays["value"])
+    if n == 0 or any(len(v) != n for v in arrays.values()):
+        raise ValueError("a tree of the label model has node lists of different lengths")
+    for side in ("left", "right"):
+        child = arrays[side]
+        inner = child >= 0
+        # scikit-learn numbers a node's children after the node, so the walk always ends
+        if (child < -1).any() or (child >= n).any() or (child[inner] <= np.nonzero(inner)[0]).any():
+            raise ValueError("a tree of the label model has a child outside the tree")
+    return arrays
+
+
+_TREE_KEYS = ("left", "right", "feature", "threshold", "value")
+
+
+def _leaf_values(tree: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Each row's leaf value: rows go left where their feature is at most the threshold."""
+    node = np.zeros(len(x), dtype=int)
+    rows = np.arange(len(x))
+    while True:
+        inner = tree["left"][node] >= 0
+        if not inner.any():
+            return tree["value"][node]
+        f = np.where(inner, tree["feature"][node], 0)
+        go_left = x[rows, f] <= tree["threshold"][node]
+        node = np.where(inner, np.where(go_left, tree["left"][node], tree["right"][node]), node)
 
 
 def _plain(v: Any) -> Any:
@@ -149,7 +268,10 @@ def _numbers(s: pd.Series, is_date: bool) -> np.ndarray:
 def _feature_state(column: Any, s: pd.Series) -> dict[str, Any]:
     if column.kind in ("categorical", "boolean"):
         values = list(column.categories or sorted(s.dropna().unique().tolist(), key=str))
-        return {"name": column.name, "kind": "cat", "values": [_plain(v) for v in values]}
+        state = {"name": column.name, "kind": "cat", "values": [_plain(v) for v in values]}
+        if s.isna().any():  # missingness can carry the outcome (a cause of death given or not)
+            state["missing"] = True
+        return state
     x = _numbers(s, column.kind == "datetime")
     x = x[np.isfinite(x)]
     mean = float(x.mean()) if len(x) else 0.0
@@ -166,8 +288,9 @@ def _feature_state(column: Any, s: pd.Series) -> dict[str, Any]:
 def feature_states(rows: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
     """How each modelled column but the target enters the regression, read from ``rows``.
 
-    Categories are the schema's (else those seen in ``rows``); numbers and dates are
-    standardised with the mean and standard deviation of ``rows``.
+    Categories are the schema's (else those seen in ``rows``), with a missing-value indicator
+    when ``rows`` lack some; numbers and dates are standardised with the mean and standard
+    deviation of ``rows``.
     """
     return [_feature_state(c, rows[c.name]) for c in schema.modelled if c.name != schema.target]
 
@@ -193,7 +316,8 @@ def _design(rows: pd.DataFrame, features: list[dict[str, Any]]) -> np.ndarray:
         s = rows[f["name"]]
         if f["kind"] == "cat":
             codes = pd.Categorical(s, categories=f["values"]).codes
-            parts.append(np.eye(len(f["values"]) + 1)[codes][:, :-1])  # -1 (missing): none
+            one_hot = np.eye(len(f["values"]) + 1)[codes]  # code -1 (missing): the last column
+            parts.append(one_hot if f.get("missing") else one_hot[:, :-1])
             continue
         x = _numbers(s, f["date"])
         miss = ~np.isfinite(x)

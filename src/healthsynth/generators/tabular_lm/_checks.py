@@ -36,6 +36,7 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "target_share": ((float, int), lambda v: 0 <= v <= 1),
     "target_last": ((bool,), lambda v: True),
     "label_model": ((bool, type(None)), lambda v: True),
+    "label_kind": ((str,), lambda v: v in ("logistic", "boosted")),
     "label_share": ((float, int), lambda v: 0 <= v <= 1),
     "max_time": ((float, int, type(None)), lambda v: v is None or v > 0),
     "privacy_stop": ((bool,), lambda v: True),
@@ -48,6 +49,9 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "verbose": ((bool,), lambda v: True),
 }
 
+#: Settings that take one of a few words (named in the message when another is given).
+_CHOICES = {"label_kind": ("logistic", "boosted")}
+
 
 def validate_params(gen: Any) -> None:
     """Check the settings of a TabularLM against the table above."""
@@ -56,7 +60,9 @@ def validate_params(gen: Any) -> None:
         if isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
             raise ParameterError(f"parameter '{name}' must be a number; got {v!r}")
         if not isinstance(v, types) or not ok(v):
-            raise ParameterError(f"parameter '{name}' has an invalid value {v!r}")
+            choices = _CHOICES.get(name)
+            hint = f"; choose one of {', '.join(choices)}" if choices else ""
+            raise ParameterError(f"parameter '{name}' has an invalid value {v!r}{hint}")
     if gen.base_model is None and gen.n_embd % gen.n_head:
         raise ParameterError(
             f"parameter 'n_embd' ({gen.n_embd}) must be a multiple of 'n_head' ({gen.n_head})"

@@ -19,6 +19,7 @@ from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.tabular_lm._checks import MIN_ROWS, check_data, validate_params
 from healthsynth.generators.tabular_lm._codec import TableCodec
+from healthsynth.generators.tabular_lm._labels import choose_label_model
 from healthsynth.generators.tabular_lm._sampling import sample_rows
 from healthsynth.generators.tabular_lm._training import dp_budget, fit_slots, fit_text, schedule
 
@@ -75,6 +76,12 @@ class TabularLM(Generator):
         ``LABEL_MODEL_MAX_ROWS`` rows, off otherwise; the training record says which and why.
         With ``dp_epsilon`` the regression is trained with DP-SGD on a quarter of the budget
         (:mod:`healthsynth.generators._label_model_dp`); the network gets the rest.
+    label_kind
+        Which label model: ``"logistic"`` (the default, an L2 logistic regression) or
+        ``"boosted"`` (gradient-boosted trees whose every leaf averages at least 20 real rows;
+        they carry interactions and sharp thresholds that a regression smooths away, and were
+        better on some tables of a few hundred rows and worse on others: see
+        ``docs/small-data.md``). Under ``dp_epsilon`` only the logistic one is trained.
     label_share
         Share of rows whose target the label model redraws (the rest keep the LM's own).
     max_time
@@ -132,6 +139,7 @@ class TabularLM(Generator):
         target_share: float = 0.0,
         target_last: bool = False,
         label_model: bool | None = None,
+        label_kind: str = "logistic",
         label_share: float = 1.0,
         max_time: float | None = None,
         privacy_stop: bool = True,
@@ -164,6 +172,7 @@ class TabularLM(Generator):
         self.target_share = target_share
         self.target_last = target_last
         self.label_model = label_model
+        self.label_kind = label_kind
         self.label_share = label_share
         self.max_time = max_time
         self.privacy_stop = privacy_stop
@@ -214,8 +223,8 @@ class TabularLM(Generator):
         self.codec_ = codec
         self.text_: Any = None
         self.rules_ = as_rules(rules, schema)
-        self.label_model_, label_note, label_plan = _label_model(
-            self.label_model, data, schema, budget=budget
+        self.label_model_, label_note, label_plan = choose_label_model(
+            self.label_model, data, schema, budget=budget, kind=self.label_kind, seed=self.seed
         )
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
@@ -246,6 +255,7 @@ class TabularLM(Generator):
             "n_columns_modelled": len(schema.modelled),
             "n_tokens_per_row": codec.n_slots,
             "label_model": label_note,
+            "label_model_kind": None if self.label_model_ is None else self.label_model_.kind,
             "vocab_size": codec.vocab_size,
             **fit_resources(started, cpu0),
         }
@@ -271,6 +281,7 @@ class TabularLM(Generator):
         self.label_model_, part = fit_private_label_model(
             data, schema, synthetic, plan, threads=choose_threads(requested=self.threads, work=0)
         )
+        self.training_record_["label_model_kind"] = self.label_model_.kind
         dp = self.training_record_["dp"]
         own = {
             "epsilon": dp["epsilon"],
@@ -442,51 +453,3 @@ class TabularLM(Generator):
         from healthsynth.generators._lm._io import load_numpy
 
         self.model_ = load_numpy(model_dir, owner=folder, vocab_size=self.codec_.vocab_size)
-
-
-#: Below this many rows, ``label_model=None`` fits the label model (docs/small-data.md).
-LABEL_MODEL_MAX_ROWS = 3000
-
-
-def _label_model(
-    setting: bool | None, data: pd.DataFrame, schema: Schema, *, budget: Any = None
-) -> tuple[Any, str, Any]:
-    """The label model ``setting`` asks for on ``data``, a note, and a DP plan (or None).
-
-    Under differential privacy the model is not fitted here: the plan splits ``budget``, and
-    :meth:`TabularLM._fit_private_label_model` trains it after the network.
-    """
-    from healthsynth.generators._label_model import LabelModel
-
-    reason = LabelModel.why_not(data, schema)
-    if setting is None:  # automatic: on for small tables with a categorical target
-        if reason is not None:
-            return None, f"off (automatic: {reason})", None
-        if len(data) >= LABEL_MODEL_MAX_ROWS:
-            return (
-                None,
-                f"off (automatic: {len(data)} rows, at least {LABEL_MODEL_MAX_ROWS})",
-                None,
-            )
-        why = f"automatic: fewer than {LABEL_MODEL_MAX_ROWS} rows"
-    elif not setting:
-        return None, "off", None
-    else:
-        if reason is not None:
-            raise ParameterError(
-                f"label_model needs a categorical or boolean target with two classes or more, "
-                f"but {reason}; declare the target (--target COLUMN) or leave label_model off"
-            )
-        why = ""
-    if budget is None:
-        return LabelModel.fit(data, schema), f"on ({why})" if why else "on", None
-    from healthsynth.generators._label_model_dp import DP_LABEL_SHARE, plan_private_label_model
-
-    try:
-        plan = plan_private_label_model(budget, data, schema)
-    except ParameterError as e:
-        if setting:
-            raise
-        return None, f"off (automatic: {str(e).split(';')[0]})", None
-    how = f"trained with DP-SGD on {DP_LABEL_SHARE:.0%} of the privacy budget"
-    return None, f"on ({why}; {how})" if why else f"on ({how})", plan

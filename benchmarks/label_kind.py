@@ -1,0 +1,216 @@
+#!/usr/bin/env python
+"""The label model's two kinds on the same fitted tabular-lm: logistic regression vs boosted trees.
+
+For every (dataset, training size, seed) cell of ``benchmarks/small_data.py`` (the same splits
+and subsets) this fits the packaged ``TabularLM`` once (its defaults, one thread, the label
+model on) and samples as many rows as training rows twice from that one fit, with the same
+sampling seed: once with a logistic label model and once with a boosted one, both fitted on the
+training rows by the packaged ``LabelModel``. The features are therefore the same rows, and
+only the redrawn target differs. Each table is scored as ``small_data.py`` scores (TSTR AUC,
+detection AUC, DCR ratio, membership- and attribute-inference AUC with the holdout's figures),
+and the real training rows give train-on-real. ``tstr_auc_big`` is the TSTR AUC of 1,000 rows
+of another sampling seed: a table as small as the training set has a sampling spread of its
+own (0.05 AUC and more on pbc's 84 holdout patients) that hides differences of that size.
+
+    OMP_NUM_THREADS=1 python benchmarks/label_kind.py run --out benchmarks/out/label-kind \
+        --sizes 150 500 all --seeds 0 1 2 3 4 --workers 2
+    python benchmarks/label_kind.py ceiling --out benchmarks/out/label-kind \
+        --sizes 50 150 500 all --workers 2
+    python benchmarks/label_kind.py report --out benchmarks/out/label-kind
+
+``ceiling`` (no language model; seconds) redraws the target of the *real* training rows from
+each kind fitted out of fold (see :func:`ceiling_cell`): with perfect features, what does the
+label draw alone cost against train-on-real?
+
+``run`` and ``ceiling`` write one JSON file per cell under ``OUT/cells`` and ``OUT/ceiling`` (a
+finished cell is not run again); ``report`` prints mean ± sd over seeds per dataset and size,
+the boosted − logistic difference paired by cell, and the ceiling, and writes
+``OUT/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from small_data import BIG, DATASETS, score, split, tstr_big  # noqa: E402
+
+KINDS = ("logistic", "boosted")
+METRICS = ("tstr_auc", "tstr_auc_big", "detection_auc", "dcr_median_ratio", "mia_auc", "ai_target")
+
+
+def run_cell(name: str, size: int | str, seed: int, out: Path) -> None:
+    path = out / "cells" / f"{name}-n{size}-s{seed}.json"
+    if path.exists():
+        return
+    from healthsynth.generators._label_model import LabelModel
+    from healthsynth.generators.tabular_lm import TabularLM
+
+    warnings.filterwarnings("ignore")
+    train, hold, schema = split(name, size, seed)
+    if size != "all" and len(train) < int(size):
+        return
+    t0 = time.perf_counter()
+    gen = TabularLM(seed=seed, threads=1, label_model=True).fit(train, schema=schema)
+    results: dict[str, Any] = {"train-on-real": score(train, train, hold, schema, seed)}
+    results["train-on-real"]["tstr_auc_big"] = results["train-on-real"]["tstr_auc"]
+    for kind in KINDS:
+        gen.label_model_ = LabelModel.fit(train, schema, kind=kind, seed=seed)
+        syn = gen.sample(len(train), seed=seed)
+        results[kind] = score(train, syn, hold, schema, seed)
+        big = gen.sample(BIG, seed=seed + 1000)
+        results[kind]["tstr_auc_big"] = tstr_big(big, hold, schema, seed)
+        results[kind]["target_share"] = float(
+            (syn[schema.target].astype(str) == str(train[schema.target].mode()[0])).mean()
+        )
+    results["train-on-real"]["target_share"] = float(
+        (train[schema.target].astype(str) == str(train[schema.target].mode()[0])).mean()
+    )
+    payload = {
+        "dataset": name,
+        "size": size,
+        "seed": seed,
+        "train_rows": len(train),
+        "auto_kind": gen.training_record_["label_model_kind"],
+        "seconds": time.perf_counter() - t0,
+        "results": results,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+    print(f"{name} n={size} seed={seed}: {payload['seconds']:.0f} s", flush=True)
+
+
+def ceiling_cell(name: str, size: int | str, seed: int, out: Path) -> None:
+    """How much outcome signal relabelling loses when the features are the real rows themselves.
+
+    Each real training row's target is redrawn from a label model fitted on the other folds
+    (five-fold, stratified: predictions on rows the model did not see, as synthetic rows are
+    unseen), and the TSTR AUC of those relabelled real rows (mean of three draws) is set
+    against train-on-real: the gap is what the label draw alone costs, with perfect features.
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold
+
+    from healthsynth.generators._label_model import LabelModel, design_and_codes, feature_states
+
+    path = out / "ceiling" / f"{name}-n{size}-s{seed}.json"
+    if path.exists():
+        return
+    warnings.filterwarnings("ignore")
+    train, hold, schema = split(name, size, seed)
+    if size != "all" and len(train) < int(size):
+        return
+    target = schema.target
+    rows = train[train[target].notna()].reset_index(drop=True)
+    _, codes, classes = design_and_codes(rows, schema, feature_states(rows, schema))
+    folds = int(min(5, np.bincount(codes).min()))
+    res: dict[str, float] = {"train-on-real": tstr_big(train, hold, schema, seed)}
+    for kind in KINDS:
+        p = np.zeros((len(rows), len(classes)))
+        split_rows = StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed).split
+        for fit_at, score_at in split_rows(rows, codes):
+            model = LabelModel.fit(rows.iloc[fit_at], schema, kind=kind, seed=seed)
+            index = [classes.index(c) for c in model.classes]
+            p[np.ix_(score_at, index)] = model.proba(rows.iloc[score_at])
+        aucs = []
+        for draw in range(3):
+            u = np.random.default_rng([seed, draw]).random(len(rows))[:, None]
+            pick = np.minimum((p.cumsum(axis=1) < u).sum(axis=1), len(classes) - 1)
+            relabelled = rows.copy()
+            relabelled[target] = pd.Series([classes[i] for i in pick]).astype(
+                rows[target].dtype, errors="ignore"
+            )
+            aucs.append(tstr_big(relabelled, hold, schema, seed))
+        res[kind] = float(np.mean(aucs))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"dataset": name, "size": size, "seed": seed, "tstr_auc": res}))
+    print(f"ceiling {name} n={size} seed={seed}: {res}", flush=True)
+
+
+def _worker(args: tuple[str, int | str, int, str, str]) -> None:
+    fn = ceiling_cell if args[4] == "ceiling" else run_cell
+    fn(args[0], args[1], args[2], Path(args[3]))
+
+
+def report(out: Path) -> None:
+    import pandas as pd
+
+    rows = []
+    for f in sorted((out / "cells").glob("*.json")):
+        cell = json.loads(f.read_text())
+        for method, r in cell["results"].items():
+            rows.append({"dataset": cell["dataset"], "size": str(cell["size"]),
+                         "seed": cell["seed"], "method": method, **r})  # fmt: skip
+    df = pd.DataFrame(rows)
+    df["ai_excess"] = df["ai_target"] - df["ai_target_holdout"]
+    summary: dict[str, Any] = {}
+    for metric in (*METRICS, "ai_excess", "target_share"):
+        t = df.pivot_table(
+            index=["size", "dataset"], columns="method", values=metric, aggfunc=["mean", "std"]
+        )
+        print(f"\n{metric} (mean, sd over seeds)\n{t.round(3).to_string()}")
+        wide = df.pivot_table(index=["size", "dataset", "seed"], columns="method", values=metric)
+        diff = (wide["boosted"] - wide["logistic"]).groupby(level="size").agg(["mean", "std"])
+        print(f"boosted − logistic, paired by cell:\n{diff.round(3).to_string()}")
+        summary[metric] = {
+            "by_cell_mean": {
+                f"{s}/{d}": {m: round(float(v), 4) for m, v in r.items()}
+                for (s, d), r in t["mean"].iterrows()
+            },
+            "boosted_minus_logistic": {
+                s: {"mean": round(float(r["mean"]), 4), "sd": round(float(r["std"]), 4)}
+                for s, r in diff.iterrows()
+            },
+        }
+    ceiling = [json.loads(f.read_text()) for f in sorted((out / "ceiling").glob("*.json"))]
+    if ceiling:
+        c = pd.DataFrame(
+            [{"dataset": x["dataset"], "size": str(x["size"]), **x["tstr_auc"]} for x in ceiling]
+        )
+        by = c.groupby(["size", "dataset"])[["train-on-real", *KINDS]].mean()
+        print(f"\nrelabelled real rows, TSTR AUC (mean over seeds)\n{by.round(3).to_string()}")
+        mean = c.groupby("size")[["train-on-real", *KINDS]].mean()
+        print(f"mean over datasets and seeds\n{mean.round(3).to_string()}")
+        summary["ceiling_tstr_auc"] = {
+            f"{s}/{d}": {m: round(float(v), 4) for m, v in r.items()} for (s, d), r in by.iterrows()
+        }
+    (out / "results.json").write_text(json.dumps(summary, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("command", choices=["run", "ceiling", "report"])
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out/label-kind"))
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    ap.add_argument("--sizes", nargs="+", default=["150", "500", "all"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--workers", type=int, default=1)
+    a = ap.parse_args()
+    if a.command == "report":
+        report(a.out)
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sizes = [s if s == "all" else int(s) for s in a.sizes]
+    todo = [(d, s, k, str(a.out), a.command) for s in sizes for d in a.datasets for k in a.seeds]
+    if a.workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("forkserver").Pool(a.workers) as pool:
+            list(pool.imap_unordered(_worker, todo))
+    else:
+        for t in todo:
+            _worker(t)
+
+
+if __name__ == "__main__":
+    main()
