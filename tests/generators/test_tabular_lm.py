@@ -189,6 +189,8 @@ def test_load_errors(tmp_path, pima_model):
 @pytest.mark.filterwarnings("ignore:column 'empty' is entirely missing")
 def test_base_model_fine_tunes_a_local_checkpoint(tmp_path, pima):
     pima = pima.assign(empty=np.nan)  # an all-missing column must decode as missing too
+    # dates at whole days come back at whole days
+    pima["seen"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(len(pima)) * 7, "D")
     corpus = [", ".join(f"{c} is {v}" for c, v in r.items()) for _, r in pima.head(80).iterrows()]
     ckpt = build_tiny_checkpoint(tmp_path / "ckpt", corpus + ["0123456789.-"])
     schema = infer_schema(pima, target="type")
@@ -198,6 +200,8 @@ def test_base_model_fine_tunes_a_local_checkpoint(tmp_path, pima):
     schema.validate(out)
     assert (out["type"] == "Yes").all() and (out["age"] >= 40).all()
     assert out["empty"].isna().all()
+    seen = out["seen"].dropna()
+    assert len(seen) and (seen == seen.dt.normalize()).all()
     gen.save(tmp_path / "m")
     assert (tmp_path / "m" / "model" / "tokenizer.json").exists()
     meta = json.loads((tmp_path / "m" / "generator.json").read_text())

@@ -143,7 +143,10 @@ class TextLM:
             if c.kind != "datetime"
             else float((pd.Timestamp(value) - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0)
         )
-        prec = c.precision if c.precision is not None else 6
+        if c.kind == "datetime" and c.resolution == "day":
+            prec = 0  # whole days since 1970, as the real dates
+        else:
+            prec = c.precision if c.precision is not None else 6
         text = f"{x:.{prec}f}"
         if "." in text:
             text = text.rstrip("0").rstrip(".")
@@ -205,7 +208,7 @@ class TextLM:
     ) -> pd.DataFrame:
         """Draw ``n`` rows; conditioned columns are written first (``draws``: token draws)."""
         from healthsynth.generators._lm._decode import HFDecoder, decode
-        from healthsynth.generators.tabular_lm._codec import _restore_dtype
+        from healthsynth.generators.tabular_lm._codec import _DATE_STEPS, _restore_dtype
         from healthsynth.generators.tabular_lm._text_decode import TextPolicy
 
         names = [c.name for c in self.columns]
@@ -230,11 +233,13 @@ class TextLM:
             vals = [r.get(c.name) for r in rows]
             if cc.mode == "cat":
                 s = pd.Series(vals, dtype=object, name=c.name)
-            else:
-                s = pd.Series(np.array([np.nan if v is None else v for v in vals], float))
-                if c.kind == "datetime":
-                    s = pd.Timestamp("1970-01-01") + pd.to_timedelta(s, unit="D")
-            out[c.name] = s if c.kind == "datetime" else _restore_dtype(s.rename(c.name), c)
+                out[c.name] = s if c.kind == "datetime" else _restore_dtype(s, c)
+                continue
+            s = pd.Series(np.array([np.nan if v is None else v for v in vals], float))
+            step = _DATE_STEPS.get(c.resolution or "") if c.kind == "datetime" else None
+            if step is not None:
+                s = (s / step).round() * step  # the column's resolution: days or seconds
+            out[c.name] = _restore_dtype(s.rename(c.name), c)
         return pd.DataFrame(out)
 
 
