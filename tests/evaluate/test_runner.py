@@ -221,3 +221,15 @@ def test_copies_of_training_rows_are_not_better_than_real():
     (rec,) = res["records"]
     assert rec["details"]["raw_auc"] < 0.45 and rec["value"] > 0.55
     assert rec["value"] > rec["reference"]
+
+
+def test_a_column_that_alone_gives_the_target_is_named():
+    # MASS/birthwt: `low` is birth weight under 2,500 g; Pima.tr's glucose does not give `type`
+    df = real("MASS/birthwt")
+    res = evaluate(real=df, synthetic=df, target="low", metrics=["tstr"])
+    (leak,) = [w for w in res["meta"]["warnings"] if "alone give the target" in w]
+    assert "'bwt' (100.0% of the rows)" in leak and "'low'" in leak and "\n" not in leak
+    assert not any("'age'" in w for w in res["meta"]["warnings"])
+    train, hold = _pima()
+    res = evaluate(real=train, synthetic=hold, target="type", metrics=["tstr"])
+    assert not any("alone give the target" in w for w in res["meta"]["warnings"])

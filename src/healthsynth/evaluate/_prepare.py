@@ -81,6 +81,7 @@ def prepare(
             "the same table"
         )
     drop = {c.name for c in schema.modelled if c.name not in keep}
+    _warn_leaks(real, schema, drop, warnings)
     target_name = schema.target
     if target_name in drop:
         warnings.append(f"the target '{target_name}' cannot be compared, so utility is skipped")
@@ -144,6 +145,57 @@ def _with_roles(
             sensitive=sorted(set(schema.sensitive) | set(sensitive)),
         )
     return schema
+
+
+#: A column that alone gives the target for at least this share of the real rows is a leak...
+LEAK_ACCURACY = 0.99
+#: ... unless the target's most common class already holds nearly that many.
+_LEAK_MAJORITY = 0.97
+
+
+def _warn_leaks(real: pd.DataFrame, schema: Schema, drop: set[str], warnings: list[str]) -> None:
+    """Warn about columns that alone give a categorical target (a threshold, a category).
+
+    A shallow tree on the one column (its missing values a value of their own) is scored on the
+    real rows: birthwt's birth weight gives ``low`` (under 2,500 g) exactly, flchain's cause of
+    death gives ``death``. Utility then measures whether a generator kept that one rule.
+    """
+    import numpy as np
+    from sklearn.tree import DecisionTreeClassifier
+
+    target = schema.target
+    if target is None or target in drop or schema[target].kind not in ("categorical", "boolean"):
+        return
+    rows = real[real[target].notna()]
+    y = rows[target].astype(str).to_numpy()
+    if len(rows) < 20 or pd.Series(y).value_counts(normalize=True).iloc[0] >= _LEAK_MAJORITY:
+        return
+    leaks = []
+    for c in schema.modelled:
+        if c.name in drop or c.name == target or c.name not in rows.columns:
+            continue
+        s = rows[c.name]
+        if c.kind in ("numeric", "integer"):
+            v = pd.to_numeric(s, errors="coerce").to_numpy(float)
+            x = np.column_stack(
+                [np.nan_to_num(v, nan=np.nanmin(v) - 1 if np.isfinite(v).any() else 0), np.isnan(v)]
+            )
+        elif c.kind in ("categorical", "boolean"):
+            x = pd.factorize(s.astype(str).where(s.notna(), "\0missing"))[0][:, None]
+        else:
+            continue
+        leaf = max(5, len(rows) // 100)
+        tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=leaf, random_state=0)
+        accuracy = float(tree.fit(x, y).score(x, y))
+        if accuracy >= LEAK_ACCURACY:
+            leaks.append((c.name, accuracy))
+    if leaks:
+        named = ", ".join(f"'{n}' ({a:.1%} of the rows)" for n, a in leaks)
+        warnings.append(
+            f"column(s) {named} alone give the target '{target}' on the real rows, so utility "
+            "scores mostly say whether a generator kept that one rule; leave such a column out "
+            "or choose another target to measure more than that"
+        )
 
 
 def _missing_columns(
