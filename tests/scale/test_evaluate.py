@@ -235,3 +235,19 @@ def test_exact_copies_are_counted_on_every_row_when_distances_are_queried_on_a_s
         real=train, synthetic=synthetic, holdout=holdout, schema=infer_schema(train), max_rows=9000
     )
     assert next(r for r in slow if r.name == "exact_copy_rate").value == pytest.approx(37 / 9000)
+
+
+def test_csv_blocks_are_read_as_read_table_reads_the_file(tmp_path):
+    # survival/jasa's dates written as ISO text, in a semicolon file: the blocks of a scaled
+    # evaluation must hold the dates and numbers the real table holds
+    from healthsynth.data import read_table
+    from healthsynth.scale._units import _read_unit, _units
+    from tests.helpers import real
+
+    df = real("survival/jasa")[["birth.dt", "accept.dt", "futime", "fustat"]]
+    path = tmp_path / "syn.csv"
+    df.to_csv(path, sep=";", index=False, date_format="%Y-%m-%d")
+    (unit,) = _units([path], block_rows=10_000)
+    block = _read_unit(unit)
+    pd.testing.assert_frame_equal(block, read_table(path))
+    assert str(block["accept.dt"].dtype).startswith("datetime64")

@@ -90,7 +90,13 @@ def _units(files: list[Path], block_rows: int) -> list[_Unit]:
 
 def _read_unit(unit: _Unit, columns: list[str] | None = None) -> pd.DataFrame:
     if unit.groups is None:
-        return pd.read_csv(unit.path, usecols=columns)
+        # as read_table reads a whole file: the header's separator, ISO dates as datetimes
+        from healthsynth.data._io import csv_separator, parse_dates
+
+        with open(unit.path, encoding="utf-8-sig") as fh:
+            sep = csv_separator(fh.readline(), what=f"data file {unit.path}")
+        df = pd.read_csv(unit.path, usecols=columns, sep=sep, encoding="utf-8-sig")
+        return parse_dates(df, what=f"data file {unit.path}")
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(unit.path)
