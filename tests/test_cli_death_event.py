@@ -36,7 +36,8 @@ def _fit(cohort, out, *extra: str) -> list[str]:
 
 def test_death_event_fit_sample_omop(cohort, tmp_path):
     model = tmp_path / "model"
-    _run(_fit(cohort, model, "--death-event", "death"))
+    # calibration is tested in tests/generators/test_timeline_calibration.py
+    _run(_fit(cohort, model, "--death-event", "death", "--no-calibrate"))
     meta = json.loads((model / "generator.json").read_text())
     assert meta["template"]["roles"]["death_event"] == "death"
     assert "events/death" in meta["structure"]["terminal"]
@@ -101,12 +102,16 @@ def test_structure_flags(cohort, tmp_path):
     )
     assert not (tmp_path / "x").exists()
     rules.write_text(json.dumps({"once": []}))
-    _run(_fit(cohort, tmp_path / "m", "--structure", str(rules), "--epochs", "1"))
+    # (the structure is read from the data before training: one epoch, no calibration)
+    _run(_fit(cohort, tmp_path / "m", "--structure", str(rules), "--epochs", "1", "--no-calibrate"))
     meta = json.loads((tmp_path / "m" / "generator.json").read_text())
     # without --death-event, nine patients' progression sorts after a death on the same day
     # (alphabetical order within a day), so death is not learned as terminal
     assert meta["structure"]["once"] == [] and meta["structure"]["terminal"] == []
-    _run(_fit(cohort, tmp_path / "d", "--structure", str(rules), "--death-event", "death"))
+    _run(
+        _fit(cohort, tmp_path / "d", "--structure", str(rules), "--death-event", "death",
+             "--epochs", "1", "--no-calibrate")
+    )  # fmt: skip
     meta = json.loads((tmp_path / "d" / "generator.json").read_text())
     assert meta["structure"]["once"] == ["events/death"]  # the death event: once and last
     assert meta["structure"]["terminal"] == ["events/death"]

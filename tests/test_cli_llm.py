@@ -185,7 +185,7 @@ def test_benchmark_config_compares_prompted_llm_with_a_baseline(server, tmp_path
         "generators:\n  - marginals\n"
         f"  - {{name: llm, generator: prompted-llm, params: {{endpoint: '{server.url}', "
         f"llm_model: test-model, examples: 10, audit_log: '{log}'}}}}\n"
-        "train_sizes: [40]\nseeds: [0]\n",
+        "train_sizes: [40]\nseeds: [0]\nmetrics: [column_distance, tstr]\n",
         encoding="utf-8",
     )
     r = invoke("benchmark", tmp_path / "cfg.yaml", "-o", tmp_path / "out")

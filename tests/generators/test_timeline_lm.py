@@ -33,7 +33,9 @@ def nafld() -> Dataset:
 def fitted(nafld) -> TimelineLM:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return TimelineLM(epochs=3, seed=0, **TINY).fit(nafld, code_map="nafld")
+        # calibration (and its trip through the model folder) is tested in
+        # test_timeline_calibration.py; these tests need a trained model, not matched shares
+        return TimelineLM(epochs=3, seed=0, calibrate=False, **TINY).fit(nafld, code_map="nafld")
 
 
 def _events(ds: Dataset) -> pd.DataFrame:
@@ -207,7 +209,8 @@ def test_wide_visit_table_pbcseq():
     ds = load_timelines("pbcseq")
     # items the mapping does not know are kept, and the user is told which
     with pytest.warns(HealthsynthWarning, match=r"does not know 5 item\(s\): visits/ascites"):
-        gen = TimelineLM(epochs=2, **TINY).fit(ds, code_map="pbcseq")
+        # calibration is tested in test_timeline_calibration.py; here the wide visit table
+        gen = TimelineLM(epochs=2, calibrate=False, **TINY).fit(ds, code_map="pbcseq")
     syn = gen.sample(40, seed=1)
     v = syn.tables["visits"]
     assert list(v.columns) == list(ds.tables["visits"].columns)
@@ -239,7 +242,7 @@ def test_unfitted_and_bad_input(nafld):
 
 def test_code_map_as_a_setting_still_works_but_is_deprecated(nafld):
     few = nafld.subset(nafld.patient_table["id"].head(60))
-    tiny = {**TINY, "n_layer": 1, "epochs": 1}
+    tiny = {**TINY, "n_layer": 1, "epochs": 1, "calibrate": False}
     with pytest.warns(DeprecationWarning, match=r"give the mapping to fit\(data, code_map=...\)"):
         gen = TimelineLM(code_map="nafld", **tiny).fit(few)
     assert gen.code_map_ is not None and gen.code_map_.name == "nafld"

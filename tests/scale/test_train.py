@@ -101,6 +101,7 @@ def test_time_budget_stops_every_worker_and_the_model_samples(ray_cluster, tmp_p
         n_layer=1,
         n_head=2,
         token_budget=4000,
+        calibrate=False,  # calibration after a data-parallel fit: test_timeline_calibration.py
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
