@@ -81,6 +81,20 @@ def test_custom_map_loads(tmp_path):
     assert hb.description == "Hemoglobin [Mass/volume] in Blood"
 
 
+def test_semicolon_map_with_decimal_commas_loads(tmp_path):
+    # as spreadsheets in comma-decimal locales save it; read as read_table reads data
+    path = tmp_path / "semi.csv"
+    path.write_text(
+        "table;item;vocabulary;code;unit;low;high;note\n"
+        "labs;alb;LOINC;1751-7;g/dL;1,5;6,5;Albumin, serum\n"
+        "events;bph;ICD10CM;N40.0;;;;prostate\n"
+    )
+    code_map = load_code_map(path)
+    alb = code_map.get("labs", "alb")
+    assert (alb.low, alb.high, alb.note) == (1.5, 6.5, "Albumin, serum")
+    assert code_map.get("events", "bph").code == "N40.0"
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [

@@ -176,14 +176,18 @@ def load_code_map(source: str | Path) -> CodeMap:
 
 
 def _read(path: Path, *, name: str) -> CodeMap:
-    from healthsynth.data._io import check_field_counts
+    from healthsynth.data._io import check_field_counts, csv_separator
 
     try:
         text = path.read_bytes().decode("utf-8-sig")
-        header = next(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True), [])
-        check_field_counts(text, len(header), what=f"code mapping {path}")
+        what = f"code mapping {path}"
+        sep = csv_separator(text, what=what) if text.strip() else ","  # as read_table reads
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True)
+        header = next(rows, [])
+        check_field_counts(text, len(header), what=what, delimiter=sep)
         df = pd.read_csv(
             io.StringIO(text),
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             index_col=False,
@@ -215,8 +219,8 @@ def _read(path: Path, *, name: str) -> CodeMap:
             description = cm.get_description(code)
         else:
             description = row.get("note", "").strip() or code
-        low, high = (_number(row.get(k, ""), where, k) for k in ("low", "high"))
-        concept = _number(row.get("concept_id", ""), where, "concept_id")
+        low, high = (_number(row.get(k, ""), where, k, comma=sep == ";") for k in ("low", "high"))
+        concept = _number(row.get("concept_id", ""), where, "concept_id", comma=False)
         if concept is not None and (not concept.is_integer() or concept < 0):
             raise DataFileError(f"{where}: concept_id '{row['concept_id']}' is not a concept ID")
         if low is not None and high is not None and low > high:
@@ -256,12 +260,13 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _number(text: str, where: str, column: str) -> float | None:
+def _number(text: str, where: str, column: str, *, comma: bool) -> float | None:
+    """A number of the mapping; ``comma``: a decimal comma is read (a ``;`` file)."""
     text = (text or "").strip()
     if not text:
         return None
     try:
-        value = float(text)
+        value = float(text.replace(",", ".") if comma and text.count(",") == 1 else text)
     except ValueError:
         raise DataFileError(f"{where}: {column} '{text}' is not a number") from None
     if not np.isfinite(value):
