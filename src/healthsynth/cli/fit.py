@@ -101,14 +101,18 @@ def fit(
     ] = None,
     label_kind: Annotated[
         str | None,
-        typer.Option(
-            help="tabular-lm: the label model, 'logistic' (default) or 'boosted' (trees; "
-            "docs/small-data.md).",
-        ),
+        typer.Option(help="tabular-lm: the label model, 'logistic' (default) or 'boosted'."),
     ] = None,
     label_share: Annotated[
         float | None,
         typer.Option(help="tabular-lm: share of rows the label model relabels (default 1)."),
+    ] = None,
+    column_order: Annotated[
+        str | None,
+        typer.Option(help="tabular-lm: column orders rows keep: learn (default), off, 'a <= b,…'."),
+    ] = None,
+    relations: Annotated[
+        str | None, typer.Option(help="tabular-lm: exact sums rows keep: learn (default) or off.")
     ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
     dp_epsilon: Annotated[

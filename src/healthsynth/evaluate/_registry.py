@@ -265,6 +265,7 @@ for _name, _module in (
     ("subgroup_utility", "fairness.subgroup_utility"),
     # clinical validity
     ("rule_violations", "clinical.rule_violations"),
+    ("structure_violations", "clinical.structure_violations"),
     # cost
     ("cost", "cost.resources"),
 ):

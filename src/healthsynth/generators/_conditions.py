@@ -6,6 +6,9 @@ Accepted forms (Python ``conditions=`` mapping, or CLI ``--condition`` strings):
 * ``{"stage": [3, 4]}`` — any of several values;
 * ``{"age": ">=60"}`` / ``age>=60`` — a bound (``>=``, ``>``, ``<=``, ``<``) on a numeric column;
 * ``{"age": "60..70"}`` / ``age=60..70`` — a closed range.
+
+On a date column the bounds are dates: ``admitted>=2020-01-01``,
+``admitted=2020-01-01..2020-06-30``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Condition:
 _CLI = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s*(?P<op>>=|<=|==|=|>|<)\s*(?P<val>.*?)\s*$")
 _OP_VALUE = re.compile(r"^\s*(?P<op>>=|<=|>|<)\s*(?P<val>.+?)\s*$")
 _RANGE = re.compile(r"^\s*(?P<lo>[-+0-9.eE]+)\s*\.\.\s*(?P<hi>[-+0-9.eE]+)\s*$")
+_DATE_RANGE = re.compile(r"^\s*(?P<lo>[-+0-9.eE:T ]+?)\s*\.\.\s*(?P<hi>[-+0-9.eE:T ]+?)\s*$")
 
 
 def parse_condition_strings(items: list[str]) -> dict[str, Any]:
@@ -130,6 +134,9 @@ def _numeric(name: str, raw: Any, precision: int | None, kind: str) -> Condition
     ):
         return Condition(name, low=float(raw[0]), high=float(raw[1]))
     if isinstance(raw, str):
+        if kind == "datetime" and (_OP_VALUE.match(raw) or _DATE_RANGE.match(raw)):
+            lo, hi = _bounds(name, raw, 0, date=True)
+            return Condition(name, low=lo, high=hi)
         if _OP_VALUE.match(raw) or _RANGE.match(raw):
             lo, hi = _bounds(name, raw, precision or 0)
             return Condition(name, low=lo, high=hi)
@@ -149,26 +156,40 @@ def _numeric(name: str, raw: Any, precision: int | None, kind: str) -> Condition
     return Condition(name, low=v, high=v)
 
 
-def _bounds(name: str, text: str, precision: int) -> tuple[float, float]:
-    step = 10.0 ** (-precision)
-    m = _RANGE.match(text)
+def _bounds(name: str, text: str, precision: int, *, date: bool = False) -> tuple[float, float]:
+    """(low, high) of a bound or range; on a date column, in days since 1970."""
+    step = 1.0 / 86400.0 if date else 10.0 ** (-precision)
+    number = _days if date else float
+    m = (_DATE_RANGE if date else _RANGE).match(text)
     try:
         if m:
-            lo, hi = float(m["lo"]), float(m["hi"])
+            lo, hi = number(m["lo"]), number(m["hi"])
             if lo > hi:
                 raise ConditionError(f"condition range on '{name}' is empty: {text}")
             return lo, hi
         m2 = _OP_VALUE.match(text)
         assert m2 is not None
-        v = float(m2["val"])
+        v = number(m2["val"])
     except ValueError:
-        raise ConditionError(f"condition on '{name}' needs a number: {text!r}") from None
+        what = "a date such as 2020-01-31" if date else "a number"
+        raise ConditionError(f"condition on '{name}' needs {what}: {text!r}") from None
     return {
         ">=": (v, np.inf),
         ">": (v + step, np.inf),
         "<=": (-np.inf, v),
         "<": (-np.inf, v - step),
     }[m2["op"]]
+
+
+def _days(text: str) -> float:
+    """A date (or a number of days) as days since 1970; ValueError if it is neither."""
+    try:
+        return float(text)
+    except ValueError:
+        t = pd.to_datetime(text.strip(), errors="coerce")
+        if pd.isna(t):
+            raise ValueError(text) from None
+        return (t - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0
 
 
 def _num_equal(a: Any, b: Any) -> bool:

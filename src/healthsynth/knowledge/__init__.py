@@ -15,6 +15,7 @@ rows out of a sample, and the ``rule_violations`` metric counts the rows that br
 
 from healthsynth.knowledge._codes import PACKAGED_CODE_MAPS, CodeEntry, CodeMap, load_code_map
 from healthsynth.knowledge._icd10cm import CODE_GROUPS, CodeGroup, group_prefixes, icd10cm_rules
+from healthsynth.knowledge._orders import ColumnOrder, OrderSet, learn_orders, resolve_orders
 from healthsynth.knowledge._rules import (
     RULES_VERSION,
     Predicate,
@@ -22,6 +23,7 @@ from healthsynth.knowledge._rules import (
     RuleSet,
     normalize_code,
 )
+from healthsynth.knowledge._sums import Relation, RelationSet, learn_relations
 from healthsynth.knowledge._yaml import load_rules, rules_from_yaml_data
 
 __all__ = [
@@ -31,11 +33,18 @@ __all__ = [
     "CodeEntry",
     "CodeGroup",
     "CodeMap",
+    "ColumnOrder",
+    "OrderSet",
     "Predicate",
+    "Relation",
+    "RelationSet",
     "Rule",
     "RuleSet",
     "group_prefixes",
     "icd10cm_rules",
+    "learn_orders",
+    "resolve_orders",
+    "learn_relations",
     "load_code_map",
     "load_rules",
     "normalize_code",

@@ -42,7 +42,7 @@ HEADLINES: dict[str, tuple[str, ...]] = {
     "privacy": ("dcr_median_ratio", "membership_inference_auc", "dcr_median"),
     "diversity": ("coverage", "duplicate_rate"),
     "fairness": ("subgroup_utility_gap_max",),
-    "clinical": ("rule_violation_rate", "rule_violations"),
+    "clinical": ("rule_violation_rate", "structure_violation_rate", "rule_violations"),
     "cost": (),
 }
 _MAX_HEADLINES = 2

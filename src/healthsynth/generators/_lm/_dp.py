@@ -74,6 +74,10 @@ OUTSIDE_GUARANTEE: dict[str, list[str]] = {
         "observed minimum and maximum",
         "the number of rows, which sets the sampling rate",
         "rules: an always-on rule that no row satisfies is refused before training",
+        "column orders (column_order='learn'): the pairs of number or date columns ordered in "
+        "every row (column_order='off' or orders you give avoid it)",
+        "exact sums (relations='learn'): the triples of columns with b = a + m·c in every row "
+        "(relations='off' avoids it)",
     ],
     "timeline-lm": [
         "schema of the patients table: kinds, categories and precision inferred from it",

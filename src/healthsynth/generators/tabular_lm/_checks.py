@@ -38,6 +38,8 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "label_model": ((bool, type(None)), lambda v: True),
     "label_kind": ((str,), lambda v: v in ("logistic", "boosted")),
     "label_share": ((float, int), lambda v: 0 <= v <= 1),
+    "column_order": ((str, list, tuple), lambda v: True),  # checked against the data at fit
+    "relations": ((str,), lambda v: v in ("learn", "off")),
     "max_time": ((float, int, type(None)), lambda v: v is None or v > 0),
     "privacy_stop": ((bool,), lambda v: True),
     "privacy_every": ((int,), lambda v: v >= 1),
@@ -50,7 +52,7 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
 }
 
 #: Settings that take one of a few words (named in the message when another is given).
-_CHOICES = {"label_kind": ("logistic", "boosted")}
+_CHOICES = {"label_kind": ("logistic", "boosted"), "relations": ("learn", "off")}
 
 
 def validate_params(gen: Any) -> None:

@@ -148,36 +148,65 @@ class _ColumnCodec:
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> pd.Series:
         """Values from tokens; ``bounds`` (per-row low, high) narrow continuous values."""
-        n = len(codes[0])
-        na_code = self.slot_sizes[0] - 1
-        miss = (codes[0] == na_code) if self.has_na else np.zeros(n, bool)
-        name = self.column.name
         if self.mode == "cat":
+            n = len(codes[0])
+            miss = (codes[0] == self.slot_sizes[0] - 1) if self.has_na else np.zeros(n, bool)
             vals = np.empty(n, dtype=object)
             cat_idx = np.where(miss, 0, codes[0])
             arr = np.asarray(self.values + [None], dtype=object)
             vals[:] = arr[cat_idx]
             vals[miss] = None
-            return _restore_dtype(pd.Series(vals, name=name), self.column)
+            return _restore_dtype(pd.Series(vals, name=self.column.name), self.column)
+        return self.values_in(*self.interval(codes, rng, cond, bounds))
+
+    def interval(
+        self,
+        codes: list[np.ndarray],
+        rng: np.random.Generator,
+        cond: Condition | None,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """A numeric column's tokens as per-row intervals: (low, high, missing, uniforms).
+
+        A discrete value is its own interval; a continuous one is its fine token's interval
+        (narrowed by ``cond`` and ``bounds``) and comes with the uniform draw that places it.
+        """
+        n = len(codes[0])
+        na_code = self.slot_sizes[0] - 1
+        miss = (codes[0] == na_code) if self.has_na else np.zeros(n, bool)
         if self.mode == "discrete":
             vals_arr = np.asarray(self.values, float)
             if len(vals_arr) == 0:
-                return _restore_dtype(pd.Series(np.full(n, np.nan), name=name), self.column)
+                x = np.full(n, np.nan)
+                return x, x, np.ones(n, bool), None
             x = vals_arr[np.clip(np.where(miss, 0, codes[0]), 0, len(vals_arr) - 1)]
+            return x, x, miss, None
+        k = len(self.edges) - 1
+        coarse = np.clip(np.where(miss, 0, codes[0]), 0, k - 1)
+        sub = self.sub_edges[coarse]
+        j = codes[1]
+        a = sub[np.arange(n), j]
+        b = sub[np.arange(n), j + 1]
+        if cond is not None and cond.values is None:
+            a, b = np.maximum(a, cond.low), np.minimum(b, cond.high)
+            b = np.maximum(a, b)
+        if bounds is not None:
+            a, b = np.maximum(a, bounds[0]), np.minimum(b, bounds[1])
+            b = np.maximum(a, b)
+        return a, b, miss, rng.random(n)
+
+    def values_in(
+        self, a: np.ndarray, b: np.ndarray, miss: np.ndarray, u: np.ndarray | None
+    ) -> pd.Series:
+        """Values placed at ``u`` between ``a`` and ``b`` (discrete: ``a``).
+
+        At the column's precision or resolution and never outside ``[a, b]``; missing where
+        ``miss``.
+        """
+        if u is None:
+            x = a
         else:
-            k = len(self.edges) - 1
-            coarse = np.clip(np.where(miss, 0, codes[0]), 0, k - 1)
-            sub = self.sub_edges[coarse]
-            j = codes[1]
-            a = sub[np.arange(n), j]
-            b = sub[np.arange(n), j + 1]
-            if cond is not None and cond.values is None:
-                a, b = np.maximum(a, cond.low), np.minimum(b, cond.high)
-                b = np.maximum(a, b)
-            if bounds is not None:
-                a, b = np.maximum(a, bounds[0]), np.minimum(b, bounds[1])
-                b = np.maximum(a, b)
-            x = a + rng.random(n) * (b - a)
+            x = a + u * (b - a)
             step = _DATE_STEPS.get(self.column.resolution or "")
             if self.column.kind == "datetime" and step is not None:
                 x = np.round(x / step) * step  # whole days or seconds, as the real dates
@@ -190,7 +219,7 @@ class _ColumnCodec:
             x = np.where(x > b + 1e-12, x - step, x)
             x = np.where((x < a - 1e-12) | (x > b + 1e-12), a, x)
         x = np.where(miss, np.nan, x)
-        return _restore_dtype(pd.Series(x, name=name), self.column)
+        return _restore_dtype(pd.Series(x, name=self.column.name), self.column)
 
     # -- conditions -------------------------------------------------------------------------
     def allowed(self, cond: Condition) -> list[np.ndarray]:
@@ -312,20 +341,36 @@ class TableCodec:
         rng: np.random.Generator,
         conditions: dict[str, Condition] | None = None,
         bounds: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+        orders: list[tuple[int, int]] | None = None,
+        ties: dict[tuple[int, int], float] | None = None,
     ) -> pd.DataFrame:
         """Turn local token indices (canonical slot order) back into a DataFrame.
 
-        ``bounds`` maps a column index to per-row (low, high) limits for its values.
+        ``bounds`` maps a column index to per-row (low, high) limits for its values;
+        ``orders`` holds pairs of column indices (low, high) whose values must keep that order:
+        their values are placed after every other column's, each pair's inside the part of its
+        intervals that keeps the order (the token masks made sure there is one). ``ties`` gives
+        a pair's chance that the higher value equals the lower one where its interval allows
+        (a follow-up time that is the progression time when nothing progressed).
         """
         conditions = conditions or {}
         bounds = bounds or {}
-        out = {}
+        ordered = {c for pair in orders or () for c in pair}
+        out: dict[str, pd.Series] = {}
+        parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
         for ci, c in enumerate(self.columns):
+            cc = self.codecs[c.name]
             codes = [local[:, s] for s in self.column_slots[ci]]
-            out[c.name] = self.codecs[c.name].decode(
-                codes, rng, conditions.get(c.name), bounds.get(ci)
-            )
-        return pd.DataFrame(out)
+            if ci in ordered and cc.mode != "cat":  # the same draws, placed later
+                parts[ci] = cc.interval(codes, rng, conditions.get(c.name), bounds.get(ci))
+            else:
+                out[c.name] = cc.decode(codes, rng, conditions.get(c.name), bounds.get(ci))
+        if parts:
+            pairs = [p for p in orders or () if set(p) <= parts.keys()]
+            from healthsynth.generators.tabular_lm._placing import place_ordered
+
+            out.update(place_ordered(self, parts, pairs, ties or {}, rng))
+        return pd.DataFrame({c.name: out[c.name] for c in self.columns})
 
     def slot_masks(
         self, conditions: dict[str, Condition]
@@ -362,10 +407,14 @@ def _restore_dtype(s: pd.Series, column: Column) -> pd.Series:
     dtype = column.dtype
     if column.kind == "datetime":
         days = s.astype(float)
+        na = days.isna()
+        days = days.fillna(0.0)  # pandas' unit conversion reads the numbers under NaN too
         if column.resolution in _DATE_STEPS:
             # through whole seconds: days as floats would gain nanoseconds of rounding error
-            return _EPOCH + pd.to_timedelta((days * 86400.0).round(), unit="s")
-        return _EPOCH + pd.to_timedelta(days, unit="D")
+            t = _EPOCH + pd.to_timedelta((days * 86400.0).round(), unit="s")
+        else:
+            t = _EPOCH + pd.to_timedelta(days, unit="D")
+        return t.mask(na)
     if column.kind in ("categorical", "boolean"):
         if dtype.startswith(("int", "uint")) and not has_na:
             return s.astype(dtype)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,13 @@ from healthsynth.generators._conditions import resolve_conditions
 from healthsynth.generators._folder import jsonable
 from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
+from healthsynth.generators.tabular_lm import _structure as structure
 from healthsynth.generators.tabular_lm._checks import MIN_ROWS, check_data, validate_params
 from healthsynth.generators.tabular_lm._codec import TableCodec
 from healthsynth.generators.tabular_lm._labels import choose_label_model
-from healthsynth.generators.tabular_lm._sampling import sample_rows
+from healthsynth.generators.tabular_lm._sampling import row_checks, sample_rows
 from healthsynth.generators.tabular_lm._training import dp_budget, fit_slots, fit_text, schedule
+from healthsynth.knowledge import learn_relations, resolve_orders
 
 __all__ = ["MIN_ROWS", "TabularLM"]
 
@@ -84,6 +86,18 @@ class TabularLM(Generator):
         ``docs/small-data.md``). Under ``dp_epsilon`` only the logistic one is trained.
     label_share
         Share of rows whose target the label model redraws (the rest keep the LM's own).
+    column_order
+        Orders between numeric or date columns that every sampled row keeps ("admitted <=
+        discharged"). ``"learn"`` keeps each order that holds in every training row and that
+        the columns' ranges do not explain (:func:`healthsynth.knowledge.learn_orders`; the
+        training record lists them); ``"off"`` keeps none; a list of ``"a <= b"`` (or one
+        comma-separated string) keeps exactly those, each checked against the data.
+    relations
+        ``"learn"`` (the default) keeps every exact sum between columns that holds in all
+        training rows ("fu.date = accept.dt + futime", "wt82 = wt71 + wt82_71"): the sum is
+        recomputed from its parts in every sampled row
+        (:func:`healthsynth.knowledge.learn_relations`; the training record lists them).
+        ``"off"`` keeps none.
     max_time
         Wall-clock limit for training, in seconds.
     privacy_stop
@@ -141,6 +155,8 @@ class TabularLM(Generator):
         label_model: bool | None = None,
         label_kind: str = "logistic",
         label_share: float = 1.0,
+        column_order: str | Sequence[str] = "learn",
+        relations: str = "learn",
         max_time: float | None = None,
         privacy_stop: bool = True,
         privacy_every: int = 5,
@@ -174,6 +190,8 @@ class TabularLM(Generator):
         self.label_model = label_model
         self.label_kind = label_kind
         self.label_share = label_share
+        self.column_order = column_order
+        self.relations = relations
         self.max_time = max_time
         self.privacy_stop = privacy_stop
         self.privacy_every = privacy_every
@@ -226,6 +244,15 @@ class TabularLM(Generator):
         self.label_model_, label_note, label_plan = choose_label_model(
             self.label_model, data, schema, budget=budget, kind=self.label_kind, seed=self.seed
         )
+        orders, orders_record = resolve_orders(self.column_order, data, schema)
+        relations, relations_record = (
+            learn_relations(data, schema) if self.relations == "learn" else ([], {"mode": "off"})
+        )
+        # orders and sums hold from the trained model on: the samples that judge training
+        # (the privacy-aware stop) are the model's own, as without them
+        self.column_orders_: list[Any] = []
+        self.order_ties_: dict[tuple[str, str], float] = {}
+        self.relations_: list[Any] = []
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
@@ -241,6 +268,8 @@ class TabularLM(Generator):
             )
         else:
             record = fit_text(self, train_df, val_df, batch_size, lr)
+        self.column_orders_, self.relations_ = orders, relations
+        self.order_ties_ = structure.tie_chances(data, codec, orders)
         self.training_record_ = {
             **record,
             "generator": self.name,
@@ -256,6 +285,8 @@ class TabularLM(Generator):
             "n_tokens_per_row": codec.n_slots,
             "label_model": label_note,
             "label_model_kind": None if self.label_model_ is None else self.label_model_.kind,
+            "column_order": orders_record,
+            "relations": relations_record,
             "vocab_size": codec.vocab_size,
             **fit_resources(started, cpu0),
         }
@@ -374,8 +405,9 @@ class TabularLM(Generator):
         values = out[target].astype(object)
         values[change] = drawn[change]
         out[target] = pd.Series(values, index=out.index).astype(df[target].dtype)
-        if self.rules_ is not None:
-            bad = self.rules_.violations(out).to_numpy().any(axis=1)
+        checks = row_checks(self)
+        if checks is not None:
+            bad = checks.violations(out).to_numpy().any(axis=1)
             out.loc[bad, target] = df.loc[bad, target]
         return out
 
@@ -410,6 +442,10 @@ class TabularLM(Generator):
         }
         if self.label_model_ is not None:
             state["label_model"] = self.label_model_.to_dict()
+        if self.column_orders_:
+            state["column_orders"] = structure.orders_state(self.column_orders_, self.order_ties_)
+        if self.relations_:
+            state["relations"] = [[*r.columns, r.scale] for r in self.relations_]
         return state
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
@@ -420,6 +456,10 @@ class TabularLM(Generator):
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
+        self.column_orders_, self.order_ties_ = structure.read_orders(
+            meta.get("column_orders") or [], self.codec_, folder
+        )
+        self.relations_ = structure.read_relations(meta.get("relations") or [], self.codec_, folder)
         self.label_model_ = None
         if meta.get("label_model") is not None:
             from healthsynth.generators._label_model import LabelModel

@@ -17,10 +17,16 @@ interval meets the range and has its value clamped into it when decoded. A requi
 not an interval (outside a two-sided range) drops every token whose interval meets the
 forbidden range. Rows whose masks leave no token (rules that contradict each other or the
 user's conditions) are marked, decoded freely, and redrawn by the caller.
+
+Column orders (:class:`healthsynth.knowledge.ColumnOrder`: "a <= b" between numeric or date
+columns) are enforced the same way: the later of the two columns to be decoded keeps the
+tokens whose interval reaches the right side of the earlier one's, and its value is bounded by
+it; the codec then places the two values inside their intervals in order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +34,7 @@ import pandas as pd
 
 from healthsynth.errors import ParameterError
 from healthsynth.generators.tabular_lm._codec import TableCodec, _ColumnCodec
-from healthsynth.knowledge import Predicate, Rule, RuleSet
+from healthsynth.knowledge import ColumnOrder, Predicate, Rule, RuleSet
 
 __all__ = ["RuleDecoder"]
 
@@ -49,11 +55,27 @@ class _Requirement:
 class RuleDecoder:
     """Per-step token masks for a batch, given a rule set, a codec and a slot order."""
 
-    def __init__(self, rules: RuleSet, codec: TableCodec) -> None:
+    def __init__(
+        self,
+        rules: RuleSet | None,
+        codec: TableCodec,
+        orders: Sequence[ColumnOrder] = (),
+        ties: dict[tuple[str, str], float] | None = None,
+    ) -> None:
         self.codec = codec
-        self.rules = list(rules)
+        self.rules = list(rules) if rules is not None else []
         names = [c.name for c in codec.columns]
         self.col_index = {n: i for i, n in enumerate(names)}
+        self.orders = [(self.col_index[o.low], self.col_index[o.high]) for o in orders]
+        self.ties = {  # by column index, for the codec's placing of values
+            (self.col_index[lo], self.col_index[hi]): q for (lo, hi), q in (ties or {}).items()
+        }
+        self._below: dict[int, list[int]] = {}  # column: columns whose value it is at least
+        self._above: dict[int, list[int]] = {}  # column: columns whose value it is at most
+        for lo, hi in self.orders:
+            self._below.setdefault(hi, []).append(lo)
+            self._above.setdefault(lo, []).append(hi)
+        self._orders_of = set(self._below) | set(self._above)
         for r in self.rules:
             for p in (*r.when, r.then):
                 if p.column not in self.col_index:
@@ -184,9 +206,14 @@ class RuleDecoder:
         else:
             reqs = self._requirements(ci, state)
             state.pending[ci] = reqs
-        if not reqs:
+            if ci in self._below or ci in self._above:
+                state.order_limits[ci] = self._order_limits(ci, state)
+        limits = state.order_limits.get(ci)
+        if not reqs and limits is None:
             return base
         allowed = base.copy()
+        if limits is not None:
+            allowed &= self._order_ok(cc, ci, part, limits, state)
         for q in reqs:
             if not bool(q.rows.any()):
                 continue
@@ -206,6 +233,51 @@ class RuleDecoder:
             state.infeasible |= empty
             allowed[empty] = base[empty]
         return allowed
+
+    def _order_limits(self, ci: int, state: _BatchState) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per row, the least and greatest value of column ``ci`` under its orders.
+
+        Only orders with columns already decoded count (``None``: none decoded yet).
+        """
+        low, high = np.full(state.n, -_INF), np.full(state.n, _INF)
+        seen = False
+        for other in self._below.get(ci, []):
+            if other in state.done:
+                low = np.fmax(low, state.low[other])  # a missing value leaves it be
+                seen = True
+        for other in self._above.get(ci, []):
+            if other in state.done:
+                high = np.fmin(high, state.high[other])
+                seen = True
+        return (low, high) if seen else None
+
+    def _order_ok(
+        self,
+        cc: _ColumnCodec,
+        ci: int,
+        part: str,
+        limits: tuple[np.ndarray, np.ndarray],
+        state: _BatchState,
+    ) -> np.ndarray:
+        """(n, tokens) allowed for column ``ci`` between its order ``limits``."""
+        low, high = limits[0][:, None], limits[1][:, None]
+        if cc.mode == "discrete":
+            vals = np.asarray(cc.values, float)[None, :]
+            ok = (vals >= low) & (vals <= high)
+        elif part == "coarse":
+            sub = cc.sub_edges
+            ok = (sub[None, :, -1] >= low) & (sub[None, :, 0] <= high)
+            state.bound_low[ci] = np.maximum(state.bound_low[ci], limits[0])
+            state.bound_high[ci] = np.minimum(state.bound_high[ci], limits[1])
+        else:  # fine: the intervals of each row's coarse token
+            sub = cc.sub_edges[np.minimum(state.tokens[ci], cc.sub_edges.shape[0] - 1)]
+            ok = (sub[:, 1:] >= low) & (sub[:, :-1] <= high)
+            if cc.has_na:  # a missing value's one fine token
+                ok[state.tokens[ci] == cc.slot_sizes[0] - 1] = True
+            return ok
+        if cc.has_na:  # a missing value keeps any order
+            ok = np.concatenate([ok, np.ones((state.n, 1), bool)], axis=1)
+        return ok
 
     def _interval_ok(
         self, cc: _ColumnCodec, q: _Requirement, part: str, state: _BatchState
@@ -271,6 +343,13 @@ class RuleDecoder:
                 na = cc.has_na & (pick == cc.slot_sizes[0] - 1)
                 state.low[ci] = np.where(na, np.nan, 0.0)
                 state.high[ci] = state.low[ci].copy()
+            elif cc.mode == "discrete" and ci in self._orders_of:
+                vals = np.asarray([*cc.values, np.nan], float)
+                value = vals[np.minimum(pick, len(vals) - 1)]
+                if cc.has_na:
+                    value = np.where(pick == cc.slot_sizes[0] - 1, np.nan, value)
+                state.low[ci], state.high[ci] = value, value
+                state.done.add(ci)
             return
         coarse = state.tokens[ci]
         na = coarse == cc.slot_sizes[0] - 1
@@ -284,6 +363,7 @@ class RuleDecoder:
         b = np.maximum(a, b)
         state.low[ci] = np.where(na, np.nan, a)
         state.high[ci] = np.where(na, np.nan, b)
+        state.done.add(ci)
 
 
 class _BatchState:
@@ -298,6 +378,8 @@ class _BatchState:
         self.bound_low = {c: np.full(n, -_INF) for c in range(n_columns)}
         self.bound_high = {c: np.full(n, _INF) for c in range(n_columns)}
         self.pending: dict[int, list[_Requirement]] = {}
+        self.order_limits: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+        self.done: set[int] = set()  # columns whose value (or interval) is known
         self.infeasible = np.zeros(n, bool)
 
     def bounds(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:

@@ -10,6 +10,7 @@ import pandas as pd
 from healthsynth.errors import ConditionError
 from healthsynth.generators._base import warn
 from healthsynth.generators._conditions import Condition
+from healthsynth.generators.tabular_lm._structure import relation_set
 
 __all__ = ["sample_rows", "valid_rows"]
 
@@ -73,10 +74,13 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
     masks, tables = codec.slot_masks(conds)
     constrained = {s for c in first for s in codec.column_slots[c]}
     decoder = None
-    if gen.rules_ is not None:
+    orders = getattr(gen, "column_orders_", None) or []
+    if gen.rules_ is not None or orders:
         from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
-        decoder = RuleDecoder(gen.rules_, codec)
+        decoder = RuleDecoder(gen.rules_, codec, orders, getattr(gen, "order_ties_", None))
+    checks = row_checks(gen)
+    relations = relation_set(gen)
 
     def block(m: int, block_seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         rng = np.random.default_rng(int(block_seed))  # values inside a token's interval
@@ -98,11 +102,16 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
                 rule_state=state,
             )
             bounds = state.bounds() if state is not None else None
-            rows = codec.decode(toks, rng, conds, bounds)
+            pairs = decoder.orders if decoder is not None else None
+            ties = decoder.ties if decoder is not None else None
+            rows = codec.decode(toks, rng, conds, bounds, pairs, ties)
             bad = state.infeasible.copy() if state is not None else np.zeros(k, bool)
+            if relations is not None:
+                rows, out_of_range = relations.apply(rows, fixed=conds)
+                bad |= out_of_range
             return rows, logp, bad
 
-        return valid_rows(gen.rules_, draw, m, conds)
+        return valid_rows(checks, draw, m, conds)
 
     return block
 
@@ -112,6 +121,7 @@ def _text_rows(
 ) -> pd.DataFrame:
     """Draw ``n`` valid rows on the base-model text path (one stream, redrawn under rules)."""
     draws = np.random.default_rng(int(rng.integers(0, 2**62)))  # tokens; rng: values
+    relations = relation_set(gen)
 
     def draw_text(m: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         block = gen.text_.sample(
@@ -122,9 +132,38 @@ def _text_rows(
             temperature=gen.temperature,
             batch_size=min(gen.sample_batch_size, 256),
         )
-        return block, np.zeros(m), np.zeros(m, bool)
+        bad = np.zeros(m, bool)
+        if relations is not None:
+            block, bad = relations.apply(block, fixed=conds)
+        return block, np.zeros(m), bad
 
-    return valid_rows(gen.rules_, draw_text, n, conds)[0]
+    return valid_rows(row_checks(gen), draw_text, n, conds)[0]
+
+
+class _Checks:
+    """Rules and column orders as one check: ``violations(df)``, one column per rule/order."""
+
+    def __init__(self, *parts: Any) -> None:
+        self.parts = parts
+
+    def violations(self, df: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([p.violations(df) for p in self.parts], axis=1)
+
+
+def row_checks(gen: Any) -> Any:
+    """What every sampled row of ``gen`` must pass: rules, column orders, sums (or None)."""
+    from healthsynth.knowledge import OrderSet
+
+    orders = getattr(gen, "column_orders_", None) or []
+    parts = [
+        gen.rules_,
+        OrderSet(orders, gen.schema_) if orders else None,
+        relation_set(gen),
+    ]
+    parts = [p for p in parts if p is not None]
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return _Checks(*parts)
 
 
 def valid_rows(
@@ -150,13 +189,14 @@ def valid_rows(
         bad = np.zeros(m, bool)
         bad[idx] = again_bad
     broken = rules.violations(block).any(axis=0)
-    names = ", ".join(str(r) for r in broken[broken].index) or "rule masks left no value"
+    names = ", ".join(str(r) for r in broken[broken].index) or "the masks left no value"
     extra = (
         f" together with the conditions ({'; '.join(c.describe() for c in conds.values())})"
         if conds
         else ""
     )
     raise ConditionError(
-        f"no valid row could be drawn for {int(bad.sum())} of {m} rows: the rules ({names})"
-        f"{extra} cannot all hold; check the rules file"
+        f"no valid row could be drawn for {int(bad.sum())} of {m} rows: the rules and column "
+        f"orders ({names}){extra} cannot all hold; check the rules file and the column_order "
+        "setting"
     )

@@ -1,0 +1,62 @@
+"""The structure-violation metric: orders and exact sums of real registries, against pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from healthsynth.data import infer_schema, train_holdout_split
+from healthsynth.evaluate import evaluate, get_metric
+from healthsynth.evaluate.clinical.structure_violations import compute
+from healthsynth.generators import registry
+from tests.helpers import real
+
+
+@pytest.fixture(scope="module")
+def jasa():
+    df = real("survival/jasa")
+    train, holdout = train_holdout_split(df, holdout=0.2, seed=0)
+    return train, holdout, infer_schema(df, target="fustat")
+
+
+def test_independent_columns_break_the_registry_dates_and_durations(jasa):
+    train, holdout, schema = jasa
+    # a real generator that keeps each column and loses every relation between them
+    syn = registry.create("marginals", seed=0).fit(train, schema=schema).sample(2000, seed=1)
+    overall, *per = compute(real=train, synthetic=syn, holdout=holdout, schema=schema)
+    assert overall.name == "structure_violation_rate" and overall.status == "ok"
+    by = {r.subgroup: r for r in per}
+    assert "order:accept.dt <= fu.date" in by and "sum:fu.date = accept.dt + futime" in by
+    # counted independently with pandas
+    fu, acc = pd.to_datetime(syn["fu.date"]), pd.to_datetime(syn["accept.dt"])
+    assert by["order:accept.dt <= fu.date"].value == pytest.approx((fu < acc).mean())
+    exact = (fu - acc).dt.days == syn["futime"]
+    assert by["sum:fu.date = accept.dt + futime"].value == pytest.approx(1 - exact.mean())
+    lo, hi = overall.interval
+    assert overall.value > 0.9 and lo <= overall.value <= hi + 1e-9
+    # the real holdout keeps them: the relations are real, not artefacts of the training rows
+    assert overall.reference == 0.0 and by["order:accept.dt <= fu.date"].reference == 0.0
+
+
+def test_real_rows_score_zero_and_plain_tables_are_not_applicable(jasa):
+    train, holdout, schema = jasa
+    overall = compute(real=train, synthetic=holdout, holdout=None, schema=schema)[0]
+    assert overall.value == 0.0 and overall.reference == 0.0
+    pbc = real("survival/pbc")
+    (rec,) = compute(real=pbc, synthetic=pbc, schema=infer_schema(pbc))
+    assert rec.status == "not_applicable" and "no order" in rec.message
+    assert get_metric("structure_violations") is compute
+
+
+def test_in_the_portfolio(jasa):
+    train, holdout, schema = jasa
+    syn = train.sample(200, replace=True, random_state=0).reset_index(drop=True)
+    syn.loc[:9, "futime"] = syn.loc[:9, "futime"] + 1  # ten durations off by a day
+    res = evaluate(
+        real=train, synthetic=syn, holdout=holdout, schema=schema,
+        metrics=["structure_violations"],
+    )  # fmt: skip
+    (overall,) = [r for r in res["records"] if r["subgroup"] is None]
+    assert overall["value"] == pytest.approx(10 / 200)
+    assert np.isfinite(overall["reference"])

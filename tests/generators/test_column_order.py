@@ -1,0 +1,257 @@
+"""Orders between columns ("a <= b") are learned from real rows and kept in every sampled row."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from healthsynth.cli import app
+from healthsynth.data import infer_schema
+from healthsynth.errors import ModelFolderError, ParameterError
+from healthsynth.generators import load_generator
+from healthsynth.generators.tabular_lm import TabularLM
+from healthsynth.knowledge import (
+    ColumnOrder,
+    OrderSet,
+    learn_orders,
+)
+from tests.helpers import real
+
+SMALL = {"n_embd": 32, "n_layer": 2, "n_head": 4, "epochs": 12, "privacy_stop": False}
+JASA_ORDERS = ["accept.dt <= fu.date", "accept.dt <= tx.date", "tx.date <= fu.date"]
+
+
+@pytest.fixture(scope="module")
+def jasa():
+    # the heart transplant registry: acceptance, transplant and follow-up dates
+    return real("survival/jasa")
+
+
+@pytest.fixture(scope="module")
+def jasa_model(jasa):
+    return TabularLM(**SMALL, seed=0).fit(jasa, schema=infer_schema(jasa, target="fustat"))
+
+
+def _broken(df, orders, schema):
+    return OrderSet([ColumnOrder(*o.split(" <= ")) for o in orders], schema).violations(df)
+
+
+def test_learned_orders_are_the_registry_dates_and_no_chance_orders():
+    jasa = real("survival/jasa")
+    orders, record = learn_orders(jasa, infer_schema(jasa))
+    # birth.dt <= accept.dt holds too, but the ranges alone make it certain: left out
+    assert sorted(o.describe() for o in orders) == JASA_ORDERS
+    assert record["pairs_ordered_in_every_row"] > len(orders)
+    # pbc: 69 pairs of lab values happen to be ordered in all 418 rows; none is kept
+    pbc = real("survival/pbc")
+    orders, record = learn_orders(pbc, infer_schema(pbc))
+    assert orders == [] and record["pairs_ordered_in_every_row"] > 20
+    # event-time pairs of other registries
+    heart = real("survival/heart")
+    assert [o.describe() for o in learn_orders(heart, infer_schema(heart))[0]] == ["start <= stop"]
+
+
+def test_sampled_rows_keep_the_learned_orders(jasa, jasa_model):
+    schema = jasa_model.schema_
+    assert jasa_model.training_record_["column_order"]["orders"] == JASA_ORDERS
+    assert _broken(jasa, JASA_ORDERS, schema).to_numpy().sum() == 0
+    syn = jasa_model.sample(1000, seed=1)
+    assert _broken(syn, JASA_ORDERS, schema).to_numpy().sum() == 0
+    # not by blanking: the dates are there about as often as in the real rows
+    for c in ("accept.dt", "fu.date", "tx.date"):
+        assert abs(syn[c].isna().mean() - jasa[c].isna().mean()) < 0.15
+    # nor by piling the later date on the earlier one
+    gap = (pd.to_datetime(syn["fu.date"]) - pd.to_datetime(syn["accept.dt"])).dt.days
+    assert (gap == 0).mean() < 0.05 and gap.nunique() > 100
+
+
+def test_without_orders_the_same_model_breaks_them(jasa):
+    # the guard above can fail: with the orders off, a model of the same size breaks them
+    model = TabularLM(**SMALL, seed=0, column_order="off").fit(
+        jasa, schema=infer_schema(jasa, target="fustat")
+    )
+    assert model.training_record_["column_order"] == {"mode": "off", "orders": []}
+    syn = model.sample(1000, seed=1)
+    assert _broken(syn, JASA_ORDERS, model.schema_).any(axis=1).mean() > 0.1
+
+
+def test_orders_hold_under_conditions_and_after_save_load(jasa_model, tmp_path):
+    syn = jasa_model.sample(300, seed=2, conditions={"fu.date": "<=1970-01-01"})
+    assert (pd.to_datetime(syn["fu.date"]) <= pd.Timestamp("1970-01-01")).all()
+    assert _broken(syn, JASA_ORDERS, jasa_model.schema_).to_numpy().sum() == 0
+    jasa_model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "generator.json").read_text())
+    assert meta["column_orders"] == [o.split(" <= ") for o in JASA_ORDERS]
+    loaded = load_generator(tmp_path / "m")
+    again = loaded.sample(500, seed=3)
+    assert _broken(again, JASA_ORDERS, loaded.schema_).to_numpy().sum() == 0
+    pd.testing.assert_frame_equal(again, jasa_model.sample(500, seed=3))
+
+
+def test_a_broken_saved_order_is_refused(jasa_model, tmp_path):
+    jasa_model.save(tmp_path / "m")
+    path = tmp_path / "m" / "generator.json"
+    meta = json.loads(path.read_text())
+    meta["column_orders"] = [["accept.dt", "no.such.column"]]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFolderError, match="column orders"):
+        load_generator(tmp_path / "m")
+    # a folder from before orders existed has none, and loads
+    del meta["column_orders"]
+    path.write_text(json.dumps(meta))
+    assert load_generator(tmp_path / "m").column_orders_ == []
+
+
+def test_discrete_columns_keep_an_order_too():
+    # smoking years never exceed age (whole years, one token per value)
+    nhefs = real("causaldata/nhefs")[["age", "smokeyrs", "sex", "qsmk"]]
+    schema = infer_schema(nhefs, target="qsmk")
+    model = TabularLM(**SMALL, seed=0, column_order="smokeyrs <= age").fit(nhefs, schema=schema)
+    assert model.training_record_["column_order"]["orders"] == ["smokeyrs <= age"]
+    assert model.codec_.codecs["age"].mode == "discrete"
+    syn = model.sample(1500, seed=4)
+    assert (syn["smokeyrs"] <= syn["age"]).all()
+    assert syn["smokeyrs"].nunique() > 20
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("fu.date <= accept.dt", "is broken by 102 of 103 training rows"),
+        ("accept.dt <= nope", "names column 'nope'"),
+        ("accept.dt <= age", "compares a date column with a number"),
+        ("accept.dt <= fustat", "orders compare numeric or date columns"),
+        ("accept.dt before fu.date", "write 'learn', 'off'"),
+        (["accept.dt <= fu.date", "fu.date <= accept.dt"], "is broken by"),
+    ],
+)
+def test_bad_orders_are_refused_in_one_sentence(jasa, spec, match):
+    with pytest.raises(ParameterError, match=match):
+        TabularLM(**SMALL, column_order=spec).fit(jasa, schema=infer_schema(jasa))
+
+
+def test_cli_refuses_an_order_the_data_breaks(jasa, tmp_path):
+    path = tmp_path / "jasa.csv"
+    jasa.to_csv(path, index=False)
+    out = tmp_path / "model"
+    args = ["fit", str(path), "--out", str(out), "--epochs", "1"]
+    r = CliRunner().invoke(app, [*args, "--column-order", "fu.date <= accept.dt"])
+    assert r.exit_code == 2
+    assert "column order 'fu.date <= accept.dt' is broken by 102 of 103" in r.output
+    assert not out.exists()
+    r = CliRunner().invoke(app, [*args, "--column-order", "accept.dt <= fu.date"])
+    assert r.exit_code == 0, r.output
+    record = json.loads((out / "training.json").read_text())
+    assert record["column_order"] == {"mode": "given", "orders": ["accept.dt <= fu.date"]}
+    assert np.isfinite(record["n_rows"])
+
+
+# -- exact sums ("fu.date = accept.dt + futime") ---------------------------------------------
+
+JASA_SUMS = [
+    "accept.dt = birth.dt + 365.25 * age",
+    "fu.date = accept.dt + futime",
+    "tx.date = accept.dt + wait.time",
+]
+
+
+def _sums(model):
+    from healthsynth.generators.tabular_lm._structure import relation_set
+
+    return relation_set(model)
+
+
+def test_learned_sums_are_the_registry_durations_and_none_by_chance():
+    from healthsynth.knowledge import learn_relations
+
+    jasa = real("survival/jasa")
+    relations, record = learn_relations(jasa, infer_schema(jasa))
+    assert [r.describe() for r in relations] == JASA_SUMS
+    nhefs = real("causaldata/nhefs")[["wt71", "wt82", "wt82_71", "age", "smokeyrs"]]
+    assert [r.describe() for r in learn_relations(nhefs, infer_schema(nhefs))[0]] == [
+        "wt82 = wt71 + wt82_71"
+    ]
+    for name in ("survival/pbc", "MASS/Pima.tr", "survival/gbsg"):
+        df = real(name)
+        assert learn_relations(df, infer_schema(df))[0] == []
+
+
+def test_sampled_rows_keep_the_sums_and_conditions_win(jasa, jasa_model, tmp_path):
+    assert jasa_model.training_record_["relations"]["relations"] == JASA_SUMS
+    sums = _sums(jasa_model)
+    assert sums.violations(jasa).to_numpy().sum() == 0
+    syn = jasa_model.sample(1000, seed=5)
+    assert sums.violations(syn).to_numpy().sum() == 0
+    days = (pd.to_datetime(syn["fu.date"]) - pd.to_datetime(syn["accept.dt"])).dt.days
+    assert (days == syn["futime"]).all()
+    # a condition on a sum's total is kept; the duration is derived from the dates instead
+    cond = jasa_model.sample(200, seed=6, conditions={"fu.date": "1972-01-01..1972-12-31"})
+    assert pd.to_datetime(cond["fu.date"]).dt.year.eq(1972).all()
+    assert sums.violations(cond).to_numpy().sum() == 0
+    # saved with the model; a broken saved sum is refused
+    jasa_model.save(tmp_path / "m")
+    loaded = load_generator(tmp_path / "m")
+    assert _sums(loaded).violations(loaded.sample(300, seed=7)).to_numpy().sum() == 0
+    path = tmp_path / "m" / "generator.json"
+    meta = json.loads(path.read_text())
+    meta["relations"] = [["fu.date", "accept.dt", "nope", 1.0]]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFolderError, match="relations"):
+        load_generator(tmp_path / "m")
+
+
+def test_without_sums_the_model_breaks_them(jasa):
+    model = TabularLM(**SMALL, seed=0, relations="off").fit(
+        jasa, schema=infer_schema(jasa, target="fustat")
+    )
+    assert model.training_record_["relations"] == {"mode": "off"}
+    from healthsynth.generators.tabular_lm._structure import codec_ranges
+    from healthsynth.knowledge import RelationSet, learn_relations
+
+    relations = learn_relations(jasa, model.schema_)[0]
+    names = {n for r in relations for n in r.columns}
+    check = RelationSet(relations, model.schema_, codec_ranges(model.codec_, names))
+    assert check.violations(model.sample(500, seed=1)).any(axis=1).mean() > 0.5
+
+
+def test_relations_setting_is_checked(jasa):
+    with pytest.raises(ParameterError, match="choose one of learn, off"):
+        TabularLM(**SMALL, relations="maybe").fit(jasa)
+
+
+# -- ties ("futime is ptime when nothing progressed") ----------------------------------------
+
+
+def test_ties_of_an_order_are_placed_where_the_tokens_allow():
+    from healthsynth.generators.tabular_lm._codec import TableCodec
+    from healthsynth.generators.tabular_lm._structure import tie_chances
+    from healthsynth.knowledge import learn_orders
+
+    mgus2 = real("survival/mgus2")
+    schema = infer_schema(mgus2, target="death")
+    orders = learn_orders(mgus2, schema)[0]
+    assert [o.describe() for o in orders] == ["ptime <= futime"]
+    codec = TableCodec.fit(schema, mgus2)
+    ties = tie_chances(mgus2, codec, orders)
+    real_ties = (mgus2["ptime"] == mgus2["futime"]).mean()
+    assert real_ties > 0.9 and ties[("ptime", "futime")] > 0.95
+    # the real rows' own tokens, turned back into values: without the tie chance, values drawn
+    # inside two wider intervals do not tie; with it, as often as the real rows do
+    tokens = codec.encode(mgus2, np.random.default_rng(0))
+    names = [c.name for c in codec.columns]
+    pair = [(names.index("ptime"), names.index("futime"))]
+    by_index = {pair[0]: ties[("ptime", "futime")]}
+    plain = codec.decode(tokens, np.random.default_rng(1), orders=pair)
+    tied = codec.decode(tokens, np.random.default_rng(1), orders=pair, ties=by_index)
+    tie_share = (tied["ptime"] == tied["futime"]).mean()
+    assert abs(tie_share - real_ties) < 0.03
+    assert (plain["ptime"] == plain["futime"]).mean() < tie_share - 0.1
+    assert (tied["ptime"] <= tied["futime"]).all()
+    # ties go where they belong: among those who did not progress
+    assert (
+        tied.loc[mgus2["pstat"] == 0, "ptime"] == tied.loc[mgus2["pstat"] == 0, "futime"]
+    ).mean() > 0.95
