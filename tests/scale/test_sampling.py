@@ -110,8 +110,16 @@ def test_the_local_engine_and_import_healthsynth_never_import_ray(marginals_dir,
 
 
 # -- on Ray -----------------------------------------------------------------------------------
+def _model_copies() -> set[str]:
+    """Model folders the sampling actors unpack (into the shared temporary folder)."""
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("healthsynth-model-*")}
+
+
 def test_tabular_lm_same_bytes_for_one_and_two_workers(ray_cluster, tabular_dir, tmp_path):
     kw = {"seed": 11, "block_size": 150}
+    copies = _model_copies()
     local = sample(tabular_dir, 700, tmp_path / "local", engine="local", **kw)
     one = sample(tabular_dir, 700, tmp_path / "one", workers=1, **kw)
     two = sample(tabular_dir, 700, tmp_path / "two", workers=2, **kw)
@@ -119,6 +127,8 @@ def test_tabular_lm_same_bytes_for_one_and_two_workers(ray_cluster, tabular_dir,
     assert sorted(shards) == [f"part-{i:05d}.parquet" for i in range(5)]
     assert shards == _digests(tmp_path / "one") == _digests(tmp_path / "local")
     assert two.record["workers"] == 2 and len(set(two.record["worker_pids"])) == 2
+    # the actors are killed, not closed: no copy of the weights may stay behind in /tmp
+    assert _model_copies() <= copies
     assert one.record["blocks"] == 5 and local.record["engine"] == "local"
     for run in (local, two):  # every block's CPU seconds, counted in the process that sampled it
         assert all(0 < b["cpu_seconds"] for b in run.record["per_block"])

@@ -123,14 +123,16 @@ class _BlockSampler:
     def _start(self, files: dict[str, bytes], spec: _Spec) -> None:
         from healthsynth.generators import load_generator
 
-        self._dir = tempfile.TemporaryDirectory(prefix="healthsynth-model-")
-        root = Path(self._dir.name)
-        for name, data in files.items():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_bytes(data)
         self.spec = spec
         os.environ["HEALTHSYNTH_THREADS"] = str(spec.threads)
-        self.model = load_generator(root, trust_pickle=spec.trust_pickle)
+        # the model's files live only while it loads: an actor is killed, not closed, so a
+        # folder kept for its lifetime would stay behind in /tmp with a copy of the weights
+        with tempfile.TemporaryDirectory(prefix="healthsynth-model-") as tmp:
+            root = Path(tmp)
+            for name, data in files.items():
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(data)
+            self.model = load_generator(root, trust_pickle=spec.trust_pickle)
         self._pin = _pinned_threads(spec.threads, restore=False)
         self._pin.__enter__()
 
