@@ -223,8 +223,7 @@ class RelationSet:
             for target in (r.total, r.part, r.start):
                 if target in fixed:
                     continue
-                step = _step(self.schema[target])
-                x = np.round(derived[target] / step) * step
+                x = _rounded(derived[target], self.schema[target])
                 lo, hi = self.ranges[target]
                 use = ~done & (x >= lo - 1e-9) & (x <= hi + 1e-9)
                 if use.any():
@@ -237,6 +236,14 @@ class RelationSet:
         for n in changed:
             out[n] = _as_column(vals[n], self.schema[n], out[n])
         return out, bad
+
+
+def _rounded(x: np.ndarray, col: Column) -> np.ndarray:
+    """``x`` at the column's precision (decimals) or resolution (whole days or seconds)."""
+    if col.kind == "datetime":
+        step = _step(col)
+        return np.round(x / step) * step
+    return np.round(x, col.precision if col.precision is not None else 6)
 
 
 def _as_column(x: np.ndarray, col: Column, like: pd.Series) -> pd.Series:
