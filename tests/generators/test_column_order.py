@@ -255,3 +255,66 @@ def test_ties_of_an_order_are_placed_where_the_tokens_allow():
     assert (
         tied.loc[mgus2["pstat"] == 0, "ptime"] == tied.loc[mgus2["pstat"] == 0, "futime"]
     ).mean() > 0.95
+
+
+# -- columns missing together ("a wait only with a transplant date") ------------------------
+
+
+def test_columns_missing_together_stay_together(jasa, jasa_model, tmp_path):
+    from healthsynth.knowledge import MissingTogether
+
+    groups = [("tx.date", "wait.time"), ("mismatch", "hla.a2", "mscore", "reject")]
+    assert jasa_model.training_record_["relations"]["missing_together"] == [list(g) for g in groups]
+    check = MissingTogether(groups)
+    assert check.violations(jasa).to_numpy().sum() == 0
+    syn = jasa_model.sample(2000, seed=8)
+    assert check.violations(syn).to_numpy().sum() == 0
+    for g in groups:  # not by blanking them all: as often missing as in the real rows
+        assert abs(syn[g[0]].isna().mean() - jasa[g[0]].isna().mean()) < 0.15
+    # a condition on one column of a group carries the others with it
+    cond = jasa_model.sample(200, seed=9, conditions={"wait.time": "<=30"})
+    assert cond["tx.date"].notna().all() and check.violations(cond).to_numpy().sum() == 0
+    # saved, read back, and a broken saved group is refused
+    jasa_model.save(tmp_path / "m")
+    path = tmp_path / "m" / "generator.json"
+    meta = json.loads(path.read_text())
+    assert meta["missing_together"] == [list(g) for g in groups]
+    meta["missing_together"] = [["tx.date", "nope"]]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFolderError, match="missing-together"):
+        load_generator(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    ("condition", "match"),
+    [
+        ("1970-01-01..", "needs a date written YYYY-MM-DD"),
+        ("..1969-01-01", "needs a date written YYYY-MM-DD"),
+        (">=1000", "needs a date written YYYY-MM-DD"),
+        ("01/06/1972", "needs a date written YYYY-MM-DD"),
+        ("1971-12-31..1970-01-01", "is empty"),
+        (">=1980-01-01", r"1980-01-01 <= fu.date <= inf lies outside the range .*1974-04-01\)"),
+    ],
+)
+def test_date_conditions_are_dates_and_say_so(jasa_model, condition, match):
+    from healthsynth.errors import ConditionError
+
+    with pytest.raises(ConditionError, match=match):
+        jasa_model.sample(10, seed=0, conditions={"fu.date": condition})
+
+
+def test_conditions_on_a_sum_and_its_total_together(jasa, jasa_model):
+    # real rows meet both (5 of 103); the sum derives the acceptance date from the other two
+    both = (jasa["futime"] <= 30) & (pd.to_datetime(jasa["fu.date"]) >= "1973-01-01")
+    assert both.sum() >= 3
+    syn = jasa_model.sample(200, seed=10, conditions={"futime": "<=30", "fu.date": ">=1973-01-01"})
+    assert (syn["futime"] <= 30).all() and (pd.to_datetime(syn["fu.date"]) >= "1973-01-01").all()
+    assert _sums(jasa_model).violations(syn).to_numpy().sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"), [("", "is empty"), ("accept.dt <= accept.dt", "with itself")]
+)
+def test_empty_and_self_orders_are_refused(jasa, spec, match):
+    with pytest.raises(ParameterError, match=match):
+        TabularLM(**SMALL, column_order=spec).fit(jasa, schema=infer_schema(jasa))

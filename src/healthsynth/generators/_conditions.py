@@ -13,9 +13,10 @@ On a date column the bounds are dates: ``admitted>=2020-01-01``,
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.errors import ConditionError
 
-__all__ = ["Condition", "parse_condition_strings", "resolve_conditions"]
+__all__ = ["Condition", "as_date", "parse_condition_strings", "resolve_conditions"]
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,26 @@ class Condition:
     values: tuple[Any, ...] | None = None
     low: float = -np.inf
     high: float = np.inf
+    date: bool = False  # low and high are days since 1970 (a date column)
 
     def describe(self) -> str:
-        """Human-readable form."""
+        """Human-readable form (dates as dates)."""
         if self.values is not None:
             return (
                 f"{self.column} in {list(self.values)}"
                 if len(self.values) > 1
                 else (f"{self.column} = {self.values[0]!r}")
             )
-        return f"{self.low} <= {self.column} <= {self.high}"
+        lo, hi = (as_date(self.low), as_date(self.high)) if self.date else (self.low, self.high)
+        return f"{lo} <= {self.column} <= {hi}"
+
+
+def as_date(days: float) -> str:
+    """Days since 1970 as an ISO date (with the time when it is not midnight); ±inf as is."""
+    if not np.isfinite(days):
+        return str(days)
+    t = pd.Timestamp("1970-01-01") + pd.to_timedelta(round(days * 86400.0), unit="s")
+    return t.strftime("%Y-%m-%d") if t == t.normalize() else t.isoformat(sep=" ")
 
 
 _CLI = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s*(?P<op>>=|<=|==|=|>|<)\s*(?P<val>.*?)\s*$")
@@ -127,12 +138,20 @@ def _categorical(name: str, raw: Any, cats: list[Any]) -> Condition:
 
 
 def _numeric(name: str, raw: Any, precision: int | None, kind: str) -> Condition:
+    cond = _numeric_bounds(name, raw, precision, kind)
+    return replace(cond, date=True) if kind == "datetime" else cond
+
+
+def _numeric_bounds(name: str, raw: Any, precision: int | None, kind: str) -> Condition:
     if (
         isinstance(raw, (list, tuple))
         and len(raw) == 2
         and all(isinstance(v, (int, float, np.number)) for v in raw)
     ):
         return Condition(name, low=float(raw[0]), high=float(raw[1]))
+    if kind == "datetime" and isinstance(raw, (pd.Timestamp, np.datetime64, datetime.date)):
+        v = (pd.Timestamp(raw) - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0
+        return Condition(name, low=v, high=v)
     if isinstance(raw, str):
         if kind == "datetime" and (_OP_VALUE.match(raw) or _DATE_RANGE.match(raw)):
             lo, hi = _bounds(name, raw, 0, date=True)
@@ -141,10 +160,14 @@ def _numeric(name: str, raw: Any, precision: int | None, kind: str) -> Condition
             lo, hi = _bounds(name, raw, precision or 0)
             return Condition(name, low=lo, high=hi)
         if kind == "datetime":
-            t = pd.to_datetime(raw, errors="coerce")
-            if pd.isna(t):
-                raise ConditionError(f"condition on date column '{name}' is not a date: {raw!r}")
-            v = (t - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0
+            try:
+                v = _days(raw)
+            except ValueError:
+                raise ConditionError(
+                    f"condition on date column '{name}' needs a date written YYYY-MM-DD (with "
+                    f"a time if needed), a bound such as '>=2020-01-31' or a range such as "
+                    f"'2020-01-01..2020-06-30'; got {raw!r}"
+                ) from None
             return Condition(name, low=v, high=v)
     try:
         v = float(raw)
@@ -161,18 +184,22 @@ def _bounds(name: str, text: str, precision: int, *, date: bool = False) -> tupl
     step = 1.0 / 86400.0 if date else 10.0 ** (-precision)
     number = _days if date else float
     m = (_DATE_RANGE if date else _RANGE).match(text)
+    m2 = _OP_VALUE.match(text)
     try:
         if m:
             lo, hi = number(m["lo"]), number(m["hi"])
-            if lo > hi:
-                raise ConditionError(f"condition range on '{name}' is empty: {text}")
-            return lo, hi
-        m2 = _OP_VALUE.match(text)
-        assert m2 is not None
-        v = number(m2["val"])
+        else:
+            assert m2 is not None
+            v = number(m2["val"])
     except ValueError:
-        what = "a date such as 2020-01-31" if date else "a number"
+        what = "a date written YYYY-MM-DD" if date else "a number"
         raise ConditionError(f"condition on '{name}' needs {what}: {text!r}") from None
+    if m:
+        if lo > hi:
+            raise ConditionError(
+                f"condition range on '{name}' is empty (its low end is above its high end): {text}"
+            )
+        return lo, hi
     return {
         ">=": (v, np.inf),
         ">": (v + step, np.inf),
@@ -181,15 +208,19 @@ def _bounds(name: str, text: str, precision: int, *, date: bool = False) -> tupl
     }[m2["op"]]
 
 
+#: A date as a condition takes it: ISO, year first (``01/06/1972`` could be June or January).
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+
+
 def _days(text: str) -> float:
-    """A date (or a number of days) as days since 1970; ValueError if it is neither."""
-    try:
-        return float(text)
-    except ValueError:
-        t = pd.to_datetime(text.strip(), errors="coerce")
-        if pd.isna(t):
-            raise ValueError(text) from None
-        return (t - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0
+    """An ISO date (YYYY-MM-DD, optionally with a time) as days since 1970; else ValueError."""
+    text = text.strip()
+    if not _ISO_DATE.match(text):
+        raise ValueError(text)
+    t = pd.to_datetime(text, errors="coerce")
+    if pd.isna(t):
+        raise ValueError(text)
+    return (t - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0
 
 
 def _num_equal(a: Any, b: Any) -> bool:

@@ -24,6 +24,7 @@ from healthsynth.knowledge._rules import (
     normalize_code,
 )
 from healthsynth.knowledge._sums import Relation, RelationSet, learn_relations
+from healthsynth.knowledge._together import MissingTogether, learn_missing_together
 from healthsynth.knowledge._yaml import load_rules, rules_from_yaml_data
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "CodeEntry",
     "CodeGroup",
     "CodeMap",
+    "MissingTogether",
     "ColumnOrder",
     "OrderSet",
     "Predicate",
@@ -42,6 +44,7 @@ __all__ = [
     "RuleSet",
     "group_prefixes",
     "icd10cm_rules",
+    "learn_missing_together",
     "learn_orders",
     "resolve_orders",
     "learn_relations",

@@ -157,6 +157,11 @@ def resolve_orders(
         return [], {"mode": "off", "orders": []}
     items = [s for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     orders = [_parse(item, schema) for item in items if str(item).strip()]
+    if not orders:
+        raise ParameterError(
+            "parameter 'column_order' is empty; write 'learn', 'off', or orders such as "
+            "'admitted <= discharged'"
+        )
     for o in orders:
         _check_holds(o, data, schema)
     kept = _acyclic(orders)
@@ -177,6 +182,8 @@ def _parse(item: Any, schema: Schema) -> ColumnOrder:
         )
     a, op, b = m.groups()
     low, high = (a, b) if op == "<=" else (b, a)
+    if low == high:
+        raise ParameterError(f"column order '{item}' compares column '{low}' with itself")
     for name in (low, high):
         if name not in schema.names or not schema[name].is_modelled:
             raise ParameterError(

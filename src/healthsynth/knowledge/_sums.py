@@ -204,14 +204,18 @@ class RelationSet:
         In each row with all three values, the first of the sum, the part and the start whose
         derived value stays inside its column's training range is overwritten. ``fixed``
         columns (conditioned ones) are never overwritten, nor are the columns of a sum already
-        made to hold (sums come in dependency order), so no sum undoes another.
+        made to hold (sums with conditioned columns first, then in dependency order), so no sum
+        undoes another.
         """
         fixed = set(fixed)
+        # sums with conditioned columns first: they have the fewest columns left to derive, and
+        # a sum taken earlier fixes its columns for the later ones
+        todo = sorted(self.relations, key=lambda r: -len(fixed & set(r.columns)))
         names = {n for r in self.relations for n in r.columns}
         vals = {n: as_numbers(df[n], self.schema[n].kind) for n in names}
         changed: set[str] = set()
         bad = np.zeros(len(df), bool)
-        for r in self.relations:
+        for r in todo:
             b, a, c = (vals[n] for n in r.columns)
             present = np.isfinite(a) & np.isfinite(b) & np.isfinite(c)
             done = ~present | (np.abs(b - a - r.scale * c) <= _tolerance(r, self.schema))

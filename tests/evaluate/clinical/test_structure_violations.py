@@ -43,9 +43,14 @@ def test_real_rows_score_zero_and_plain_tables_are_not_applicable(jasa):
     train, holdout, schema = jasa
     overall = compute(real=train, synthetic=holdout, holdout=None, schema=schema)[0]
     assert overall.value == 0.0 and overall.reference == 0.0
-    pbc = real("survival/pbc")
-    (rec,) = compute(real=pbc, synthetic=pbc, schema=infer_schema(pbc))
+    gbsg = real("survival/gbsg")
+    (rec,) = compute(real=gbsg, synthetic=gbsg, schema=infer_schema(gbsg))
     assert rec.status == "not_applicable" and "no order" in rec.message
+    # pbc: the six measurements the trial did not take for its 106 other patients
+    pbc = real("survival/pbc")
+    overall, group = compute(real=pbc, synthetic=pbc, schema=infer_schema(pbc))
+    assert group.subgroup == "missing:trt, ascites, hepato, spiders, alk.phos, ast missing together"
+    assert overall.value == 0.0
     assert get_metric("structure_violations") is compute
 
 

@@ -5,9 +5,11 @@ Card
 What: the share of synthetic rows that break at least one relation that holds in *every* real
 training row: an order between two numeric or two date columns ("accept.dt <= fu.date", kept
 only when the columns' ranges do not already make it certain) or an exact sum ("fu.date =
-accept.dt + futime", "wt82 = wt71 + wt82_71"), learned with
-:func:`healthsynth.knowledge.learn_orders` and :func:`healthsynth.knowledge.learn_relations`;
-plus one record per relation (subgroups ``order:…`` and ``sum:…``). Nothing needs to be given:
+accept.dt + futime", "wt82 = wt71 + wt82_71") or a group of columns missing on exactly the same
+rows (a transplant date and the wait before it), learned with
+:func:`healthsynth.knowledge.learn_orders`, :func:`healthsynth.knowledge.learn_relations` and
+:func:`healthsynth.knowledge.learn_missing_together`; plus one record per relation (subgroups
+``order:…``, ``sum:…`` and ``missing:…``). Nothing needs to be given:
 the relations come from the real rows, so every generator is held to the same ones.
 Range: 0 (every synthetic row keeps every relation) to 1.
 Direction: lower is better.
@@ -33,7 +35,14 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.clinical.rule_violations import _wilson
-from healthsynth.knowledge import OrderSet, RelationSet, learn_orders, learn_relations
+from healthsynth.knowledge import (
+    MissingTogether,
+    OrderSet,
+    RelationSet,
+    learn_missing_together,
+    learn_orders,
+    learn_relations,
+)
 
 __all__ = ["INFO", "compute"]
 
@@ -90,15 +99,18 @@ def compute(
     """
     orders, _ = learn_orders(real, schema)
     sums, _ = learn_relations(real, schema)
+    groups, _ = learn_missing_together(real, schema)
     usable = set(synthetic.columns)
     orders = [o for o in orders if {o.low, o.high} <= usable]
     sums = [r for r in sums if set(r.columns) <= usable]
-    if not orders and not sums:
+    groups = [g for g in groups if set(g) <= usable]
+    if not orders and not sums and not groups:
         return [
             not_applicable(
                 "structure_violations",
                 _DIMENSION,
-                "the real rows hold no order between columns and no exact sum to check",
+                "the real rows hold no order between columns, no exact sum and no columns "
+                "missing together to check",
                 direction="lower",
             )
         ]
@@ -106,14 +118,18 @@ def compute(
         return [
             not_applicable(_NAME, _DIMENSION, "the synthetic table has no rows", direction="lower")
         ]
-    checks = [OrderSet(orders, schema), RelationSet(sums, schema, ranges={})]
-    prefixes = ("order", "sum")
+    checks = [
+        OrderSet(orders, schema),
+        RelationSet(sums, schema, ranges={}),
+        MissingTogether(groups),
+    ]
     syn = pd.concat([c.violations(synthetic) for c in checks], axis=1)
     needed = {c for o in orders for c in (o.low, o.high)} | {c for r in sums for c in r.columns}
+    needed |= {c for g in groups for c in g}
     ref = None
     if holdout is not None and needed <= set(holdout.columns):
         ref = pd.concat([c.violations(holdout) for c in checks], axis=1)
-    kinds = [prefixes[0]] * len(orders) + [prefixes[1]] * len(sums)
+    kinds = ["order"] * len(orders) + ["sum"] * len(sums) + ["missing"] * len(groups)
     records, rows = [], []
     for kind, name in zip(kinds, syn.columns, strict=True):
         rate = float(syn[name].mean()) if len(syn) else None
@@ -153,6 +169,7 @@ def compute(
             "relations": rows,
             "n_orders": len(orders),
             "n_sums": len(sums),
+            "n_missing_together": len(groups),
         },
     )
     return [overall, *records]

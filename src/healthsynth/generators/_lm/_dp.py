@@ -76,7 +76,8 @@ OUTSIDE_GUARANTEE: dict[str, list[str]] = {
         "rules: an always-on rule that no row satisfies is refused before training",
         "column orders (column_order='learn'): the pairs of number or date columns ordered in "
         "every row (column_order='off' or orders you give avoid it)",
-        "exact sums (relations='learn'): the triples of columns with b = a + m·c in every row "
+        "exact sums and missing-together groups (relations='learn'): the triples of columns "
+        "with b = a + m·c in every row, the columns missing on the same rows "
         "(relations='off' avoids it)",
     ],
     "timeline-lm": [

@@ -23,7 +23,7 @@ import pandas as pd
 
 from healthsynth.data import Column, Schema
 from healthsynth.errors import ConditionError
-from healthsynth.generators._conditions import Condition
+from healthsynth.generators._conditions import Condition, as_date
 from healthsynth.generators._lm._vocab import BOS, PAD
 
 __all__ = ["PAD", "BOS", "Condition", "TableCodec"]
@@ -256,9 +256,12 @@ class _ColumnCodec:
         fine_ok = (sub[:, 1:] >= lo) & (sub[:, :-1] <= hi)  # (K, F)
         coarse_ok = fine_ok.any(axis=1)
         if not coarse_ok.any():
+            lo_text, hi_text = f"{self.edges[0]:g}", f"{self.edges[-1]:g}"
+            if self.column.kind == "datetime":
+                lo_text, hi_text = as_date(self.edges[0]), as_date(self.edges[-1])
             raise ConditionError(
                 f"{cond.describe()} lies outside the range column '{name}' had in training "
-                f"({self.edges[0]:g} to {self.edges[-1]:g})"
+                f"({lo_text} to {hi_text})"
             )
         coarse = np.concatenate([coarse_ok, np.zeros(int(self.has_na), bool)])
         if self.has_na:

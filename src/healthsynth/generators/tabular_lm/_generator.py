@@ -23,7 +23,6 @@ from healthsynth.generators.tabular_lm._codec import TableCodec
 from healthsynth.generators.tabular_lm._labels import choose_label_model
 from healthsynth.generators.tabular_lm._sampling import row_checks, sample_rows
 from healthsynth.generators.tabular_lm._training import dp_budget, fit_slots, fit_text, schedule
-from healthsynth.knowledge import learn_relations, resolve_orders
 
 __all__ = ["MIN_ROWS", "TabularLM"]
 
@@ -96,8 +95,10 @@ class TabularLM(Generator):
         ``"learn"`` (the default) keeps every exact sum between columns that holds in all
         training rows ("fu.date = accept.dt + futime", "wt82 = wt71 + wt82_71"): the sum is
         recomputed from its parts in every sampled row
-        (:func:`healthsynth.knowledge.learn_relations`; the training record lists them).
-        ``"off"`` keeps none.
+        (:func:`healthsynth.knowledge.learn_relations`), and every group of columns missing on
+        exactly the same training rows stays missing together
+        (:func:`healthsynth.knowledge.learn_missing_together`); the training record lists
+        them. ``"off"`` keeps none.
     max_time
         Wall-clock limit for training, in seconds.
     privacy_stop
@@ -244,15 +245,10 @@ class TabularLM(Generator):
         self.label_model_, label_note, label_plan = choose_label_model(
             self.label_model, data, schema, budget=budget, kind=self.label_kind, seed=self.seed
         )
-        orders, orders_record = resolve_orders(self.column_order, data, schema)
-        relations, relations_record = (
-            learn_relations(data, schema) if self.relations == "learn" else ([], {"mode": "off"})
-        )
+        learned = structure.learn(self, data, schema)
         # orders and sums hold from the trained model on: the samples that judge training
         # (the privacy-aware stop) are the model's own, as without them
-        self.column_orders_: list[Any] = []
-        self.order_ties_: dict[tuple[str, str], float] = {}
-        self.relations_: list[Any] = []
+        structure.keep(self, None)
         if self.rules_ is not None and self.base_model is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
@@ -268,8 +264,7 @@ class TabularLM(Generator):
             )
         else:
             record = fit_text(self, train_df, val_df, batch_size, lr)
-        self.column_orders_, self.relations_ = orders, relations
-        self.order_ties_ = structure.tie_chances(data, codec, orders)
+        structure.keep(self, learned, data)
         self.training_record_ = {
             **record,
             "generator": self.name,
@@ -285,8 +280,7 @@ class TabularLM(Generator):
             "n_tokens_per_row": codec.n_slots,
             "label_model": label_note,
             "label_model_kind": None if self.label_model_ is None else self.label_model_.kind,
-            "column_order": orders_record,
-            "relations": relations_record,
+            **learned["record"],
             "vocab_size": codec.vocab_size,
             **fit_resources(started, cpu0),
         }
@@ -442,10 +436,7 @@ class TabularLM(Generator):
         }
         if self.label_model_ is not None:
             state["label_model"] = self.label_model_.to_dict()
-        if self.column_orders_:
-            state["column_orders"] = structure.orders_state(self.column_orders_, self.order_ties_)
-        if self.relations_:
-            state["relations"] = [[*r.columns, r.scale] for r in self.relations_]
+        state.update(structure.state(self))
         return state
 
     def _load_state(self, folder: Path, meta: dict[str, Any]) -> None:
@@ -456,10 +447,7 @@ class TabularLM(Generator):
             raise ModelFolderError(
                 f"model folder {folder} is corrupted: generator.json's codec is unreadable ({e})"
             ) from None
-        self.column_orders_, self.order_ties_ = structure.read_orders(
-            meta.get("column_orders") or [], self.codec_, folder
-        )
-        self.relations_ = structure.read_relations(meta.get("relations") or [], self.codec_, folder)
+        structure.read(self, meta, folder)
         self.label_model_ = None
         if meta.get("label_model") is not None:
             from healthsynth.generators._label_model import LabelModel

@@ -61,6 +61,7 @@ class RuleDecoder:
         codec: TableCodec,
         orders: Sequence[ColumnOrder] = (),
         ties: dict[tuple[str, str], float] | None = None,
+        together: Sequence[Sequence[str]] = (),
     ) -> None:
         self.codec = codec
         self.rules = list(rules) if rules is not None else []
@@ -76,6 +77,11 @@ class RuleDecoder:
             self._below.setdefault(hi, []).append(lo)
             self._above.setdefault(lo, []).append(hi)
         self._orders_of = set(self._below) | set(self._above)
+        self._together: dict[int, list[int]] = {}  # column: the others of its group
+        for group in together:
+            idx = [self.col_index[n] for n in group if n in self.col_index]
+            for i in idx:
+                self._together.setdefault(i, []).extend(j for j in idx if j != i)
         for r in self.rules:
             for p in (*r.when, r.then):
                 if p.column not in self.col_index:
@@ -209,11 +215,15 @@ class RuleDecoder:
             if ci in self._below or ci in self._above:
                 state.order_limits[ci] = self._order_limits(ci, state)
         limits = state.order_limits.get(ci)
-        if not reqs and limits is None:
+        missing = self._missing_as_group(ci, cc, part, state)
+        if not reqs and limits is None and missing is None:
             return base
         allowed = base.copy()
         if limits is not None:
             allowed &= self._order_ok(cc, ci, part, limits, state)
+        if missing is not None:  # the NA token exactly where the group's decoded columns are NA
+            allowed[:, -1] &= missing
+            allowed[:, :-1] &= ~missing[:, None]
         for q in reqs:
             if not bool(q.rows.any()):
                 continue
@@ -233,6 +243,23 @@ class RuleDecoder:
             state.infeasible |= empty
             allowed[empty] = base[empty]
         return allowed
+
+    def _missing_as_group(
+        self, ci: int, cc: _ColumnCodec, part: str, state: _BatchState
+    ) -> np.ndarray | None:
+        """Per row, whether column ``ci`` must be missing: its group's decoded columns are.
+
+        ``None`` when it has no group, none of the group is decoded yet, or this is a fine slot.
+        """
+        if part == "fine" or not cc.has_na:
+            return None
+        for other in self._together.get(ci, []):
+            if other in state.tokens:
+                occ = self.codec.codecs[self.codec.columns[other].name]
+                if not occ.has_na:  # never missing in the training part
+                    return np.zeros(state.n, bool)
+                return np.asarray(state.tokens[other] == occ.slot_sizes[0] - 1)
+        return None
 
     def _order_limits(self, ci: int, state: _BatchState) -> tuple[np.ndarray, np.ndarray] | None:
         """Per row, the least and greatest value of column ``ci`` under its orders.

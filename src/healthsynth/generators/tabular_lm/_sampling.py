@@ -11,6 +11,7 @@ from healthsynth.errors import ConditionError
 from healthsynth.generators._base import warn
 from healthsynth.generators._conditions import Condition
 from healthsynth.generators.tabular_lm._structure import relation_set
+from healthsynth.knowledge import RuleSet
 
 __all__ = ["sample_rows", "valid_rows"]
 
@@ -75,10 +76,12 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
     constrained = {s for c in first for s in codec.column_slots[c]}
     decoder = None
     orders = getattr(gen, "column_orders_", None) or []
-    if gen.rules_ is not None or orders:
+    together = getattr(gen, "missing_together_", None) or []
+    if gen.rules_ is not None or orders or together:
         from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
-        decoder = RuleDecoder(gen.rules_, codec, orders, getattr(gen, "order_ties_", None))
+        ties = getattr(gen, "order_ties_", None)
+        decoder = RuleDecoder(gen.rules_, codec, orders, ties, together)
     checks = row_checks(gen)
     relations = relation_set(gen)
 
@@ -151,14 +154,16 @@ class _Checks:
 
 
 def row_checks(gen: Any) -> Any:
-    """What every sampled row of ``gen`` must pass: rules, column orders, sums (or None)."""
-    from healthsynth.knowledge import OrderSet
+    """What every sampled row of ``gen`` must pass: rules, orders, sums, groups (or None)."""
+    from healthsynth.knowledge import MissingTogether, OrderSet
 
     orders = getattr(gen, "column_orders_", None) or []
+    together = getattr(gen, "missing_together_", None) or []
     parts = [
         gen.rules_,
         OrderSet(orders, gen.schema_) if orders else None,
         relation_set(gen),
+        MissingTogether(together) if together else None,
     ]
     parts = [p for p in parts if p is not None]
     if len(parts) <= 1:
@@ -195,8 +200,12 @@ def valid_rows(
         if conds
         else ""
     )
+    given = isinstance(rules, RuleSet) or any(
+        isinstance(p, RuleSet) for p in getattr(rules, "parts", ())
+    )
+    advice = "check the rules file, " if given else ""
     raise ConditionError(
-        f"no valid row could be drawn for {int(bad.sum())} of {m} rows: the rules and column "
-        f"orders ({names}){extra} cannot all hold; check the rules file and the column_order "
-        "setting"
+        f"no valid row could be drawn for {int(bad.sum())} of {m} rows: what every row must "
+        f"keep ({names}){extra} cannot all hold; {advice}loosen the conditions, or fit with "
+        "--column-order off / --relations off to drop the learned orders and sums"
     )

@@ -10,17 +10,85 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.errors import ModelFolderError
-from healthsynth.knowledge import ColumnOrder, Relation, RelationSet
+from healthsynth.knowledge import (
+    ColumnOrder,
+    Relation,
+    RelationSet,
+    learn_missing_together,
+    learn_relations,
+    resolve_orders,
+)
 from healthsynth.knowledge._orders import as_numbers
 
 __all__ = [
     "codec_ranges",
-    "orders_state",
-    "read_orders",
-    "read_relations",
+    "keep",
+    "learn",
+    "read",
     "relation_set",
+    "state",
     "tie_chances",
 ]
+
+
+def learn(gen: Any, data: pd.DataFrame, schema: Any) -> dict[str, Any]:
+    """What ``data`` holds: orders, sums and missing-together groups, and their record.
+
+    Orders follow the ``column_order`` setting; sums and groups the ``relations`` setting.
+    """
+    orders, orders_record = resolve_orders(gen.column_order, data, schema)
+    relations, groups = [], []
+    relations_record: dict[str, Any] = {"mode": "off"}
+    if gen.relations == "learn":
+        relations, relations_record = learn_relations(data, schema)
+        groups, together = learn_missing_together(data, schema)
+        relations_record["missing_together"] = together["groups"]
+    return {
+        "orders": orders,
+        "relations": relations,
+        "together": groups,
+        "record": {"column_order": orders_record, "relations": relations_record},
+    }
+
+
+def keep(gen: Any, learned: dict[str, Any] | None, data: pd.DataFrame | None = None) -> None:
+    """Give ``gen`` what :func:`learn` found (``None``: nothing, as while it trains)."""
+    learned = learned or {"orders": [], "relations": [], "together": []}
+    gen.column_orders_ = learned["orders"]
+    gen.relations_ = learned["relations"]
+    gen.missing_together_ = learned["together"]
+    gen.order_ties_ = tie_chances(data, gen.codec_, gen.column_orders_) if data is not None else {}
+
+
+def state(gen: Any) -> dict[str, Any]:
+    """What generator.json keeps of them (nothing when there is nothing)."""
+    out: dict[str, Any] = {}
+    if gen.column_orders_:
+        out["column_orders"] = orders_state(gen.column_orders_, gen.order_ties_)
+    if gen.relations_:
+        out["relations"] = [[*r.columns, r.scale] for r in gen.relations_]
+    if gen.missing_together_:
+        out["missing_together"] = [list(g) for g in gen.missing_together_]
+    return out
+
+
+def read(gen: Any, meta: dict[str, Any], folder: Path) -> None:
+    """Read them back from generator.json (older folders have none)."""
+    gen.column_orders_, gen.order_ties_ = read_orders(
+        meta.get("column_orders") or [], gen.codec_, folder
+    )
+    gen.relations_ = read_relations(meta.get("relations") or [], gen.codec_, folder)
+    names = {c.name for c in gen.codec_.columns}
+    groups = meta.get("missing_together") or []
+    if not isinstance(groups, list) or any(
+        not isinstance(g, list) or not set(map(str, g)) <= names for g in groups
+    ):
+        raise ModelFolderError(
+            f"model folder {folder} is corrupted: generator.json's missing-together groups "
+            "are unreadable or name columns the model does not generate; fit the model again"
+        )
+    gen.missing_together_ = [tuple(map(str, g)) for g in groups]
+
 
 #: Ties (equal values) an order's training rows must hold before their chance is kept.
 MIN_TIES = 5
