@@ -318,3 +318,18 @@ def test_conditions_on_a_sum_and_its_total_together(jasa, jasa_model):
 def test_empty_and_self_orders_are_refused(jasa, spec, match):
     with pytest.raises(ParameterError, match=match):
         TabularLM(**SMALL, column_order=spec).fit(jasa, schema=infer_schema(jasa))
+
+
+def test_a_range_condition_keeps_the_shape_inside_the_range():
+    # the tokens at a range's ends bring only the share of their interval the range keeps;
+    # before, survival/colon's time=500..1500 put twice the real share above 1400 days
+    colon = real("survival/colon").drop(columns="id")
+    model = TabularLM(**SMALL, seed=0).fit(colon, schema=infer_schema(colon, target="status"))
+    free = model.sample(20000, seed=1)["time"]
+    free = free[(free >= 500) & (free <= 1500)]
+    cond = model.sample(5000, seed=2, conditions={"time": "500..1500"})["time"]
+    assert cond.between(500, 1500).all()
+    lo_free, hi_free = float((free < 600).mean()), float((free > 1400).mean())
+    lo_cond, hi_cond = float((cond < 600).mean()), float((cond > 1400).mean())
+    assert abs(lo_cond - lo_free) < 0.025 and abs(hi_cond - hi_free) < 0.025
+    assert abs(cond.median() - free.median()) < 40

@@ -78,6 +78,9 @@ class SlotPolicy:
         there is summed into :attr:`cond_logp` (how plausible the conditions are).
     rules, rule_state
         A ``tabular_lm._rules.RuleDecoder`` and its batch state: rule masks on top.
+    offsets
+        Per slot, log-weights added to its logits (a 2-d array for a fine slot: one row per
+        coarse token), e.g. the share of a token's interval that a range condition keeps.
     """
 
     def __init__(
@@ -91,8 +94,11 @@ class SlotPolicy:
         constrained: set[int] | None = None,
         rules: Any = None,
         rule_state: Any = None,
+        offsets: dict[int, np.ndarray] | None = None,
     ) -> None:
         self.codec, self.n, self.order = codec, n, [int(s) for s in order]
+        self.offsets = offsets or {}
+        self._raw: np.ndarray | None = None  # a constrained slot's logits before the offsets
         self.masks, self.tables = masks, fine_tables
         self.constrained = constrained or set()
         self.rules, self.rule_state = rules, rule_state
@@ -117,6 +123,17 @@ class SlotPolicy:
         off = int(self.codec.offset[slot])
         return off, off + int(self.codec.slot_size[slot])
 
+    def adjust(self, logits: np.ndarray) -> np.ndarray:
+        slot = self.order[self.i]
+        w = self.offsets.get(slot)
+        if w is None:
+            return logits
+        if slot in self.constrained:
+            self._raw = logits
+        if w.ndim == 2:  # a fine slot: the row of each row's coarse token
+            w = w[np.minimum(self.chosen[slot - 1], len(w) - 1)]
+        return logits + w
+
     def allowed(self, logits: np.ndarray) -> np.ndarray:
         slot = self.order[self.i]
         if slot in self.tables:  # a fine slot: what its coarse token allows
@@ -127,7 +144,9 @@ class SlotPolicy:
             allowed = self.rules.mask(slot, self.rule_state, allowed)
         if slot in self.constrained:
             masked = np.where(allowed, logits, -np.inf)
-            self.cond_logp += _logsumexp(masked) - _logsumexp(logits)
+            total = logits if self._raw is None else self._raw
+            self.cond_logp += _logsumexp(masked) - _logsumexp(total)
+            self._raw = None
         return allowed
 
     def advance(self, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray, None] | None:
@@ -158,6 +177,7 @@ def sample_slots(
     constrained: set[int] | None = None,
     rules: Any = None,
     rule_state: Any = None,
+    offsets: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``m`` rows of local slot tokens (canonical slot order) under the masks.
 
@@ -175,6 +195,7 @@ def sample_slots(
         constrained=constrained,
         rules=rules,
         rule_state=rule_state,
+        offsets=offsets,
     )
     decoder = as_numpy(model).decoder(m, policy.max_len)
     decode(decoder, policy, rng=rng, max_steps=codec.n_slots, temperature=temperature)

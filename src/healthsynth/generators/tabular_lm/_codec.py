@@ -268,6 +268,32 @@ class _ColumnCodec:
             fine_ok = np.vstack([fine_ok, np.zeros((1, fine_ok.shape[1]), bool)])
         return [coarse, fine_ok]
 
+    def condition_weights(self, cond: Condition) -> tuple[np.ndarray, np.ndarray] | None:
+        """Log-weights of a continuous column's tokens under a range condition.
+
+        A fine token whose interval the range cuts keeps only the share inside it (values are
+        uniform within a token), and a coarse token the mean share of its fine tokens (each
+        holds an equal share of the training values): without them the tokens at the range's
+        ends would bring their whole probability into a sliver of it. ``None`` for other
+        columns and for a single value.
+        """
+        if self.mode != "continuous" or cond.values is not None:
+            return None
+        lo, hi = _interval(cond, self.column.name)
+        if not lo < hi:
+            return None
+        a, b = self.sub_edges[:, :-1], self.sub_edges[:, 1:]
+        width = b - a
+        inside = np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
+        point = ((a >= lo) & (a <= hi)).astype(float)  # a point mass: all or nothing
+        frac = np.where(width > 0, inside / np.where(width > 0, width, 1.0), point)
+        fine = np.log(np.clip(frac, 1e-9, 1.0))
+        coarse = np.log(np.clip(frac.mean(axis=1), 1e-9, 1.0))
+        if self.has_na:  # the missing token is masked out by the condition anyway
+            coarse = np.concatenate([coarse, [0.0]])
+            fine = np.vstack([fine, np.zeros((1, fine.shape[1]))])
+        return coarse.astype(np.float32), fine.astype(np.float32)
+
     def fine_table(self) -> np.ndarray:
         """Allowed fine tokens for each coarse token without conditions (NA: token 0 only)."""
         k, f = len(self.edges) - 1, self.sub_edges.shape[1] - 1
@@ -374,6 +400,20 @@ class TableCodec:
 
             out.update(place_ordered(self, parts, pairs, ties or {}, rng))
         return pd.DataFrame({c.name: out[c.name] for c in self.columns})
+
+    def slot_offsets(self, conditions: dict[str, Condition]) -> dict[int, np.ndarray]:
+        """Log-weights for the logits of range-conditioned continuous columns, by slot.
+
+        A fine slot's has one row per coarse token; see ``condition_weights``.
+        """
+        out: dict[int, np.ndarray] = {}
+        for ci, c in enumerate(self.columns):
+            cond = conditions.get(c.name)
+            w = self.codecs[c.name].condition_weights(cond) if cond is not None else None
+            if w is not None:
+                coarse_slot, fine_slot = self.column_slots[ci]
+                out[coarse_slot], out[fine_slot] = w
+        return out
 
     def slot_masks(
         self, conditions: dict[str, Condition]

@@ -73,6 +73,7 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
         if len(target) and not set(target.tolist()) & {int(s) for s in order[: len(first)]}:
             order = slots_last(order, target)
     masks, tables = codec.slot_masks(conds)
+    offsets = codec.slot_offsets(conds)
     constrained = {s for c in first for s in codec.column_slots[c]}
     decoder = None
     orders = getattr(gen, "column_orders_", None) or []
@@ -103,6 +104,7 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
                 temperature=gen.temperature,
                 rules=decoder,
                 rule_state=state,
+                offsets=offsets,
             )
             bounds = state.bounds() if state is not None else None
             pairs = decoder.orders if decoder is not None else None
