@@ -147,6 +147,9 @@ def test_cli_refuses_an_order_the_data_breaks(jasa, tmp_path):
     assert r.exit_code == 0, r.output
     record = json.loads((out / "training.json").read_text())
     assert record["column_order"] == {"mode": "given", "orders": ["accept.dt <= fu.date"]}
+    # the fit says what every row will keep
+    assert "every sampled row keeps: order accept.dt <= fu.date; sum " in r.output
+    assert "tx.date, wait.time missing together" in r.output
     assert np.isfinite(record["n_rows"])
 
 

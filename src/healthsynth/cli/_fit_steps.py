@@ -149,8 +149,24 @@ def report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> Non
     line = dp_line(rec)
     if line:
         say(line)
+    kept = structure_line(rec)
+    if kept:
+        say(kept)
     if getattr(model, "audit_log", None):
         say(f"LLM requests are logged to {Path(model.audit_log).resolve()}")
+
+
+def structure_line(rec: dict[str, Any]) -> str | None:
+    """What tabular-lm learned to keep in every row (orders, sums, groups), in one line."""
+    orders = (rec.get("column_order") or {}).get("orders") or []
+    relations = rec.get("relations") or {}
+    sums = relations.get("relations") or []
+    groups = relations.get("missing_together") or []
+    parts = [f"order {o}" for o in orders] + [f"sum {r}" for r in sums]
+    parts += [f"{', '.join(g)} missing together" for g in groups]
+    if not parts:
+        return None
+    return f"every sampled row keeps: {'; '.join(parts)} (learned; see training.json)"
 
 
 def domains(items: list[str]) -> dict[str, tuple[Any, Any]]:

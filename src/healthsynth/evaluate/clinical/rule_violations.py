@@ -77,6 +77,10 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     denom = 1 + _Z95**2 / n
     centre = (p + _Z95**2 / (2 * n)) / denom
     half = _Z95 * math.sqrt(p * (1 - p) / n + _Z95**2 / (4 * n * n)) / denom
+    if k == 0:  # exact ends: the float arithmetic leaves 1e-20 where the bound is 0
+        return 0.0, min(1.0, centre + half)
+    if k == n:
+        return max(0.0, centre - half), 1.0
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
