@@ -150,7 +150,6 @@ def test_cli_refuses_an_order_the_data_breaks(jasa, tmp_path):
     # the fit says what every row will keep
     assert "every sampled row keeps: order accept.dt <= fu.date; sum " in r.output
     assert "tx.date, wait.time missing together" in r.output
-    assert np.isfinite(record["n_rows"])
 
 
 # -- exact sums ("fu.date = accept.dt + futime") ---------------------------------------------

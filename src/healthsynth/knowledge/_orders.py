@@ -155,7 +155,7 @@ def resolve_orders(
         return learn_orders(data, schema)
     if isinstance(spec, str) and spec.strip() == "off":
         return [], {"mode": "off", "orders": []}
-    items = [s for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
     orders = [_parse(item, schema) for item in items if str(item).strip()]
     if not orders:
         raise ParameterError(

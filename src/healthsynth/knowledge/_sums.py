@@ -85,7 +85,9 @@ def learn_relations(data: pd.DataFrame, schema: Schema) -> tuple[list[Relation],
     candidates: list[Relation] = []
     for start, total in itertools.permutations(dates, 2):
         for part in numbers:
-            candidates += [Relation(total.name, start.name, part.name, m) for m in _units()]
+            candidates += [
+                Relation(total.name, start.name, part.name, m) for m in DATE_UNITS.values()
+            ]
     candidates += _number_sums(numbers, values)
     found = [r for r in candidates if _holds(r, values, schema, screen=True)]
     found = [r for r in found if _holds(r, values, schema, screen=False)]
@@ -118,10 +120,6 @@ def _number_sums(numbers: list[Column], values: dict[str, np.ndarray]) -> list[R
         ok[[i, j]] = False
         out += [Relation(names[k], names[i], names[j]) for k in np.flatnonzero(ok)]
     return out
-
-
-def _units() -> Iterable[float]:
-    return DATE_UNITS.values()
 
 
 def _holds(r: Relation, values: dict[str, np.ndarray], schema: Schema, *, screen: bool) -> bool:

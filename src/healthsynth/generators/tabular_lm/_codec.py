@@ -25,6 +25,7 @@ from healthsynth.data import Column, Schema
 from healthsynth.errors import ConditionError
 from healthsynth.generators._conditions import Condition, as_date
 from healthsynth.generators._lm._vocab import BOS, PAD
+from healthsynth.knowledge._orders import as_numbers
 
 __all__ = ["PAD", "BOS", "Condition", "TableCodec"]
 
@@ -437,11 +438,7 @@ class TableCodec:
 
 
 def _to_float(s: pd.Series, column: Column) -> np.ndarray:
-    if column.kind == "datetime":
-        t = pd.to_datetime(s, errors="coerce")
-        days = (t - _EPOCH).dt.total_seconds().to_numpy(float) / 86400.0
-        return np.where(t.isna().to_numpy(), np.nan, days)
-    return pd.to_numeric(s, errors="coerce").to_numpy(float)
+    return as_numbers(s, column.kind)  # dates as days since 1970, as the orders read them
 
 
 def _restore_dtype(s: pd.Series, column: Column) -> pd.Series:
