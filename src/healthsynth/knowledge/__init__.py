@@ -14,6 +14,7 @@ rows out of a sample, and the ``rule_violations`` metric counts the rows that br
 """
 
 from healthsynth.knowledge._codes import PACKAGED_CODE_MAPS, CodeEntry, CodeMap, load_code_map
+from healthsynth.knowledge._equal import EqualWhen, EqualWhenSet, learn_equal_when
 from healthsynth.knowledge._icd10cm import CODE_GROUPS, CodeGroup, group_prefixes, icd10cm_rules
 from healthsynth.knowledge._orders import ColumnOrder, OrderSet, learn_orders, resolve_orders
 from healthsynth.knowledge._rules import (
@@ -34,6 +35,8 @@ __all__ = [
     "CodeEntry",
     "CodeGroup",
     "CodeMap",
+    "EqualWhen",
+    "EqualWhenSet",
     "MissingTogether",
     "ColumnOrder",
     "OrderSet",
@@ -44,6 +47,7 @@ __all__ = [
     "RuleSet",
     "group_prefixes",
     "icd10cm_rules",
+    "learn_equal_when",
     "learn_missing_together",
     "learn_orders",
     "resolve_orders",

@@ -65,3 +65,27 @@ def test_in_the_portfolio(jasa):
     (overall,) = [r for r in res["records"] if r["subgroup"] is None]
     assert overall["value"] == pytest.approx(10 / 200)
     assert np.isfinite(overall["reference"])
+
+
+def test_two_times_equal_under_a_category_are_checked():
+    # survival/mgus2: who did not progress has the progression time equal to the follow-up time
+    from healthsynth.knowledge import ColumnOrder, learn_equal_when
+
+    mgus2 = real("survival/mgus2")
+    train, holdout = train_holdout_split(mgus2, holdout=0.2, seed=0)
+    schema = infer_schema(mgus2, target="death")
+    found, record = learn_equal_when(train, schema, [ColumnOrder("ptime", "futime")])
+    assert record == {"equal_when": ["ptime = futime when pstat is 0"]}
+    assert found[0].value == 0 and isinstance(found[0].value, int)
+    syn = holdout.copy()
+    moved = syn.index[syn["pstat"] == 0][:7]
+    syn.loc[moved, "futime"] += 30  # seven patients followed a month past a progression time
+    overall, *per = compute(real=train, synthetic=syn, holdout=holdout, schema=schema)
+    by = {r.subgroup: r for r in per}
+    assert by["equal:ptime = futime when pstat is 0"].value == pytest.approx(7 / len(syn))
+    assert by["order:ptime <= futime"].value == 0.0  # the order alone does not see it
+    assert overall.value == pytest.approx(7 / len(syn)) and overall.reference == 0.0
+    # pstat = 1 rows may tie or not: changing one of them breaks nothing
+    syn = holdout.copy()
+    syn.loc[syn.index[syn["pstat"] == 1][:3], "futime"] += 30
+    assert compute(real=train, synthetic=syn, holdout=holdout, schema=schema)[0].value == 0.0

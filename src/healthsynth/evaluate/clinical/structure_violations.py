@@ -6,10 +6,12 @@ What: the share of synthetic rows that break at least one relation that holds in
 training row: an order between two numeric or two date columns ("accept.dt <= fu.date", kept
 only when the columns' ranges do not already make it certain) or an exact sum ("fu.date =
 accept.dt + futime", "wt82 = wt71 + wt82_71") or a group of columns missing on exactly the same
-rows (a transplant date and the wait before it), learned with
-:func:`healthsynth.knowledge.learn_orders`, :func:`healthsynth.knowledge.learn_relations` and
-:func:`healthsynth.knowledge.learn_missing_together`; plus one record per relation (subgroups
-``order:…``, ``sum:…`` and ``missing:…``). Nothing needs to be given:
+rows (a transplant date and the wait before it) or two ordered columns equal whenever a category
+has one value ("ptime = futime when pstat is 0"), learned with
+:func:`healthsynth.knowledge.learn_orders`, :func:`healthsynth.knowledge.learn_relations`,
+:func:`healthsynth.knowledge.learn_missing_together` and
+:func:`healthsynth.knowledge.learn_equal_when`; plus one record per relation (subgroups
+``order:…``, ``equal:…``, ``sum:…`` and ``missing:…``). Nothing needs to be given:
 the relations come from the real rows, so every generator is held to the same ones.
 Range: 0 (every synthetic row keeps every relation) to 1.
 Direction: lower is better.
@@ -36,9 +38,11 @@ from healthsynth.data import Schema
 from healthsynth.evaluate._base import Measure, MetricInfo, MetricRecord, not_applicable
 from healthsynth.evaluate.clinical.rule_violations import _wilson
 from healthsynth.knowledge import (
+    EqualWhenSet,
     MissingTogether,
     OrderSet,
     RelationSet,
+    learn_equal_when,
     learn_missing_together,
     learn_orders,
     learn_relations,
@@ -60,7 +64,8 @@ INFO = MetricInfo(
             _NAME,
             "lower",
             "Share of synthetic rows that break at least one order or exact sum that holds in "
-            "every real training row (per relation in subgroups order:… and sum:…); the "
+            "every real training row (per relation in subgroups order:…, equal:…, sum:… and "
+            "missing:…); the "
             "reference is the holdout's share.",
             low=0,
             high=1,
@@ -102,6 +107,8 @@ def compute(
     groups, _ = learn_missing_together(real, schema)
     usable = set(synthetic.columns)
     orders = [o for o in orders if {o.low, o.high} <= usable]
+    equal, _ = learn_equal_when(real, schema, orders)
+    equal = [e for e in equal if e.by in usable]
     sums = [r for r in sums if set(r.columns) <= usable]
     groups = [g for g in groups if set(g) <= usable]
     if not orders and not sums and not groups:
@@ -120,16 +127,18 @@ def compute(
         ]
     checks = [
         OrderSet(orders, schema),
+        EqualWhenSet(equal, schema),
         RelationSet(sums, schema, ranges={}),
         MissingTogether(groups),
     ]
     syn = pd.concat([c.violations(synthetic) for c in checks], axis=1)
     needed = {c for o in orders for c in (o.low, o.high)} | {c for r in sums for c in r.columns}
-    needed |= {c for g in groups for c in g}
+    needed |= {c for g in groups for c in g} | {e.by for e in equal}
     ref = None
     if holdout is not None and needed <= set(holdout.columns):
         ref = pd.concat([c.violations(holdout) for c in checks], axis=1)
-    kinds = ["order"] * len(orders) + ["sum"] * len(sums) + ["missing"] * len(groups)
+    kinds = ["order"] * len(orders) + ["equal"] * len(equal) + ["sum"] * len(sums)
+    kinds += ["missing"] * len(groups)
     records, rows = [], []
     for kind, name in zip(kinds, syn.columns, strict=True):
         rate = float(syn[name].mean()) if len(syn) else None
@@ -168,6 +177,7 @@ def compute(
             "synthetic_rows_violating": k,
             "relations": rows,
             "n_orders": len(orders),
+            "n_equal_when": len(equal),
             "n_sums": len(sums),
             "n_missing_together": len(groups),
         },

@@ -372,7 +372,7 @@ class TableCodec:
         conditions: dict[str, Condition] | None = None,
         bounds: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
         orders: list[tuple[int, int]] | None = None,
-        ties: dict[tuple[int, int], float] | None = None,
+        ties: dict[tuple[int, int], Any] | None = None,
     ) -> pd.DataFrame:
         """Turn local token indices (canonical slot order) back into a DataFrame.
 
@@ -381,7 +381,8 @@ class TableCodec:
         their values are placed after every other column's, each pair's inside the part of its
         intervals that keeps the order (the token masks made sure there is one). ``ties`` gives
         a pair's chance that the higher value equals the lower one where its interval allows
-        (a follow-up time that is the progression time when nothing progressed).
+        (a follow-up time that is the progression time when nothing progressed): a number, or
+        a ``TieChance`` whose chance depends on a decoded categorical column.
         """
         conditions = conditions or {}
         bounds = bounds or {}
@@ -399,7 +400,11 @@ class TableCodec:
             pairs = [p for p in orders or () if set(p) <= parts.keys()]
             from healthsynth.generators.tabular_lm._placing import place_ordered
 
-            out.update(place_ordered(self, parts, pairs, ties or {}, rng))
+            chances = {
+                pair: t.per_row(out) if hasattr(t, "per_row") else t
+                for pair, t in (ties or {}).items()
+            }
+            out.update(place_ordered(self, parts, pairs, chances, rng))
         return pd.DataFrame({c.name: out[c.name] for c in self.columns})
 
     def slot_offsets(self, conditions: dict[str, Condition]) -> dict[int, np.ndarray]:

@@ -22,15 +22,16 @@ def place_ordered(
     codec: Any,
     parts: Parts,
     orders: list[tuple[int, int]],
-    ties: dict[tuple[int, int], float],
+    ties: dict[tuple[int, int], float | np.ndarray],
     rng: np.random.Generator,
 ) -> dict[str, pd.Series]:
     """Values of the ordered columns, placed lowest first.
 
     Each is at least its predecessors' values and at most what its successors' intervals
-    allow. With a pair's tie chance, where the two intervals meet, the lower value is
-    placed where they meet and the higher one takes it. A row whose intervals leave no
-    room keeps its independent draws (its order breaks, and the sampler draws it again).
+    allow. With a pair's tie chance (one number, or one per row), where the two intervals
+    meet, the lower value is placed where they meet and the higher one takes it. A row whose
+    intervals leave no room keeps its independent draws (its order breaks, and the sampler
+    draws it again).
     """
     preds: dict[int, list[int]] = {c: [] for c in parts}
     succs: dict[int, list[int]] = {c: [] for c in parts}
@@ -69,7 +70,7 @@ def place_ordered(
 
 def _tie_rows(
     parts: Parts,
-    ties: dict[tuple[int, int], float],
+    ties: dict[tuple[int, int], float | np.ndarray],
     rng: np.random.Generator,
 ) -> tuple[dict[int, Any], dict[tuple[int, int], np.ndarray]]:
     """Rows drawn to tie for each pair with a tie chance.
@@ -80,7 +81,7 @@ def _tie_rows(
     parts = dict(parts)
     tied: dict[tuple[int, int], np.ndarray] = {}
     for (p, c), q in ties.items():
-        if p not in parts or c not in parts or q <= 0:
+        if p not in parts or c not in parts or np.all(np.asarray(q) <= 0):
             continue
         a1, b1, miss1, u1 = parts[p]
         a2, b2, miss2, _ = parts[c]

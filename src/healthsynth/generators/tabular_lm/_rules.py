@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,14 @@ class RuleDecoder:
         self.ties = {  # by column index, for the codec's placing of values
             (self.col_index[lo], self.col_index[hi]): q for (lo, hi), q in (ties or {}).items()
         }
+        # column: (other column, its side, the deciding column, tokens that force a tie)
+        self._must_tie: dict[int, list[tuple[int, str, int | None, np.ndarray]]] = {}
+        for (lo, hi), t in self.ties.items():
+            forced = self._forced_ties(t)
+            if forced is not None:
+                by = None if getattr(t, "by", None) is None else self.col_index[t.by]
+                self._must_tie.setdefault(hi, []).append((lo, "high", by, forced))
+                self._must_tie.setdefault(lo, []).append((hi, "low", by, forced))
         self._below: dict[int, list[int]] = {}  # column: columns whose value it is at least
         self._above: dict[int, list[int]] = {}  # column: columns whose value it is at most
         for lo, hi in self.orders:
@@ -105,6 +114,20 @@ class RuleDecoder:
                     f"'{r.then.column}' had in the training data, so no row could satisfy it; "
                     "check its limits"
                 )
+
+    def _forced_ties(self, tie: Any) -> np.ndarray | None:
+        """Tokens of the deciding column under which a pair always ties (training rows: all).
+
+        One ``True`` for a plain chance of 1; ``None`` when no value forces a tie.
+        """
+        by = getattr(tie, "by", None)
+        if by is None:
+            q = float(getattr(tie, "q", tie))
+            return np.ones(1, bool) if q >= 1.0 else None
+        cc = self.codec.codecs[by]
+        chances = [tie.chances.get(str(v), tie.q) for v in cc.values]
+        forced = np.asarray([c >= 1.0 for c in chances] + [False] * cc.has_na, bool)
+        return forced if forced.any() else None
 
     def _satisfiable(self, r: Rule) -> bool:
         """Whether an always-on rule leaves some present value of its column.
@@ -276,6 +299,17 @@ class RuleDecoder:
             if other in state.done:
                 high = np.fmin(high, state.high[other])
                 seen = True
+        for other, side, by, forced in self._must_tie.get(ci, []):
+            # a row whose deciding value always ties (mgus2: pstat = 0) must meet the other's
+            # interval from its other side too, so the two values can be placed equal
+            if other not in state.done or (by is not None and by not in state.tokens):
+                continue
+            rows = forced[np.minimum(state.tokens[by], len(forced) - 1)] if by is not None else True
+            if side == "high":
+                high = np.where(rows, np.fmin(high, state.high[other]), high)
+            else:
+                low = np.where(rows, np.fmax(low, state.low[other]), low)
+            seen = True
         return (low, high) if seen else None
 
     def _order_ok(

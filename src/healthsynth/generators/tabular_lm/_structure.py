@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from healthsynth.knowledge import (
 from healthsynth.knowledge._orders import as_numbers
 
 __all__ = [
+    "TieChance",
     "codec_ranges",
     "keep",
     "learn",
@@ -58,6 +60,15 @@ def keep(gen: Any, learned: dict[str, Any] | None, data: pd.DataFrame | None = N
     gen.relations_ = learned["relations"]
     gen.missing_together_ = learned["together"]
     gen.order_ties_ = tie_chances(data, gen.codec_, gen.column_orders_) if data is not None else {}
+    if gen.order_ties_ and "record" in learned:  # the training record lists them
+        learned["record"]["column_order"]["ties"] = {
+            f"{lo} <= {hi}": (
+                {"chance": t.q}
+                if t.by is None
+                else {"by": t.by, "chances": t.chances, "otherwise": t.q}
+            )
+            for (lo, hi), t in gen.order_ties_.items()
+        }
 
 
 def state(gen: Any) -> dict[str, Any]:
@@ -94,20 +105,51 @@ def read(gen: Any, meta: dict[str, Any], folder: Path) -> None:
 MIN_TIES = 5
 
 
+@dataclass(frozen=True)
+class TieChance:
+    """The chance that an order's two values are equal where their token intervals meet.
+
+    ``q`` holds for every row, unless ``by`` names a categorical column whose value changes it:
+    ``chances`` maps that column's values (as text) to their own chance, and ``q`` is then the
+    chance of the values not listed (survival/mgus2: the progression time is the follow-up time
+    for every patient with ``pstat = 0``, for few of the others).
+    """
+
+    q: float
+    by: str | None = None
+    chances: dict[str, float] = field(default_factory=dict)
+
+    def per_row(self, decoded: dict[str, pd.Series]) -> float | np.ndarray:
+        """The chance of each decoded row (one number when it does not depend on a column)."""
+        if self.by is None or self.by not in decoded:
+            return self.q
+        keys = decoded[self.by].map(_key)
+        return keys.map(self.chances).fillna(self.q).to_numpy(float)
+
+    def state(self) -> list[Any]:
+        """``[q]`` or ``[q, {"by": column, "chances": {value: chance}}]`` for generator.json."""
+        return [self.q] if self.by is None else [self.q, {"by": self.by, "chances": self.chances}]
+
+
+def _key(v: Any) -> str | None:
+    return None if pd.isna(v) else str(v)
+
+
 def tie_chances(
     data: pd.DataFrame, codec: Any, orders: list[ColumnOrder]
-) -> dict[tuple[str, str], float]:
+) -> dict[tuple[str, str], TieChance]:
     """Per order whose training rows hold ties, the chance of a tie.
 
     The chance that the two values are equal, given that the two columns' token intervals meet
     (a tie always has meeting intervals). A progression time equals the follow-up time for
     everyone who did not progress (survival/mgus2: 92 % of rows); values drawn inside two
-    intervals would almost never tie.
+    intervals would almost never tie. Where one categorical column's value tells most of
+    whether a row ties (:func:`_tie_column`), the chance is kept per value of that column.
     """
     rows = data.reset_index(drop=True)
     local = codec.encode(rows, np.random.default_rng(0))
     names = [c.name for c in codec.columns]
-    out: dict[tuple[str, str], float] = {}
+    out: dict[tuple[str, str], TieChance] = {}
     for o in orders:
         low = as_numbers(rows[o.low], codec.codecs[o.low].column.kind)
         high = as_numbers(rows[o.high], codec.codecs[o.high].column.kind)
@@ -121,29 +163,83 @@ def tie_chances(
             spans.append((np.where(miss, np.nan, a), np.where(miss, np.nan, b)))
         (a1, b1), (a2, b2) = spans
         meet = (np.fmax(a1, a2) <= np.fmin(b1, b2)) & np.isfinite(a1) & np.isfinite(a2)
-        out[(o.low, o.high)] = round(float(ties.sum() / max(meet.sum(), ties.sum())), 4)
+        meet |= ties
+        others = [n for n in names if codec.codecs[n].mode == "cat" and n not in (o.low, o.high)]
+        by, chances, q = _tie_column(rows, others, ties, meet)
+        out[(o.low, o.high)] = TieChance(round(q, 4), by, chances)
     return out
 
 
-def orders_state(orders: list[ColumnOrder], ties: dict[tuple[str, str], float]) -> list[Any]:
-    """The orders as generator.json keeps them: ``[low, high]`` or ``[low, high, tie chance]``."""
+#: Rows (with meeting intervals) a category needs before it gets its own tie chance.
+MIN_BY_ROWS = 20
+#: The share of the ties' uncertainty a column must explain before the chance depends on it.
+MIN_TIE_GAIN = 0.5
+
+
+def _tie_column(
+    rows: pd.DataFrame, candidates: list[str], ties: np.ndarray, meet: np.ndarray
+) -> tuple[str | None, dict[str, float], float]:
+    """The categorical column that best tells ties apart, its values' chances, the rest's.
+
+    Among the rows whose intervals meet: each value with at least :data:`MIN_BY_ROWS` such rows
+    gets its own chance, the other values (and missing ones) share one. The column that leaves
+    the least entropy of "tie or not" is kept if it removes at least :data:`MIN_TIE_GAIN` of it.
+    """
+
+    def entropy(p: float) -> float:
+        p = min(max(p, 1e-12), 1 - 1e-12)
+        return float(-(p * np.log(p) + (1 - p) * np.log(1 - p)))
+
+    t = ties[meet]
+    overall = float(t.mean())
+    total = entropy(overall)
+    if total < 1e-6:
+        return None, {}, overall
+    best: tuple[float, str | None, dict[str, float], float] = (total, None, {}, overall)
+    for name in candidates:
+        keys = rows.loc[meet, name].map(_key).to_numpy(object)
+        values, counts = np.unique(keys[keys != None], return_counts=True)  # noqa: E711
+        own = [str(v) for v, n in zip(values, counts, strict=True) if n >= MIN_BY_ROWS]
+        if not own:
+            continue
+        chances = {k: round(float(t[keys == k].mean()), 4) for k in own}
+        rest = ~np.isin(keys, own)
+        q = round(float(t[rest].mean()), 4) if rest.any() else overall
+        left = rest.mean() * entropy(q)
+        left += sum(float((keys == k).mean()) * entropy(c) for k, c in chances.items())
+        if left < best[0]:
+            best = (left, name, chances, q)
+    left, name, chances, q = best
+    if name is None or total - left < MIN_TIE_GAIN * total:
+        return None, {}, overall
+    return name, chances, q
+
+
+def orders_state(orders: list[ColumnOrder], ties: dict[tuple[str, str], TieChance]) -> list[Any]:
+    """The orders as generator.json keeps them.
+
+    ``[low, high]``, ``[low, high, tie chance]`` or ``[low, high, chance otherwise, {"by":
+    column, "chances": {value: chance}}]``.
+    """
     return [
-        [o.low, o.high, ties[(o.low, o.high)]] if (o.low, o.high) in ties else [o.low, o.high]
+        [o.low, o.high, *ties[(o.low, o.high)].state()]
+        if (o.low, o.high) in ties
+        else [o.low, o.high]
         for o in orders
     ]
 
 
 def read_orders(
     items: Any, codec: Any, folder: Path
-) -> tuple[list[ColumnOrder], dict[tuple[str, str], float]]:
+) -> tuple[list[ColumnOrder], dict[tuple[str, str], TieChance]]:
     """The column orders (and tie chances) a model folder saved (older folders have none)."""
     names = {c.name for c in codec.columns}
     try:
         orders = [ColumnOrder(str(item[0]), str(item[1])) for item in items]
-        ties = {(str(i[0]), str(i[1])): float(i[2]) for i in items if len(i) == 3}
-        if any(len(i) not in (2, 3) for i in items) or not all(0 <= q <= 1 for q in ties.values()):
+        ties = {(str(i[0]), str(i[1])): _read_tie(i[2:], names) for i in items if len(i) > 2}
+        if any(len(i) not in (2, 3, 4) for i in items):
             raise ValueError
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError):
         orders = None
     if orders is None or any(o.low not in names or o.high not in names for o in orders):
         raise ModelFolderError(
@@ -151,6 +247,18 @@ def read_orders(
             "unreadable or name columns the model does not generate; fit the model again"
         )
     return orders, ties
+
+
+def _read_tie(item: list[Any], names: set[str]) -> TieChance:
+    q = float(item[0])
+    by, chances = None, {}
+    if len(item) == 2:
+        by, chances = str(item[1]["by"]), {str(k): float(v) for k, v in item[1]["chances"].items()}
+        if by not in names:
+            raise ValueError
+    if not all(0 <= x <= 1 for x in (q, *chances.values())):
+        raise ValueError
+    return TieChance(q, by, chances)
 
 
 def codec_ranges(codec: Any, names: Iterable[str]) -> dict[str, tuple[float, float]]:
