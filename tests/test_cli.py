@@ -96,6 +96,19 @@ def test_datasets_list_and_export(tmp_path):
     )
 
 
+def test_fit_names_the_columns_it_leaves_out(tmp_path):
+    # a raw R export keeps its row numbers: they are no patient trait, and the user is told
+    df = real("MASS/Pima.tr")
+    df.insert(0, "rownames", range(1, len(df) + 1))
+    df.to_csv(tmp_path / "raw.csv", index=False)
+    r = invoke("fit", tmp_path / "raw.csv", "--out", tmp_path / "m", "--epochs", "1")
+    assert r.exit_code == 0, r.output
+    assert "not modelled, so not in the synthetic rows: rownames (identifiers)" in r.output
+    r = invoke("fit", tmp_path / "raw.csv", "--out", tmp_path / "m2", "--generator",
+               "marginals", "--id", "npreg")  # fmt: skip
+    assert "not modelled, so not in the synthetic rows: rownames, npreg (identifiers)" in r.output
+
+
 # -- bad input: one test each ------------------------------------------------------------------
 def fit_fails(path, tmp_path, *extra):
     out = tmp_path / "m"

@@ -149,6 +149,10 @@ def report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> Non
     line = dp_line(rec)
     if line:
         say(line)
+    if not timelines:
+        left = left_out_line(model.schema_)
+        if left:
+            say(left)
     kept = structure_line(rec)
     if kept:
         say(kept)
@@ -156,13 +160,39 @@ def report(model: Any, generator: str, out_dir: Path, *, timelines: bool) -> Non
         say(f"LLM requests are logged to {Path(model.audit_log).resolve()}")
 
 
+def left_out_line(schema: Any) -> str | None:
+    """The columns the generator does not learn (identifiers, free text), in one line."""
+    kinds = {"identifier": "identifiers", "text": "free text"}
+    parts = []
+    for kind, label in kinds.items():
+        names = [c.name for c in schema.columns if not c.is_modelled and c.kind == kind]
+        if names:
+            parts.append(f"{', '.join(names)} ({label})")
+    other = [c.name for c in schema.columns if not c.is_modelled and c.kind not in kinds]
+    if other:
+        parts.append(", ".join(other))
+    if not parts:
+        return None
+    return f"not modelled, so not in the synthetic rows: {'; '.join(parts)}"
+
+
+def _always_equal(tie: dict[str, Any] | None) -> str:
+    """ " (equal when pstat is 0)" for an order whose two values always tie under a category."""
+    if not tie or "by" not in tie:
+        return ""
+    always = [v for v, q in tie["chances"].items() if q >= 1.0]
+    return f" (equal when {tie['by']} is {' or '.join(always)})" if always else ""
+
+
 def structure_line(rec: dict[str, Any]) -> str | None:
     """What tabular-lm learned to keep in every row (orders, sums, groups), in one line."""
     orders = (rec.get("column_order") or {}).get("orders") or []
+    ties = (rec.get("column_order") or {}).get("ties") or {}
     relations = rec.get("relations") or {}
     sums = relations.get("relations") or []
     groups = relations.get("missing_together") or []
-    parts = [f"order {o}" for o in orders] + [f"sum {r}" for r in sums]
+    parts = [f"order {o}{_always_equal(ties.get(o))}" for o in orders]
+    parts += [f"sum {r}" for r in sums]
     parts += [f"{', '.join(g)} missing together" for g in groups]
     if not parts:
         return None
