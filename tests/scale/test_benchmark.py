@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from healthsynth.benchmark import _runner, load_config, run_benchmark
+from healthsynth.benchmark import _ray, _runner, load_config, run_benchmark
 from healthsynth.errors import ParameterError
 
 FAST = "[column_distance, tstr, dcr, coverage]"
@@ -79,12 +83,22 @@ def test_a_cell_past_its_budget_is_cancelled(ray_cluster, tmp_path, monkeypatch)
         time_budget_per_cell_s: 2
         """,
     )
+    # a folder left by a worker killed in an earlier run (its process is gone)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    stale = Path(tempfile.gettempdir()) / f"{_ray.PREFIX}{ended.stdout.strip()}-x"
+    (stale / "cells").mkdir(parents=True)
     started = time.perf_counter()
     run = run_benchmark(cfg, tmp_path / "out", workers=1, engine="ray")
     assert time.perf_counter() - started < 40
     assert run.status == {"timeout": 1}
     info = json.loads(_cells(tmp_path / "out")[0].read_text())
     assert info["status"] == "timeout" and "time budget of 2 s" in info["error"]
+    # the killed cell's folder and the stale one are removed; a live process's is kept
+    assert not stale.exists()
+    left = [p for p in Path(tempfile.gettempdir()).glob(f"{_ray.PREFIX}*-*")
+            if not _ray._alive(int(p.name[len(_ray.PREFIX):].split("-")[0]))]  # fmt: skip
+    assert left == []
 
 
 def test_engine_settings_are_checked(tmp_path):

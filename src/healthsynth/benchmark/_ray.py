@@ -7,11 +7,14 @@ writes them into the cell's folder under ``cells/``, ``cell.json`` last. So the 
 is the one the local runner writes, resumable the same way (a cell without ``cell.json`` runs
 again), and worker nodes need no shared file system. A cell past its time budget is cancelled
 (its worker process is killed) and recorded as ``timeout``; a cell whose worker dies is
-recorded as ``failed``, with one sentence.
+recorded as ``failed``, with one sentence. A killed worker cannot remove its temporary folder,
+so each folder is named after its worker's process ID, and the next cell on that node (and the
+driver, at the end of a run) removes the folders of processes that no longer exist.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,9 +27,41 @@ from healthsynth.benchmark._config import BenchmarkConfig
 __all__ = ["run_cells_on_ray"]
 
 
+PREFIX = "healthsynth-cell-"
+
+
+def sweep_orphans() -> list[Path]:
+    """Remove the cell folders of worker processes that no longer run; return them.
+
+    A folder is ``healthsynth-cell-<pid>-<random>`` in this node's temporary directory; one
+    whose process still runs (or may: another user's) is left alone.
+    """
+    import shutil
+
+    gone = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = folder.name[len(PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        gone.append(folder)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _cell_task(config: BenchmarkConfig, cell: Cell, threads: int) -> dict[str, bytes]:
     """On a Ray worker: run one cell into a temporary folder; return its files."""
-    with tempfile.TemporaryDirectory(prefix="healthsynth-cell-") as tmp:
+    sweep_orphans()  # what cells killed on this node before left behind
+    with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-") as tmp:
         root = Path(tmp)
         run_cell(config, cell, root, threads=threads)
         folder = root / cell.folder
@@ -75,6 +110,7 @@ def run_cells_on_ray(
         task = ray.remote(num_cpus=1, max_retries=0, max_calls=1)(_cell_task)
         queue = list(todo)
         running: dict[Any, tuple[Cell, float]] = {}
+        cancelled: list[Any] = []
         try:
             while queue or running:
                 while queue and len(running) < workers:
@@ -90,6 +126,7 @@ def run_cells_on_ray(
                 for ref, (cell, deadline) in list(running.items()):
                     if now > deadline:
                         ray.cancel(ref, force=True)
+                        cancelled.append(ref)
                         del running[ref]
                         info = stopped(
                             config,
@@ -103,7 +140,17 @@ def run_cells_on_ray(
         finally:
             for ref in running:
                 ray.cancel(ref, force=True)
+                cancelled.append(ref)
+            _sweep_after(ray, cancelled)
     return summary
+
+
+def _sweep_after(ray: Any, cancelled: list[Any]) -> None:
+    """Wait (a few seconds at most) for cancelled cells' workers to end, then sweep this node."""
+    if cancelled:
+        ray.wait(cancelled, num_returns=len(cancelled), timeout=5.0)
+        time.sleep(0.5)  # the worker process exits after its task is marked cancelled
+    sweep_orphans()
 
 
 def _collect(
