@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import pytest
 
-from healthsynth.benchmark import _runner, load_config, run_benchmark
+from healthsynth.benchmark import _runner, load_config, plan, run_benchmark, training_rows
 from healthsynth.benchmark._summary import experiment_table, frontier, rank_table
 
 FAST_METRICS = "[column_distance, detection_auc, tstr, dcr, coverage]"
@@ -72,6 +72,35 @@ def test_cells_run_failures_are_recorded_and_summaries_written(tmp_path):
     assert "Cells that did not finish" in board and "broken-lm" in board
     html = (tmp_path / "out" / "report.html").read_text()
     assert "<svg" in html and "Privacy–utility frontier" in html
+
+
+def test_sizes_beyond_a_dataset_are_not_fitted_twice_on_the_same_rows(tmp_path):
+    body = """\
+        datasets:
+          - {name: pima, source: MASS/Pima.tr, target: type}
+          - {name: pbc, source: survival/pbc, drop: [id], target: status}
+        generators: [marginals]
+        train_sizes: [50, 200, 500, %s]
+        seeds: [0, 1]
+        """
+    with_all = config(tmp_path, body % "all", "a.yaml")
+    rows = training_rows(with_all)
+    assert rows == {"pima": 160, "pbc": 334}
+
+    def sizes(cfg, name):
+        return sorted({str(c.size) for c in plan(cfg, rows) if c.dataset.name == name})
+
+    # 'all' already trains on every row: the capped sizes would repeat it
+    assert sizes(with_all, "pima") == ["50", "all"]
+    assert sizes(with_all, "pbc") == ["200", "50", "all"]
+    assert len(plan(with_all)) == 16  # without the row counts nothing is left out
+    # without 'all', the smallest capped size stands for the dataset's full rows
+    no_all = config(tmp_path, body.replace(", %s", ""), "b.yaml")
+    assert sizes(no_all, "pima") == ["200", "50"]
+    assert sizes(no_all, "pbc") == ["200", "50", "500"]
+    with pytest.warns(UserWarning, match="the larger sizes \\(500\\) left out"):
+        run = run_benchmark(no_all, tmp_path / "out", workers=2)
+    assert run.cells == 10 and run.status == {"ok": 10}
 
 
 def test_a_cell_over_its_time_budget_is_stopped_and_recorded(tmp_path, monkeypatch):

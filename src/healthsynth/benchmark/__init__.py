@@ -3,7 +3,7 @@
 Also the augmentation experiments (class imbalance, health equity). See ``docs/benchmark.md``.
 """
 
-from healthsynth.benchmark._cells import plan
+from healthsynth.benchmark._cells import plan, training_rows
 from healthsynth.benchmark._config import (
     EXPERIMENTS,
     BenchmarkConfig,
@@ -28,5 +28,6 @@ __all__ = [
     "plan",
     "rank_table",
     "run_benchmark",
+    "training_rows",
     "write_summary",
 ]

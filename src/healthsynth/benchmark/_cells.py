@@ -35,7 +35,7 @@ from healthsynth.benchmark._config import (
 )
 from healthsynth.data import Schema, infer_schema, train_holdout_split
 
-__all__ = ["Cell", "plan", "run_cell", "write_cell"]
+__all__ = ["Cell", "plan", "run_cell", "training_rows", "write_cell"]
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,39 @@ class Cell:
         return f"{self.dataset.name} · {self.method.name} · n={self.size} · seed {self.seed}"
 
 
-def plan(config: BenchmarkConfig) -> list[Cell]:
-    """Every cell of ``config``, cheapest sizes first (so a cut-short run has whole curves)."""
+def plan(config: BenchmarkConfig, training_rows: dict[str, int] | None = None) -> list[Cell]:
+    """Every cell of ``config``, cheapest sizes first (so a cut-short run has whole curves).
+
+    With ``training_rows`` (each dataset's number of training rows, :func:`training_rows`), a
+    size that would be capped to the same rows as another planned size of that dataset is
+    left out: with ``all`` among the sizes, every size above the dataset's rows; without it,
+    all but the smallest such size. Those cells would fit on exactly the same rows again.
+    """
+    sizes = {
+        d.name: _kept_sizes(config.train_sizes, (training_rows or {}).get(d.name))
+        for d in config.datasets
+    }
     return [
         Cell(d, m, size, seed)
         for size in config.train_sizes
         for seed in config.seeds
         for d in config.datasets
+        if size in sizes[d.name]
         for m in config.methods
     ]
+
+
+def _kept_sizes(sizes: list[int | str], n_train: int | None) -> list[int | str]:
+    if n_train is None:
+        return list(sizes)
+    capped = [s for s in sizes if s != "all" and int(s) > n_train]
+    drop = set(capped) if "all" in sizes else set(capped[1:])
+    return [s for s in sizes if s not in drop]
+
+
+def training_rows(config: BenchmarkConfig) -> dict[str, int]:
+    """Each dataset's number of training rows (seed 0's split), loading it if needed."""
+    return {d.name: len(training_pool(d, 0, config.source)[0]) for d in config.datasets}
 
 
 #: frames loaded once per process (a forked worker inherits the parent's)

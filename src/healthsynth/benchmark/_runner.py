@@ -144,18 +144,10 @@ def run_benchmark(
     root = Path(out_dir)
     cells_root = root / "cells"
     # every dataset is loaded and checked before any cell runs (and before anything is written)
-    for d in config.datasets:
-        frame_and_schema(d, config.source)
-        n_train = len(training_pool(d, 0, config.source)[0])
-        too_big = [s for s in config.train_sizes if s != "all" and int(s) > n_train]
-        if too_big:
-            warn(
-                f"training size {too_big[0]} is larger than the {n_train} training rows of "
-                f"dataset '{d.name}'; its cells are capped at {n_train} rows"
-            )
+    rows = _training_rows_checked(config)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "config.json", json.dumps(config.to_dict(), indent=1))
-    cells = plan(config)
+    cells = plan(config, rows)
     todo = [c for c in cells if not _done(cells_root, c, config, retry_failed)]
     if on_event:
         for c in cells:
@@ -204,6 +196,33 @@ def run_benchmark(
         seconds=round(time.perf_counter() - started, 1),
         files=files,
     )
+
+
+def _training_rows_checked(config: BenchmarkConfig) -> dict[str, int]:
+    """Load every dataset, warn about sizes beyond its training rows, return those rows."""
+    rows: dict[str, int] = {}
+    for d in config.datasets:
+        frame_and_schema(d, config.source)
+        rows[d.name] = n_train = len(training_pool(d, 0, config.source)[0])
+        too_big = [s for s in config.train_sizes if s != "all" and int(s) > n_train]
+        if too_big and "all" in config.train_sizes:
+            warn(
+                f"training size{'s' if len(too_big) > 1 else ''} "
+                f"{', '.join(str(s) for s in too_big)} {'are' if len(too_big) > 1 else 'is'} "
+                f"larger than the {n_train} training rows of dataset '{d.name}'; "
+                "those cells are left out, since size 'all' trains on the same rows"
+            )
+        elif too_big:
+            warn(
+                f"training size {too_big[0]} is larger than the {n_train} training rows of "
+                f"dataset '{d.name}'; its cells are capped at {n_train} rows"
+                + (
+                    f" and the larger sizes ({', '.join(str(s) for s in too_big[1:])}) left out"
+                    if len(too_big) > 1
+                    else ""
+                )
+            )
+    return rows
 
 
 def _context() -> Any:

@@ -48,7 +48,13 @@ def benchmark(
     quiet_transformers()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from healthsynth.benchmark import load_config, plan, run_benchmark, write_summary
+    from healthsynth.benchmark import (
+        load_config,
+        plan,
+        run_benchmark,
+        training_rows,
+        write_summary,
+    )
 
     cfg = load_config(config)
     if workers is not None and workers < 1:
@@ -58,7 +64,7 @@ def benchmark(
 
     engine_settings(engine, ray_address, None)
     if summary_only:
-        files = write_summary(output, cfg, plan(cfg))
+        files = write_summary(output, cfg, plan(cfg, training_rows(cfg)))
         say(f"summary in {files['leaderboard']} and {files['report']}")
         return
     counts = {"ok": 0, "failed": 0, "timeout": 0}
@@ -71,7 +77,7 @@ def benchmark(
         console=err,
         transient=False,
     ) as progress:
-        task = progress.add_task(cfg.name, total=len(plan(cfg)), running="")
+        task = progress.add_task(cfg.name, total=len(plan(cfg, training_rows(cfg))), running="")
         running: list[str] = []
 
         def on_event(kind: str, cell: Any, info: Any) -> None:
