@@ -295,6 +295,62 @@ def test_columns_missing_together_stay_together(jasa, jasa_model, tmp_path):
         load_generator(tmp_path / "m")
 
 
+def test_columns_missing_exactly_when_a_category_has_one_value():
+    # known answers on three real tables: a transplant date for the transplanted, a cause of
+    # death for the dead, a death year for the dead and a 1982 weight for the uncensored
+    from healthsynth.knowledge import MissingWhenSet, learn_missing_when
+
+    expected = {
+        "survival/jasa": ["tx.date, wait.time missing exactly when transplant is 0"],
+        "survival/flchain": ["chapter missing exactly when death is 0"],
+        "causaldata/nhefs": [
+            "wt82, wt82_71 missing exactly when censored is 1",
+            "yrdth missing exactly when death is 0",
+        ],
+        "survival/pbc": [],
+    }
+    for name, answer in expected.items():
+        df = real(name)
+        found, record = learn_missing_when(df, infer_schema(df))
+        assert record["missing_when"] == answer, name
+        assert MissingWhenSet(found).violations(df).to_numpy().sum() == 0
+    # counted as pandas counts them: the value with a column present, or another without
+    jasa = real("survival/jasa")
+    (rule,) = learn_missing_when(jasa, infer_schema(jasa))[0]
+    bad = jasa.copy()
+    bad.loc[:4, "transplant"] = 1 - bad.loc[:4, "transplant"]
+    broken = MissingWhenSet([rule]).violations(bad).iloc[:, 0]
+    assert broken.sum() == 5 and broken[:5].all()
+
+
+def test_a_category_and_the_columns_it_blanks_agree_in_every_row(jasa, jasa_model, tmp_path):
+    from healthsynth.knowledge import MissingWhenSet
+
+    rec = jasa_model.training_record_["relations"]["missing_when"]
+    assert rec == ["tx.date, wait.time missing exactly when transplant is 0"]
+    check = MissingWhenSet(jasa_model.missing_when_)
+    syn = jasa_model.sample(2000, seed=8)
+    assert check.violations(syn).to_numpy().sum() == 0
+    assert abs((syn["transplant"] == 0).mean() - (jasa["transplant"] == 0).mean()) < 0.15
+    # whichever comes first: a condition on the date decides the category, and the other way
+    dated = jasa_model.sample(200, seed=9, conditions={"wait.time": "<=30"})
+    assert (dated["transplant"] == 1).all()
+    none = jasa_model.sample(200, seed=9, conditions={"transplant": 0})
+    assert none["tx.date"].isna().all() and none["wait.time"].isna().all()
+    # saved and read back; a broken saved relation is refused
+    jasa_model.save(tmp_path / "m")
+    path = tmp_path / "m" / "generator.json"
+    meta = json.loads(path.read_text())
+    assert meta["missing_when"] == [
+        {"columns": ["tx.date", "wait.time"], "by": "transplant", "value": 0}
+    ]
+    assert check.violations(load_generator(tmp_path / "m").sample(300, seed=1)).sum().sum() == 0
+    meta["missing_when"] = [{"columns": ["tx.date"], "by": "nope", "value": 0}]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFolderError, match="missing exactly when"):
+        load_generator(tmp_path / "m")
+
+
 @pytest.mark.parametrize(
     ("condition", "match"),
     [

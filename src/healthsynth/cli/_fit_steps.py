@@ -177,7 +177,7 @@ def left_out_line(schema: Any) -> str | None:
 
 
 def _always_equal(tie: dict[str, Any] | None) -> str:
-    """ " (equal when pstat is 0)" for an order whose two values always tie under a category."""
+    """The note "(equal when pstat is 0)" for an order always tied under a category."""
     if not tie or "by" not in tie:
         return ""
     always = [v for v, q in tie["chances"].items() if q >= 1.0]
@@ -194,6 +194,7 @@ def structure_line(rec: dict[str, Any]) -> str | None:
     parts = [f"order {o}{_always_equal(ties.get(o))}" for o in orders]
     parts += [f"sum {r}" for r in sums]
     parts += [f"{', '.join(g)} missing together" for g in groups]
+    parts += relations.get("missing_when") or []
     if not parts:
         return None
     return f"every sampled row keeps: {'; '.join(parts)} (learned; see training.json)"

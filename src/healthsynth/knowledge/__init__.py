@@ -25,7 +25,13 @@ from healthsynth.knowledge._rules import (
     normalize_code,
 )
 from healthsynth.knowledge._sums import Relation, RelationSet, learn_relations
-from healthsynth.knowledge._together import MissingTogether, learn_missing_together
+from healthsynth.knowledge._together import (
+    MissingTogether,
+    MissingWhen,
+    MissingWhenSet,
+    learn_missing_together,
+    learn_missing_when,
+)
 from healthsynth.knowledge._yaml import load_rules, rules_from_yaml_data
 
 __all__ = [
@@ -38,6 +44,8 @@ __all__ = [
     "EqualWhen",
     "EqualWhenSet",
     "MissingTogether",
+    "MissingWhen",
+    "MissingWhenSet",
     "ColumnOrder",
     "OrderSet",
     "Predicate",
@@ -49,6 +57,7 @@ __all__ = [
     "icd10cm_rules",
     "learn_equal_when",
     "learn_missing_together",
+    "learn_missing_when",
     "learn_orders",
     "resolve_orders",
     "learn_relations",

@@ -15,6 +15,7 @@ synthetic rows of any generator that break them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,14 @@ import pandas as pd
 
 from healthsynth.data import Schema
 
-__all__ = ["MIN_EACH", "MissingTogether", "learn_missing_together"]
+__all__ = [
+    "MIN_EACH",
+    "MissingTogether",
+    "MissingWhen",
+    "MissingWhenSet",
+    "learn_missing_together",
+    "learn_missing_when",
+]
 
 #: Rows missing, and rows present, that each column of a group must have in the training rows.
 MIN_EACH = 5
@@ -63,4 +71,87 @@ class MissingTogether:
         for g in self.groups:
             miss = df[list(g)].isna().to_numpy()
             out[self.describe(g)] = miss.any(axis=1) & ~miss.all(axis=1)
+        return pd.DataFrame(out, index=df.index, dtype=bool)
+
+
+@dataclass(frozen=True)
+class MissingWhen:
+    """``columns`` are missing in exactly the rows whose ``by`` is ``value``.
+
+    survival/jasa: the transplant date and the wait for it are missing exactly for the
+    patients with ``transplant = 0``; a registry's death date exactly for those alive.
+    """
+
+    columns: tuple[str, ...]
+    by: str
+    value: Any
+
+    def describe(self) -> str:
+        """As records name it: ``"tx.date, wait.time missing exactly when transplant is 0"``."""
+        return f"{', '.join(self.columns)} missing exactly when {self.by} is {self.value}"
+
+    def state(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {"columns": list(self.columns), "by": self.by, "value": self.value}
+
+
+def learn_missing_when(
+    data: pd.DataFrame, schema: Schema, groups: list[tuple[str, ...]] | None = None
+) -> tuple[list[MissingWhen], dict[str, Any]]:
+    """Columns missing exactly when a category has one value, in every training row.
+
+    The columns are a missing-together group or one column; at least :data:`MIN_EACH` rows on
+    each side.
+    """
+    if groups is None:
+        groups = learn_missing_together(data, schema)[0]
+    grouped = {c for g in groups for c in g}
+    units = list(groups)
+    for c in schema.modelled:
+        if c.name in data.columns and c.name not in grouped:
+            units.append((c.name,))
+    cats = [
+        c.name
+        for c in schema.modelled
+        if c.kind in ("categorical", "boolean") and c.name in data.columns
+    ]
+    found: list[MissingWhen] = []
+    for unit in units:
+        miss = data[unit[0]].isna().to_numpy()
+        if not MIN_EACH <= miss.sum() <= len(miss) - MIN_EACH:
+            continue
+        for name in cats:
+            if name in unit:
+                continue
+            col = data[name]
+            for value in pd.unique(col.dropna()):
+                if np.array_equal((col == value).to_numpy(), miss):
+                    found.append(MissingWhen(tuple(unit), name, _plain(value)))
+    return found, {"missing_when": [m.describe() for m in found]}
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+class MissingWhenSet:
+    """Columns missing exactly when a category has one value: which rows break it."""
+
+    def __init__(self, rules: list[MissingWhen]) -> None:
+        self.rules = list(rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def violations(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Which rows break which relation.
+
+        A row breaks one where the category has the value and a column is present, or has
+        another value (or none) and a column is missing.
+        """
+        out = {}
+        for m in self.rules:
+            miss = df[list(m.columns)].isna().to_numpy()
+            at = (df[m.by] == m.value).to_numpy()
+            out[m.describe()] = np.where(at, ~miss.all(axis=1), miss.any(axis=1))
         return pd.DataFrame(out, index=df.index, dtype=bool)

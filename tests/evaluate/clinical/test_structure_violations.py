@@ -33,6 +33,11 @@ def test_independent_columns_break_the_registry_dates_and_durations(jasa):
     assert by["order:accept.dt <= fu.date"].value == pytest.approx((fu < acc).mean())
     exact = (fu - acc).dt.days == syn["futime"]
     assert by["sum:fu.date = accept.dt + futime"].value == pytest.approx(1 - exact.mean())
+    when = by["missing:tx.date, wait.time missing exactly when transplant is 0"]
+    miss = syn[["tx.date", "wait.time"]].isna()
+    broken = (syn["transplant"] == 0) & ~miss.all(axis=1)
+    broken |= (syn["transplant"] != 0) & miss.any(axis=1)
+    assert when.value == pytest.approx(broken.mean()) and when.value > 0.2
     lo, hi = overall.interval
     assert overall.value > 0.9 and lo <= overall.value <= hi + 1e-9
     # the real holdout keeps them: the relations are real, not artefacts of the training rows

@@ -6,10 +6,13 @@ What: the share of synthetic rows that break at least one relation that holds in
 training row: an order between two numeric or two date columns ("accept.dt <= fu.date", kept
 only when the columns' ranges do not already make it certain) or an exact sum ("fu.date =
 accept.dt + futime", "wt82 = wt71 + wt82_71") or a group of columns missing on exactly the same
-rows (a transplant date and the wait before it) or two ordered columns equal whenever a category
-has one value ("ptime = futime when pstat is 0"), learned with
+rows (a transplant date and the wait before it), or missing exactly when a category has one
+value ("tx.date, wait.time missing exactly when transplant is 0", a death date exactly for the
+living), or two ordered columns equal whenever a category has one value ("ptime = futime when
+pstat is 0"), learned with
 :func:`healthsynth.knowledge.learn_orders`, :func:`healthsynth.knowledge.learn_relations`,
-:func:`healthsynth.knowledge.learn_missing_together` and
+:func:`healthsynth.knowledge.learn_missing_together`,
+:func:`healthsynth.knowledge.learn_missing_when` and
 :func:`healthsynth.knowledge.learn_equal_when`; plus one record per relation (subgroups
 ``order:…``, ``equal:…``, ``sum:…`` and ``missing:…``). Nothing needs to be given:
 the relations come from the real rows, so every generator is held to the same ones.
@@ -40,10 +43,12 @@ from healthsynth.evaluate.clinical.rule_violations import _wilson
 from healthsynth.knowledge import (
     EqualWhenSet,
     MissingTogether,
+    MissingWhenSet,
     OrderSet,
     RelationSet,
     learn_equal_when,
     learn_missing_together,
+    learn_missing_when,
     learn_orders,
     learn_relations,
 )
@@ -111,7 +116,9 @@ def compute(
     equal = [e for e in equal if e.by in usable]
     sums = [r for r in sums if set(r.columns) <= usable]
     groups = [g for g in groups if set(g) <= usable]
-    if not orders and not sums and not groups:
+    when, _ = learn_missing_when(real, schema, groups)
+    when = [m for m in when if {*m.columns, m.by} <= usable]
+    if not orders and not sums and not groups and not when:
         return [
             not_applicable(
                 "structure_violations",
@@ -130,15 +137,17 @@ def compute(
         EqualWhenSet(equal, schema),
         RelationSet(sums, schema, ranges={}),
         MissingTogether(groups),
+        MissingWhenSet(when),
     ]
     syn = pd.concat([c.violations(synthetic) for c in checks], axis=1)
     needed = {c for o in orders for c in (o.low, o.high)} | {c for r in sums for c in r.columns}
     needed |= {c for g in groups for c in g} | {e.by for e in equal}
+    needed |= {c for m in when for c in (*m.columns, m.by)}
     ref = None
     if holdout is not None and needed <= set(holdout.columns):
         ref = pd.concat([c.violations(holdout) for c in checks], axis=1)
     kinds = ["order"] * len(orders) + ["equal"] * len(equal) + ["sum"] * len(sums)
-    kinds += ["missing"] * len(groups)
+    kinds += ["missing"] * (len(groups) + len(when))
     records, rows = [], []
     for kind, name in zip(kinds, syn.columns, strict=True):
         rate = float(syn[name].mean()) if len(syn) else None
@@ -180,6 +189,7 @@ def compute(
             "n_equal_when": len(equal),
             "n_sums": len(sums),
             "n_missing_together": len(groups),
+            "n_missing_when": len(when),
         },
     )
     return [overall, *records]

@@ -35,6 +35,7 @@ import pandas as pd
 
 from healthsynth.errors import ParameterError
 from healthsynth.generators.tabular_lm._codec import TableCodec, _ColumnCodec
+from healthsynth.generators.tabular_lm._structure import category_token, forced_ties
 from healthsynth.knowledge import ColumnOrder, Predicate, Rule, RuleSet
 
 __all__ = ["RuleDecoder"]
@@ -63,6 +64,7 @@ class RuleDecoder:
         orders: Sequence[ColumnOrder] = (),
         ties: dict[tuple[str, str], float] | None = None,
         together: Sequence[Sequence[str]] = (),
+        when: Sequence[Any] = (),
     ) -> None:
         self.codec = codec
         self.rules = list(rules) if rules is not None else []
@@ -75,7 +77,7 @@ class RuleDecoder:
         # column: (other column, its side, the deciding column, tokens that force a tie)
         self._must_tie: dict[int, list[tuple[int, str, int | None, np.ndarray]]] = {}
         for (lo, hi), t in self.ties.items():
-            forced = self._forced_ties(t)
+            forced = forced_ties(codec, t)
             if forced is not None:
                 by = None if getattr(t, "by", None) is None else self.col_index[t.by]
                 self._must_tie.setdefault(hi, []).append((lo, "high", by, forced))
@@ -91,6 +93,18 @@ class RuleDecoder:
             idx = [self.col_index[n] for n in group if n in self.col_index]
             for i in idx:
                 self._together.setdefault(i, []).extend(j for j in idx if j != i)
+        # "columns missing exactly when a category is one value": by column, and by category
+        self._missing_when: dict[int, list[tuple[int, int]]] = {}  # column: (category, token)
+        self._category_when: dict[int, list[tuple[list[int], int]]] = {}  # category: (cols, tok)
+        for m in when:
+            by = self.col_index[m.by]
+            token = category_token(codec, m.by, m.value)
+            if token is None:  # a value the codec never saw: nothing to keep
+                continue
+            cols = [self.col_index[c] for c in m.columns if c in self.col_index]
+            for c in cols:
+                self._missing_when.setdefault(c, []).append((by, token))
+            self._category_when.setdefault(by, []).append((cols, token))
         for r in self.rules:
             for p in (*r.when, r.then):
                 if p.column not in self.col_index:
@@ -114,20 +128,6 @@ class RuleDecoder:
                     f"'{r.then.column}' had in the training data, so no row could satisfy it; "
                     "check its limits"
                 )
-
-    def _forced_ties(self, tie: Any) -> np.ndarray | None:
-        """Tokens of the deciding column under which a pair always ties (training rows: all).
-
-        One ``True`` for a plain chance of 1; ``None`` when no value forces a tie.
-        """
-        by = getattr(tie, "by", None)
-        if by is None:
-            q = float(getattr(tie, "q", tie))
-            return np.ones(1, bool) if q >= 1.0 else None
-        cc = self.codec.codecs[by]
-        chances = [tie.chances.get(str(v), tie.q) for v in cc.values]
-        forced = np.asarray([c >= 1.0 for c in chances] + [False] * cc.has_na, bool)
-        return forced if forced.any() else None
 
     def _satisfiable(self, r: Rule) -> bool:
         """Whether an always-on rule leaves some present value of its column.
@@ -239,9 +239,12 @@ class RuleDecoder:
                 state.order_limits[ci] = self._order_limits(ci, state)
         limits = state.order_limits.get(ci)
         missing = self._missing_as_group(ci, cc, part, state)
-        if not reqs and limits is None and missing is None:
+        category = self._category_by_missing(ci, part, state)
+        if not reqs and limits is None and missing is None and category is None:
             return base
         allowed = base.copy()
+        if category is not None:
+            allowed &= category
         if limits is not None:
             allowed &= self._order_ok(cc, ci, part, limits, state)
         if missing is not None:  # the NA token exactly where the group's decoded columns are NA
@@ -267,15 +270,43 @@ class RuleDecoder:
             allowed[empty] = base[empty]
         return allowed
 
+    def _category_by_missing(self, ci: int, part: str, state: _BatchState) -> np.ndarray | None:
+        """(n, tokens) allowed for a category whose value says which columns are missing.
+
+        Where such a column is decoded already: its value only where the column is missing,
+        any other value where it is present (``None``: nothing to keep yet).
+        """
+        if part == "fine" or ci not in self._category_when:
+            return None
+        cc = self.codec.codecs[self.codec.columns[ci].name]
+        allowed = None
+        for cols, token in self._category_when[ci]:
+            decoded = [c for c in cols if c in state.tokens]
+            if not decoded:
+                continue
+            name = self.codec.columns[decoded[0]].name
+            missing = self._missing(name, state)
+            ok = np.ones((state.n, cc.slot_sizes[0]), bool)
+            ok[:, token] = missing
+            ok[missing] = False
+            ok[missing, token] = True
+            allowed = ok if allowed is None else allowed & ok
+        return allowed
+
     def _missing_as_group(
         self, ci: int, cc: _ColumnCodec, part: str, state: _BatchState
     ) -> np.ndarray | None:
-        """Per row, whether column ``ci`` must be missing: its group's decoded columns are.
+        """Per row, whether column ``ci`` must be missing.
 
-        ``None`` when it has no group, none of the group is decoded yet, or this is a fine slot.
+        It must where its group's decoded columns are, or where a decoded category has the
+        value under which it is missing. ``None`` when it has no group, none of the group is
+        decoded yet, or this is a fine slot.
         """
         if part == "fine" or not cc.has_na:
             return None
+        for by, token in self._missing_when.get(ci, []):
+            if by in state.tokens:
+                return np.asarray(state.tokens[by] == token)
         for other in self._together.get(ci, []):
             if other in state.tokens:
                 occ = self.codec.codecs[self.codec.columns[other].name]

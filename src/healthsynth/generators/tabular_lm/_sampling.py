@@ -78,11 +78,12 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
     decoder = None
     orders = getattr(gen, "column_orders_", None) or []
     together = getattr(gen, "missing_together_", None) or []
-    if gen.rules_ is not None or orders or together:
+    when = getattr(gen, "missing_when_", None) or []
+    if gen.rules_ is not None or orders or together or when:
         from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
         ties = getattr(gen, "order_ties_", None)
-        decoder = RuleDecoder(gen.rules_, codec, orders, ties, together)
+        decoder = RuleDecoder(gen.rules_, codec, orders, ties, together, when)
     checks = row_checks(gen)
     relations = relation_set(gen)
 
@@ -157,15 +158,17 @@ class _Checks:
 
 def row_checks(gen: Any) -> Any:
     """What every sampled row of ``gen`` must pass: rules, orders, sums, groups (or None)."""
-    from healthsynth.knowledge import MissingTogether, OrderSet
+    from healthsynth.knowledge import MissingTogether, MissingWhenSet, OrderSet
 
     orders = getattr(gen, "column_orders_", None) or []
     together = getattr(gen, "missing_together_", None) or []
+    when = getattr(gen, "missing_when_", None) or []
     parts = [
         gen.rules_,
         OrderSet(orders, gen.schema_) if orders else None,
         relation_set(gen),
         MissingTogether(together) if together else None,
+        MissingWhenSet(when) if when else None,
     ]
     parts = [p for p in parts if p is not None]
     if len(parts) <= 1:

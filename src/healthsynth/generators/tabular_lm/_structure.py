@@ -13,9 +13,11 @@ import pandas as pd
 from healthsynth.errors import ModelFolderError
 from healthsynth.knowledge import (
     ColumnOrder,
+    MissingWhen,
     Relation,
     RelationSet,
     learn_missing_together,
+    learn_missing_when,
     learn_relations,
     resolve_orders,
 )
@@ -23,6 +25,8 @@ from healthsynth.knowledge._orders import as_numbers
 
 __all__ = [
     "TieChance",
+    "category_token",
+    "forced_ties",
     "codec_ranges",
     "keep",
     "learn",
@@ -39,26 +43,30 @@ def learn(gen: Any, data: pd.DataFrame, schema: Any) -> dict[str, Any]:
     Orders follow the ``column_order`` setting; sums and groups the ``relations`` setting.
     """
     orders, orders_record = resolve_orders(gen.column_order, data, schema)
-    relations, groups = [], []
+    relations, groups, when = [], [], []
     relations_record: dict[str, Any] = {"mode": "off"}
     if gen.relations == "learn":
         relations, relations_record = learn_relations(data, schema)
         groups, together = learn_missing_together(data, schema)
         relations_record["missing_together"] = together["groups"]
+        when, when_record = learn_missing_when(data, schema, groups)
+        relations_record.update(when_record)
     return {
         "orders": orders,
         "relations": relations,
         "together": groups,
+        "when": when,
         "record": {"column_order": orders_record, "relations": relations_record},
     }
 
 
 def keep(gen: Any, learned: dict[str, Any] | None, data: pd.DataFrame | None = None) -> None:
     """Give ``gen`` what :func:`learn` found (``None``: nothing, as while it trains)."""
-    learned = learned or {"orders": [], "relations": [], "together": []}
+    learned = learned or {"orders": [], "relations": [], "together": [], "when": []}
     gen.column_orders_ = learned["orders"]
     gen.relations_ = learned["relations"]
     gen.missing_together_ = learned["together"]
+    gen.missing_when_ = learned["when"]
     gen.order_ties_ = tie_chances(data, gen.codec_, gen.column_orders_) if data is not None else {}
     if gen.order_ties_ and "record" in learned:  # the training record lists them
         learned["record"]["column_order"]["ties"] = {
@@ -80,6 +88,8 @@ def state(gen: Any) -> dict[str, Any]:
         out["relations"] = [[*r.columns, r.scale] for r in gen.relations_]
     if gen.missing_together_:
         out["missing_together"] = [list(g) for g in gen.missing_together_]
+    if gen.missing_when_:
+        out["missing_when"] = [m.state() for m in gen.missing_when_]
     return out
 
 
@@ -99,6 +109,21 @@ def read(gen: Any, meta: dict[str, Any], folder: Path) -> None:
             "are unreadable or name columns the model does not generate; fit the model again"
         )
     gen.missing_together_ = [tuple(map(str, g)) for g in groups]
+    gen.missing_when_ = _read_missing_when(meta.get("missing_when") or [], names, folder)
+
+
+def _read_missing_when(items: Any, names: set[str], folder: Path) -> list[MissingWhen]:
+    try:
+        out = [MissingWhen(tuple(map(str, i["columns"])), str(i["by"]), i["value"]) for i in items]
+    except (TypeError, KeyError):
+        out = None
+    if out is None or any(not {*m.columns, m.by} <= names for m in out):
+        raise ModelFolderError(
+            f"model folder {folder} is corrupted: generator.json's 'missing exactly when' "
+            "relations are unreadable or name columns the model does not generate; fit the "
+            "model again"
+        )
+    return out
 
 
 #: Ties (equal values) an order's training rows must hold before their chance is kept.
@@ -129,6 +154,32 @@ class TieChance:
     def state(self) -> list[Any]:
         """``[q]`` or ``[q, {"by": column, "chances": {value: chance}}]`` for generator.json."""
         return [self.q] if self.by is None else [self.q, {"by": self.by, "chances": self.chances}]
+
+
+def category_token(codec: Any, column: str, value: Any) -> int | None:
+    """The token of ``value`` in a categorical column (``None``: not one of its values)."""
+    cc = codec.codecs[column]
+    if cc.mode != "cat":
+        return None
+    for i, v in enumerate(cc.values):
+        if v == value or str(v) == str(value):
+            return i
+    return None
+
+
+def forced_ties(codec: Any, tie: Any) -> np.ndarray | None:
+    """Tokens of a tie's deciding column under which the pair always ties (training rows: all).
+
+    One ``True`` for a plain chance of 1; ``None`` when no value forces a tie.
+    """
+    by = getattr(tie, "by", None)
+    if by is None:
+        q = float(getattr(tie, "q", tie))
+        return np.ones(1, bool) if q >= 1.0 else None
+    cc = codec.codecs[by]
+    chances = [tie.chances.get(str(v), tie.q) for v in cc.values]
+    forced = np.asarray([c >= 1.0 for c in chances] + [False] * cc.has_na, bool)
+    return forced if forced.any() else None
 
 
 def _key(v: Any) -> str | None:
