@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from healthsynth.benchmark import _ray, _runner, load_config, run_benchmark
+from healthsynth.data._outputs import pid_alive
 from healthsynth.errors import ParameterError
 
 FAST = "[column_distance, tstr, dcr, coverage]"
@@ -97,7 +98,7 @@ def test_a_cell_past_its_budget_is_cancelled(ray_cluster, tmp_path, monkeypatch)
     # the killed cell's folder and the stale one are removed; a live process's is kept
     assert not stale.exists()
     left = [p for p in Path(tempfile.gettempdir()).glob(f"{_ray.PREFIX}*-*")
-            if not _ray._alive(int(p.name[len(_ray.PREFIX):].split("-")[0]))]  # fmt: skip
+            if not pid_alive(int(p.name[len(_ray.PREFIX):].split("-")[0]))]  # fmt: skip
     assert left == []
 
 

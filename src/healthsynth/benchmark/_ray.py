@@ -23,6 +23,7 @@ from typing import Any
 
 from healthsynth.benchmark._cells import Cell, run_cell
 from healthsynth.benchmark._config import BenchmarkConfig
+from healthsynth.data._outputs import pid_alive
 
 __all__ = ["run_cells_on_ray"]
 
@@ -41,21 +42,11 @@ def sweep_orphans() -> list[Path]:
     gone = []
     for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
         pid = folder.name[len(PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         gone.append(folder)
     return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _cell_task(config: BenchmarkConfig, cell: Cell, threads: int) -> dict[str, bytes]:

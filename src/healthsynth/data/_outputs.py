@@ -154,7 +154,8 @@ def _temp_name(path: Path, kind: str) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{kind}"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still run (another user's counts as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -172,7 +173,7 @@ def _clean_stale(path: Path) -> None:
         return
     for entry in path.parent.iterdir():
         m = _STALE.match(entry.name)
-        if m is None or m["name"] != path.name or _alive(int(m["pid"])):
+        if m is None or m["name"] != path.name or pid_alive(int(m["pid"])):
             continue
         if m["kind"] == _OLD and not path.exists() and not path.is_symlink():
             os.replace(entry, path)  # killed between the two renames of a swap: put it back

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
-from healthsynth.knowledge._orders import ColumnOrder, as_numbers
+from healthsynth.knowledge._orders import ColumnOrder, as_numbers, category_columns, plain_value
 
 __all__ = ["MIN_ROWS", "EqualWhen", "EqualWhenSet", "learn_equal_when"]
 
@@ -46,11 +46,7 @@ def learn_equal_when(
     data: pd.DataFrame, schema: Schema, orders: Sequence[ColumnOrder]
 ) -> tuple[list[EqualWhen], dict[str, Any]]:
     """Equalities under a category value, for the pairs of ``orders``, and their record."""
-    cats = [
-        c.name
-        for c in schema.modelled
-        if c.kind in ("categorical", "boolean") and c.name in data.columns
-    ]
+    cats = category_columns(data, schema)
     found: list[EqualWhen] = []
     for o in orders:
         if o.low not in data.columns or o.high not in data.columns:
@@ -68,12 +64,8 @@ def learn_equal_when(
             for value in pd.unique(col.dropna()):
                 at = both & (col == value).to_numpy()
                 if at.sum() >= MIN_ROWS and bool(equal[at].all()):
-                    found.append(EqualWhen(o.low, o.high, name, _plain(value)))
+                    found.append(EqualWhen(o.low, o.high, name, plain_value(value)))
     return found, {"equal_when": [e.describe() for e in found]}
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 class EqualWhenSet:

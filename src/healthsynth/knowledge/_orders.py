@@ -29,7 +29,15 @@ import pandas as pd
 from healthsynth.data import Schema
 from healthsynth.errors import ParameterError
 
-__all__ = ["ColumnOrder", "OrderSet", "as_numbers", "learn_orders", "resolve_orders"]
+__all__ = [
+    "ColumnOrder",
+    "OrderSet",
+    "as_numbers",
+    "category_columns",
+    "learn_orders",
+    "plain_value",
+    "resolve_orders",
+]
 
 #: Violations the training rows would show, were the two columns independent, before an order
 #: is kept (none seen where 10 are expected: a chance of about 5e-5).
@@ -73,6 +81,20 @@ class OrderSet:
             hi = as_numbers(df[o.high], self.schema[o.high].kind)
             out[o.describe()] = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
         return pd.DataFrame(out, index=df.index, dtype=bool)
+
+
+def category_columns(data: pd.DataFrame, schema: Schema) -> list[str]:
+    """The modelled categorical and boolean columns that ``data`` holds."""
+    return [
+        c.name
+        for c in schema.modelled
+        if c.kind in ("categorical", "boolean") and c.name in data.columns
+    ]
+
+
+def plain_value(v: Any) -> Any:
+    """A numpy scalar as the Python value it holds (for JSON and records)."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def as_numbers(s: pd.Series, kind: str) -> np.ndarray:

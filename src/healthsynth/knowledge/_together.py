@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
+from healthsynth.knowledge._orders import category_columns, plain_value
 
 __all__ = [
     "MIN_EACH",
@@ -110,11 +111,7 @@ def learn_missing_when(
     for c in schema.modelled:
         if c.name in data.columns and c.name not in grouped:
             units.append((c.name,))
-    cats = [
-        c.name
-        for c in schema.modelled
-        if c.kind in ("categorical", "boolean") and c.name in data.columns
-    ]
+    cats = category_columns(data, schema)
     found: list[MissingWhen] = []
     for unit in units:
         miss = data[unit[0]].isna().to_numpy()
@@ -126,12 +123,8 @@ def learn_missing_when(
             col = data[name]
             for value in pd.unique(col.dropna()):
                 if np.array_equal((col == value).to_numpy(), miss):
-                    found.append(MissingWhen(tuple(unit), name, _plain(value)))
+                    found.append(MissingWhen(tuple(unit), name, plain_value(value)))
     return found, {"missing_when": [m.describe() for m in found]}
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 class MissingWhenSet:
