@@ -404,6 +404,7 @@ def test_a_range_condition_keeps_the_shape_inside_the_range():
 def test_a_row_whose_category_always_ties_is_sampled_tied(tmp_path):
     # survival/mgus2: who did not progress (pstat = 0) has the progression time equal to the
     # follow-up time in every real row; before, a third of such sampled rows broke it
+    from healthsynth.cli._fit_steps import structure_line
     from healthsynth.generators import load_generator
 
     mgus2 = real("survival/mgus2")
@@ -418,3 +419,11 @@ def test_a_row_whose_category_always_ties_is_sampled_tied(tmp_path):
     assert (syn["ptime"] <= syn["futime"]).all()
     moved = syn[syn["pstat"] == 1]
     assert (moved["ptime"] == moved["futime"]).mean() < 0.5
+    # conditioned on the follow-up time, futime is drawn first; pstat is then drawn before
+    # ptime (not after both times, where it could only follow them), so its share stays real
+    cond = load_generator(tmp_path / "m").sample(600, seed=4, conditions={"futime": "100..300"})
+    stayed = cond[cond["pstat"] == 0]
+    assert (stayed["ptime"] == stayed["futime"]).all()
+    window = mgus2[mgus2["futime"].between(100, 300)]
+    assert abs(len(stayed) / len(cond) - (window["pstat"] == 0).mean()) < 0.1
+    assert "equal when pstat is 0" in structure_line(gen.training_record_)

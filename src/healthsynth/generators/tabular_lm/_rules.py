@@ -76,12 +76,15 @@ class RuleDecoder:
         }
         # column: (other column, its side, the deciding column, tokens that force a tie)
         self._must_tie: dict[int, list[tuple[int, str, int | None, np.ndarray]]] = {}
+        self._tie_by: dict[int, list[tuple[int, int, np.ndarray]]] = {}  # category: pairs
         for (lo, hi), t in self.ties.items():
             forced = forced_ties(codec, t)
             if forced is not None:
                 by = None if getattr(t, "by", None) is None else self.col_index[t.by]
                 self._must_tie.setdefault(hi, []).append((lo, "high", by, forced))
                 self._must_tie.setdefault(lo, []).append((hi, "low", by, forced))
+                if by is not None:
+                    self._tie_by.setdefault(by, []).append((lo, hi, forced))
         self._below: dict[int, list[int]] = {}  # column: columns whose value it is at least
         self._above: dict[int, list[int]] = {}  # column: columns whose value it is at most
         for lo, hi in self.orders:
@@ -239,7 +242,7 @@ class RuleDecoder:
                 state.order_limits[ci] = self._order_limits(ci, state)
         limits = state.order_limits.get(ci)
         missing = self._missing_as_group(ci, cc, part, state)
-        category = self._category_by_missing(ci, part, state)
+        category = self._category_mask(ci, part, state)
         if not reqs and limits is None and missing is None and category is None:
             return base
         allowed = base.copy()
@@ -270,17 +273,26 @@ class RuleDecoder:
             allowed[empty] = base[empty]
         return allowed
 
-    def _category_by_missing(self, ci: int, part: str, state: _BatchState) -> np.ndarray | None:
-        """(n, tokens) allowed for a category whose value says which columns are missing.
+    def _category_mask(self, ci: int, part: str, state: _BatchState) -> np.ndarray | None:
+        """(n, tokens) allowed for a category whose value decides other columns.
 
-        Where such a column is decoded already: its value only where the column is missing,
-        any other value where it is present (``None``: nothing to keep yet).
+        Where a column it makes missing is decoded already: its value only where the column is
+        missing, any other value where it is present. Where the two columns of an order it
+        makes equal are decoded already and their intervals do not meet: not that value.
+        ``None``: nothing to keep yet.
         """
-        if part == "fine" or ci not in self._category_when:
+        if part == "fine" or (ci not in self._category_when and ci not in self._tie_by):
             return None
         cc = self.codec.codecs[self.codec.columns[ci].name]
         allowed = None
-        for cols, token in self._category_when[ci]:
+        for lo, hi, forced in self._tie_by.get(ci, []):
+            if lo not in state.done or hi not in state.done:
+                continue
+            apart = np.fmax(state.low[lo], state.low[hi]) > np.fmin(state.high[lo], state.high[hi])
+            ok = np.ones((state.n, cc.slot_sizes[0]), bool)
+            ok[np.ix_(apart, forced[: ok.shape[1]])] = False
+            allowed = ok if allowed is None else allowed & ok
+        for cols, token in self._category_when.get(ci, []):
             decoded = [c for c in cols if c in state.tokens]
             if not decoded:
                 continue

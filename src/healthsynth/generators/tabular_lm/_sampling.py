@@ -10,7 +10,7 @@ import pandas as pd
 from healthsynth.errors import ConditionError
 from healthsynth.generators._base import warn
 from healthsynth.generators._conditions import Condition
-from healthsynth.generators.tabular_lm._structure import relation_set
+from healthsynth.generators.tabular_lm._structure import equal_when, relation_set
 from healthsynth.knowledge import RuleSet
 
 __all__ = ["sample_rows", "valid_rows"]
@@ -66,6 +66,14 @@ def _slot_block(gen: Any, conds: dict[str, Condition]) -> Any:
     names = [c.name for c in codec.columns]
     first = [names.index(c) for c in conds]
     order = slot_order(codec, first)
+    deciders = [  # orders whose two values are equal whenever a category has some value
+        (names.index(e.low), names.index(e.high), names.index(e.by)) for e in equal_when(gen)
+    ]
+    if deciders:
+        from healthsynth.generators.tabular_lm._order import deciders_first
+
+        front = sum(len(codec.column_slots[c]) for c in first)
+        order = deciders_first(order, codec, deciders, front)
     if gen.target_last or gen.label_model_ is not None:  # the target from p(target | rest)
         from healthsynth.generators.tabular_lm._order import slots_last, target_slots
 
@@ -158,14 +166,16 @@ class _Checks:
 
 def row_checks(gen: Any) -> Any:
     """What every sampled row of ``gen`` must pass: rules, orders, sums, groups (or None)."""
-    from healthsynth.knowledge import MissingTogether, MissingWhenSet, OrderSet
+    from healthsynth.knowledge import EqualWhenSet, MissingTogether, MissingWhenSet, OrderSet
 
     orders = getattr(gen, "column_orders_", None) or []
     together = getattr(gen, "missing_together_", None) or []
     when = getattr(gen, "missing_when_", None) or []
+    equal = equal_when(gen)
     parts = [
         gen.rules_,
         OrderSet(orders, gen.schema_) if orders else None,
+        EqualWhenSet(equal, gen.schema_) if equal else None,
         relation_set(gen),
         MissingTogether(together) if together else None,
         MissingWhenSet(when) if when else None,

@@ -13,6 +13,7 @@ import pandas as pd
 from healthsynth.errors import ModelFolderError
 from healthsynth.knowledge import (
     ColumnOrder,
+    EqualWhen,
     MissingWhen,
     Relation,
     RelationSet,
@@ -21,11 +22,12 @@ from healthsynth.knowledge import (
     learn_relations,
     resolve_orders,
 )
-from healthsynth.knowledge._orders import as_numbers
+from healthsynth.knowledge._orders import as_numbers, plain_value
 
 __all__ = [
     "TieChance",
     "category_token",
+    "equal_when",
     "forced_ties",
     "codec_ranges",
     "keep",
@@ -154,6 +156,18 @@ class TieChance:
     def state(self) -> list[Any]:
         """``[q]`` or ``[q, {"by": column, "chances": {value: chance}}]`` for generator.json."""
         return [self.q] if self.by is None else [self.q, {"by": self.by, "chances": self.chances}]
+
+
+def equal_when(gen: Any) -> list[EqualWhen]:
+    """The equalities a model's tie chances make certain ("ptime = futime when pstat is 0")."""
+    out = []
+    for (lo, hi), t in (getattr(gen, "order_ties_", None) or {}).items():
+        if t.by is None:
+            continue
+        for v in gen.codec_.codecs[t.by].values:
+            if t.chances.get(str(v), t.q) >= 1.0:
+                out.append(EqualWhen(lo, hi, t.by, plain_value(v)))
+    return out
 
 
 def category_token(codec: Any, column: str, value: Any) -> int | None:
