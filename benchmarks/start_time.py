@@ -11,12 +11,14 @@ Two figures from issue 13, measured as a user sees them (wall time of the whole 
 The model is tabular-lm with default settings on survival/pbc (identifiers dropped: 19
 columns), fitted once (``--fit-seconds`` of training; speed does not depend on how well it
 learned) by the first source tree, so that every tree can load it (a format-1 folder when the
-first tree is the old code). Each source tree (``--src NAME=PATH``, put first on PYTHONPATH)
+first tree is the old code). With ``--fit-each`` every tree fits its own model instead (same
+data, seed and seconds), so a change in what a new model is (its activation, say) shows in the
+sampling speed a user gets. Each source tree (``--src NAME=PATH``, put first on PYTHONPATH)
 runs the same commands in turn, ``--repeats`` times; the median is reported, next to the time
 of ``python -c "import torch"`` measured the same way.
 
     .venv/bin/python benchmarks/start_time.py --out benchmarks/out/start \
-        [--src new=src --src old=/path/to/old/src] [--repeats 5]
+        [--src new=src --src old=/path/to/old/src] [--repeats 5] [--fit-each]
 
 Results: ``OUT/start_time.json`` and a markdown table on stdout (committed copy:
 docs/benchmark-results/engine.md).
@@ -75,17 +77,26 @@ def main() -> None:
     p.add_argument("--src", action="append", default=None, help="NAME=PATH of a source tree")
     p.add_argument("--model", type=Path, help="a tabular-lm folder (default: fit one)")
     p.add_argument("--fit-seconds", type=float, default=30.0)
+    p.add_argument(
+        "--fit-each",
+        action="store_true",
+        help="each tree fits its own model (its own defaults, e.g. its activation) and samples it",
+    )
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--timeline-model", type=Path, help="a timeline-lm folder to time as well")
     p.add_argument("--patients", type=int, default=500)
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     sources = dict(s.split("=", 1) for s in (a.src or [f"current={ROOT / 'src'}"]))
-    model = a.model or a.out / "model"
-    if not model.exists():
-        first = next(iter(sources.values()))
-        code = FIT.format(seconds=a.fit_seconds)
-        subprocess.run([sys.executable, "-c", code, str(model)], env=env_for(first), check=True)
+    models = {name: a.model or a.out / "model" for name in sources}
+    if a.fit_each and a.model is None:
+        models = {name: a.out / f"model-{name}" for name in sources}
+    for name, model in models.items():
+        if not model.exists():
+            # without --fit-each, the first tree fits the one model every tree samples
+            src = sources[name] if a.fit_each else next(iter(sources.values()))
+            code = FIT.format(seconds=a.fit_seconds)
+            subprocess.run([sys.executable, "-c", code, str(model)], env=env_for(src), check=True)
     runs: dict[str, dict[str, list[tuple[float, float]]]] = {n: {} for n in sources}
     for _ in range(a.repeats):
         for name, src in sources.items():
@@ -96,7 +107,8 @@ def main() -> None:
             )
             for n in (10, 20_000):
                 out = a.out / f"{name}-{n}.csv"
-                cmd = [CLI, "sample", str(model), "-n", str(n), "-o", str(out), "--seed", "0"]
+                cmd = [CLI, "sample", str(models[name]), "-n", str(n), "-o", str(out)]
+                cmd += ["--seed", "0"]
                 r.setdefault(f"sample_{n}", []).append(timed(cmd, env))
             if a.timeline_model is not None:
                 out = a.out / f"{name}-timelines"
@@ -113,7 +125,7 @@ def main() -> None:
             med["patients_per_second"] = round(a.patients / med["sample_timelines"], 1)
         summary[name] = med
     result = {
-        "model": str(model),
+        "model": {name: str(m) for name, m in models.items()},
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg(),
         "repeats": a.repeats,

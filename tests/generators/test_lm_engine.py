@@ -61,6 +61,8 @@ def test_exported_core_is_a_stock_gpt2_for_transformers(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "gpt2" and "auto_map" not in config
     assert config["architectures"] == ["GPT2LMHeadModel"]
+    # GPT-2's own activation (tanh GELU): sampled in numpy at a third of the exact erf's cost
+    assert config["activation_function"] == "gelu_new"
     hf = AutoModelForCausalLM.from_pretrained(tmp_path, local_files_only=True).eval()
     assert type(hf).__name__ == "GPT2LMHeadModel"
     ids = torch.randint(0, 50, (3, 16), generator=torch.Generator().manual_seed(0))
