@@ -126,10 +126,14 @@ class SlotPolicy:
     def adjust(self, logits: np.ndarray) -> np.ndarray:
         slot = self.order[self.i]
         w = self.offsets.get(slot)
+        if slot in self.constrained:  # the model's own logits, for cond_logp
+            self._raw = logits
+        if self.rules is not None:  # rules' ranges weigh the tokens they cut, per row
+            rw = self.rules.weights(slot, self.rule_state)
+            if rw is not None:
+                logits = logits + rw
         if w is None:
             return logits
-        if slot in self.constrained:
-            self._raw = logits
         if w.ndim == 2:  # a fine slot: the row of each row's coarse token
             w = w[np.minimum(self.chosen[slot - 1], len(w) - 1)]
         return logits + w

@@ -280,8 +280,11 @@ class _ColumnCodec:
         """
         if self.mode != "continuous" or cond.values is not None:
             return None
-        lo, hi = _interval(cond, self.column.name)
-        if not lo < hi:
+        return self.range_weights(*_interval(cond, self.column.name))
+
+    def range_weights(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`condition_weights` for the range ``lo..hi`` (also a rule's; see there)."""
+        if self.mode != "continuous" or not lo < hi:
             return None
         a, b = self.sub_edges[:, :-1], self.sub_edges[:, 1:]
         width = b - a

@@ -35,7 +35,7 @@ import pandas as pd
 
 from healthsynth.errors import ParameterError
 from healthsynth.generators.tabular_lm._codec import TableCodec, _ColumnCodec
-from healthsynth.generators.tabular_lm._structure import category_token, forced_ties
+from healthsynth.generators.tabular_lm._learned_masks import LearnedMasks
 from healthsynth.knowledge import ColumnOrder, Predicate, Rule, RuleSet
 
 __all__ = ["RuleDecoder"]
@@ -54,8 +54,12 @@ class _Requirement:
     unless: Predicate | None = None  # alternatively, this predicate (on the same column) fails
 
 
-class RuleDecoder:
-    """Per-step token masks for a batch, given a rule set, a codec and a slot order."""
+class RuleDecoder(LearnedMasks):
+    """Per-step token masks for a batch, given a rule set, a codec and a slot order.
+
+    Declared rules are enforced here; the learned structure (orders, ties, columns missing
+    together or when a category says so) by the masks of :class:`LearnedMasks`.
+    """
 
     def __init__(
         self,
@@ -70,44 +74,7 @@ class RuleDecoder:
         self.rules = list(rules) if rules is not None else []
         names = [c.name for c in codec.columns]
         self.col_index = {n: i for i, n in enumerate(names)}
-        self.orders = [(self.col_index[o.low], self.col_index[o.high]) for o in orders]
-        self.ties = {  # by column index, for the codec's placing of values
-            (self.col_index[lo], self.col_index[hi]): q for (lo, hi), q in (ties or {}).items()
-        }
-        # column: (other column, its side, the deciding column, tokens that force a tie)
-        self._must_tie: dict[int, list[tuple[int, str, int | None, np.ndarray]]] = {}
-        self._tie_by: dict[int, list[tuple[int, int, np.ndarray]]] = {}  # category: pairs
-        for (lo, hi), t in self.ties.items():
-            forced = forced_ties(codec, t)
-            if forced is not None:
-                by = None if getattr(t, "by", None) is None else self.col_index[t.by]
-                self._must_tie.setdefault(hi, []).append((lo, "high", by, forced))
-                self._must_tie.setdefault(lo, []).append((hi, "low", by, forced))
-                if by is not None:
-                    self._tie_by.setdefault(by, []).append((lo, hi, forced))
-        self._below: dict[int, list[int]] = {}  # column: columns whose value it is at least
-        self._above: dict[int, list[int]] = {}  # column: columns whose value it is at most
-        for lo, hi in self.orders:
-            self._below.setdefault(hi, []).append(lo)
-            self._above.setdefault(lo, []).append(hi)
-        self._orders_of = set(self._below) | set(self._above)
-        self._together: dict[int, list[int]] = {}  # column: the others of its group
-        for group in together:
-            idx = [self.col_index[n] for n in group if n in self.col_index]
-            for i in idx:
-                self._together.setdefault(i, []).extend(j for j in idx if j != i)
-        # "columns missing exactly when a category is one value": by column, and by category
-        self._missing_when: dict[int, list[tuple[int, int]]] = {}  # column: (category, token)
-        self._category_when: dict[int, list[tuple[list[int], int]]] = {}  # category: (cols, tok)
-        for m in when:
-            by = self.col_index[m.by]
-            token = category_token(codec, m.by, m.value)
-            if token is None:  # a value the codec never saw: nothing to keep
-                continue
-            cols = [self.col_index[c] for c in m.columns if c in self.col_index]
-            for c in cols:
-                self._missing_when.setdefault(c, []).append((by, token))
-            self._category_when.setdefault(by, []).append((cols, token))
+        self._learn_structure(codec, orders, ties or {}, together, when)
         for r in self.rules:
             for p in (*r.when, r.then):
                 if p.column not in self.col_index:
@@ -171,15 +138,6 @@ class RuleDecoder:
         may_fail = ~present | (lo < pl) | (hi > ph)
         return may_hold, may_fail
 
-    def _missing(self, column: str, state: _BatchState) -> np.ndarray:
-        ci = self.col_index[column]
-        cc = self.codec.codecs[column]
-        if cc.mode == "continuous":
-            return np.isnan(state.low[ci])
-        if not cc.has_na:
-            return np.zeros(state.n, bool)
-        return state.tokens[ci] == cc.slot_sizes[0] - 1
-
     # -- the batch ----------------------------------------------------------------------------
     def start(self, n: int, order: np.ndarray) -> _BatchState:
         """Begin a batch decoded in slot ``order``: work out where each rule is enforced."""
@@ -228,12 +186,42 @@ class RuleDecoder:
                 break
         return out
 
+    def weights(self, slot: int, state: _BatchState) -> np.ndarray | None:
+        """(n, tokens) log-weights for a continuous column's slot under range requirements.
+
+        As for a range condition (``condition_weights``): a token whose interval the rule's
+        range cuts keeps only the share inside it, in the rows the rule applies to; without
+        that the tokens at the range's ends bring their whole probability into a sliver of it.
+        ``None`` where no such requirement applies.
+        """
+        ci = self.codec.slot_column[slot]
+        cc = self.codec.codecs[self.codec.columns[ci].name]
+        if cc.mode != "continuous" or not self._enforced(ci, state):
+            return None
+        part = self.codec.slot_part[slot]
+        if part != "fine":
+            state.pending[ci] = self._requirements(ci, state)
+            state.weighed.add(ci)
+        out = None
+        for q in state.pending.get(ci, []):
+            span = _range_of(q, cc)
+            w = cc.range_weights(*span) if span is not None else None
+            if w is None or not bool(q.rows.any()):
+                continue
+            row = w[0] if part != "fine" else w[1][np.minimum(state.tokens[ci], len(w[1]) - 1)]
+            add = np.where(q.rows[:, None], row, 0.0)
+            out = add if out is None else out + add
+        return out
+
+    def _enforced(self, ci: int, state: _BatchState) -> bool:
+        return bool(state.enforce.get(ci)) or bool(state.pending.get(ci))
+
     def mask(self, slot: int, state: _BatchState, base: np.ndarray) -> np.ndarray:
         """Allowed tokens of ``slot`` for each row, given the model/condition mask ``base``."""
         ci = self.codec.slot_column[slot]
         cc = self.codec.codecs[self.codec.columns[ci].name]
         part = self.codec.slot_part[slot]
-        if part == "fine":
+        if part == "fine" or ci in state.weighed:
             reqs = state.pending.get(ci, [])
         else:
             reqs = self._requirements(ci, state)
@@ -273,116 +261,6 @@ class RuleDecoder:
             allowed[empty] = base[empty]
         return allowed
 
-    def _category_mask(self, ci: int, part: str, state: _BatchState) -> np.ndarray | None:
-        """(n, tokens) allowed for a category whose value decides other columns.
-
-        Where a column it makes missing is decoded already: its value only where the column is
-        missing, any other value where it is present. Where the two columns of an order it
-        makes equal are decoded already and their intervals do not meet: not that value.
-        ``None``: nothing to keep yet.
-        """
-        if part == "fine" or (ci not in self._category_when and ci not in self._tie_by):
-            return None
-        cc = self.codec.codecs[self.codec.columns[ci].name]
-        allowed = None
-        for lo, hi, forced in self._tie_by.get(ci, []):
-            if lo not in state.done or hi not in state.done:
-                continue
-            apart = np.fmax(state.low[lo], state.low[hi]) > np.fmin(state.high[lo], state.high[hi])
-            ok = np.ones((state.n, cc.slot_sizes[0]), bool)
-            ok[np.ix_(apart, forced[: ok.shape[1]])] = False
-            allowed = ok if allowed is None else allowed & ok
-        for cols, token in self._category_when.get(ci, []):
-            decoded = [c for c in cols if c in state.tokens]
-            if not decoded:
-                continue
-            name = self.codec.columns[decoded[0]].name
-            missing = self._missing(name, state)
-            ok = np.ones((state.n, cc.slot_sizes[0]), bool)
-            ok[:, token] = missing
-            ok[missing] = False
-            ok[missing, token] = True
-            allowed = ok if allowed is None else allowed & ok
-        return allowed
-
-    def _missing_as_group(
-        self, ci: int, cc: _ColumnCodec, part: str, state: _BatchState
-    ) -> np.ndarray | None:
-        """Per row, whether column ``ci`` must be missing.
-
-        It must where its group's decoded columns are, or where a decoded category has the
-        value under which it is missing. ``None`` when it has no group, none of the group is
-        decoded yet, or this is a fine slot.
-        """
-        if part == "fine" or not cc.has_na:
-            return None
-        for by, token in self._missing_when.get(ci, []):
-            if by in state.tokens:
-                return np.asarray(state.tokens[by] == token)
-        for other in self._together.get(ci, []):
-            if other in state.tokens:
-                occ = self.codec.codecs[self.codec.columns[other].name]
-                if not occ.has_na:  # never missing in the training part
-                    return np.zeros(state.n, bool)
-                return np.asarray(state.tokens[other] == occ.slot_sizes[0] - 1)
-        return None
-
-    def _order_limits(self, ci: int, state: _BatchState) -> tuple[np.ndarray, np.ndarray] | None:
-        """Per row, the least and greatest value of column ``ci`` under its orders.
-
-        Only orders with columns already decoded count (``None``: none decoded yet).
-        """
-        low, high = np.full(state.n, -_INF), np.full(state.n, _INF)
-        seen = False
-        for other in self._below.get(ci, []):
-            if other in state.done:
-                low = np.fmax(low, state.low[other])  # a missing value leaves it be
-                seen = True
-        for other in self._above.get(ci, []):
-            if other in state.done:
-                high = np.fmin(high, state.high[other])
-                seen = True
-        for other, side, by, forced in self._must_tie.get(ci, []):
-            # a row whose deciding value always ties (mgus2: pstat = 0) must meet the other's
-            # interval from its other side too, so the two values can be placed equal
-            if other not in state.done or (by is not None and by not in state.tokens):
-                continue
-            rows = forced[np.minimum(state.tokens[by], len(forced) - 1)] if by is not None else True
-            if side == "high":
-                high = np.where(rows, np.fmin(high, state.high[other]), high)
-            else:
-                low = np.where(rows, np.fmax(low, state.low[other]), low)
-            seen = True
-        return (low, high) if seen else None
-
-    def _order_ok(
-        self,
-        cc: _ColumnCodec,
-        ci: int,
-        part: str,
-        limits: tuple[np.ndarray, np.ndarray],
-        state: _BatchState,
-    ) -> np.ndarray:
-        """(n, tokens) allowed for column ``ci`` between its order ``limits``."""
-        low, high = limits[0][:, None], limits[1][:, None]
-        if cc.mode == "discrete":
-            vals = np.asarray(cc.values, float)[None, :]
-            ok = (vals >= low) & (vals <= high)
-        elif part == "coarse":
-            sub = cc.sub_edges
-            ok = (sub[None, :, -1] >= low) & (sub[None, :, 0] <= high)
-            state.bound_low[ci] = np.maximum(state.bound_low[ci], limits[0])
-            state.bound_high[ci] = np.minimum(state.bound_high[ci], limits[1])
-        else:  # fine: the intervals of each row's coarse token
-            sub = cc.sub_edges[np.minimum(state.tokens[ci], cc.sub_edges.shape[0] - 1)]
-            ok = (sub[:, 1:] >= low) & (sub[:, :-1] <= high)
-            if cc.has_na:  # a missing value's one fine token
-                ok[state.tokens[ci] == cc.slot_sizes[0] - 1] = True
-            return ok
-        if cc.has_na:  # a missing value keeps any order
-            ok = np.concatenate([ok, np.ones((state.n, 1), bool)], axis=1)
-        return ok
-
     def _interval_ok(
         self, cc: _ColumnCodec, q: _Requirement, part: str, state: _BatchState
     ) -> np.ndarray:
@@ -391,16 +269,9 @@ class RuleDecoder:
         ph = _INF if q.pred.maximum is None else float(q.pred.maximum)
         sub = cc.sub_edges  # (K, F+1)
         a, b = sub[:, :-1], sub[:, 1:]  # (K, F)
-        step = 10.0 ** -(cc.column.precision if cc.column.precision is not None else 6)
-        if not q.negate:
-            lo, hi = pl, ph
-            two_sided_out = False
-        elif pl == -_INF:  # must be > ph
-            lo, hi, two_sided_out = ph + step, _INF, False
-        elif ph == _INF:  # must be < pl
-            lo, hi, two_sided_out = -_INF, pl - step, False
-        else:
-            lo, hi, two_sided_out = -_INF, _INF, True
+        span = _range_of(q, cc, own=True)
+        two_sided_out = span is None
+        lo, hi = span if span is not None else (-_INF, _INF)
         if q.unless is not None:
             # allowed: inside `then`, or wholly outside the own `when` range; whole intervals
             # only, so no clamping is needed (values in a straddling fine interval are lost)
@@ -470,6 +341,26 @@ class RuleDecoder:
         state.done.add(ci)
 
 
+def _range_of(q: _Requirement, cc: _ColumnCodec, own: bool = False) -> tuple[float, float] | None:
+    """The one range a continuous column's values must fall in under ``q``.
+
+    ``None`` where it is no single range: a value outside a two-sided range, or (unless
+    ``own``, the requirement's own range) one that may also fail its own ``when``.
+    """
+    if q.unless is not None and not own:
+        return None
+    pl = -_INF if q.pred.minimum is None else float(q.pred.minimum)
+    ph = _INF if q.pred.maximum is None else float(q.pred.maximum)
+    step = 10.0 ** -(cc.column.precision if cc.column.precision is not None else 6)
+    if not q.negate:
+        return pl, ph
+    if pl == -_INF:  # must be > ph
+        return ph + step, _INF
+    if ph == _INF:  # must be < pl
+        return -_INF, pl - step
+    return None
+
+
 class _BatchState:
     """What the decoder knows about a batch so far."""
 
@@ -482,6 +373,7 @@ class _BatchState:
         self.bound_low = {c: np.full(n, -_INF) for c in range(n_columns)}
         self.bound_high = {c: np.full(n, _INF) for c in range(n_columns)}
         self.pending: dict[int, list[_Requirement]] = {}
+        self.weighed: set[int] = set()  # columns whose requirements :meth:`weights` worked out
         self.order_limits: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         self.done: set[int] = set()  # columns whose value (or interval) is known
         self.infeasible = np.zeros(n, bool)
