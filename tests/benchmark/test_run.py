@@ -82,6 +82,7 @@ def test_sizes_beyond_a_dataset_are_not_fitted_twice_on_the_same_rows(tmp_path):
         generators: [marginals]
         train_sizes: [50, 200, 500, %s]
         seeds: [0, 1]
+        metrics: [column_distance]
         """
     with_all = config(tmp_path, body % "all", "a.yaml")
     rows = training_rows(with_all)
