@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", type=Path, help="the benchmark's output folder")
     args = ap.parse_args()
+    if not (args.out / "results.csv").is_file():
+        print(
+            f"error: {args.out} has no results.csv; give the output folder of a finished "
+            "'healthsynth benchmark data-efficiency' run",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     df = load(args.out)
     n_cells = df.groupby(["dataset", "train_size", "seed"]).ngroups
     worth_lines, worth_found = worth(df)

@@ -89,16 +89,19 @@ class TabularLM(Generator):
         Orders between numeric or date columns that every sampled row keeps ("admitted <=
         discharged"). ``"learn"`` keeps each order that holds in every training row and that
         the columns' ranges do not explain (:func:`healthsynth.knowledge.learn_orders`; the
-        training record lists them); ``"off"`` keeps none; a list of ``"a <= b"`` (or one
-        comma-separated string) keeps exactly those, each checked against the data.
+        training record lists them), with the chance that the two are equal (per value of a
+        categorical column where one decides it: "ptime = futime when pstat is 0" is kept in
+        every row); ``"off"`` keeps none; a list of ``"a <= b"`` (or one comma-separated
+        string) keeps exactly those, each checked against the data.
     relations
         ``"learn"`` (the default) keeps every exact sum between columns that holds in all
         training rows ("fu.date = accept.dt + futime", "wt82 = wt71 + wt82_71"): the sum is
         recomputed from its parts in every sampled row
-        (:func:`healthsynth.knowledge.learn_relations`), and every group of columns missing on
+        (:func:`healthsynth.knowledge.learn_relations`), every group of columns missing on
         exactly the same training rows stays missing together
-        (:func:`healthsynth.knowledge.learn_missing_together`); the training record lists
-        them. ``"off"`` keeps none.
+        (:func:`healthsynth.knowledge.learn_missing_together`), and columns missing exactly
+        when a category has one value stay so (:func:`healthsynth.knowledge.learn_missing_when`);
+        the training record lists them. ``"off"`` keeps none.
     max_time
         Wall-clock limit for training, in seconds.
     privacy_stop
