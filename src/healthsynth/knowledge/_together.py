@@ -111,17 +111,19 @@ def learn_missing_when(
     for c in schema.modelled:
         if c.name in data.columns and c.name not in grouped:
             units.append((c.name,))
-    cats = category_columns(data, schema)
+    counts = {name: data[name].value_counts() for name in category_columns(data, schema)}
     found: list[MissingWhen] = []
     for unit in units:
         miss = data[unit[0]].isna().to_numpy()
-        if not MIN_EACH <= miss.sum() <= len(miss) - MIN_EACH:
+        k = int(miss.sum())
+        if not MIN_EACH <= k <= len(miss) - MIN_EACH:
             continue
-        for name in cats:
+        for name, vc in counts.items():
             if name in unit:
                 continue
             col = data[name]
-            for value in pd.unique(col.dropna()):
+            # only a value on exactly as many rows as are missing can be the missing rows
+            for value in vc.index[vc.to_numpy() == k]:
                 if np.array_equal((col == value).to_numpy(), miss):
                     found.append(MissingWhen(tuple(unit), name, plain_value(value)))
     return found, {"missing_when": [m.describe() for m in found]}
