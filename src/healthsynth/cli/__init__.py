@@ -17,6 +17,7 @@ from healthsynth.cli import (  # noqa: F401 - each module adds its command
     evaluate,
     fit,
     notes,
+    prior,
     sample,
 )
 from healthsynth.cli._app import app, err, out

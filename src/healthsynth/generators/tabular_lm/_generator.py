@@ -21,6 +21,7 @@ from healthsynth.generators.tabular_lm import _structure as structure
 from healthsynth.generators.tabular_lm._checks import MIN_ROWS, check_data, validate_params
 from healthsynth.generators.tabular_lm._codec import TableCodec
 from healthsynth.generators.tabular_lm._labels import choose_label_model
+from healthsynth.generators.tabular_lm._prior import pretrained_path
 from healthsynth.generators.tabular_lm._sampling import row_checks, sample_rows
 from healthsynth.generators.tabular_lm._training import dp_budget, fit_slots, fit_text, schedule
 
@@ -110,6 +111,9 @@ class TabularLM(Generator):
         rows (the model starts to copy); the last weights that passed are kept.
     base_model
         Path of a local pretrained causal LM folder (GPT-2 or Llama class) to fine-tune.
+    prior
+        Folder of a prior pretrained on public health tables (``healthsynth prior build``,
+        :mod:`._prior`) to fine-tune instead of training from scratch.
     sample_batch_size
         Rows decoded at once.
     temperature
@@ -165,6 +169,7 @@ class TabularLM(Generator):
         privacy_stop: bool = True,
         privacy_every: int = 5,
         base_model: str | Path | None = None,
+        prior: str | Path | None = None,
         sample_batch_size: int = 1024,
         temperature: float = 1.0,
         dp_epsilon: float | None = None,
@@ -200,6 +205,7 @@ class TabularLM(Generator):
         self.privacy_stop = privacy_stop
         self.privacy_every = privacy_every
         self.base_model = base_model
+        self.prior = prior
         self.sample_batch_size = sample_batch_size
         self.temperature = temperature
         self.dp_epsilon = dp_epsilon
@@ -252,7 +258,7 @@ class TabularLM(Generator):
         # orders and sums hold from the trained model on: the samples that judge training
         # (the privacy-aware stop) are the model's own, as without them
         structure.keep(self, None)
-        if self.rules_ is not None and self.base_model is None:
+        if self.rules_ is not None and pretrained_path(self) is None:
             from healthsynth.generators.tabular_lm._rules import RuleDecoder
 
             RuleDecoder(self.rules_, codec)  # refuses rules it cannot enforce, before training
@@ -260,7 +266,7 @@ class TabularLM(Generator):
         n_train = len(train_df)
         batch_size, epochs, lr = schedule(self, n_train, budget)
         dropout = self.dropout if self.dropout is not None else (0.2 if n_train < 1000 else 0.1)
-        if self.base_model is None:
+        if pretrained_path(self) is None:
             model_budget = budget if label_plan is None else label_plan.generator
             record = fit_slots(
                 self, train_df, val_df, rng, epochs, batch_size, lr, dropout, budget=model_budget
@@ -377,8 +383,8 @@ class TabularLM(Generator):
         self._check_fitted()
         if self.text_ is not None:
             raise ParameterError(
-                "score_rows needs the from-scratch model; this one fine-tunes base_model "
-                f"{self.base_model}"
+                "score_rows needs the from-scratch model; this one fine-tunes "
+                f"{pretrained_path(self)}"
             )
         missing = [c.name for c in self.schema_.modelled if c.name not in data.columns]
         if missing:

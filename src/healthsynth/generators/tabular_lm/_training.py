@@ -8,14 +8,19 @@ as it trains.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from healthsynth.errors import ParameterError
+from healthsynth.generators.tabular_lm._prior import pretrained_path
 from healthsynth.generators.tabular_lm._sampling import sample_rows
+
+#: Fine-tuning rate of a pretrained model: a large LM (index True), a healthsynth prior (False).
+_TEXT_LR = {True: 1e-4, False: 5e-4}
+#: Most epochs of fine-tuning a prior (early stopping on validation loss usually ends sooner).
+PRIOR_EPOCHS = 30
 
 __all__ = ["dp_budget", "fit_slots", "fit_text", "schedule"]
 
@@ -32,10 +37,10 @@ def dp_budget(gen: Any, n_rows: int) -> Any:
         n_examples=n_rows,
         unit="rows",
     )
-    if budget is not None and gen.base_model is not None:
+    if budget is not None and pretrained_path(gen) is not None:
         raise ParameterError(
             "differential privacy (dp_epsilon) trains the from-scratch model only; leave "
-            "out base_model or dp_epsilon"
+            "out base_model / prior or dp_epsilon"
         )
     return budget
 
@@ -51,7 +56,9 @@ def schedule(gen: Any, n_train: int, budget: Any) -> tuple[int, int, float]:
         batch_size = gen.batch_size or int(np.clip(n_train // 16, 16, 256))
         steps_per_epoch = math.ceil(n_train / batch_size)
         epochs = gen.epochs or int(np.clip(math.ceil(3000 / steps_per_epoch), 8, 300))
-        lr = gen.learning_rate or (2e-3 if gen.base_model is None else 1e-4)
+        lr = gen.learning_rate or (
+            2e-3 if pretrained_path(gen) is None else _TEXT_LR[gen.prior is None]
+        )
         return batch_size, epochs, lr
     from healthsynth.generators._lm._dp import DP_LEARNING_RATE, dp_schedule
 
@@ -171,14 +178,20 @@ def fit_slots(
 def fit_text(
     gen: Any, train_df: pd.DataFrame, val_df: pd.DataFrame, batch_size: int, lr: float
 ) -> dict[str, Any]:
-    """Fine-tune the pretrained ``base_model`` on rows written as text."""
+    """Fine-tune the pretrained ``base_model`` (or the ``prior``) on rows written as text.
+
+    A prior was pretrained here on a few hundred rows per table, so it is fine-tuned longer
+    and faster than a large pretrained LM: up to :data:`PRIOR_EPOCHS` epochs with early
+    stopping, at the rate in :data:`_TEXT_LR`.
+    """
     from healthsynth.generators._lm._fit import fit_model
     from healthsynth.generators._lm._threads import choose_threads
     from healthsynth.generators.tabular_lm._text import TextLM, TextObjective
 
-    gen.text_ = TextLM.from_base(Path(str(gen.base_model)), gen.codec_, gen.schema_)
+    gen.text_ = TextLM.from_base(pretrained_path(gen), gen.codec_, gen.schema_)
     gen.model_ = gen.text_.model
     batch = gen.batch_size or 8
+    epochs = gen.epochs or (3 if gen.prior is None else PRIOR_EPOCHS)
     objective = TextObjective(
         gen.text_, train_df, val_df, batch_size=batch, perm_prob=gen.perm_prob
     )
@@ -186,7 +199,7 @@ def fit_text(
     record = fit_model(
         gen.model_,
         objective,
-        train_settings(gen, gen.epochs or 3, lr, weight_decay=0.0, label="fine-tuning"),
+        train_settings(gen, epochs, lr, weight_decay=0.0, label="fine-tuning"),
         threads=choose_threads(requested=gen.threads, work=n_params * batch * 32),
         verbose=gen.verbose,
         checks=stop_checks(gen, train_df, val_df),
