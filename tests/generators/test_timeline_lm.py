@@ -90,6 +90,26 @@ def test_same_seed_same_patients(fitted):
     assert not a.tables["labs"].equals(c.tables["labs"])
 
 
+def test_blocks_decoded_at_once_give_the_same_patients_in_order(fitted):
+    """Five blocks of 12: one thread, or two blocks at a time, draw the same patients."""
+    before = fitted.sample_batch_size, fitted.threads
+    try:
+        fitted.sample_batch_size, fitted.threads = 12, 1
+        one = fitted.sample(55, seed=5)
+        fitted.threads = 2
+        two = fitted.sample(55, seed=5)
+    finally:
+        fitted.sample_batch_size, fitted.threads = before
+    for name in one.tables:
+        pd.testing.assert_frame_equal(one.tables[name], two.tables[name])
+    patients = one.tables["patients"]
+    key = fitted.template_["roles"]["key"]
+    assert patients[key].tolist() == list(range(1, 56))
+    # each block has random streams of its own: the second block does not repeat the first
+    first, second = (patients.drop(columns=key).iloc[s : s + 12] for s in (0, 12))
+    assert not first.reset_index(drop=True).equals(second.reset_index(drop=True))
+
+
 def test_cohort_conditions(fitted):
     syn = fitted.sample(30, conditions={"has": "diabetes", "sex": "female", "age": "60..70"})
     p = syn.patient_table
@@ -206,7 +226,7 @@ def test_sample_to_folder_omop(fitted, tmp_path):
 
 
 def test_wide_visit_table_pbcseq():
-    ds = load_timelines("pbcseq")
+    ds = load_timelines("pbcseq", max_patients=120)
     # items the mapping does not know are kept, and the user is told which
     with pytest.warns(HealthsynthWarning, match=r"does not know 5 item\(s\): visits/ascites"):
         # calibration is tested in test_timeline_calibration.py; here the wide visit table

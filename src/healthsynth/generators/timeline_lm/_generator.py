@@ -14,17 +14,14 @@ After training, each item's prevalence is matched to the data (:mod:`._calibrate
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from healthsynth.data import Dataset
-from healthsynth.errors import ConditionError
 from healthsynth.generators._base import Generator, warn
 from healthsynth.generators._lm._fit import fit_resources
 from healthsynth.generators._lm._infer import n_parameters
@@ -37,7 +34,7 @@ from healthsynth.generators.timeline_lm._checks import (
 )
 from healthsynth.generators.timeline_lm._codec import TimelineCodec
 from healthsynth.generators.timeline_lm._output import assemble, template
-from healthsynth.generators.timeline_lm._sampling import resolve, sample_block, timeline_masks
+from healthsynth.generators.timeline_lm._sampling import draw_patients, resolve, timeline_masks
 
 __all__ = ["TimelineLM"]
 
@@ -111,7 +108,8 @@ class TimelineLM(Generator):
     code_map
         Deprecated: give the code mapping to :meth:`fit` instead.
     sample_batch_size
-        Patients decoded at once.
+        Patients in a block: each block has its own random streams from the seed, and with
+        two or more threads two blocks are decoded at once (each with its own cache).
     temperature
         Sampling temperature.
     dp_epsilon, dp_delta, dp_max_grad_norm, dp_accountant
@@ -382,59 +380,16 @@ class TimelineLM(Generator):
         id_start: int,
         workers: int = 1,
     ) -> Dataset:
-        rng = np.random.default_rng(seed)
-        draws = np.random.default_rng(int(rng.integers(0, 2**31 - 1)))  # token draws
-        patients_parts: list[pd.DataFrame] = []
-        event_parts: list[pd.DataFrame] = []
-        got = 0
-        tries = 0
-        drawn, accepted = 0, 0
-        while got < n:
-            tries += 1
-            need = n - got
-            if required_items and drawn:
-                # draw enough for the acceptance rate seen so far (at least 5 %)
-                need = math.ceil(1.2 * need * drawn / max(accepted, 0.05 * drawn))
-            m = min(self.sample_batch_size, max(need, 1))
-            p, ev, ok = sample_block(
-                self.model_,
-                self.codec_,
-                self._masks(),
-                roles=self.template_["roles"],
-                code_map=self.code_map_,
-                m=m,
-                conds=static_conds,
-                required_items=required_items,
-                draws=draws,
-                rng=rng,
-                temperature=float(self.temperature),
-                workers=workers,
-            )
-            drawn += m
-            accepted += int(ok.sum())
-            if required_items:
-                keep = np.flatnonzero(ok)[: n - got]
-            else:
-                keep = np.arange(min(len(p), n - got))
-            if len(keep):
-                kept_ids = set(p.index[keep].tolist())
-                p = p.iloc[keep]
-                ev = ev[ev["_row"].isin(kept_ids)]
-                # number the patients in order
-                new_id = {r: id_start + got + j + 1 for j, r in enumerate(p.index.tolist())}
-                p = p.reset_index(drop=True)
-                p.insert(0, "_id", [id_start + got + j + 1 for j in range(len(p))])
-                ev = ev.assign(_id=ev["_row"].map(new_id))
-                patients_parts.append(p)
-                event_parts.append(ev)
-                got += len(keep)
-            if tries > 50 and got < n:
-                raise ConditionError(
-                    f"only {got} of {n} patients met the conditions {dict(conditions or {})} "
-                    f"after {tries} batches; the model rarely generates such patients"
-                )
-        patients = pd.concat(patients_parts, ignore_index=True)
-        events = pd.concat(event_parts, ignore_index=True)
+        patients, events = draw_patients(
+            self,
+            n,
+            conditions=conditions,
+            static_conds=static_conds,
+            required_items=required_items,
+            seed=seed,
+            id_start=id_start,
+            workers=workers,
+        )
         return assemble(self.template_, patients, events)
 
     # -- files ----------------------------------------------------------------------------

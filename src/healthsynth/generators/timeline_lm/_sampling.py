@@ -18,7 +18,7 @@ from healthsynth.errors import ConditionError
 from healthsynth.generators._conditions import resolve_conditions
 from healthsynth.generators.timeline_lm._codec import UNSAID, TimelineCodec, flag_name
 
-__all__ = ["find_item", "resolve", "sample_block", "timeline_masks"]
+__all__ = ["draw_patients", "find_item", "resolve", "sample_block", "timeline_masks"]
 
 
 def resolve(
@@ -192,3 +192,109 @@ def sample_block(
     events = decode_events(codec, code_map, tokens, states, days, rng)
     patients = static_df.drop(columns=codec.flag_columns)
     return patients, events, ok
+
+
+class _Numbered:
+    """Blocks of drawn patients, numbered in the order they are added (from ``id_start + 1``)."""
+
+    def __init__(self, id_start: int) -> None:
+        self.id_start, self.got = id_start, 0
+        self.patients: list[pd.DataFrame] = []
+        self.events: list[pd.DataFrame] = []
+
+    def add(self, p: pd.DataFrame, ev: pd.DataFrame, keep: np.ndarray) -> None:
+        """Keep the patients at positions ``keep`` of block ``p`` and their events ``ev``."""
+        if not len(keep):
+            return
+        kept_ids = set(p.index[keep].tolist())
+        p = p.iloc[keep]
+        ev = ev[ev["_row"].isin(kept_ids)]
+        first = self.id_start + self.got + 1
+        new_id = {r: first + j for j, r in enumerate(p.index.tolist())}
+        p = p.reset_index(drop=True)
+        p.insert(0, "_id", [first + j for j in range(len(p))])
+        self.patients.append(p)
+        self.events.append(ev.assign(_id=ev["_row"].map(new_id)))
+        self.got += len(keep)
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (
+            pd.concat(self.patients, ignore_index=True),
+            pd.concat(self.events, ignore_index=True),
+        )
+
+
+def draw_patients(
+    gen: Any,
+    n: int,
+    *,
+    conditions: Mapping[str, Any] | None,
+    static_conds: dict[str, Any],
+    required_items: list[int],
+    seed: int | None,
+    id_start: int,
+    workers: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``n`` patients of the fitted ``gen`` (patients and events tables, numbered in order).
+
+    Patients are drawn in blocks of ``gen.sample_batch_size``, each block with its own random
+    streams taken in order from ``seed``, so the patients depend on the seed and the batch
+    size only. Without ``has`` conditions the blocks' sizes are known in advance and up to
+    ``workers`` blocks are decoded at once, one thread each (a block's Python-level steps then
+    overlap another block's array work); a single block shares its rows among the threads
+    instead. With ``has``, blocks are drawn one after the other, each as large as the
+    acceptance rate so far asks for.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(seed)
+    bs = gen.sample_batch_size
+    masks = gen._masks()  # built once, before any thread needs it
+
+    def block(m: int, streams: np.ndarray, threads: int) -> Any:
+        return sample_block(
+            gen.model_,
+            gen.codec_,
+            masks,
+            roles=gen.template_["roles"],
+            code_map=gen.code_map_,
+            m=m,
+            conds=static_conds,
+            required_items=required_items,
+            draws=np.random.default_rng(int(streams[1])),
+            rng=np.random.default_rng(int(streams[0])),
+            temperature=float(gen.temperature),
+            workers=threads,
+        )
+
+    out = _Numbered(id_start)
+    if required_items:
+        tries = drawn = accepted = 0
+        while out.got < n:
+            tries += 1
+            need = n - out.got
+            if drawn:  # enough for the acceptance rate seen so far (at least 5 %)
+                need = math.ceil(1.2 * need * drawn / max(accepted, 0.05 * drawn))
+            m = min(bs, max(need, 1))
+            p, ev, ok = block(m, rng.integers(0, 2**63 - 1, size=2), workers)
+            drawn, accepted = drawn + m, accepted + int(ok.sum())
+            out.add(p, ev, np.flatnonzero(ok)[: n - out.got])
+            if tries > 50 and out.got < n:
+                raise ConditionError(
+                    f"only {out.got} of {n} patients met the conditions "
+                    f"{dict(conditions or {})} after {tries} batches; the model rarely "
+                    "generates such patients"
+                )
+        return out.tables()
+    sizes = [min(bs, n - s) for s in range(0, n, bs)]
+    streams = rng.integers(0, 2**63 - 1, size=(len(sizes), 2))
+    outer = max(1, min(workers, len(sizes)))
+    with ThreadPoolExecutor(outer) as pool:
+        jobs = [
+            pool.submit(block, m, streams[k], workers if outer == 1 else 1)
+            for k, m in enumerate(sizes)
+        ]
+        for job in jobs:
+            p, ev, _ = job.result()
+            out.add(p, ev, np.arange(len(p)))
+    return out.tables()
