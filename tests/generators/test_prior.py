@@ -65,6 +65,7 @@ def test_fit_fine_tunes_the_prior_and_samples_valid_rows(prior, tmp_path, pima):
     gen = TabularLM(prior=str(prior), epochs=2, privacy_stop=False).fit(few)
     assert gen.training_record_["encoding"] == "text"
     assert gen.training_record_["learning_rate"] == 5e-4
+    assert gen.training_record_["batch_size"] == 8  # the text path's, not the slot schedule's
     out = gen.sample(30, seed=0, conditions={"type": "Yes"})
     gen.schema_.validate(out)
     assert (out["type"] == "Yes").all() and len(out) == 30

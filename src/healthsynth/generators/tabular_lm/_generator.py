@@ -278,7 +278,7 @@ class TabularLM(Generator):
             **record,
             "generator": self.name,
             "params": jsonable(self.get_params()),
-            "batch_size": batch_size,
+            "batch_size": record.get("batch_size", batch_size),
             "learning_rate": lr,
             "dropout": dropout,
             "n_parameters": n_parameters(self.model_),

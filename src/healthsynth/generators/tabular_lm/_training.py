@@ -205,4 +205,4 @@ def fit_text(
         checks=stop_checks(gen, train_df, val_df),
         checkpoint=checkpoint(gen),
     )
-    return {**record, "encoding": "text"}
+    return {**record, "encoding": "text", "batch_size": batch}
