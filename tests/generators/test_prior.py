@@ -105,4 +105,4 @@ def test_cli_refuses_a_missing_prior_with_exit_2(tmp_path):
     assert "does not exist; build one with 'healthsynth prior build" in res.output
     assert not (tmp_path / "m").exists()
     res = CliRunner().invoke(app, ["prior", "build", "--out", str(tmp_path / "p"), "--epochs", "0"])
-    assert res.exit_code == 2 and "--epochs must be at least 1" in res.output
+    assert res.exit_code == 2 and "epochs must be at least 1; got 0" in res.output

@@ -88,11 +88,7 @@ def fit(
         Path | None, typer.Option(help="Local pretrained causal LM folder to fine-tune.")
     ] = None,
     prior: Annotated[
-        Path | None,
-        typer.Option(
-            help="tabular-lm: a prior folder from 'healthsynth prior build' to fine-tune "
-            "(docs/small-data.md)."
-        ),
+        Path | None, typer.Option(help="tabular-lm: a prior from 'healthsynth prior build'.")
     ] = None,
     rules: Annotated[
         Path | None,
@@ -107,8 +103,7 @@ def fit(
         ),
     ] = None,
     label_kind: Annotated[
-        str | None,
-        typer.Option(help="tabular-lm: the label model, 'logistic' (default) or 'boosted'."),
+        str | None, typer.Option(help="tabular-lm: label model, logistic (default) or boosted.")
     ] = None,
     label_share: Annotated[
         float | None,

@@ -30,14 +30,8 @@ def prior_build(
     Fine-tune it on a small table with 'healthsynth fit DATA --prior FOLDER'. The tables it
     learned from are listed in FOLDER/prior.json and in docs/small-data.md.
     """
-    from healthsynth.errors import ParameterError
     from healthsynth.generators.tabular_lm import build_prior
 
-    for name, v in (("--max-rows", max_rows), ("--epochs", epochs), ("--n-layer", n_layer)):
-        if v < 1:
-            raise ParameterError(f"{name} must be at least 1; got {v}")
-    if max_time <= 0:
-        raise ParameterError(f"--max-time must be positive; got {max_time}")
     quiet_transformers()
     info = build_prior(
         out_dir,

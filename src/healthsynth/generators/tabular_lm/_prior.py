@@ -229,6 +229,11 @@ def build_prior(
     from healthsynth.generators.tabular_lm._text import TextLM, TextObjective
 
     out = Path(out)
+    for name, v in (("max_rows", max_rows), ("epochs", epochs), ("n_layer", n_layer)):
+        if v < 1:
+            raise ParameterError(f"{name} must be at least 1; got {v}")
+    if max_time is not None and max_time <= 0:
+        raise ParameterError(f"max_time must be positive; got {max_time}")
     if n_embd % n_head:
         raise ParameterError(f"n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
     if out.exists():
