@@ -17,8 +17,8 @@ from healthsynth.errors import ParameterError
 from healthsynth.generators.tabular_lm._prior import pretrained_path
 from healthsynth.generators.tabular_lm._sampling import sample_rows
 
-#: Fine-tuning rate of a pretrained model: a large LM (index True), a healthsynth prior (False).
-_TEXT_LR = {True: 1e-4, False: 5e-4}
+#: Fine-tuning rates: a large pretrained LM (``base_model``), and a small healthsynth ``prior``.
+BASE_MODEL_LR, PRIOR_LR = 1e-4, 5e-4
 #: Most epochs of fine-tuning a prior (early stopping on validation loss usually ends sooner).
 PRIOR_EPOCHS = 30
 
@@ -56,9 +56,10 @@ def schedule(gen: Any, n_train: int, budget: Any) -> tuple[int, int, float]:
         batch_size = gen.batch_size or int(np.clip(n_train // 16, 16, 256))
         steps_per_epoch = math.ceil(n_train / batch_size)
         epochs = gen.epochs or int(np.clip(math.ceil(3000 / steps_per_epoch), 8, 300))
-        lr = gen.learning_rate or (
-            2e-3 if pretrained_path(gen) is None else _TEXT_LR[gen.prior is None]
-        )
+        if pretrained_path(gen) is None:
+            lr = gen.learning_rate or 2e-3
+        else:
+            lr = gen.learning_rate or (BASE_MODEL_LR if gen.prior is None else PRIOR_LR)
         return batch_size, epochs, lr
     from healthsynth.generators._lm._dp import DP_LEARNING_RATE, dp_schedule
 
@@ -182,7 +183,7 @@ def fit_text(
 
     A prior was pretrained here on a few hundred rows per table, so it is fine-tuned longer
     and faster than a large pretrained LM: up to :data:`PRIOR_EPOCHS` epochs with early
-    stopping, at the rate in :data:`_TEXT_LR`.
+    stopping, at :data:`PRIOR_LR`.
     """
     from healthsynth.generators._lm._fit import fit_model
     from healthsynth.generators._lm._threads import choose_threads
