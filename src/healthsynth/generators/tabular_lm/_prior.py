@@ -313,10 +313,13 @@ def build_prior(
     }
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / _INFO).write_text(json.dumps(info, indent=1, default=str))
-    tmp.rename(out)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / _INFO).write_text(json.dumps(info, indent=1, default=str))
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; a failed write's leftovers
     return info
 
 
