@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""The label model's two kinds on the same fitted tabular-lm: logistic regression vs boosted trees.
+"""The label model's kinds on the same fitted tabular-lm: logistic, spline, boosted, auto.
 
 For every (dataset, training size, seed) cell of ``benchmarks/small_data.py`` (the same splits
 and subsets) this fits the packaged ``TabularLM`` once (its defaults, one thread, the label
 model on) and samples as many rows as training rows twice from that one fit, with the same
-sampling seed: once with a logistic label model and once with a boosted one, both fitted on the
-training rows by the packaged ``LabelModel``. The features are therefore the same rows, and
+sampling seed, once per label-model kind (``--kinds``; default logistic and boosted), each
+fitted on the training rows by the packaged ``LabelModel`` (``auto``: the kind it chooses by
+cross-validated log-loss; the cell records which). The features are therefore the same rows, and
 only the redrawn target differs. Each table is scored as ``small_data.py`` scores (TSTR AUC,
 detection AUC, DCR ratio, membership- and attribute-inference AUC with the holdout's figures),
 and the real training rows give train-on-real. ``tstr_auc_big`` is the TSTR AUC of 1,000 rows
@@ -14,6 +15,8 @@ own (0.05 AUC and more on pbc's 84 holdout patients) that hides differences of t
 
     OMP_NUM_THREADS=1 python benchmarks/label_kind.py run --out benchmarks/out/label-kind \
         --sizes 150 500 all --seeds 0 1 2 3 4 --workers 2
+    OMP_NUM_THREADS=1 python benchmarks/label_kind.py run --out benchmarks/out/label-spline \
+        --kinds logistic spline auto --sizes 50 150 500 all --workers 2
     python benchmarks/label_kind.py ceiling --out benchmarks/out/label-kind \
         --sizes 50 150 500 all --workers 2
     python benchmarks/label_kind.py ceiling-stop --out benchmarks/out/label-kind \
@@ -26,7 +29,7 @@ label draw alone cost against train-on-real?
 
 ``run`` and ``ceiling`` write one JSON file per cell under ``OUT/cells`` and ``OUT/ceiling`` (a
 finished cell is not run again); ``report`` prints mean ± sd over seeds per dataset and size,
-the boosted − logistic difference paired by cell, and the ceiling, and writes
+each other kind − logistic paired by cell, and the ceiling, and writes
 ``OUT/results.json``.
 """
 
@@ -45,10 +48,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from small_data import BIG, DATASETS, score, split, tstr_big  # noqa: E402
 
 KINDS = ("logistic", "boosted")
+#: Kinds of ``ceiling`` (the real rows relabelled); ``run`` takes ``--kinds``.
+CEILING_KINDS = ("logistic", "spline", "boosted", "auto")
 METRICS = ("tstr_auc", "tstr_auc_big", "detection_auc", "dcr_median_ratio", "mia_auc", "ai_target")
 
 
-def run_cell(name: str, size: int | str, seed: int, out: Path) -> None:
+def run_cell(
+    name: str, size: int | str, seed: int, out: Path, kinds: tuple[str, ...] = KINDS
+) -> None:
     path = out / "cells" / f"{name}-n{size}-s{seed}.json"
     if path.exists():
         return
@@ -63,8 +70,10 @@ def run_cell(name: str, size: int | str, seed: int, out: Path) -> None:
     gen = TabularLM(seed=seed, threads=1, label_model=True).fit(train, schema=schema)
     results: dict[str, Any] = {"train-on-real": score(train, train, hold, schema, seed)}
     results["train-on-real"]["tstr_auc_big"] = results["train-on-real"]["tstr_auc"]
-    for kind in KINDS:
+    chosen: dict[str, Any] = {}
+    for kind in kinds:
         gen.label_model_ = LabelModel.fit(train, schema, kind=kind, seed=seed)
+        chosen[kind] = {"kind": gen.label_model_.kind, "selection": gen.label_model_.selection}
         syn = gen.sample(len(train), seed=seed)
         results[kind] = score(train, syn, hold, schema, seed)
         big = gen.sample(BIG, seed=seed + 1000)
@@ -81,6 +90,7 @@ def run_cell(name: str, size: int | str, seed: int, out: Path) -> None:
         "seed": seed,
         "train_rows": len(train),
         "auto_kind": gen.training_record_["label_model_kind"],
+        "kinds": chosen,
         "seconds": time.perf_counter() - t0,
         "results": results,
     }
@@ -132,7 +142,7 @@ def ceiling_cell(name: str, size: int | str, seed: int, out: Path, stop: bool = 
     major = int(np.bincount(codes).argmax())
     res: dict[str, float] = {"train-on-real": tstr_big(train, hold, schema, seed)}
     shares: dict[str, float] = {"real": float((codes == major).mean())}
-    variants = {k: (k, {}) for k in KINDS}
+    variants = {k: (k, {}) for k in CEILING_KINDS}
     if stop:
         variants |= {v: ("boosted", extra) for v, extra in STOP_VARIANTS.items()}
     plain = dict(lm.BOOSTED)
@@ -168,11 +178,11 @@ def ceiling_cell(name: str, size: int | str, seed: int, out: Path, stop: bool = 
     print(f"ceiling {name} n={size} seed={seed}: {res}", flush=True)
 
 
-def _worker(args: tuple[str, int | str, int, str, str]) -> None:
+def _worker(args: tuple[str, int | str, int, str, str, tuple[str, ...]]) -> None:
     if args[4] in ("ceiling", "ceiling-stop"):
         ceiling_cell(args[0], args[1], args[2], Path(args[3]), stop=args[4] == "ceiling-stop")
     else:
-        run_cell(args[0], args[1], args[2], Path(args[3]))
+        run_cell(args[0], args[1], args[2], Path(args[3]), args[5])
 
 
 def report(out: Path) -> None:
@@ -193,26 +203,29 @@ def report(out: Path) -> None:
         )
         print(f"\n{metric} (mean, sd over seeds)\n{t.round(3).to_string()}")
         wide = df.pivot_table(index=["size", "dataset", "seed"], columns="method", values=metric)
-        diff = (wide["boosted"] - wide["logistic"]).groupby(level="size").agg(["mean", "std"])
-        print(f"boosted − logistic, paired by cell:\n{diff.round(3).to_string()}")
         summary[metric] = {
             "by_cell_mean": {
                 f"{s}/{d}": {m: round(float(v), 4) for m, v in r.items()}
                 for (s, d), r in t["mean"].iterrows()
-            },
-            "boosted_minus_logistic": {
+            }
+        }
+        others = [k for k in wide.columns if k not in ("logistic", "train-on-real")]
+        for kind in others:
+            diff = (wide[kind] - wide["logistic"]).groupby(level="size").agg(["mean", "std"])
+            print(f"{kind} − logistic, paired by cell:\n{diff.round(3).to_string()}")
+            summary[metric][f"{kind}_minus_logistic"] = {
                 s: {"mean": round(float(r["mean"]), 4), "sd": round(float(r["std"]), 4)}
                 for s, r in diff.iterrows()
-            },
-        }
+            }
     ceiling = [json.loads(f.read_text()) for f in sorted((out / "ceiling").glob("*.json"))]
     if ceiling:
         c = pd.DataFrame(
             [{"dataset": x["dataset"], "size": str(x["size"]), **x["tstr_auc"]} for x in ceiling]
         )
-        by = c.groupby(["size", "dataset"])[["train-on-real", *KINDS]].mean()
+        kinds = [k for k in ("train-on-real", *CEILING_KINDS) if k in c.columns]
+        by = c.groupby(["size", "dataset"])[kinds].mean()
         print(f"\nrelabelled real rows, TSTR AUC (mean over seeds)\n{by.round(3).to_string()}")
-        mean = c.groupby("size")[["train-on-real", *KINDS]].mean()
+        mean = c.groupby("size")[kinds].mean()
         print(f"mean over datasets and seeds\n{mean.round(3).to_string()}")
         summary["ceiling_tstr_auc"] = {
             f"{s}/{d}": {m: round(float(v), 4) for m, v in r.items()} for (s, d), r in by.iterrows()
@@ -258,13 +271,17 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["150", "500", "all"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), help="run: label-model kinds")
     a = ap.parse_args()
     if a.command == "report":
         report(a.out)
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sizes = [s if s == "all" else int(s) for s in a.sizes]
-    todo = [(d, s, k, str(a.out), a.command) for s in sizes for d in a.datasets for k in a.seeds]
+    kinds = tuple(a.kinds)
+    todo = [
+        (d, s, k, str(a.out), a.command, kinds) for s in sizes for d in a.datasets for k in a.seeds
+    ]
     if a.workers > 1:
         import multiprocessing as mp
 

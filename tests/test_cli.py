@@ -417,8 +417,15 @@ def test_fit_label_model_flags(pima_csv, tmp_path):
     assert training["label_model"] == "off" and training["params"]["label_model"] is False
     assert '"coef"' not in json.dumps(saved)  # no regression saved with the model
     training, saved = fitted("--label-model", "--label-share", "0.5")
-    assert training["label_model"] == "on" and training["params"]["label_share"] == 0.5
-    assert '"coef"' in json.dumps(saved)
+    # asked for, and the default kind (auto) says which regression it kept and why
+    assert (
+        training["label_model"].startswith("on (")
+        and "chosen by five-fold log-loss" in (training["label_model"])
+    )
+    assert training["params"]["label_share"] == 0.5 and '"coef"' in json.dumps(saved)
+    training, saved = fitted("--label-model", "--label-kind", "spline")
+    assert training["label_model"] == "on" and training["label_model_kind"] == "spline"
+    assert '"knots"' in json.dumps(saved)
     training, saved = fitted("--label-model", "--label-kind", "boosted")
     assert training["label_model_kind"] == "boosted" and '"trees"' in json.dumps(saved)
     # the default decides from the table: 200 rows and a categorical target, so on
@@ -430,7 +437,7 @@ def test_fit_label_model_flags(pima_csv, tmp_path):
     assert_user_error(r, "label_share")
     r = invoke("fit", pima_csv, "--out", tmp_path / "m4", "--target", "type", "--epochs", "1",
                "--label-kind", "forest")  # fmt: skip
-    assert_user_error(r, "label_kind", "choose one of logistic, boosted")
+    assert_user_error(r, "label_kind", "choose one of auto, logistic, spline, boosted")
     r = invoke("fit", pima_csv, "--out", tmp_path / "m3", "--generator", "marginals",
                "--no-label-model")  # fmt: skip
     assert_user_error(r, "does not take --label-model/--no-label-model")

@@ -188,11 +188,98 @@ def test_a_label_model_saved_before_the_kinds_loads_as_logistic(pima):
         LabelModel.fit(train, schema, kind="forest")
 
 
+def test_spline_terms_carry_a_bend_the_regression_smooths():
+    # pbc: the risk of death rises with the log of bilirubin, not the value; spline terms follow
+    # the bend, so held-out patients get better probabilities than from the plain regression
+    from sklearn.metrics import log_loss
+
+    from healthsynth.data import train_holdout_split
+
+    df = real("survival/pbc").drop(columns=["id"])
+    schema = infer_schema(df, target="status")
+    train, held = train_holdout_split(df, holdout=0.25, seed=0)
+    loss = {}
+    for kind in ("logistic", "spline"):
+        lm = LabelModel.fit(train, schema, kind=kind)
+        loss[kind] = log_loss(held["status"], lm.proba(held), labels=lm.classes)
+    assert loss["spline"] < loss["logistic"] - 0.03
+    bends = {f["name"] for f in lm.features if "knots" in f}
+    # numbers with many values bend; stage (1-4) and edema (0, 0.5, 1) stay straight lines
+    assert {"bili", "age", "albumin"} <= bends and not {"stage", "edema"} & bends
+    again = LabelModel.from_dict(json.loads(json.dumps(lm.to_dict())))
+    assert again.kind == "spline" and np.allclose(again.proba(held), lm.proba(held))
+
+
+def test_spline_terms_are_scikit_learns_without_importing_it():
+    # our numpy B-splines (so that sampling needs no scikit-learn) against SplineTransformer,
+    # on pbc's bilirubin, inside the knots and far beyond them on both sides
+    from sklearn.preprocessing import SplineTransformer
+
+    from healthsynth.generators._label_model import _spline_terms
+
+    df = real("survival/pbc").drop(columns=["id"])
+    lm = LabelModel.fit(df, infer_schema(df, target="status"), kind="spline")
+    bili = next(f for f in lm.features if f["name"] == "bili")
+    z = np.r_[(df["bili"].to_numpy() - bili["mean"]) / bili["sd"], -40.0, 0.0, 250.0]
+    at = np.asarray(bili["knots"])[:, None]
+    ref = SplineTransformer(knots=at, degree=3, extrapolation="linear").fit(at)
+    assert np.allclose(_spline_terms(z, bili["knots"]), ref.transform(z[:, None]), atol=1e-12)
+
+
+def test_auto_keeps_the_kind_with_the_lower_cross_validated_loss():
+    from sklearn.model_selection import StratifiedKFold
+
+    df = real("survival/pbc").drop(columns=["id"])
+    schema = infer_schema(df, target="status")
+    lm = LabelModel.fit(df, schema, kind="auto", seed=3)
+    assert set(lm.selection) == {"logistic", "spline"}
+    assert lm.kind == min(lm.selection, key=lm.selection.get) == "spline"
+    # the scores are each kind's log-loss on the rows of the folds it was not fitted on
+    y = df["status"].astype(str).to_numpy()
+    folds = StratifiedKFold(5, shuffle=True, random_state=3).split(df, y)
+    loss = 0.0
+    for fit_at, score_at in folds:
+        p = LabelModel.fit(df.iloc[fit_at], schema, kind="logistic").proba(df.iloc[score_at])
+        loss -= np.log(p[np.arange(len(score_at)), df["status"].to_numpy()[score_at]]).sum()
+    assert lm.selection["logistic"] == pytest.approx(loss / len(df), abs=1e-5)
+    # the choice is saved with the model
+    assert LabelModel.from_dict(json.loads(json.dumps(lm.to_dict()))).selection == lm.selection
+
+
+def test_a_class_too_rare_to_split_leaves_auto_with_the_regression(pima):
+    train, _, schema = pima
+    few = pd.concat([train[train["type"] == "No"], train[train["type"] == "Yes"].head(1)])
+    lm = LabelModel.fit(few, schema, kind="auto")
+    assert lm.kind == "logistic" and lm.selection == {}
+    gen = TabularLM(**TINY, label_model=True).fit(few, schema=schema)
+    assert gen.training_record_["label_model"] == (
+        "on (logistic: a class too rare to compare kinds on held-out rows)"
+    )
+
+
+def test_broken_saved_knots_are_refused(pima):
+    train, _, schema = pima
+    state = LabelModel.fit(train, schema, kind="spline").to_dict()
+    feature = next(f for f in state["features"] if "knots" in f)
+    feature["knots"] = feature["knots"][::-1]
+    with pytest.raises(ValueError, match="spline knots of '.*' are not an increasing list"):
+        LabelModel.from_dict(state)
+
+
 def test_tabular_lm_takes_the_kind_asked_for(pima):
     train, _, schema = pima
     gen = TabularLM(**TINY, label_model=True).fit(train, schema=schema)
-    assert gen.label_model_.kind == "logistic"
-    assert gen.training_record_["label_model_kind"] == "logistic"
+    # the default, auto: the kind with the lower cross-validated loss, and the record says so
+    assert gen.label_model_.kind == min(
+        gen.label_model_.selection, key=gen.label_model_.selection.get
+    )
+    assert gen.training_record_["label_model_kind"] == gen.label_model_.kind
+    assert (
+        f"{gen.label_model_.kind} chosen by five-fold log-loss (logistic 0."
+        in (gen.training_record_["label_model"])
+    )
+    gen = TabularLM(**TINY, label_model=True, label_kind="logistic").fit(train, schema=schema)
+    assert gen.label_model_.kind == "logistic" and gen.label_model_.selection is None
     gen = TabularLM(**TINY, label_model=None, label_kind="boosted").fit(train, schema=schema)
     assert gen.label_model_.kind == "boosted"
     assert gen.training_record_["label_model_kind"] == "boosted"
@@ -201,7 +288,7 @@ def test_tabular_lm_takes_the_kind_asked_for(pima):
     assert set(out["type"]) == {"Yes", "No"}
     off = TabularLM(**TINY, label_model=False, label_kind="boosted").fit(train, schema=schema)
     assert off.label_model_ is None and off.training_record_["label_model_kind"] is None
-    with pytest.raises(ParameterError, match="label_kind.*choose one of logistic, boosted"):
+    with pytest.raises(ParameterError, match="label_kind.*auto, logistic, spline, boosted"):
         TabularLM(**TINY, label_kind="forest").fit(train, schema=schema)
 
 
@@ -214,10 +301,11 @@ def test_boosted_label_model_round_trips_through_a_model_folder(pima, tmp_path):
     assert again.sample(120, seed=4).equals(gen.sample(120, seed=4))
 
 
-def test_boosted_label_model_under_dp_is_refused(pima):
+@pytest.mark.parametrize("kind", ["boosted", "spline"])
+def test_boosted_or_spline_label_model_under_dp_is_refused(pima, kind):
     train, _, schema = pima
-    with pytest.raises(ParameterError, match="'boosted' cannot be trained with differential"):
-        TabularLM(**TINY, dp_epsilon=8.0, label_model=True, label_kind="boosted").fit(
+    with pytest.raises(ParameterError, match=f"'{kind}' cannot be trained with differential"):
+        TabularLM(**TINY, dp_epsilon=8.0, label_model=True, label_kind=kind).fit(
             train, schema=schema
         )
 

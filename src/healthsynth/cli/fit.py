@@ -103,7 +103,7 @@ def fit(
         ),
     ] = None,
     label_kind: Annotated[
-        str | None, typer.Option(help="tabular-lm: label model, logistic (default) or boosted.")
+        str | None, typer.Option(help="tabular-lm: label model: auto, logistic, spline, boosted.")
     ] = None,
     label_share: Annotated[
         float | None,

@@ -2,15 +2,25 @@
 
 **What.** A classifier of a categorical or boolean target on the other modelled columns is
 fitted on the real training rows: categories one-hot (with a missing-value indicator when the
-rows lack some), numbers and dates standardised with a missing-value indicator. Two kinds:
+rows lack some), numbers and dates standardised with a missing-value indicator. Three kinds:
 
 * ``logistic`` — an L2-regularised logistic regression (scikit-learn's ``LogisticRegression``,
   ``C`` = 1, multinomial for more than two classes);
+* ``spline`` — the same regression with, for every number or date of at least
+  :data:`SPLINE_MIN_VALUES` distinct values, a cubic B-spline basis of it as well (knots at
+  :data:`SPLINE_KNOTS` quantiles of the training rows, linear beyond them): each column's
+  effect on the log-odds may bend (a risk that rises only past some age, or that follows the
+  follow-up time), but the columns still add up (no interactions);
 * ``boosted`` — gradient-boosted trees (scikit-learn's ``GradientBoostingClassifier`` with
   :data:`BOOSTED`'s settings: best-first trees of at most 31 leaves, each leaf an average over
   at least 20 training rows), which carry interactions and sharp thresholds (an outcome that
   follows a cut-off in a lab value, or the presence of a cause of death) that a regression
   smooths away.
+
+``auto`` is not a kind of its own: :meth:`LabelModel.fit` scores ``logistic`` and ``spline`` by
+their five-fold cross-validated log-loss on the training rows and keeps the better one (the
+scores are kept in the state as ``selection``; with a class of a single row nothing can be
+scored and it keeps ``logistic``).
 
 A generator that carries one redraws the target of its synthetic rows from the classifier's
 p(target | row) — a *hybrid* generator: the features come from the generator, the outcome
@@ -19,8 +29,10 @@ link from a discriminative model of the real rows.
 **Why.** On 50–500 training rows tabular-lm's rows are realistic but carry a weak link between
 the features and the outcome (train-on-synthetic AUC below the classical baselines'); a
 classifier learns that one conditional from few rows far better than a generative model learns
-the whole joint (``docs/small-data.md`` has the measurements). The regression is the default:
-the trees were far better on one table of a few hundred rows (gbsg) and worse on others.
+the whole joint (``docs/small-data.md`` has the measurements). The regression, with or
+without spline terms as ``auto`` chooses, is the default: the trees were far better on one
+table of a few hundred rows (gbsg) and worse on others, and the choice by log-loss does not
+find where they pay (it was tried).
 
 **Privacy.** The classifier is a second model of the real rows, and its parameters travel with
 the saved generator (as JSON). It makes the synthetic outcomes follow the real rows' outcomes
@@ -29,12 +41,12 @@ its utility gain in ``docs/small-data.md``. tabular-lm uses it by default on sma
 (``label_model=None``), says so in its training record, and takes ``label_model=False`` (``fit
 --no-label-model``) to leave it out.
 
-**Limitations.** The regression is linear in the encoded features: interactions are not in its
-outcomes unless the generator's own label is kept (the ``share`` of rows relabelled can be
-below 1). Regression targets are not relabelled.
+**Limitations.** The regression adds up one effect per column (bent, with spline terms):
+interactions are not in its outcomes unless the generator's own label is kept (the ``share``
+of rows relabelled can be below 1). Regression targets are not relabelled.
 
-The state is plain JSON (no pickles): the feature encoding, the classes, and the weights or the
-trees (each node's feature, threshold, children and value).
+The state is plain JSON (no pickles): the feature encoding (with the spline knots), the
+classes, and the weights or the trees (each node's feature, threshold, children and value).
 """
 
 from __future__ import annotations
@@ -46,10 +58,24 @@ import pandas as pd
 
 from healthsynth.data import Schema
 
-__all__ = ["BOOSTED", "KINDS", "LabelModel", "design_and_codes", "feature_states"]
+__all__ = [
+    "AUTO_KINDS",
+    "BOOSTED",
+    "KINDS",
+    "LabelModel",
+    "SPLINE_KNOTS",
+    "design_and_codes",
+    "feature_states",
+]
 
-#: The label model's kinds: a logistic regression, or gradient-boosted shallow trees.
-KINDS = ("logistic", "boosted")
+#: The label model's kinds: a logistic regression, one with spline terms, or boosted trees.
+KINDS = ("logistic", "spline", "boosted")
+#: The kinds ``kind="auto"`` chooses between, by cross-validated log-loss.
+AUTO_KINDS = ("logistic", "spline")
+#: Knots of a number's spline terms: at these quantiles of its training values.
+SPLINE_KNOTS = (0.0, 1 / 3, 2 / 3, 1.0)
+#: A number gets spline terms only with at least this many distinct training values.
+SPLINE_MIN_VALUES = 5
 
 #: The boosted label model's trees (scikit-learn's ``GradientBoostingClassifier``): 100 rounds
 #: at rate 0.1 of best-first trees of at most 31 leaves, each leaf an average over at least 20
@@ -78,6 +104,16 @@ class LabelModel:
         self.kind: str = state.get("kind", "logistic")  # folders saved before the kinds: logistic
         if self.kind not in KINDS:
             raise ValueError(f"unknown label model kind {self.kind!r}")
+        for f in self.features:
+            knots = np.asarray(f.get("knots", [0.0, 1.0]), float)
+            if (
+                knots.ndim != 1
+                or len(knots) < 2
+                or not np.isfinite(knots).all()
+                or (np.diff(knots) <= 0).any()
+            ):
+                name = f.get("name")
+                raise ValueError(f"the spline knots of '{name}' are not an increasing list")
         self.coef = np.asarray(state.get("coef", []), float)
         self.intercept = np.asarray(state.get("intercept", []), float)
         c = state.get("C", 1.0)
@@ -86,6 +122,7 @@ class LabelModel:
         self.trees: list[list[dict[str, list[Any]]]] = state.get("trees", [])
         self.learning_rate = float(state.get("learning_rate", 0.0))
         self.baseline = np.asarray(state.get("baseline", []), float)
+        self.selection: dict[str, float] | None = state.get("selection")
         self._arrays = [[_tree_arrays(t) for t in stage] for stage in self.trees]
 
     # -- fitting ------------------------------------------------------------------------------
@@ -113,19 +150,29 @@ class LabelModel:
     ) -> LabelModel:
         """Fit the model on the labelled rows of ``real`` (see :meth:`why_not` first).
 
-        ``kind`` is ``"logistic"`` (an L2 logistic regression with this ``C``) or ``"boosted"``
-        (scikit-learn's gradient-boosted trees with :data:`BOOSTED`'s settings; ``seed`` fixes
-        its tie-breaking).
+        ``kind`` is ``"logistic"`` (an L2 logistic regression with this ``C``), ``"spline"``
+        (the same with spline terms of the numbers), ``"boosted"`` (scikit-learn's
+        gradient-boosted trees with :data:`BOOSTED`'s settings; ``seed`` fixes its
+        tie-breaking), or ``"auto"``: the better of :data:`AUTO_KINDS` by five-fold
+        cross-validated log-loss on these rows (``seed`` fixes the folds).
         """
-        if kind not in KINDS:
-            raise ValueError(f"label model kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        if kind not in (*KINDS, "auto"):
+            raise ValueError(
+                f"label model kind must be one of auto, {', '.join(KINDS)}; got {kind!r}"
+            )
         reason = cls.why_not(real, schema)
         if reason is not None:
             raise ValueError(reason)
         target = schema.target
         assert target is not None
         rows = real[real[target].notna()]
-        features = feature_states(rows, schema)
+        if kind == "auto":
+            selection = _cross_validated(rows, schema, C=C, seed=seed)
+            chosen = min(selection, key=lambda k: selection[k]) if selection else "logistic"
+            model = cls.fit(rows, schema, C=C, kind=chosen, seed=seed)
+            model.selection = selection
+            return model
+        features = feature_states(rows, schema, splines=kind == "spline")
         x, codes, classes = design_and_codes(rows, schema, features)
         state: dict[str, Any] = {
             "target": target,
@@ -187,12 +234,51 @@ class LabelModel:
             "trees": self.trees,
             "learning_rate": self.learning_rate,
             "baseline": self.baseline.tolist(),
+            "selection": self.selection,
         }
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> LabelModel:
         """Rebuild a label model from :meth:`to_dict`'s output."""
         return cls(state)
+
+
+def _cross_validated(
+    rows: pd.DataFrame,
+    schema: Schema,
+    *,
+    C: float,
+    seed: int | None,  # noqa: N803
+) -> dict[str, float]:
+    """Each of :data:`AUTO_KINDS`' log-loss on rows it was not fitted on (five folds).
+
+    The folds keep the classes' shares; with fewer than two rows in some class there is no
+    such split, and nothing is scored (an empty dict: ``auto`` is then ``logistic``).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    target = schema.target
+    assert target is not None
+    y = rows[target].astype(str).to_numpy()
+    counts = pd.Series(y).value_counts()
+    folds = int(min(5, counts.min()))
+    if folds < 2:
+        return {}
+    split = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, y))
+    scores: dict[str, float] = {}
+    for kind in AUTO_KINDS:
+        loss = 0.0
+        for fit_at, score_at in split:
+            model = LabelModel.fit(rows.iloc[fit_at], schema, C=C, kind=kind, seed=seed)
+            p = model.proba(rows.iloc[score_at])
+            # each row's probability of its own class (0 for a class the fold never saw: the
+            # clip keeps its loss finite)
+            column = {str(c): i for i, c in enumerate(model.classes)}
+            own = np.array([column.get(v, -1) for v in y[score_at]])
+            prob = np.where(own >= 0, p[np.arange(len(own)), np.maximum(own, 0)], 0.0)
+            loss -= float(np.log(np.clip(prob, 1e-9, 1.0)).sum())
+        scores[kind] = round(loss / len(rows), 6)
+    return scores
 
 
 def _boosted_state(x: np.ndarray, codes: np.ndarray, seed: int | None) -> dict[str, Any]:
@@ -285,14 +371,31 @@ def _feature_state(column: Any, s: pd.Series) -> dict[str, Any]:
     }
 
 
-def feature_states(rows: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
+def feature_states(
+    rows: pd.DataFrame, schema: Schema, *, splines: bool = False
+) -> list[dict[str, Any]]:
     """How each modelled column but the target enters the regression, read from ``rows``.
 
     Categories are the schema's (else those seen in ``rows``), with a missing-value indicator
     when ``rows`` lack some; numbers and dates are standardised with the mean and standard
-    deviation of ``rows``.
+    deviation of ``rows``. With ``splines``, a number or date of at least
+    :data:`SPLINE_MIN_VALUES` distinct values also gets the knots of its spline terms (on the
+    standardised scale).
     """
-    return [_feature_state(c, rows[c.name]) for c in schema.modelled if c.name != schema.target]
+    states = []
+    for c in schema.modelled:
+        if c.name == schema.target:
+            continue
+        state = _feature_state(c, rows[c.name])
+        if splines and state["kind"] == "num":
+            z = (_numbers(rows[c.name], state["date"]) - state["mean"]) / state["sd"]
+            z = z[np.isfinite(z)]
+            if len(np.unique(z)) >= SPLINE_MIN_VALUES:
+                knots = np.unique(np.quantile(z, SPLINE_KNOTS))
+                if len(knots) >= 2:
+                    state["knots"] = knots.tolist()
+        states.append(state)
+    return states
 
 
 def design_and_codes(
@@ -321,5 +424,52 @@ def _design(rows: pd.DataFrame, features: list[dict[str, Any]]) -> np.ndarray:
             continue
         x = _numbers(s, f["date"])
         miss = ~np.isfinite(x)
-        parts.append(np.column_stack([np.where(miss, 0.0, (x - f["mean"]) / f["sd"]), miss]))
+        z = np.where(miss, 0.0, (x - f["mean"]) / f["sd"])
+        parts.append(np.column_stack([z, miss]))
+        if "knots" in f:
+            parts.append(_spline_terms(z, f["knots"]))
     return np.hstack(parts) if parts else np.zeros((len(rows), 0))
+
+
+def _spline_terms(z: np.ndarray, knots: list[float]) -> np.ndarray:
+    """Cubic B-spline terms of ``z`` on ``knots``, linear beyond the outer knots.
+
+    The same terms as scikit-learn's ``SplineTransformer(knots=..., degree=3,
+    extrapolation="linear")`` (a test compares them), computed here with numpy so that
+    sampling a saved model imports neither scikit-learn nor scipy: the knots are extended by
+    three steps of the outer spacing on each side, the basis is built by the Cox-de Boor
+    recursion, and beyond the outer knots each term continues along its tangent there.
+    """
+    k = np.asarray(knots, float)
+    lo, hi = k[0], k[-1]
+    t = np.r_[lo - (k[1] - k[0]) * np.arange(3, 0, -1), k, hi + (k[-1] - k[-2]) * np.arange(1, 4)]
+    inside = np.clip(z, lo, hi)
+    value, slope = _bspline_basis(inside, t)
+    past = (z - inside)[:, None]  # 0 inside, the distance beyond the knot outside
+    return value + past * slope
+
+
+def _bspline_basis(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cubic B-splines on knots ``t`` at ``x`` (inside ``t[3]..t[-4]``) and their slopes."""
+    n = len(t) - 1  # intervals between knots: the splines of degree d number n - d
+    # degree 0: the interval each x falls in (the last one closed on the right)
+    j = np.clip(np.searchsorted(t, x, side="right") - 1, 3, n - 4)
+    basis = np.zeros((len(x), n))
+    basis[np.arange(len(x)), j] = 1.0
+    quadratic = basis
+    for d in (1, 2, 3):
+        quadratic = basis  # after the loop: the degree-2 splines
+        left = _ratio(x[:, None] - t[: n - d], t[d:n] - t[: n - d])
+        right = _ratio(t[d + 1 : n + 1] - x[:, None], t[d + 1 : n + 1] - t[1 : n - d + 1])
+        basis = left * basis[:, : n - d] + right * basis[:, 1 : n - d + 1]
+    # the slope of a cubic B-spline from the two quadratic ones under it
+    first = _ratio(quadratic[:, : n - 3], t[3:n] - t[: n - 3])
+    second = _ratio(quadratic[:, 1 : n - 2], t[4 : n + 1] - t[1 : n - 2])
+    return basis, 3 * (first - second)
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The quotient ``a / b``, 0 where ``b`` is 0 (Cox-de Boor's rule for repeated knots)."""
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    a, b = np.broadcast_to(a, shape), np.broadcast_to(b, shape)
+    return np.divide(a, b, out=np.zeros(shape), where=b != 0)

@@ -36,7 +36,7 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "target_share": ((float, int), lambda v: 0 <= v <= 1),
     "target_last": ((bool,), lambda v: True),
     "label_model": ((bool, type(None)), lambda v: True),
-    "label_kind": ((str,), lambda v: v in ("logistic", "boosted")),
+    "label_kind": ((str,), lambda v: v in ("auto", "logistic", "spline", "boosted")),
     "label_share": ((float, int), lambda v: 0 <= v <= 1),
     "column_order": ((str, list, tuple), lambda v: True),  # checked against the data at fit
     "relations": ((str,), lambda v: v in ("learn", "off")),
@@ -53,7 +53,7 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
 }
 
 #: Settings that take one of a few words (named in the message when another is given).
-_CHOICES = {"label_kind": ("logistic", "boosted"), "relations": ("learn", "off")}
+_CHOICES = {"label_kind": ("auto", "logistic", "spline", "boosted"), "relations": ("learn", "off")}
 
 
 def validate_params(gen: Any) -> None:

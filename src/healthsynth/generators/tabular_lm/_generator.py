@@ -79,11 +79,14 @@ class TabularLM(Generator):
         With ``dp_epsilon`` the regression is trained with DP-SGD on a quarter of the budget
         (:mod:`healthsynth.generators._label_model_dp`); the network gets the rest.
     label_kind
-        Which label model: ``"logistic"`` (the default, an L2 logistic regression) or
-        ``"boosted"`` (gradient-boosted trees whose every leaf averages at least 20 real rows;
-        they carry interactions and sharp thresholds that a regression smooths away, and were
-        better on some tables of a few hundred rows and worse on others: see
-        ``docs/small-data.md``). Under ``dp_epsilon`` only the logistic one is trained.
+        Which label model: ``"auto"`` (the default: ``"logistic"`` or ``"spline"``, whichever
+        has the lower five-fold cross-validated log-loss on the training rows; the training
+        record gives both), ``"logistic"`` (an L2 logistic regression), ``"spline"`` (the same
+        with cubic spline terms of each number, so its effect may bend) or ``"boosted"``
+        (gradient-boosted trees whose every leaf averages at least 20 real rows; they carry
+        interactions and sharp thresholds, and were better on some tables of a few hundred
+        rows and worse on others). Measured in ``docs/small-data.md``. Under ``dp_epsilon``
+        only the logistic one is trained (``"auto"`` is then ``"logistic"``).
     label_share
         Share of rows whose target the label model redraws (the rest keep the LM's own).
     column_order
@@ -161,7 +164,7 @@ class TabularLM(Generator):
         target_share: float = 0.0,
         target_last: bool = False,
         label_model: bool | None = None,
-        label_kind: str = "logistic",
+        label_kind: str = "auto",
         label_share: float = 1.0,
         column_order: str | Sequence[str] = "learn",
         relations: str = "learn",

@@ -1,4 +1,4 @@
-"""Which label model tabular-lm fits: on or off, logistic or boosted, private or not."""
+"""Which label model tabular-lm fits: on or off, which kind, private or not."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def choose_label_model(
     schema: Schema,
     *,
     budget: Any = None,
-    kind: str = "logistic",
+    kind: str = "auto",
     seed: int | None = 0,
 ) -> tuple[Any, str, Any]:
     """The label model ``setting`` asks for on ``data``, a note, and a DP plan (or None).
@@ -53,11 +53,20 @@ def choose_label_model(
         why = ""
     if budget is None:
         model = LabelModel.fit(data, schema, kind=kind, seed=seed)
+        if model.selection is not None:  # kind "auto": say what chose it
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in model.selection.items())
+            chosen = (
+                f"{model.kind} chosen by five-fold log-loss ({scores})"
+                if scores
+                else f"{model.kind}: a class too rare to compare kinds on held-out rows"
+            )
+            why = f"{why}; {chosen}" if why else chosen
         return model, f"on ({why})" if why else "on", None
-    if kind == "boosted":
+    if kind in ("boosted", "spline"):
         raise ParameterError(
-            "label_kind 'boosted' cannot be trained with differential privacy; use "
-            "label_kind 'logistic' (the default) with dp_epsilon"
+            f"label_kind '{kind}' cannot be trained with differential privacy; use "
+            "label_kind 'logistic' or 'auto' (the default, which is logistic under "
+            "dp_epsilon) with dp_epsilon"
         )
     from healthsynth.generators._label_model_dp import DP_LABEL_SHARE, plan_private_label_model
 
