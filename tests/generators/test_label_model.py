@@ -320,3 +320,17 @@ def test_a_broken_saved_tree_is_refused(pima):
     del state["trees"][0][0]["value"][1:]
     with pytest.raises(ValueError, match="different lengths"):
         LabelModel.from_dict(state)
+
+
+@pytest.mark.parametrize("knots", ["abc", {"a": 1}, [[1, 2]], [3, 1], None])
+def test_a_model_folder_with_broken_knots_is_refused_in_one_sentence(pima, tmp_path, knots):
+    from healthsynth.errors import ModelFolderError
+
+    train, _, schema = pima
+    folder = tmp_path / "m"
+    TabularLM(**TINY, label_model=True, label_kind="spline").fit(train, schema=schema).save(folder)
+    meta = json.loads((folder / "generator.json").read_text())
+    next(f for f in meta["label_model"]["features"] if "knots" in f)["knots"] = knots
+    (folder / "generator.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFolderError, match="corrupted: generator.json's label model"):
+        TabularLM.load(folder)
