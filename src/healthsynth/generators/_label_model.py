@@ -9,8 +9,8 @@ rows lack some), numbers and dates standardised with a missing-value indicator. 
 * ``spline`` — the same regression with, for every number or date of at least
   :data:`SPLINE_MIN_VALUES` distinct values, a cubic B-spline basis of it as well (knots at
   :data:`SPLINE_KNOTS` quantiles of the training rows, linear beyond them): each column's
-  effect on the log-odds may bend (a risk that rises only past some age, or that follows the
-  follow-up time), but the columns still add up (no interactions);
+  effect on the log-odds may bend (a risk that rises only past some age, or with the log of a
+  lab value), but the columns still add up (no interactions);
 * ``boosted`` — gradient-boosted trees (scikit-learn's ``GradientBoostingClassifier`` with
   :data:`BOOSTED`'s settings: best-first trees of at most 31 leaves, each leaf an average over
   at least 20 training rows), which carry interactions and sharp thresholds (an outcome that
