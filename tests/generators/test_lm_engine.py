@@ -325,6 +325,53 @@ def test_thread_choice_follows_the_user_then_the_work(monkeypatch):
     assert choice.n == 1 and "small workload" in choice.reason and not choice.fixed
 
 
+def test_the_load_is_the_least_of_several_readings(monkeypatch):
+    """A task runnable in one snapshot only does not cost a sample its second thread."""
+    readings = iter([1, 0, 1])
+    monkeypatch.setattr(threads_module, "_runnable_now", lambda: next(readings))
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    assert threads_module._others_running() == 0.0  # the passer-by was seen once
+    readings = iter([1] * threads_module.LOAD_READINGS)
+    assert threads_module._others_running() == 1.0  # a busy process is seen every time
+    monkeypatch.setattr(threads_module, "_cores", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    readings = iter([1] * threads_module.LOAD_READINGS)
+    choice = choose_threads(requested=None, work=1e12)
+    assert choice == ThreadChoice(1, "1 other process(es) running on 2 cores", False)
+    readings = iter([2, 1, 0])
+    assert choose_threads(requested=None, work=1e12).n == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_busy_process_is_counted_and_this_process_own_threads_are_not():
+    import threading
+    import time
+
+    stop = threading.Event()
+
+    def spin() -> None:  # this process's own thread, busy in numpy (the GIL released)
+        a = np.ones((300, 300), np.float32)
+        while not stop.is_set():
+            a @ a
+
+    before = min(threads_module._runnable_now() for _ in range(20))
+    own = threading.Thread(target=spin)
+    own.start()
+    try:
+        time.sleep(0.05)
+        assert min(threads_module._runnable_now() for _ in range(20)) <= before
+    finally:
+        stop.set()
+        own.join()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # started and spinning
+        assert threads_module._others_running() >= 1
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def test_threads_are_scoped_drop_when_the_cores_are_taken_and_come_back(monkeypatch):
     assert threads_module._busy_seconds() > 0  # /proc/stat is read on Linux
     before = torch.get_num_threads()
@@ -399,6 +446,24 @@ def test_decoder_chunks_threads_and_compaction_keep_every_rows_state(workers):
         if where is not None:  # a place for each live row, each place once
             assert sorted(where.tolist()) == list(range(len(live)))
     assert len(live) < 30  # the last steps ran as one chunk
+
+
+def test_a_larger_chunk_computes_the_same_states():
+    """The slot sampler's chunks of 1,024 rows: the same hidden states as chunks of 256."""
+    from healthsynth.generators._lm._infer import SHORT_CHUNK, _chunk_starts
+
+    assert list(_chunk_starts(3000, SHORT_CHUNK)) == [0, 1024, 2048]
+    assert list(_chunk_starts(1024, SHORT_CHUNK)) == [0, 512]  # halves below two chunks
+    gpt = NumpyGPT.from_torch(_gpt(seed=7))
+    ids = np.random.default_rng(2).integers(0, 50, (2100, 6))
+    out = []
+    for chunk in (256, SHORT_CHUNK):
+        dec = gpt.decoder(2100, 8, chunk=chunk)
+        out.append(
+            [dec.step(ids[:, :2], None)] + [dec.step(ids[:, t : t + 1], None) for t in (2, 3, 4, 5)]
+        )
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
 def test_decoding_threads_give_the_same_arrays():

@@ -19,10 +19,15 @@ import numpy as np
 from healthsynth.generators._lm._alloc import keep_freed_memory
 from healthsynth.generators._lm._config import ACTIVATIONS, GPTConfig
 
-__all__ = ["CHUNK", "NumpyDecoder", "NumpyGPT", "as_numpy", "n_parameters"]
+__all__ = ["CHUNK", "SHORT_CHUNK", "NumpyDecoder", "NumpyGPT", "as_numpy", "n_parameters"]
 
 #: Rows computed together in a decoding step (their activations fit in a core's cache).
 CHUNK = 256
+#: Rows per chunk for short sequences (a table's slots): fewer, larger array operations, so
+#: less time in numpy's per-call overhead and two threads wait less on each other for the
+#: interpreter lock (pbc's 19 columns, two threads: 2,150 → 2,510 rows/s in one process;
+#: docs/benchmark-results/engine.md).
+SHORT_CHUNK = 1024
 #: Below twice this many rows, a step is one chunk (threads would cost more than they save).
 MIN_CHUNK = 16
 
@@ -105,13 +110,16 @@ class NumpyGPT:
         """Number of weights (the tied head counted once)."""
         return int(sum(v.size for v in self.w.values()))
 
-    def decoder(self, rows: int, max_len: int, *, workers: int = 1) -> NumpyDecoder:
+    def decoder(
+        self, rows: int, max_len: int, *, workers: int = 1, chunk: int = CHUNK
+    ) -> NumpyDecoder:
         """A decoder over ``rows`` sequences of at most ``max_len`` positions.
 
         ``workers`` threads compute the row chunks of a step at once (run them with one BLAS
         thread each, :func:`~._threads.compute_threads`); the results do not depend on it.
+        ``chunk`` is the rows computed together (see :func:`_chunk_starts`).
         """
-        return NumpyDecoder(self, rows, max_len, workers=workers)
+        return NumpyDecoder(self, rows, max_len, workers=workers, chunk=chunk)
 
 
 def n_parameters(model: Any) -> int:
@@ -137,20 +145,24 @@ class NumpyDecoder:
     same either way.
     """
 
-    def __init__(self, gpt: NumpyGPT, rows: int, max_len: int, *, workers: int = 1) -> None:
+    def __init__(
+        self, gpt: NumpyGPT, rows: int, max_len: int, *, workers: int = 1, chunk: int = CHUNK
+    ) -> None:
         keep_freed_memory()
         c = gpt.config
         self.w, self.c = gpt.w, c
         self.kind = ACTIVATIONS[c.activation_function]
         self.hd = c.n_embd // c.n_head
         self.rows = rows
-        shape = (c.n_layer, rows, c.n_head, max_len, self.hd)
+        # position-major: a step writes one contiguous block per layer (its rows' keys)
+        shape = (c.n_layer, max_len, rows, c.n_head, self.hd)
         self.k = np.zeros(shape, np.float32)
         self.v = np.zeros(shape, np.float32)
         self.pos = 0
         self.head = self.w["transformer.wte.weight"]
         self.scale = np.float32(1 / math.sqrt(self.hd))
         self.workers = max(1, int(workers))
+        self.chunk = max(2 * MIN_CHUNK, int(chunk))
 
     def step(
         self, ids: np.ndarray, types: np.ndarray | None, rows: np.ndarray | None = None
@@ -171,7 +183,7 @@ class NumpyDecoder:
         p0, p1 = self.pos, self.pos + ids.shape[1]
         h = np.empty((self.rows, self.c.n_embd), np.float32)
 
-        starts = _chunk_starts(self.rows)
+        starts = _chunk_starts(self.rows, self.chunk)
 
         def chunk(r0: int) -> None:
             r1 = min(r0 + starts.step, self.rows)
@@ -207,17 +219,17 @@ class NumpyDecoder:
             qkv += w[p + "attn.c_attn.bias"]
             qkv = qkv.reshape(b, t, 3, nh, hd)
             q = qkv[:, :, 0].transpose(0, 2, 1, 3)  # (rows, heads, t, head width)
-            keys, values = self.k[i, r0:r1], self.v[i, r0:r1]
-            keys[:, :, p0:p1] = qkv[:, :, 1].transpose(0, 2, 1, 3)
-            values[:, :, p0:p1] = qkv[:, :, 2].transpose(0, 2, 1, 3)
-            s = q @ keys[:, :, :p1].transpose(0, 1, 3, 2)
+            keys, values = self.k[i, :, r0:r1], self.v[i, :, r0:r1]  # (position, row, ...)
+            keys[p0:p1] = qkv[:, :, 1].transpose(1, 0, 2, 3)
+            values[p0:p1] = qkv[:, :, 2].transpose(1, 0, 2, 3)
+            s = q @ keys[:p1].transpose(1, 2, 3, 0)
             s *= self.scale
             if mask is not None:
                 s += mask
             s -= s.max(-1, keepdims=True)
             np.exp(s, out=s)
             s /= s.sum(-1, keepdims=True)
-            o = (s @ values[:, :, :p1]).transpose(0, 2, 1, 3).reshape(b * t, d)
+            o = (s @ values[:p1].transpose(1, 2, 0, 3)).transpose(0, 2, 1, 3).reshape(b * t, d)
             x += o @ w[p + "attn.c_proj.weight"]
             x += w[p + "attn.c_proj.bias"]
             m = _layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
@@ -244,24 +256,24 @@ class NumpyDecoder:
         if len(high):
             holes = np.setdiff1d(np.arange(m), rows[rows < m], assume_unique=True)
             src = rows[high]
-            self.k[:, holes, :, :p] = self.k[:, src, :, :p]
-            self.v[:, holes, :, :p] = self.v[:, src, :, :p]
+            self.k[:, :p, holes] = self.k[:, :p, src]
+            self.v[:, :p, holes] = self.v[:, :p, src]
             rows = rows.copy()
             rows[high] = holes
-        self.k, self.v = self.k[:, :m], self.v[:, :m]
+        self.k, self.v = self.k[:, :, :m], self.v[:, :, :m]
         self.rows = m
         return None if np.array_equal(rows, np.arange(m)) else rows
 
 
-def _chunk_starts(rows: int) -> range:
+def _chunk_starts(rows: int, chunk: int = CHUNK) -> range:
     """First rows of the chunks of a step (a range whose step is the chunk size).
 
-    :data:`CHUNK` rows each, or two halves of a batch smaller than two chunks (so that the long
+    ``chunk`` rows each, or two halves of a batch smaller than two chunks (so that the long
     tail of a batch, when only a few sequences are still running, is shared by two threads
-    too). It depends on ``rows`` only, never on the number of threads.
+    too). It depends on ``rows`` and ``chunk`` only, never on the number of threads.
     """
-    if rows >= 2 * CHUNK:
-        return range(0, rows, CHUNK)
+    if rows >= 2 * chunk:
+        return range(0, rows, chunk)
     if rows >= 2 * MIN_CHUNK:
         return range(0, rows, -(-rows // 2))
     return range(0, rows, max(rows, 1))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from healthsynth.generators._lm._decode import decode
-from healthsynth.generators._lm._infer import as_numpy
+from healthsynth.generators._lm._infer import SHORT_CHUNK, as_numpy
 from healthsynth.generators._lm._vocab import BOS
 
 __all__ = ["SlotPolicy", "ordered_tokens", "random_orders", "sample_slots", "slot_order"]
@@ -201,6 +201,6 @@ def sample_slots(
         rule_state=rule_state,
         offsets=offsets,
     )
-    decoder = as_numpy(model).decoder(m, policy.max_len)
+    decoder = as_numpy(model).decoder(m, policy.max_len, chunk=SHORT_CHUNK)
     decode(decoder, policy, rng=rng, max_steps=codec.n_slots, temperature=temperature)
     return policy.out, policy.cond_logp

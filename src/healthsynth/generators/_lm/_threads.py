@@ -8,8 +8,8 @@ than one: each parallel operation waits for the thread the scheduler has set asi
 2. otherwise a small workload (a tiny model, or few tokens per step) gets one thread: splitting
    it costs more than it saves;
 3. otherwise the threads are the idle cores: the cores torch would use, less the other
-   processes running now (``/proc/loadavg``'s count of runnable tasks, else the one-minute
-   load average), at least one;
+   processes running now (``/proc/loadavg``'s count of runnable tasks less this process's
+   own, the least of a few readings; else the one-minute load average), at least one;
 4. while training, :class:`ThreadControl` watches this process's CPU time: when its threads
    get less than three quarters of their cores (another process took them), it drops to one
    thread; once the other processes have used less than a quarter of a core for
@@ -42,6 +42,8 @@ SMALL_WORK = 2e8
 CONTENDED_SHARE = 0.75
 #: Other processes using less than this many cores (on average, over a recheck) are idle.
 IDLE_OTHERS = 0.25
+#: Readings of the runnable tasks (the least counts) and the seconds between two of them.
+LOAD_READINGS, LOAD_GAP = 5, 0.004
 
 
 def _env_threads(name: str) -> int | None:
@@ -60,12 +62,43 @@ def _env_threads(name: str) -> int | None:
     return value
 
 
+def _runnable_now() -> int:
+    """Runnable tasks of other processes at this instant (Linux; raises OSError elsewhere).
+
+    ``/proc/loadavg`` counts every runnable thread on the machine, this process's own
+    included (the calling thread, and a BLAS or decoding thread that is still finishing), so
+    this process's runnable threads are subtracted.
+    """
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        running = int(fh.read().split()[3].split("/")[0])
+    own = 0
+    for task in os.scandir("/proc/self/task"):
+        try:
+            with open(f"{task.path}/stat", encoding="ascii") as fh:
+                stat = fh.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        own += stat[stat.rindex(")") + 2] == "R"  # the state follows the name in brackets
+    return max(running - max(own, 1), 0)
+
+
 def _others_running() -> float:
-    """Other processes running now: runnable tasks less this one (Linux), else the load average."""
+    """Other processes running now, as the least of :data:`LOAD_READINGS` readings.
+
+    One reading is a snapshot: on a quiet machine about one in a hundred finds a short-lived
+    task (a kernel worker, a shell) runnable, and a whole sample on one thread instead of two
+    would follow from it. A busy process is runnable in every reading, so the least of a few
+    readings a few milliseconds apart sees it and ignores the passers-by. Off Linux: the
+    one-minute load average.
+    """
     try:
-        with open("/proc/loadavg", encoding="ascii") as fh:
-            running = int(fh.read().split()[3].split("/")[0])
-        return float(max(running - 1, 0))
+        least = _runnable_now()
+        for _ in range(LOAD_READINGS - 1):
+            if least == 0:
+                break
+            time.sleep(LOAD_GAP)
+            least = min(least, _runnable_now())
+        return float(least)
     except (OSError, ValueError, IndexError):
         try:
             return float(os.getloadavg()[0])
