@@ -327,6 +327,8 @@ def test_thread_choice_follows_the_user_then_the_work(monkeypatch):
 
 def test_the_load_is_the_least_of_several_readings(monkeypatch):
     """A task runnable in one snapshot only does not cost a sample its second thread."""
+    monkeypatch.delenv("HEALTHSYNTH_THREADS", raising=False)  # the test script may set them
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     readings = iter([1, 0, 1])
     monkeypatch.setattr(threads_module, "_runnable_now", lambda: next(readings))
     monkeypatch.setattr("time.sleep", lambda s: None)
