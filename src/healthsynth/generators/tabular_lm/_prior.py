@@ -218,26 +218,15 @@ def build_prior(
     ``prior.json`` (the tables and rows it learned from, its size and validation loss). It is
     written to a temporary folder beside ``out`` and renamed when complete.
     """
-    import shutil
-
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from healthsynth.generators._lm._fit import fit_model
     from healthsynth.generators._lm._threads import choose_threads
     from healthsynth.generators._lm._train import TrainSettings
-    from healthsynth.generators.tabular_lm._text import TextLM, TextObjective
 
     out = Path(out)
-    for name, v in (("max_rows", max_rows), ("epochs", epochs), ("n_layer", n_layer)):
-        if v < 1:
-            raise ParameterError(f"{name} must be at least 1; got {v}")
-    if max_time is not None and max_time <= 0:
-        raise ParameterError(f"max_time must be positive; got {max_time}")
-    if n_embd % n_head:
-        raise ParameterError(f"n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
-    if out.exists():
-        raise ParameterError(f"prior folder {out} already exists; choose a new --out")
+    _check_settings(out, max_rows, epochs, n_layer, max_time, n_embd, n_head)
     started = time.perf_counter()
     torch.manual_seed(seed)
     parts = _codecs(public_tables(tables, max_rows=max_rows, seed=seed))
@@ -254,20 +243,7 @@ def build_prior(
         eos_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)
-    rng = np.random.default_rng(seed)
-    objectives, used = [], []
-    for name, schema, codec, df in parts:
-        lm = TextLM(model, tokenizer, codec, schema)
-        canon = list(range(len(lm.columns)))
-        longest = max(len(lm.encode_row(r, canon)) for _, r in df.iterrows())
-        if longest > config.n_positions:
-            continue  # a row this long does not fit the model's context
-        n_val = int(np.clip(len(df) // 10, 2, 50))
-        order = rng.permutation(len(df))
-        val, train = df.iloc[order[:n_val]], df.iloc[order[n_val:]]
-        objectives.append(TextObjective(lm, train, val, batch_size=batch_size, perm_prob=0.5))
-        used.append({"table": name, "rows": len(df), "columns": len(lm.columns)})
-    objective = PriorObjective(objectives, batch_size)
+    objectives, used = _objectives(model, tokenizer, parts, batch_size, seed)
     settings = TrainSettings(
         epochs=epochs,
         learning_rate=learning_rate,
@@ -280,7 +256,7 @@ def build_prior(
     n_params = sum(p.numel() for p in model.parameters())
     record = fit_model(
         model,
-        objective,
+        PriorObjective(objectives, batch_size),
         settings,
         threads=choose_threads(requested=threads, work=n_params * batch_size * 64),
         verbose=verbose,
@@ -311,6 +287,60 @@ def build_prior(
         },
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
+    _write(out, model, tokenizer, info)
+    return info
+
+
+def _check_settings(
+    out: Path,
+    max_rows: int,
+    epochs: int,
+    n_layer: int,
+    max_time: float | None,
+    n_embd: int,
+    n_head: int,
+) -> None:
+    """One sentence for a setting :func:`build_prior` cannot use, or an existing folder."""
+    for name, v in (("max_rows", max_rows), ("epochs", epochs), ("n_layer", n_layer)):
+        if v < 1:
+            raise ParameterError(f"{name} must be at least 1; got {v}")
+    if max_time is not None and max_time <= 0:
+        raise ParameterError(f"max_time must be positive; got {max_time}")
+    if n_embd % n_head:
+        raise ParameterError(f"n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
+    if out.exists():
+        raise ParameterError(f"prior folder {out} already exists; choose a new --out")
+
+
+def _objectives(
+    model: Any, tokenizer: Any, parts: list[Any], batch_size: int, seed: int
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """One text objective per table whose longest row fits the context; the tables used.
+
+    Each table keeps a tenth of its rows (2–50) for validation, chosen by ``seed``.
+    """
+    from healthsynth.generators.tabular_lm._text import TextLM, TextObjective
+
+    rng = np.random.default_rng(seed)
+    objectives, used = [], []
+    for name, schema, codec, df in parts:
+        lm = TextLM(model, tokenizer, codec, schema)
+        canon = list(range(len(lm.columns)))
+        longest = max(len(lm.encode_row(r, canon)) for _, r in df.iterrows())
+        if longest > model.config.n_positions:
+            continue  # a row this long does not fit the model's context
+        n_val = int(np.clip(len(df) // 10, 2, 50))
+        order = rng.permutation(len(df))
+        val, train = df.iloc[order[:n_val]], df.iloc[order[n_val:]]
+        objectives.append(TextObjective(lm, train, val, batch_size=batch_size, perm_prob=0.5))
+        used.append({"table": name, "rows": len(df), "columns": len(lm.columns)})
+    return objectives, used
+
+
+def _write(out: Path, model: Any, tokenizer: Any, info: dict[str, Any]) -> None:
+    """The checkpoint, tokenizer and record, written beside ``out`` and renamed when complete."""
+    import shutil
+
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -320,7 +350,6 @@ def build_prior(
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; a failed write's leftovers
-    return info
 
 
 def prior_info(path: str | Path) -> dict[str, Any]:
