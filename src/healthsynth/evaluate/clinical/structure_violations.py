@@ -79,6 +79,24 @@ INFO = MetricInfo(
 )
 
 
+def _relations(real: pd.DataFrame, schema: Schema, usable: set[str]) -> tuple[list[Any], ...]:
+    """The relations learned from ``real`` whose columns are all in ``usable``.
+
+    Orders, equalities, sums, columns missing together and missing-when rules, in that order.
+    """
+    orders, _ = learn_orders(real, schema)
+    sums, _ = learn_relations(real, schema)
+    groups, _ = learn_missing_together(real, schema)
+    orders = [o for o in orders if {o.low, o.high} <= usable]
+    equal, _ = learn_equal_when(real, schema, orders)
+    equal = [e for e in equal if e.by in usable]
+    sums = [r for r in sums if set(r.columns) <= usable]
+    groups = [g for g in groups if set(g) <= usable]
+    when, _ = learn_missing_when(real, schema, groups)
+    when = [m for m in when if {*m.columns, m.by} <= usable]
+    return orders, equal, sums, groups, when
+
+
 def compute(
     *,
     real: pd.DataFrame,
@@ -107,17 +125,7 @@ def compute(
     list of MetricRecord
         The overall record first (``subgroup`` None), then one per relation.
     """
-    orders, _ = learn_orders(real, schema)
-    sums, _ = learn_relations(real, schema)
-    groups, _ = learn_missing_together(real, schema)
-    usable = set(synthetic.columns)
-    orders = [o for o in orders if {o.low, o.high} <= usable]
-    equal, _ = learn_equal_when(real, schema, orders)
-    equal = [e for e in equal if e.by in usable]
-    sums = [r for r in sums if set(r.columns) <= usable]
-    groups = [g for g in groups if set(g) <= usable]
-    when, _ = learn_missing_when(real, schema, groups)
-    when = [m for m in when if {*m.columns, m.by} <= usable]
+    orders, equal, sums, groups, when = _relations(real, schema, set(synthetic.columns))
     if not orders and not sums and not groups and not when:
         return [
             not_applicable(
