@@ -81,6 +81,8 @@ def test_sample_csv_parquet_with_conditions_and_run_record(model_dir, tmp_path):
     assert (
         run["n"] == 300 and run["seed"] == 3 and run["conditions"] == {"type": "Yes", "age": ">=40"}
     )
+    # the thread choice is said (a tiny model: one thread, for its small workload)
+    assert run["threads"]["threads"] >= 1 and run["threads"]["reason"]
     r = invoke("sample", model_dir, "-n", "100", "-o", tmp_path / "s.parquet", "--seed", "3")
     assert r.exit_code == 0 and len(pd.read_parquet(tmp_path / "s.parquet")) == 100
 

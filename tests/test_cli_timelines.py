@@ -69,6 +69,7 @@ def test_export_fit_sample_evaluate(cohort, model, tmp_path):
     assert ev.loc[ev["event"] == "diabetes", "id"].nunique() == 80
     run = json.loads((syn / "run.json").read_text())
     assert run["unit"] == "patients" and run["conditions"]["has"] == ["diabetes"]
+    assert run["threads"]["threads"] >= 1 and run["threads"]["reason"]
     rep = tmp_path / "rep"
     text = _ok(["evaluate", "--real", str(cohort), "--synthetic", str(syn), "--model", str(model),
                 "-o", str(rep)])  # fmt: skip

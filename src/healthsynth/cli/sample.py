@@ -445,6 +445,9 @@ def _run_record(
         "peak_rss_mb": peak_rss_mb(),
         "runtime": runtime_info(),
     }
+    threads = getattr(model, "sampling_threads_", None)  # the LM generators' thread choice
+    if threads:
+        run["threads"] = dict(threads)
     if llm:
         run["llm"] = llm
         for k in ("tokens_in", "tokens_out", "cost_usd", "requests", "cached_requests"):

@@ -360,7 +360,9 @@ class TabularLM(Generator):
         n = self._check_n(n)
         conds = resolve_conditions(conditions, self.schema_)
         work = n_parameters(self.model_) * min(n, self.sample_batch_size)
-        threads = choose_threads(requested=self.threads, work=work).n
+        choice = choose_threads(requested=self.threads, work=work)
+        self.sampling_threads_ = {"threads": choice.n, "reason": choice.reason}  # run records
+        threads = choice.n
         if self.text_ is not None:  # torch runs the pretrained model
             with compute_threads(threads):
                 df = sample_rows(self, n, conds, seed=seed)

@@ -355,7 +355,9 @@ class TimelineLM(Generator):
             self.codec_, self.template_["roles"]["key"], conditions
         )
         work = n_parameters(self.model_) * min(n, self.sample_batch_size)
-        workers = choose_threads(requested=self.threads, work=work).n
+        choice = choose_threads(requested=self.threads, work=work)
+        self.sampling_threads_ = {"threads": choice.n, "reason": choice.reason}  # run records
+        workers = choice.n
         # threads over chunks of patients, each on one BLAS thread: small products gain
         # nothing from BLAS threads, which spin while they wait
         with compute_threads(1):
