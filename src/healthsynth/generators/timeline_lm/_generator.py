@@ -259,22 +259,7 @@ class TimelineLM(Generator):
         if budget is None:
             record = fit_model(model, objective, settings, threads=threads, verbose=self.verbose)
         else:
-            from healthsynth.generators._lm._dp import OUTSIDE_GUARANTEE, fit_private
-
-            # patients per Poisson batch: as many as _DP_BATCH_TOKENS tokens hold (larger
-            # batches than plain training: DP-SGD's noise per example shrinks with the batch)
-            tokens = max(self.token_budget, _DP_BATCH_TOKENS)
-            batch = np.clip(tokens / info["tokens_per_patient_mean"], 8, 256)
-            record = fit_private(
-                model,
-                objective,
-                settings,
-                budget=budget,
-                batch=float(min(batch, info["n_train_patients"])),
-                threads=threads,
-                verbose=self.verbose,
-                outside=OUTSIDE_GUARANTEE[self.name],
-            )
+            record = self._fit_private(model, objective, settings, budget, info, threads)
         if info["timelines_cut"]:
             warn(
                 f"{info['timelines_cut']} of {info['n_patients']} training timelines were longer "
@@ -306,6 +291,27 @@ class TimelineLM(Generator):
             **fit_resources(started, cpu0),
         }
         return self
+
+    def _fit_private(
+        self, model: Any, objective: Any, settings: Any, budget: Any, info: Any, threads: Any
+    ) -> dict[str, Any]:
+        """Train ``model`` with DP-SGD within ``budget``; the training record."""
+        from healthsynth.generators._lm._dp import OUTSIDE_GUARANTEE, fit_private
+
+        # patients per Poisson batch: as many as _DP_BATCH_TOKENS tokens hold (larger
+        # batches than plain training: DP-SGD's noise per example shrinks with the batch)
+        tokens = max(self.token_budget, _DP_BATCH_TOKENS)
+        batch = np.clip(tokens / info["tokens_per_patient_mean"], 8, 256)
+        return fit_private(
+            model,
+            objective,
+            settings,
+            budget=budget,
+            batch=float(min(batch, info["n_train_patients"])),
+            threads=threads,
+            verbose=self.verbose,
+            outside=OUTSIDE_GUARANTEE[self.name],
+        )
 
     def _budget(self, n_patients: int) -> Any:
         """The differential-privacy budget asked for (None: none), checked before any work."""
