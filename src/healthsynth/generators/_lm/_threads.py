@@ -85,7 +85,7 @@ def _runnable_now() -> int:
 def _others_running() -> float:
     """Other processes running now, as the least of :data:`LOAD_READINGS` readings.
 
-    One reading is a snapshot: on a quiet machine about one in a hundred finds a short-lived
+    One reading is a snapshot: on a quiet 2-core machine 1–4 % of readings found a short-lived
     task (a kernel worker, a shell) runnable, and a whole sample on one thread instead of two
     would follow from it. A busy process is runnable in every reading, so the least of a few
     readings a few milliseconds apart sees it and ignores the passers-by. Off Linux: the
