@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from label_kind import out_of_fold_proba, relabel  # noqa: E402
 from small_data import BIG, DATASETS, split, tstr_big  # noqa: E402
 
 PHI = (np.sqrt(5) - 1) / 2
@@ -49,22 +50,15 @@ def _order(p: np.ndarray) -> np.ndarray:
 
 
 def _draw(p: np.ndarray, rng: np.random.Generator, how: str) -> np.ndarray:
-    u = rng.random(len(p))
-    if how == "golden":
+    if how == "golden":  # one random start, then the sequence along the sorted rows
+        u = np.empty(len(p))
         u[_order(p)] = (rng.random() + np.arange(len(p)) * PHI) % 1.0
+    else:
+        u = rng.random(len(p))
     return np.minimum((p.cumsum(axis=1) < u[:, None]).sum(axis=1), p.shape[1] - 1)
 
 
-def _relabel(rows: pd.DataFrame, target: str, classes: list, pick: np.ndarray) -> pd.DataFrame:
-    out = rows.copy()
-    values = pd.Series([classes[i] for i in pick])
-    out[target] = values.astype(rows[target].dtype, errors="ignore")
-    return out
-
-
 def spread_cell(name: str, size: int | str, seed: int, out: Path) -> None:
-    from sklearn.model_selection import StratifiedKFold
-
     from healthsynth.generators import _label_model as lm
 
     train, hold, schema = split(name, size, seed)
@@ -73,21 +67,13 @@ def spread_cell(name: str, size: int | str, seed: int, out: Path) -> None:
     target = schema.target
     rows = train[train[target].notna()].reset_index(drop=True)
     _, codes, classes = lm.design_and_codes(rows, schema, lm.feature_states(rows, schema))
-    folds = max(int(min(5, np.bincount(codes).min())), 2)
-    p = np.zeros((len(rows), len(classes)))
-    for fit_at, score_at in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-        rows, codes
-    ):
-        model = lm.LabelModel.fit(rows.iloc[fit_at], schema, kind="auto", seed=seed)
-        p[np.ix_(score_at, [classes.index(c) for c in model.classes])] = model.proba(
-            rows.iloc[score_at]
-        )
+    p = out_of_fold_proba(rows, schema, codes, classes, kind="auto", seed=seed)
     res: dict = {"dataset": name, "size": size, "seed": seed}
     res["trtr"] = tstr_big(train, hold, schema, seed)
     for how in ("independent", "golden"):
         aucs = [
             tstr_big(
-                _relabel(rows, target, classes, _draw(p, np.random.default_rng([seed, d, 7]), how)),
+                relabel(rows, target, classes, _draw(p, np.random.default_rng([seed, d, 7]), how)),
                 hold,
                 schema,
                 seed,

@@ -112,6 +112,39 @@ STOP_VARIANTS = {
 }
 
 
+def out_of_fold_proba(
+    rows: Any, schema: Any, codes: Any, classes: list, *, kind: str, seed: int
+) -> Any:
+    """p(target | row) of every row from the packaged label model fitted on the other folds.
+
+    Five folds, stratified (fewer when a class has fewer rows, at least two): predictions on
+    rows the model did not see, as sampled rows are unseen.
+    """
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from healthsynth.generators import _label_model as lm
+
+    folds = max(int(min(5, np.bincount(codes).min())), 2)
+    p = np.zeros((len(rows), len(classes)))
+    for fit_at, score_at in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+        rows, codes
+    ):
+        model = lm.LabelModel.fit(rows.iloc[fit_at], schema, kind=kind, seed=seed)
+        index = [classes.index(c) for c in model.classes]
+        p[np.ix_(score_at, index)] = model.proba(rows.iloc[score_at])
+    return p
+
+
+def relabel(rows: Any, target: str, classes: list, pick: Any) -> Any:
+    """A copy of ``rows`` whose ``target`` is ``classes[pick]``, in the column's own type."""
+    import pandas as pd
+
+    out = rows.copy()
+    out[target] = pd.Series([classes[i] for i in pick]).astype(rows[target].dtype, errors="ignore")
+    return out
+
+
 def ceiling_cell(name: str, size: int | str, seed: int, out: Path, stop: bool = False) -> None:
     """How much outcome signal relabelling loses when the features are the real rows themselves.
 
@@ -123,8 +156,6 @@ def ceiling_cell(name: str, size: int | str, seed: int, out: Path, stop: bool = 
     goes to ``OUT/ceiling-stop`` and records the mean majority-class probability as well).
     """
     import numpy as np
-    import pandas as pd
-    from sklearn.model_selection import StratifiedKFold
 
     from healthsynth.generators import _label_model as lm
 
@@ -138,7 +169,6 @@ def ceiling_cell(name: str, size: int | str, seed: int, out: Path, stop: bool = 
     target = schema.target
     rows = train[train[target].notna()].reset_index(drop=True)
     _, codes, classes = lm.design_and_codes(rows, schema, lm.feature_states(rows, schema))
-    folds = int(min(5, np.bincount(codes).min()))
     major = int(np.bincount(codes).argmax())
     res: dict[str, float] = {"train-on-real": tstr_big(train, hold, schema, seed)}
     shares: dict[str, float] = {"real": float((codes == major).mean())}
@@ -149,13 +179,8 @@ def ceiling_cell(name: str, size: int | str, seed: int, out: Path, stop: bool = 
     for label, (kind, extra) in variants.items():
         # the benchmark sets the packaged boosted settings for the variant, then restores them
         lm.BOOSTED.update(extra if np.bincount(codes).min() >= 15 else {})
-        p = np.zeros((len(rows), len(classes)))
-        split_rows = StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed).split
         try:
-            for fit_at, score_at in split_rows(rows, codes):
-                model = lm.LabelModel.fit(rows.iloc[fit_at], schema, kind=kind, seed=seed)
-                index = [classes.index(c) for c in model.classes]
-                p[np.ix_(score_at, index)] = model.proba(rows.iloc[score_at])
+            p = out_of_fold_proba(rows, schema, codes, classes, kind=kind, seed=seed)
         finally:
             lm.BOOSTED.clear()
             lm.BOOSTED.update(plain)
@@ -163,11 +188,7 @@ def ceiling_cell(name: str, size: int | str, seed: int, out: Path, stop: bool = 
         for draw in range(3):
             u = np.random.default_rng([seed, draw]).random(len(rows))[:, None]
             pick = np.minimum((p.cumsum(axis=1) < u).sum(axis=1), len(classes) - 1)
-            relabelled = rows.copy()
-            relabelled[target] = pd.Series([classes[i] for i in pick]).astype(
-                rows[target].dtype, errors="ignore"
-            )
-            aucs.append(tstr_big(relabelled, hold, schema, seed))
+            aucs.append(tstr_big(relabel(rows, target, classes, pick), hold, schema, seed))
         res[label] = float(np.mean(aucs))
         shares[label] = float(p[:, major].mean())
     path.parent.mkdir(parents=True, exist_ok=True)
