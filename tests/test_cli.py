@@ -83,8 +83,21 @@ def test_sample_csv_parquet_with_conditions_and_run_record(model_dir, tmp_path):
     )
     # the thread choice is said (a tiny model: one thread, for its small workload)
     assert run["threads"]["threads"] >= 1 and run["threads"]["reason"]
+    # 300 rows: herded from a pool of 10 × 300 by default; --herding 1 draws them independently
+    assert run["herding"] == {"setting": "auto", "pool_factor": 10}
     r = invoke("sample", model_dir, "-n", "100", "-o", tmp_path / "s.parquet", "--seed", "3")
     assert r.exit_code == 0 and len(pd.read_parquet(tmp_path / "s.parquet")) == 100
+    r = invoke(
+        "sample", model_dir, "-n", "100", "-o", tmp_path / "i.csv", "--seed", "3", "--herding", "1"
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "i.csv.run.json").read_text())["herding"]["pool_factor"] == 1
+    assert len(pd.read_csv(tmp_path / "i.csv")) == 100
+    assert_user_error(
+        invoke("sample", model_dir, "-n", "5", "-o", tmp_path / "z.csv", "--herding", "0"),
+        "herding must be 'auto' or a whole number",
+    )
+    assert not (tmp_path / "z.csv").exists()
 
 
 def test_datasets_list_and_export(tmp_path):

@@ -120,6 +120,13 @@ def sample(
         Path | None,
         typer.Option(help="prompted-llm: folder for an opt-in response cache."),
     ] = None,
+    herding: Annotated[
+        int | None,
+        typer.Option(
+            help="tabular-lm: rows drawn per row written, the -n kept by kernel herding (1: "
+            "independent draws; default: the model's setting, 'auto')."
+        ),
+    ] = None,
     engine: EngineOption = "local",
     ray_address: RayAddressOption = None,
     workers: WorkersOption = None,
@@ -178,7 +185,7 @@ def sample(
     # prompted-llm: the settings that decide where data go come from this command only
     llm = _llm_flags(
         budget_tokens, budget_usd, endpoint, allow_remote_phi, api_key_env, audit_log, cache_dir
-    )
+    ) + [("--herding", "herding", herding)]
     if engine == "ray":
         _refuse_on_ray(csv_safe, llm)
         _sample_on_ray(
@@ -241,7 +248,8 @@ def _refuse_on_ray(csv_safe: bool, llm: list[tuple[str, str, Any]]) -> None:
         )
     for flag, _, value in llm:
         if value is not None:
-            raise ParameterError(f"{flag} applies to prompted-llm with --engine local")
+            who = "tabular-lm" if flag == "--herding" else "prompted-llm"
+            raise ParameterError(f"{flag} applies to {who} with --engine local")
 
 
 def _sample_locally(
@@ -277,7 +285,8 @@ def _sample_locally(
             if value is None:
                 continue
             if param not in model.get_params():
-                raise ParameterError(f"{flag} applies to prompted-llm models; leave it out")
+                who = "tabular-lm" if param == "herding" else "prompted-llm"
+                raise ParameterError(f"{flag} applies to {who} models; leave it out")
             setattr(model, param, value)
         start = time.perf_counter()
         if timelines:
@@ -448,6 +457,9 @@ def _run_record(
     threads = getattr(model, "sampling_threads_", None)  # the LM generators' thread choice
     if threads:
         run["threads"] = dict(threads)
+    herding = getattr(model, "sampling_herding_", None)  # tabular-lm: rows drawn per row kept
+    if herding:
+        run["herding"] = dict(herding)
     if llm:
         run["llm"] = llm
         for k in ("tokens_in", "tokens_out", "cost_usd", "requests", "cached_requests"):

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
 from healthsynth.data._schema import Schema
 
@@ -106,11 +105,13 @@ def _as_float(s: pd.Series, kind: str) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").to_numpy(float)
 
 
-def neighbour_index(reference: np.ndarray) -> NearestNeighbors:
+def neighbour_index(reference: np.ndarray) -> Any:
     """An exact L1 k-d tree over encoded ``reference`` rows, to query many times.
 
     Query it with ``index.kneighbors(query, n_neighbors=min(k, len(reference)))``.
     """
+    from sklearn.neighbors import NearestNeighbors  # here: encoding rows needs no scikit-learn
+
     return NearestNeighbors(metric="manhattan", algorithm="kd_tree").fit(reference)
 
 

@@ -47,13 +47,18 @@ _PARAMS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "prior": ((str, Path, type(None)), lambda v: True),
     "sample_batch_size": ((int,), lambda v: v >= 1),
     "temperature": ((float, int), lambda v: v > 0),
+    "herding": ((int, str), lambda v: v == "auto" or (isinstance(v, int) and v >= 1)),
     "threads": ((int, type(None)), lambda v: v is None or v >= 1),
     "seed": ((int,), lambda v: True),
     "verbose": ((bool,), lambda v: True),
 }
 
 #: Settings that take one of a few words (named in the message when another is given).
-_CHOICES = {"label_kind": ("auto", "logistic", "spline", "boosted"), "relations": ("learn", "off")}
+_CHOICES = {
+    "label_kind": ("auto", "logistic", "spline", "boosted"),
+    "relations": ("learn", "off"),
+    "herding": ("auto", "or a whole number of at least 1"),
+}
 
 
 def validate_params(gen: Any) -> None:

@@ -20,9 +20,9 @@ from healthsynth.generators._lm._infer import n_parameters
 from healthsynth.generators.tabular_lm import _structure as structure
 from healthsynth.generators.tabular_lm._checks import MIN_ROWS, check_data, validate_params
 from healthsynth.generators.tabular_lm._codec import TableCodec
-from healthsynth.generators.tabular_lm._labels import choose_label_model
+from healthsynth.generators.tabular_lm._labels import choose_label_model, relabel
 from healthsynth.generators.tabular_lm._prior import pretrained_path
-from healthsynth.generators.tabular_lm._sampling import row_checks, sample_rows
+from healthsynth.generators.tabular_lm._sampling import sample_rows
 from healthsynth.generators.tabular_lm._training import dp_budget, fit_slots, fit_text, schedule
 
 __all__ = ["MIN_ROWS", "TabularLM"]
@@ -121,6 +121,10 @@ class TabularLM(Generator):
         Rows decoded at once.
     temperature
         Sampling temperature (1.0 samples the learned distribution).
+    herding
+        Rows drawn per row returned: ``sample(n)`` draws ``herding × n`` rows and keeps the
+        ``n`` that spread most like all of them (kernel herding, :mod:`.._herding`); 1 returns
+        independent draws. ``"auto"``: 10 for at most 2,000 rows, else 1.
     dp_epsilon, dp_delta, dp_max_grad_norm, dp_accountant
         Differential privacy: with ``dp_epsilon`` set, training is DP-SGD (Opacus, extra
         ``dp``) spending at most (ε, δ) under the accountant (``rdp`` or ``prv``); ``dp_delta``
@@ -175,6 +179,7 @@ class TabularLM(Generator):
         prior: str | Path | None = None,
         sample_batch_size: int = 1024,
         temperature: float = 1.0,
+        herding: int | str = "auto",
         dp_epsilon: float | None = None,
         dp_delta: float | None = None,
         dp_max_grad_norm: float | None = None,
@@ -211,6 +216,7 @@ class TabularLM(Generator):
         self.prior = prior
         self.sample_batch_size = sample_batch_size
         self.temperature = temperature
+        self.herding = herding
         self.dp_epsilon = dp_epsilon
         self.dp_delta = dp_delta
         self.dp_max_grad_norm = dp_max_grad_norm
@@ -354,10 +360,14 @@ class TabularLM(Generator):
         seed
             Same seed, same rows; ``None`` draws fresh randomness.
         """
+        from healthsynth.generators._herding import herd, pool_factor
         from healthsynth.generators._lm._threads import choose_threads, compute_threads
 
         self._check_fitted()
         n = self._check_n(n)
+        factor = pool_factor(self.herding, n)
+        drawn = n * factor
+        self.sampling_herding_ = {"setting": self.herding, "pool_factor": factor}
         conds = resolve_conditions(conditions, self.schema_)
         work = n_parameters(self.model_) * min(n, self.sample_batch_size)
         choice = choose_threads(requested=self.threads, work=work)
@@ -365,12 +375,14 @@ class TabularLM(Generator):
         threads = choice.n
         if self.text_ is not None:  # torch runs the pretrained model
             with compute_threads(threads):
-                df = sample_rows(self, n, conds, seed=seed)
+                df = sample_rows(self, drawn, conds, seed=seed)
         else:  # blocks of rows in parallel, each on one BLAS thread
             with compute_threads(1):
-                df = sample_rows(self, n, conds, seed=seed, workers=threads)
+                df = sample_rows(self, drawn, conds, seed=seed, workers=threads)
         if self.label_model_ is not None and self.label_model_.target not in conds:
-            df = self._relabel(df, seed)
+            df = relabel(self, df, seed)
+        if drawn > n:
+            df = df.iloc[herd(df, n, self.schema_)].reset_index(drop=True)
         return self._finish(df, start=0)
 
     def score_rows(self, data: pd.DataFrame) -> np.ndarray:
@@ -399,25 +411,6 @@ class TabularLM(Generator):
             )
         local = self.codec_.encode(data.reset_index(drop=True), np.random.default_rng(0))
         return slot_log_likelihood(self.model_, self.codec_, local)
-
-    def _relabel(self, df: pd.DataFrame, seed: int | None) -> pd.DataFrame:
-        """Redraw the target of a ``label_share`` of the rows from the label model.
-
-        A redrawn row that would break a rule keeps the model's own target.
-        """
-        rng = np.random.default_rng(None if seed is None else [seed, 0x1ABE1])
-        target = self.label_model_.target
-        drawn = self.label_model_.draw(df, rng)
-        change = rng.random(len(df)) < self.label_share
-        out = df.copy()
-        values = out[target].astype(object)
-        values[change] = drawn[change]
-        out[target] = pd.Series(values, index=out.index).astype(df[target].dtype)
-        checks = row_checks(self)
-        if checks is not None:
-            bad = checks.violations(out).to_numpy().any(axis=1)
-            out.loc[bad, target] = df.loc[bad, target]
-        return out
 
     def _finish(self, df: pd.DataFrame, *, start: int) -> pd.DataFrame:
         """Add surrogate identifiers and put columns in schema order."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from healthsynth.data import Schema
 from healthsynth.errors import ParameterError
+from healthsynth.generators.tabular_lm._sampling import row_checks
 
-__all__ = ["LABEL_MODEL_MAX_ROWS", "choose_label_model"]
+__all__ = ["LABEL_MODEL_MAX_ROWS", "choose_label_model", "relabel"]
 
 #: Below this many rows, ``label_model=None`` fits the label model (docs/small-data.md).
 LABEL_MODEL_MAX_ROWS = 3000
@@ -78,3 +80,23 @@ def choose_label_model(
         return None, f"off (automatic: {str(e).split(';')[0]})", None
     how = f"trained with DP-SGD on {DP_LABEL_SHARE:.0%} of the privacy budget"
     return None, f"on ({why}; {how})" if why else f"on ({how})", plan
+
+
+def relabel(gen: Any, df: pd.DataFrame, seed: int | None) -> pd.DataFrame:
+    """Redraw the target of a ``label_share`` of ``gen``'s sampled rows from its label model.
+
+    A redrawn row that would break a rule keeps the model's own target.
+    """
+    rng = np.random.default_rng(None if seed is None else [seed, 0x1ABE1])
+    target = gen.label_model_.target
+    drawn = gen.label_model_.draw(df, rng)
+    change = rng.random(len(df)) < gen.label_share
+    out = df.copy()
+    values = out[target].astype(object)
+    values[change] = drawn[change]
+    out[target] = pd.Series(values, index=out.index).astype(df[target].dtype)
+    checks = row_checks(gen)
+    if checks is not None:
+        bad = checks.violations(out).to_numpy().any(axis=1)
+        out.loc[bad, target] = df.loc[bad, target]
+    return out
