@@ -89,3 +89,15 @@ def test_a_bad_herding_setting_is_one_sentence(pbc, bad):
     df, schema = pbc
     with pytest.raises(ParameterError, match="herding"):
         TabularLM(**TINY, herding=bad).fit(df.iloc[:60], schema=schema)
+
+
+def test_a_large_pool_is_herded_in_parts_of_bounded_size(pbc, monkeypatch):
+    from healthsynth.generators import _herding
+
+    df, schema = pbc
+    pool = df.iloc[:400]
+    # a pool of 40 × n with parts of at most 100 rows: 2 rows kept per part, five parts of 80
+    monkeypatch.setattr(_herding, "MAX_PART", 100)
+    chosen = _herding.herd(pool, 10, schema)
+    assert len(set(chosen.tolist())) == 10
+    assert np.histogram(chosen, bins=np.arange(0, 401, 80))[0].tolist() == [2, 2, 2, 2, 2]

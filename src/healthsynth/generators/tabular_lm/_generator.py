@@ -369,7 +369,7 @@ class TabularLM(Generator):
         drawn = n * factor
         self.sampling_herding_ = {"setting": self.herding, "pool_factor": factor}
         conds = resolve_conditions(conditions, self.schema_)
-        work = n_parameters(self.model_) * min(n, self.sample_batch_size)
+        work = n_parameters(self.model_) * min(drawn, self.sample_batch_size)
         choice = choose_threads(requested=self.threads, work=work)
         self.sampling_threads_ = {"threads": choice.n, "reason": choice.reason}  # run records
         threads = choice.n
