@@ -413,6 +413,9 @@ def test_fit_other_generator_and_options_it_does_not_take(pima_csv, tmp_path):
     assert r.exit_code == 0, r.output
     r = invoke("sample", tmp_path / "m", "-n", "50", "-o", tmp_path / "s.csv", "--seed", "0")
     assert r.exit_code == 0 and len(pd.read_csv(tmp_path / "s.csv")) == 50
+    r = invoke("sample", tmp_path / "m", "-n", "5", "-o", tmp_path / "h.csv", "--herding", "3")
+    assert_user_error(r, "--herding applies to tabular-lm models")
+    assert not (tmp_path / "h.csv").exists()
     r = invoke("fit", pima_csv, "--out", tmp_path / "m2", "--generator", "marginals",
                "--epochs", "3")  # fmt: skip
     assert_user_error(r, "does not take --epochs")
