@@ -131,6 +131,10 @@ def test_bad_engine_flags_are_one_line(files, tmp_path):
         "--engine must be one of local, ray",
     )
     user_error(
+        invoke("sample", model, "-n", 10, "-o", out, "--engine", "ray", "--herding", 1),
+        "--herding applies to tabular-lm with --engine local",
+    )
+    user_error(
         invoke(
             "evaluate",
             "--real",

@@ -182,7 +182,7 @@ def sample(
         raise ParameterError(
             "give the output with --output (or, for timelines, a database with --to)"
         )
-    # prompted-llm: the settings that decide where data go come from this command only
+    # sampling settings from this command only: prompted-llm's (where data go), tabular-lm's herding
     llm = _llm_flags(
         budget_tokens, budget_usd, endpoint, allow_remote_phi, api_key_env, audit_log, cache_dir
     ) + [("--herding", "herding", herding)]
@@ -239,6 +239,11 @@ def _llm_flags(
     ]
 
 
+def _owner(param: str) -> str:
+    """The generator whose sampling setting ``param`` is (the others are prompted-llm's)."""
+    return "tabular-lm" if param == "herding" else "prompted-llm"
+
+
 def _refuse_on_ray(csv_safe: bool, llm: list[tuple[str, str, Any]]) -> None:
     """Refuse the options that only ``--engine local`` applies."""
     if csv_safe:
@@ -246,10 +251,9 @@ def _refuse_on_ray(csv_safe: bool, llm: list[tuple[str, str, Any]]) -> None:
             "--csv-safe is applied by --engine local only; sample with --engine local, or "
             "leave it out"
         )
-    for flag, _, value in llm:
+    for flag, param, value in llm:
         if value is not None:
-            who = "tabular-lm" if flag == "--herding" else "prompted-llm"
-            raise ParameterError(f"{flag} applies to {who} with --engine local")
+            raise ParameterError(f"{flag} applies to {_owner(param)} with --engine local")
 
 
 def _sample_locally(
@@ -285,8 +289,7 @@ def _sample_locally(
             if value is None:
                 continue
             if param not in model.get_params():
-                who = "tabular-lm" if param == "herding" else "prompted-llm"
-                raise ParameterError(f"{flag} applies to {who} models; leave it out")
+                raise ParameterError(f"{flag} applies to {_owner(param)} models; leave it out")
             setattr(model, param, value)
         start = time.perf_counter()
         if timelines:
